@@ -1,0 +1,45 @@
+// The one interface every store implements. Keys are relative to the repository's root
+// (e.g. "data/ab/ab12…", "snapshots/…") and always use "/" separators.
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+}
+
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+/** Request counts and bytes by kind, for stats and for B2 transaction classes. */
+export interface RequestCounts {
+  put: number;
+  get: number;
+  head: number;
+  list: number;
+  delete: number;
+  bytesUp: number;
+  bytesDown: number;
+}
+
+export interface Backend {
+  /** Where this backend points, safe to print (never contains credentials). */
+  readonly location: string;
+  /** Stores an object. Objects are immutable: callers never rewrite a key with other bytes. */
+  put(key: string, body: Uint8Array): Promise<void>;
+  /** Reads an object, or a byte range of it. Throws ObjectNotFoundError when absent. */
+  get(key: string, range?: ByteRange): Promise<Uint8Array>;
+  /** Size of an object, or undefined when absent. */
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Every object whose key starts with `prefix`, in no particular order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Removes an object; removing an absent object is not an error. */
+  delete(key: string): Promise<void>;
+  /** Requests made so far through this backend. */
+  counts(): RequestCounts;
+  close(): Promise<void>;
+}
+
+export function emptyCounts(): RequestCounts {
+  return { put: 0, get: 0, head: 0, list: 0, delete: 0, bytesUp: 0, bytesDown: 0 };
+}
