@@ -1,0 +1,163 @@
+// The engine's public shapes: what commit, checkout and the other commands take and return.
+// The CLI and the OpenClaw plugin are written against these and nothing deeper.
+
+export type EntryType = "file" | "dir" | "symlink";
+
+/** One entry of a snapshot's file listing. Paths are relative, "/"-separated, never "." or "..". */
+export interface FileEntry {
+  path: string;
+  type: EntryType;
+  /** Permission bits (st_mode & 0o7777). */
+  mode: number;
+  /** Modification time in milliseconds since the epoch (fractional part kept). */
+  mtimeMs: number;
+  size: number;
+  /** Chunk ids (hex) of a file's content, in order. */
+  chunks?: string[];
+  /** Keyed digest (hex) of the whole file content, checked after restore. */
+  digest?: string;
+  /** Set when the file was captured through SQLite's online backup API. */
+  sqlite?: boolean;
+  /** Symlink target, as stored in the link. */
+  target?: string;
+}
+
+export interface SnapshotStats {
+  files: number;
+  dirs: number;
+  bytes: number;
+  /** Bytes of new blob data this commit added (after compression and encryption). */
+  addedBytes: number;
+  addedChunks: number;
+  addedPacks: number;
+  /** Files read from disk (the rest came from the unchanged-file cache). */
+  filesRead: number;
+  durationMs: number;
+}
+
+export interface SnapshotSummary {
+  id: string;
+  time: string;
+  host: string;
+  reason: string;
+  tags: string[];
+  parent?: string;
+  root: string;
+  stats: SnapshotStats;
+}
+
+/** A problem that did not stop the operation (an unreadable file, a file that kept changing). */
+export interface Warning {
+  path: string;
+  message: string;
+}
+
+export type Phase = "scan" | "commit" | "checkout" | "verify" | "check" | "prune";
+
+export interface ProgressEvent {
+  phase: Phase;
+  files: number;
+  totalFiles?: number;
+  bytes: number;
+  totalBytes?: number;
+  /** Path being worked on, when there is one. */
+  path?: string;
+}
+
+/** How the engine reports what it is doing; the CLI draws a progress line, the plugin logs. */
+export interface ProgressSink {
+  progress?(event: ProgressEvent): void;
+  warn?(warning: Warning): void;
+}
+
+export interface CommitOptions {
+  reason?: string;
+  tags?: string[];
+  /** Glob patterns relative to the source root ("*.log", "tmp/", "**\/cache/**"). */
+  excludes?: string[];
+  host?: string;
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+}
+
+export interface CommitResult {
+  snapshot: SnapshotSummary;
+  warnings: Warning[];
+}
+
+export interface CheckoutOptions {
+  /** Restore only these paths (a file, or a folder and everything under it). */
+  paths?: string[];
+  /** Take a safety snapshot of a non-empty target first (default true). */
+  safetySnapshot?: boolean;
+  /** Keep these paths of the current target instead of replacing them (globs, as excludes). */
+  keep?: string[];
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+}
+
+export interface CheckoutResult {
+  snapshot: string;
+  safetySnapshot?: string;
+  files: number;
+  bytes: number;
+}
+
+export type ChangeKind = "added" | "removed" | "modified" | "type" | "meta";
+
+export interface Change {
+  path: string;
+  kind: ChangeKind;
+  before?: FileEntry;
+  after?: FileEntry;
+}
+
+export interface RetentionPolicy {
+  keepLast?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+}
+
+export interface ForgetResult {
+  removed: string[];
+  kept: string[];
+}
+
+export interface PruneResult {
+  packsDeleted: number;
+  packsRepacked: number;
+  bytesFreed: number;
+}
+
+export interface CheckOptions {
+  readData?: boolean;
+  /** "n/m" (the n-th of m slices) or "p%" of the packs, read and verified. */
+  readDataSubset?: string;
+  progress?: ProgressSink;
+}
+
+export interface CheckResult {
+  ok: boolean;
+  errors: string[];
+  warnings: string[];
+  packsRead: number;
+}
+
+export interface RepoStats {
+  snapshots: number;
+  /** Sum of file sizes over every snapshot (what a whole-copy backup would store). */
+  logicalBytes: number;
+  /** Bytes in the bucket: packs, manifests, snapshots, keys, config. */
+  storedBytes: number;
+  packs: number;
+  blobs: number;
+  /** logicalBytes / storedBytes. */
+  dedupRatio: number;
+}
+
+export interface KeyInfo {
+  id: string;
+  created: string;
+  host: string;
+  current: boolean;
+}
