@@ -1,0 +1,279 @@
+import { stat } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { ClawbackError, UsageError } from "../errors.ts";
+import { Repository } from "../engine/repository.ts";
+import type { RetentionPolicy } from "../engine/types.ts";
+import { readPassphrase } from "./passphrase.ts";
+import { ProgressLine } from "./progress.ts";
+import { changeLine, entryLine, formatBytes, formatDuration, shortId, snapshotDetails, snapshotLine } from "./format.ts";
+
+export const USAGE = `usage: clawback <command> [options]
+
+commands:
+  init                               create a repository
+  commit <dir>                       snapshot a folder   [--reason R] [--tag T]... [--exclude PATTERN]...
+  log                                list snapshots
+  show <snapshot>                    one snapshot's details
+  ls <snapshot> [path]               files in a snapshot
+  diff <snapshot> <snapshot|dir>     what changed
+  checkout <snapshot> <dir>          restore              [--path P]... [--no-safety]
+  forget [snapshot...]               remove snapshots     [--keep-last N] [--keep-daily N] [--keep-weekly N] [--dry-run] [--prune]
+  prune                              delete data no snapshot needs [--dry-run]
+  check                              verify the repository [--read-data] [--read-data-subset n/m|p%]
+  stats                              sizes and dedup ratio
+  key add|list|remove [id]           manage passphrases  [--new-passphrase-file F]
+
+a snapshot is named by its id, a unique id prefix, 'latest' or 'latest~N'.
+
+options:
+  --repo URL               file:///path, a plain path, s3://bucket/prefix or b2://bucket/prefix
+                           (default: $CLAWBACK_REPOSITORY)
+  --passphrase-file F      read the passphrase from F (default: $CLAWBACK_PASSPHRASE, else a prompt)
+  --cache-dir DIR          where the local index cache lives
+  --json                   machine-readable output on stdout
+  --debug                  stack traces on errors
+`;
+
+const OPTIONS = {
+  repo: { type: "string" },
+  "passphrase-file": { type: "string" },
+  "new-passphrase-file": { type: "string" },
+  "cache-dir": { type: "string" },
+  json: { type: "boolean" },
+  debug: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  reason: { type: "string" },
+  tag: { type: "string", multiple: true },
+  exclude: { type: "string", multiple: true },
+  host: { type: "string" },
+  path: { type: "string", multiple: true },
+  "no-safety": { type: "boolean" },
+  "keep-last": { type: "string" },
+  "keep-daily": { type: "string" },
+  "keep-weekly": { type: "string" },
+  "dry-run": { type: "boolean" },
+  prune: { type: "boolean" },
+  "read-data": { type: "boolean" },
+  "read-data-subset": { type: "string" },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
+
+export interface CliIo {
+  stdout: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean };
+  stderr: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+/** Exit codes: 0 ok; 1 other error; 2 usage; 3 wrong passphrase; 4 no/unsupported repository; 5 unknown snapshot; 6 missing object; 7 integrity; 8 storage; 9 locked; 10 bad path; 11 unsafe path; 12 done with warnings (some files not stored). */
+export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+  let debug = argv.includes("--debug");
+  try {
+    const { values, positionals } = parseCli(argv);
+    debug = Boolean(values.debug);
+    const [command, ...args] = positionals;
+    if (values.help || !command || command === "help") {
+      io.stdout.write(USAGE);
+      return command || values.help ? 0 : 2;
+    }
+    return await run(command, args, values, io);
+  } catch (err) {
+    if (err instanceof ClawbackError) {
+      io.stderr.write(`clawback: ${err.message}\n`);
+      if (debug) io.stderr.write(`${err.stack}\n`);
+      return err.exitCode;
+    }
+    io.stderr.write(`clawback: ${(err as Error)?.message ?? String(err)}\n`);
+    if (debug) io.stderr.write(`${(err as Error)?.stack}\n`);
+    return 1;
+  }
+}
+
+function parseCli(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message.split("\n")[0]} (see 'clawback --help')`);
+  }
+}
+
+function arity(command: string, args: string[], min: number, max = min): void {
+  if (args.length < min || args.length > max) throw new UsageError(`'${command}' takes ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? "" : "s"}, got ${args.length} (see 'clawback --help')`);
+}
+
+function count(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${name} takes a whole number, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+async function openRepo(values: Values, io: CliIo, create = false): Promise<Repository> {
+  const url = values.repo ?? io.env.CLAWBACK_REPOSITORY;
+  if (!url) throw new UsageError("no repository: pass --repo URL or set CLAWBACK_REPOSITORY");
+  const passphrase = await readPassphrase({ ...(values["passphrase-file"] ? { file: values["passphrase-file"] } : {}), envName: "CLAWBACK_PASSPHRASE", env: io.env, prompt: "passphrase: ", confirm: create });
+  const opts = { passphrase, backendOptions: { env: io.env }, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) };
+  return create ? Repository.init(url, opts) : Repository.open(url, opts);
+}
+
+async function run(command: string, args: string[], values: Values, io: CliIo): Promise<number> {
+  const json = Boolean(values.json);
+  const out = (human: string, data: unknown) => io.stdout.write(json ? `${JSON.stringify(data, null, 1)}\n` : human.endsWith("\n") || human === "" ? human : `${human}\n`);
+  const known = ["init", "commit", "log", "show", "ls", "diff", "checkout", "forget", "prune", "check", "stats", "key"];
+  if (!known.includes(command)) throw new UsageError(`unknown command '${command}' (see 'clawback --help')`);
+
+  if (command === "init") {
+    arity(command, args, 0);
+    const repo = await openRepo(values, io, true);
+    out(`created repository ${shortId(repo.id)} at ${repo.location}`, { id: repo.id, location: repo.location });
+    await repo.close();
+    return 0;
+  }
+
+  const repo = await openRepo(values, io);
+  const progress = new ProgressLine(io.stderr as NodeJS.WriteStream, !json);
+  try {
+    switch (command) {
+      case "commit": {
+        arity(command, args, 1);
+        const result = await repo.commit(args[0]!, {
+          ...(values.reason ? { reason: values.reason } : {}),
+          ...(values.tag ? { tags: values.tag } : {}),
+          ...(values.exclude ? { excludes: values.exclude } : {}),
+          ...(values.host ? { host: values.host } : {}),
+          progress,
+        });
+        progress.clear();
+        const s = result.snapshot.stats;
+        out(
+          `snapshot ${shortId(result.snapshot.id)} saved: ${s.files} files, ${formatBytes(s.bytes)}; added ${formatBytes(s.addedBytes)} (${s.filesRead} files read) in ${formatDuration(s.durationMs)}` +
+            (result.warnings.length ? `\n${result.warnings.length} files not stored (see warnings above)` : ""),
+          result,
+        );
+        return result.warnings.length ? 12 : 0;
+      }
+      case "log": {
+        arity(command, args, 0);
+        const snaps = await repo.log();
+        out(snaps.length ? snaps.map(snapshotLine).join("\n") : "no snapshots", snaps);
+        return 0;
+      }
+      case "show": {
+        arity(command, args, 1);
+        const s = await repo.show(args[0]!);
+        out(snapshotDetails(s), s);
+        return 0;
+      }
+      case "ls": {
+        arity(command, args, 1, 2);
+        const entries = await repo.ls(args[0]!, args[1]);
+        out(entries.map(entryLine).join("\n"), entries);
+        return 0;
+      }
+      case "diff": {
+        arity(command, args, 2);
+        const b = args[1]!;
+        const isDir = (await stat(b).catch(() => undefined))?.isDirectory() === true;
+        const changes = await repo.diff(args[0]!, isDir ? { dir: b } : b);
+        out(changes.length ? changes.map(changeLine).join("\n") : "no changes", changes);
+        return 0;
+      }
+      case "checkout": {
+        arity(command, args, 2);
+        const result = await repo.checkout(args[0]!, args[1]!, {
+          ...(values.path ? { paths: values.path } : {}),
+          safetySnapshot: !values["no-safety"],
+          progress,
+        });
+        progress.clear();
+        out(
+          `restored snapshot ${shortId(result.snapshot)}: ${result.files} files, ${formatBytes(result.bytes)} into ${args[1]}` +
+            (result.safetySnapshot ? `\nthe previous content is in safety snapshot ${shortId(result.safetySnapshot)}` : ""),
+          result,
+        );
+        return 0;
+      }
+      case "forget": {
+        const policy: RetentionPolicy = {};
+        const last = count("keep-last", values["keep-last"]);
+        const daily = count("keep-daily", values["keep-daily"]);
+        const weekly = count("keep-weekly", values["keep-weekly"]);
+        if (last !== undefined) policy.keepLast = last;
+        if (daily !== undefined) policy.keepDaily = daily;
+        if (weekly !== undefined) policy.keepWeekly = weekly;
+        const hasPolicy = Object.keys(policy).length > 0;
+        if (hasPolicy && args.length) throw new UsageError("give snapshot ids or a retention policy, not both");
+        const result = hasPolicy ? await repo.forgetByPolicy(policy, { dryRun: Boolean(values["dry-run"]) }) : await repo.forget(args);
+        const verb = values["dry-run"] ? "would remove" : "removed";
+        let text = `${verb} ${result.removed.length} snapshots, kept ${result.kept.length}`;
+        let pruned;
+        if (values.prune && !values["dry-run"]) {
+          pruned = await repo.prune();
+          text += `\npruned: ${pruned.packsDeleted} packs deleted, ${pruned.packsRepacked} repacked, ${formatBytes(pruned.bytesFreed)} freed`;
+        }
+        out(text, { ...result, ...(pruned ? { prune: pruned } : {}) });
+        return 0;
+      }
+      case "prune": {
+        arity(command, args, 0);
+        const r = await repo.prune({ dryRun: Boolean(values["dry-run"]) });
+        out(`${values["dry-run"] ? "would delete" : "deleted"} ${r.packsDeleted} packs, repacked ${r.packsRepacked}, ${formatBytes(r.bytesFreed)} freed`, r);
+        return 0;
+      }
+      case "check": {
+        arity(command, args, 0);
+        const r = await repo.check({ readData: Boolean(values["read-data"]), ...(values["read-data-subset"] ? { readDataSubset: values["read-data-subset"] } : {}), progress });
+        progress.clear();
+        const lines = [...r.errors.map((e) => `error: ${e}`), ...r.warnings.map((w) => `warning: ${w}`), r.ok ? `no errors found (${r.packsRead} packs read)` : `${r.errors.length} errors found`];
+        out(lines.join("\n"), r);
+        return r.ok ? 0 : 7;
+      }
+      case "stats": {
+        arity(command, args, 0);
+        const s = await repo.stats();
+        const c = repo.requestCounts();
+        out(
+          [
+            `snapshots     ${s.snapshots}`,
+            `logical size  ${formatBytes(s.logicalBytes)} (all snapshots, as whole copies)`,
+            `stored size   ${formatBytes(s.storedBytes)} (${s.packs} packs, ${s.blobs} blobs)`,
+            `dedup ratio   ${s.dedupRatio.toFixed(2)}x`,
+          ].join("\n"),
+          { ...s, requests: c },
+        );
+        return 0;
+      }
+      case "key":
+        return await keyCommand(repo, args, values, io, out);
+    }
+    return 0;
+  } finally {
+    progress.clear();
+    await repo.close();
+  }
+}
+
+async function keyCommand(repo: Repository, args: string[], values: Values, io: CliIo, out: (h: string, d: unknown) => void): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === "list") {
+    const keys = await repo.listKeys();
+    out(keys.map((k) => `${k.current ? "*" : " "} ${shortId(k.id)}  ${k.created}  ${k.host}`).join("\n"), keys);
+    return 0;
+  }
+  if (sub === "add") {
+    const passphrase = await readPassphrase({ ...(values["new-passphrase-file"] ? { file: values["new-passphrase-file"] } : {}), envName: "CLAWBACK_NEW_PASSPHRASE", env: io.env, prompt: "new passphrase: ", confirm: true });
+    const id = await repo.addKey(passphrase);
+    out(`added key ${shortId(id)}`, { id });
+    return 0;
+  }
+  if (sub === "remove" && rest.length === 1) {
+    await repo.removeKey(rest[0]!);
+    out(`removed key ${rest[0]}`, { removed: rest[0] });
+    return 0;
+  }
+  throw new UsageError("usage: clawback key list | key add | key remove <id>");
+}
+
+// Run when executed directly (node src/cli/main.ts); bin/clawback.js imports main() from dist.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = await main(process.argv.slice(2));
+}

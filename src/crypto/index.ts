@@ -1,0 +1,3 @@
+export * from "./keys.ts";
+export * from "./seal.ts";
+export * from "./keyfile.ts";

@@ -1,0 +1,172 @@
+import * as fs from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { AbortedError, PathError } from "../errors.ts";
+import { BlobType } from "../repo/blob.ts";
+import { encodeManifest } from "../repo/manifest.ts";
+import { encodeSnapshot, type SnapshotRecord } from "../repo/snapshot.ts";
+import { manifestKey, snapshotKey } from "../repo/layout.ts";
+import { acquireLock } from "../repo/lock.ts";
+import type { CachedFile } from "../index/cache.ts";
+import { syncIndex } from "../index/sync.ts";
+import { BlobWriter } from "./blob-writer.ts";
+import type { RepoContext } from "./context.ts";
+import { compileMatcher } from "./glob.ts";
+import { serializeListing } from "./listing.ts";
+import { ChangedWhileReading, databaseStatKey, readContent, sameStat, statKey } from "./source-reader.ts";
+import { isSqliteSidecar, readSqliteHeader } from "./sqlite-capture.ts";
+import { summarize } from "./snapshots.ts";
+import { walkTree } from "./walk.ts";
+import type { CommitOptions, CommitResult, FileEntry, Warning } from "./types.ts";
+
+const READ_ATTEMPTS = 3;
+
+/**
+ * Commit: walk the folder, store new chunks in packs, then the pack manifest, then the snapshot
+ * record (invariant 1: a crash before the record leaves no snapshot listed, only unreferenced
+ * packs for prune).
+ */
+export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions = {}): Promise<CommitResult> {
+  const started = Date.now();
+  const root = await resolveSourceRoot(dir);
+  const lock = await acquireLock(ctx.backend, ctx.keys, false, "commit");
+  const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), "clawback-commit-"));
+  try {
+    await syncIndex(ctx.cache, ctx.backend, ctx.keys);
+    const warnings: Warning[] = [];
+    const warn = (w: Warning) => {
+      warnings.push(w);
+      opts.progress?.warn?.(w);
+    };
+    const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.config.packSize);
+    const store = (data: Uint8Array) => writer.add(BlobType.data, data);
+    const excludes = opts.excludes ?? [];
+    const exclude = compileMatcher(excludes);
+    const entries: FileEntry[] = [];
+    const seen: { path: string; file: CachedFile }[] = [];
+    let files = 0;
+    let dirs = 0;
+    let bytes = 0;
+    let filesRead = 0;
+
+    for await (const item of walkTree(root, exclude, isSqliteSidecar, warn)) {
+      if (opts.signal?.aborted) throw new AbortedError();
+      const st = item.stat;
+      const base = { path: item.relPath, mode: Number(st.mode) & 0o7777, mtimeMs: Number(st.mtimeNs / 1000n) / 1000 };
+      if (st.isDirectory()) {
+        entries.push({ ...base, type: "dir", size: 0 });
+        dirs++;
+        continue;
+      }
+      if (st.isSymbolicLink()) {
+        const target = await fs.readlink(item.absPath);
+        if (path.isAbsolute(target) || path.posix.normalize(path.posix.join(path.posix.dirname(item.relPath), target)).startsWith("..")) {
+          warn({ path: item.relPath, message: `not stored: symlink target ${JSON.stringify(target)} points outside the folder` });
+          continue;
+        }
+        entries.push({ ...base, type: "symlink", size: 0, target });
+        continue;
+      }
+
+      opts.progress?.progress?.({ phase: "commit", files, bytes, path: item.relPath });
+      const isDb = (await readSqliteHeader(item.absPath).catch(() => undefined)) !== undefined;
+      const key = isDb ? await databaseStatKey(item.absPath, st) : statKey(st);
+      const cached = ctx.cache.cachedFile(root, item.relPath);
+      let content: { chunks: string[]; digest: string; size: number; sqlite: boolean } | undefined;
+      if (cached && sameStat(cached, key) && cached.chunks.every((id) => writer.has(id))) {
+        content = cached;
+      } else {
+        content = await readWithRetries(ctx, item.absPath, st, tmpDir, store, warn, item.relPath);
+        if (!content) continue;
+        filesRead++;
+      }
+      entries.push({ ...base, type: "file", size: content.size, chunks: content.chunks, digest: content.digest, ...(content.sqlite ? { sqlite: true } : {}) });
+      seen.push({ path: item.relPath, file: { ...key, size: key.size, chunks: content.chunks, digest: content.digest, sqlite: content.sqlite } });
+      files++;
+      bytes += content.size;
+    }
+
+    const tree: string[] = [];
+    for await (const piece of ctx.chunker.chunks(oneBuffer(serializeListing(entries)))) tree.push(await writer.add(BlobType.tree, piece));
+
+    const packs = await writer.flush();
+    let manifestId: string | undefined;
+    if (packs.length > 0) {
+      const manifest = encodeManifest(ctx.keys, { packs });
+      await ctx.backend.put(manifestKey(manifest.id), manifest.bytes);
+      manifestId = manifest.id;
+    }
+
+    const parent = latestFor(ctx, root, opts.host ?? os.hostname());
+    const record: SnapshotRecord = {
+      version: 1,
+      time: new Date().toISOString(),
+      host: opts.host ?? os.hostname(),
+      reason: opts.reason ?? "manual",
+      tags: opts.tags ?? [],
+      ...(parent ? { parent } : {}),
+      root,
+      tree,
+      excludes,
+      stats: { files, dirs, bytes, ...writer.stats, filesRead, durationMs: Date.now() - started },
+    };
+    const snap = encodeSnapshot(ctx.keys, record);
+    await ctx.backend.put(snapshotKey(snap.id), snap.bytes);
+
+    if (manifestId) ctx.cache.addManifest(manifestId, packs);
+    ctx.cache.putSnapshot(snap.id, record);
+    ctx.cache.putFiles(root, seen);
+    return { snapshot: summarize(snap.id, record), warnings };
+  } finally {
+    await fs.rm(tmpDir, { recursive: true, force: true });
+    await lock.release();
+  }
+}
+
+async function resolveSourceRoot(dir: string): Promise<string> {
+  let st;
+  try {
+    st = await fs.stat(dir);
+  } catch {
+    throw new PathError(dir, "folder to back up does not exist");
+  }
+  if (!st.isDirectory()) throw new PathError(dir, "not a folder");
+  return fs.realpath(dir);
+}
+
+async function readWithRetries(
+  ctx: RepoContext,
+  absPath: string,
+  firstStat: import("node:fs").BigIntStats,
+  tmpDir: string,
+  sink: (d: Uint8Array) => Promise<string>,
+  warn: (w: Warning) => void,
+  relPath: string,
+) {
+  let st = firstStat;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, tmpDir, sink });
+    } catch (err) {
+      if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
+        st = await fs.lstat(absPath, { bigint: true });
+        continue;
+      }
+      const why = err instanceof ChangedWhileReading ? `kept changing while it was read (${READ_ATTEMPTS} attempts)` : (err as Error).message;
+      warn({ path: relPath, message: `not stored: ${why}` });
+      return undefined;
+    }
+  }
+}
+
+function latestFor(ctx: RepoContext, root: string, host: string): string | undefined {
+  let best: { id: string; time: string } | undefined;
+  for (const [id, rec] of ctx.cache.snapshotRecords()) {
+    if (rec.root === root && rec.host === host && (!best || rec.time > best.time)) best = { id, time: rec.time };
+  }
+  return best?.id;
+}
+
+async function* oneBuffer(buf: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield buf;
+}

@@ -1,0 +1,16 @@
+import type { Backend } from "../storage/backend.ts";
+import type { RepoKeys } from "../crypto/keys.ts";
+import type { RepoConfig } from "../repo/config.ts";
+import type { IndexCache } from "../index/cache.ts";
+import type { Chunker } from "../chunker/index.ts";
+import type { BlobReader } from "./blob-reader.ts";
+
+/** Everything a command needs from an open repository. Commands are functions over this. */
+export interface RepoContext {
+  readonly backend: Backend;
+  readonly keys: RepoKeys;
+  readonly config: RepoConfig;
+  readonly cache: IndexCache;
+  readonly chunker: Chunker;
+  readonly reader: BlobReader;
+}

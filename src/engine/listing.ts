@@ -1,0 +1,48 @@
+import * as path from "node:path";
+import { IntegrityError, UnsafePathError } from "../errors.ts";
+import type { FileEntry } from "./types.ts";
+
+// A snapshot's listing is newline-delimited JSON, one entry a line, sorted by path. It is then
+// chunked like any file, so an unchanged stretch of the listing deduplicates across snapshots.
+
+export function serializeListing(entries: readonly FileEntry[]): Buffer {
+  return Buffer.from(entries.map((e) => JSON.stringify(e)).join("\n") + (entries.length ? "\n" : ""));
+}
+
+export function parseListing(bytes: Uint8Array, where: string): FileEntry[] {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  const entries: FileEntry[] = [];
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    try {
+      entries.push(JSON.parse(line) as FileEntry);
+    } catch {
+      throw new IntegrityError(where, "snapshot listing is not valid");
+    }
+  }
+  return entries;
+}
+
+/**
+ * Invariant 10: a listing entry may only name a path inside the target, and a link may only
+ * point inside it. Checked for the whole listing before anything is written.
+ */
+export function assertSafeEntry(entry: FileEntry): void {
+  const p = entry.path;
+  if (typeof p !== "string" || p === "" || p.includes("\0")) throw new UnsafePathError(String(p), "empty or invalid path");
+  if (p.startsWith("/") || /^[A-Za-z]:/.test(p) || p.includes("\\")) throw new UnsafePathError(p, "absolute path");
+  if (p.split("/").some((part) => part === ".." || part === "." || part === "")) throw new UnsafePathError(p, "path contains '..', '.' or an empty segment");
+  if (!["file", "dir", "symlink"].includes(entry.type)) throw new UnsafePathError(p, `unknown entry type ${String(entry.type)}`);
+  if (entry.type === "symlink") {
+    const target = entry.target ?? "";
+    if (target === "" || path.posix.isAbsolute(target)) throw new UnsafePathError(p, `symlink target ${JSON.stringify(target)} is absolute or empty`);
+    const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(p), target));
+    if (resolved === ".." || resolved.startsWith("../")) throw new UnsafePathError(p, `symlink target ${JSON.stringify(target)} escapes the restore target`);
+  }
+}
+
+/** True when `p` is `prefix` or lies under it. */
+export function isUnder(p: string, prefix: string): boolean {
+  const clean = prefix.replace(/\/+$/, "");
+  return clean === "" || p === clean || p.startsWith(`${clean}/`);
+}

@@ -1,0 +1,163 @@
+import * as fs from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import * as path from "node:path";
+import { AbortedError, IntegrityError } from "../errors.ts";
+import { keyedDigest } from "../crypto/keys.ts";
+import { decodeBlob } from "../repo/blob.ts";
+import { packKey } from "../repo/layout.ts";
+import type { RepoContext } from "./context.ts";
+import type { FileEntry, ProgressSink } from "./types.ts";
+
+/** Where one blob's bytes go: a file and an offset in it (a blob may serve many places). */
+interface Placement {
+  file: string;
+  position: number;
+}
+
+interface PlannedBlob {
+  id: string;
+  offset: number;
+  length: number;
+  places: Placement[];
+}
+
+/** Ranges closer than this are fetched in one request, and no request exceeds MAX_RANGE. */
+const MERGE_GAP = 256 * 1024;
+const MAX_RANGE = 16 * 1024 * 1024;
+
+/**
+ * Writes the given entries under `dir` (a fresh staging folder): folders, then file content read
+ * pack by pack in offset order (few, large range requests), then links; then re-reads every file
+ * to check its keyed digest; then sets modes and times (folders last, deepest first).
+ */
+export async function materialize(ctx: RepoContext, entries: readonly FileEntry[], dir: string, opts: { progress?: ProgressSink; signal?: AbortSignal }): Promise<{ files: number; bytes: number }> {
+  const abs = (p: string) => path.join(dir, ...p.split("/"));
+  const dirs = entries.filter((e) => e.type === "dir");
+  const files = entries.filter((e) => e.type === "file");
+  for (const d of dirs) await fs.mkdir(abs(d.path), { recursive: true, mode: 0o700 });
+
+  const plan = new Map<string, Map<string, PlannedBlob>>();
+  for (const f of files) {
+    const file = abs(f.path);
+    await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    const handle = await fs.open(file, "w", 0o600);
+    await handle.truncate(f.size);
+    await handle.close();
+    let position = 0;
+    for (const id of f.chunks ?? []) {
+      const loc = ctx.reader.locate(id);
+      let blobs = plan.get(loc.pack);
+      if (!blobs) plan.set(loc.pack, (blobs = new Map()));
+      let blob = blobs.get(id);
+      if (!blob) blobs.set(id, (blob = { id, offset: loc.offset, length: loc.length, places: [] }));
+      blob.places.push({ file, position });
+      position += loc.rawLength;
+    }
+    if (position !== f.size) throw new IntegrityError(`listing entry ${f.path}`, `chunks add up to ${position} bytes, listing says ${f.size}`);
+  }
+
+  const totalBytes = files.reduce((n, f) => n + f.size, 0);
+  let written = 0;
+  const handles = new HandleCache();
+  try {
+    for (const [pack, blobs] of plan) {
+      for (const range of mergeRanges([...blobs.values()].sort((a, b) => a.offset - b.offset))) {
+        if (opts.signal?.aborted) throw new AbortedError();
+        const key = packKey(pack);
+        const bytes = await ctx.backend.get(key, { offset: range.start, length: range.end - range.start });
+        if (bytes.byteLength !== range.end - range.start) throw new IntegrityError(key, "short range read");
+        for (const blob of range.blobs) {
+          const data = decodeBlob(ctx.keys, blob.id, bytes.subarray(blob.offset - range.start, blob.offset - range.start + blob.length), key);
+          for (const place of blob.places) {
+            await (await handles.get(place.file)).write(data, 0, data.byteLength, place.position);
+            written += data.byteLength;
+          }
+        }
+        opts.progress?.progress?.({ phase: "checkout", files: 0, totalFiles: files.length, bytes: written, totalBytes });
+      }
+    }
+  } finally {
+    await handles.closeAll();
+  }
+
+  let verified = 0;
+  for (const f of files) {
+    if (opts.signal?.aborted) throw new AbortedError();
+    const digest = keyedDigest(ctx.keys);
+    let size = 0;
+    for await (const piece of createReadStream(abs(f.path), { highWaterMark: 1024 * 1024 })) {
+      digest.update(piece as Buffer);
+      size += (piece as Buffer).byteLength;
+    }
+    if (size !== f.size || (f.digest !== undefined && digest.hex() !== f.digest)) {
+      throw new IntegrityError(f.path, "restored file does not match the snapshot's digest");
+    }
+    verified++;
+    opts.progress?.progress?.({ phase: "verify", files: verified, totalFiles: files.length, bytes: written, totalBytes });
+  }
+
+  for (const e of entries) {
+    if (e.type === "symlink") {
+      await fs.mkdir(path.dirname(abs(e.path)), { recursive: true, mode: 0o700 });
+      await fs.symlink(e.target!, abs(e.path));
+      await fs.lutimes(abs(e.path), e.mtimeMs / 1000, e.mtimeMs / 1000).catch(() => {});
+    } else if (e.type === "file") {
+      await fs.chmod(abs(e.path), e.mode);
+      await fs.utimes(abs(e.path), e.mtimeMs / 1000, e.mtimeMs / 1000);
+    }
+  }
+  for (const d of [...dirs].sort((a, b) => b.path.length - a.path.length)) {
+    await fs.chmod(abs(d.path), d.mode);
+    await fs.utimes(abs(d.path), d.mtimeMs / 1000, d.mtimeMs / 1000);
+  }
+  return { files: files.length, bytes: totalBytes };
+}
+
+interface Range {
+  start: number;
+  end: number;
+  blobs: PlannedBlob[];
+}
+
+function* mergeRanges(sorted: PlannedBlob[]): Generator<Range> {
+  let current: Range | undefined;
+  for (const b of sorted) {
+    const end = b.offset + b.length;
+    if (current && b.offset - current.end <= MERGE_GAP && end - current.start <= MAX_RANGE) {
+      current.end = Math.max(current.end, end);
+      current.blobs.push(b);
+    } else {
+      if (current) yield current;
+      current = { start: b.offset, end, blobs: [b] };
+    }
+  }
+  if (current) yield current;
+}
+
+/** Keeps a few files open while blobs land in them out of file order. */
+class HandleCache {
+  private readonly open = new Map<string, fs.FileHandle>();
+  private static readonly LIMIT = 64;
+
+  async get(file: string): Promise<fs.FileHandle> {
+    const existing = this.open.get(file);
+    if (existing) {
+      this.open.delete(file);
+      this.open.set(file, existing);
+      return existing;
+    }
+    if (this.open.size >= HandleCache.LIMIT) {
+      const [oldest, handle] = this.open.entries().next().value as [string, fs.FileHandle];
+      this.open.delete(oldest);
+      await handle.close();
+    }
+    const handle = await fs.open(file, "r+");
+    this.open.set(file, handle);
+    return handle;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.open.values()].map((h) => h.close()));
+    this.open.clear();
+  }
+}

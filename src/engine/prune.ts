@@ -1,0 +1,76 @@
+import { BlobType } from "../repo/blob.ts";
+import { DATA_PREFIX, INDEX_PREFIX, idOf, isObjectId, manifestKey, packKey } from "../repo/layout.ts";
+import { encodeManifest, type ManifestPack } from "../repo/manifest.ts";
+import { acquireLock } from "../repo/lock.ts";
+import { syncIndex } from "../index/sync.ts";
+import { BlobWriter } from "./blob-writer.ts";
+import type { RepoContext } from "./context.ts";
+import { referencedBlobs } from "./references.ts";
+import type { PruneResult } from "./types.ts";
+
+/** A pack whose live bytes are below this share of its blob bytes is rewritten. */
+const REPACK_BELOW = 0.5;
+
+/**
+ * Prune (invariant 4), under an exclusive lock so no commit is in progress: packs no snapshot
+ * needs are deleted, mostly-empty packs are rewritten. Order: new packs, then one consolidated
+ * manifest, then the old manifests, then the old packs — a crash at any point leaves every
+ * snapshot restorable (at worst some unreferenced packs stay for the next prune).
+ */
+export async function prune(ctx: RepoContext, opts: { dryRun?: boolean } = {}): Promise<PruneResult> {
+  const lock = await acquireLock(ctx.backend, ctx.keys, true, "prune");
+  try {
+    await syncIndex(ctx.cache, ctx.backend, ctx.keys);
+    const used = await referencedBlobs(ctx);
+    const kept: ManifestPack[] = [];
+    const doomed: { id: string; size: number }[] = [];
+    const repack: { pack: string; ids: string[]; size: number }[] = [];
+    for (const pack of ctx.cache.packs()) {
+      const entries = ctx.cache.packEntries(pack.id);
+      const live = entries.filter((e) => used.has(e.id));
+      const liveBytes = live.reduce((n, e) => n + e.length, 0);
+      const allBytes = entries.reduce((n, e) => n + e.length, 0);
+      if (live.length === 0) doomed.push(pack);
+      else if (liveBytes < allBytes * REPACK_BELOW) repack.push({ pack: pack.id, ids: live.map((e) => e.id), size: pack.size });
+      else kept.push({ id: pack.id, size: pack.size, blobs: entries });
+    }
+
+    // Packs in the bucket that no manifest lists: left by commits that died before their manifest.
+    const indexed = new Set(ctx.cache.packs().map((p) => p.id));
+    const orphans: { id: string; size: number }[] = [];
+    for await (const obj of ctx.backend.list(DATA_PREFIX)) {
+      const id = idOf(obj.key);
+      if (isObjectId(id) && !indexed.has(id)) orphans.push({ id, size: obj.size });
+    }
+
+    const result: PruneResult = {
+      packsDeleted: doomed.length + orphans.length,
+      packsRepacked: repack.length,
+      bytesFreed: [...doomed, ...orphans, ...repack].reduce((n, p) => n + p.size, 0),
+    };
+    if (opts.dryRun || (doomed.length === 0 && repack.length === 0 && orphans.length === 0)) return result;
+
+    const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.config.packSize, { dedupeAgainstIndex: false });
+    for (const r of repack) {
+      for (const id of r.ids) {
+        const type = ctx.cache.blob(id)?.type ?? BlobType.data;
+        await writer.add(type, await ctx.reader.read(id), id);
+      }
+    }
+    const fresh = await writer.flush();
+    result.bytesFreed -= fresh.reduce((n, p) => n + p.size, 0);
+
+    const oldManifests = [];
+    for await (const obj of ctx.backend.list(INDEX_PREFIX)) oldManifests.push(obj.key);
+    const manifest = encodeManifest(ctx.keys, { packs: [...kept, ...fresh] });
+    await ctx.backend.put(manifestKey(manifest.id), manifest.bytes);
+    for (const key of oldManifests) if (key !== manifestKey(manifest.id)) await ctx.backend.delete(key);
+    for (const p of [...doomed, ...orphans, ...repack.map((r) => ({ id: r.pack }))]) await ctx.backend.delete(packKey(p.id));
+
+    ctx.cache.clearPacks();
+    ctx.cache.addManifest(manifest.id, [...kept, ...fresh]);
+    return result;
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,236 @@
+import * as os from "node:os";
+import * as path from "node:path";
+import { ClawbackError, IntegrityError, ObjectNotFoundError, RepositoryExistsError, RepositoryNotFoundError, UsageError, WrongPassphraseError } from "../errors.ts";
+import type { Backend, RequestCounts } from "../storage/backend.ts";
+import { openBackend, type BackendOptions } from "../storage/open.ts";
+import { deriveKeys, generateMasterKey } from "../crypto/keys.ts";
+import { createKeyFile, keyFileId, parseKeyFile, unwrapMasterKey, type ScryptParams } from "../crypto/keyfile.ts";
+import { Chunker, gearTableFromKey, type ChunkerParams } from "../chunker/index.ts";
+import { CONFIG_KEY, KEYS_PREFIX, idOf, keyFileKey } from "../repo/layout.ts";
+import { encodeConfig, newConfig, parseConfig, type RepoConfig } from "../repo/config.ts";
+import { IndexCache } from "../index/cache.ts";
+import { syncIndex } from "../index/sync.ts";
+import { BlobReader } from "./blob-reader.ts";
+import type { RepoContext } from "./context.ts";
+import { commit } from "./commit.ts";
+import { checkout } from "./checkout.ts";
+import { diffSnapshots } from "./diff.ts";
+import { forgetByPolicy, forgetSnapshots } from "./forget.ts";
+import { prune } from "./prune.ts";
+import { check } from "./check.ts";
+import { repoStats } from "./stats.ts";
+import { listSnapshots, loadListing, resolveSnapshot, summarize } from "./snapshots.ts";
+import { isUnder } from "./listing.ts";
+import type {
+  Change, CheckOptions, CheckResult, CheckoutOptions, CheckoutResult, CommitOptions, CommitResult, FileEntry, ForgetResult, KeyInfo,
+  PruneResult, RepoStats, RetentionPolicy, SnapshotSummary,
+} from "./types.ts";
+
+export interface OpenOptions {
+  passphrase: string;
+  /** Folder for the local index cache (default $XDG_CACHE_HOME/clawback or ~/.cache/clawback). */
+  cacheDir?: string;
+  backendOptions?: BackendOptions;
+  /** Wraps the backend (fault injection in tests, request accounting). */
+  wrapBackend?: (backend: Backend) => Backend;
+}
+
+export interface InitOptions extends OpenOptions {
+  chunker?: ChunkerParams;
+  sqliteGroupPages?: number;
+  packSize?: number;
+  scrypt?: ScryptParams;
+}
+
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "clawback");
+}
+
+/** An open repository: the library's entry point, used by the CLI and the plugin alike. */
+export class Repository {
+  private readonly ctx: RepoContext;
+  private readonly keyId: string;
+  /** Kept only so `key add` can wrap it under another passphrase. */
+  private readonly master: Buffer;
+  private readonly scrypt: ScryptParams | undefined;
+
+  private constructor(ctx: RepoContext, unlocked: { master: Buffer; keyId: string }, scrypt?: ScryptParams) {
+    this.ctx = ctx;
+    this.keyId = unlocked.keyId;
+    this.master = unlocked.master;
+    this.scrypt = scrypt;
+  }
+
+  get id(): string {
+    return this.ctx.config.id;
+  }
+
+  get location(): string {
+    return this.ctx.backend.location;
+  }
+
+  get config(): RepoConfig {
+    return this.ctx.config;
+  }
+
+  static async init(url: string, opts: InitOptions): Promise<Repository> {
+    requirePassphrase(opts.passphrase);
+    const backend = await connect(url, opts);
+    if (await backend.head(CONFIG_KEY)) throw new RepositoryExistsError(backend.location);
+    const config = newConfig({
+      ...(opts.chunker ? { chunker: opts.chunker } : {}),
+      ...(opts.sqliteGroupPages ? { sqliteGroupPages: opts.sqliteGroupPages } : {}),
+      ...(opts.packSize ? { packSize: opts.packSize } : {}),
+    });
+    const keyFile = await createKeyFile(generateMasterKey(), opts.passphrase, opts.scrypt);
+    await backend.put(keyFileKey(keyFile.id), keyFile.bytes);
+    // The config is written last: its presence is what makes a folder a repository.
+    await backend.put(CONFIG_KEY, encodeConfig(config));
+    await backend.close();
+    return Repository.open(url, opts);
+  }
+
+  static async open(url: string, opts: OpenOptions): Promise<Repository> {
+    requirePassphrase(opts.passphrase);
+    const backend = await connect(url, opts);
+    try {
+      let config: RepoConfig;
+      try {
+        config = parseConfig(await backend.get(CONFIG_KEY));
+      } catch (err) {
+        if (err instanceof ObjectNotFoundError) throw new RepositoryNotFoundError(backend.location);
+        throw err;
+      }
+      const unlocked = await unlock(backend, opts.passphrase);
+      const keys = deriveKeys(unlocked.master);
+      const cache = new IndexCache(path.join(opts.cacheDir ?? defaultCacheDir(), config.id, "index.sqlite"));
+      const chunker = await Chunker.create(config.chunker, gearTableFromKey(keys.gear));
+      const ctx: RepoContext = { backend, keys, config, cache, chunker, reader: new BlobReader(backend, keys, cache) };
+      await syncIndex(cache, backend, keys);
+      return new Repository(ctx, unlocked, (opts as InitOptions).scrypt);
+    } catch (err) {
+      await backend.close();
+      throw err;
+    }
+  }
+
+  commit(dir: string, opts?: CommitOptions): Promise<CommitResult> {
+    return commit(this.ctx, dir, opts);
+  }
+
+  checkout(ref: string, dir: string, opts?: CheckoutOptions): Promise<CheckoutResult> {
+    return checkout(this.ctx, ref, dir, opts);
+  }
+
+  async log(): Promise<SnapshotSummary[]> {
+    await this.refresh();
+    return listSnapshots(this.ctx);
+  }
+
+  async show(ref: string): Promise<SnapshotSummary> {
+    await this.refresh();
+    const { id, record } = resolveSnapshot(this.ctx, ref);
+    return summarize(id, record);
+  }
+
+  /** The snapshot's entries, optionally only those under `prefix`. */
+  async ls(ref: string, prefix?: string): Promise<FileEntry[]> {
+    await this.refresh();
+    const { id, record } = resolveSnapshot(this.ctx, ref);
+    const entries = await loadListing(this.ctx, record, id);
+    return prefix ? entries.filter((e) => isUnder(e.path, prefix)) : entries;
+  }
+
+  /** Changes from snapshot `a` to snapshot `b`, or to the current content of a folder. */
+  async diff(a: string, b: string | { dir: string }): Promise<Change[]> {
+    await this.refresh();
+    return diffSnapshots(this.ctx, a, b);
+  }
+
+  async forget(refs: string[]): Promise<ForgetResult> {
+    await this.refresh();
+    return forgetSnapshots(this.ctx, refs);
+  }
+
+  async forgetByPolicy(policy: RetentionPolicy, opts: { dryRun?: boolean } = {}): Promise<ForgetResult> {
+    await this.refresh();
+    return forgetByPolicy(this.ctx, policy, opts);
+  }
+
+  prune(opts: { dryRun?: boolean } = {}): Promise<PruneResult> {
+    return prune(this.ctx, opts);
+  }
+
+  check(opts?: CheckOptions): Promise<CheckResult> {
+    return check(this.ctx, opts);
+  }
+
+  async stats(): Promise<RepoStats> {
+    await this.refresh();
+    return repoStats(this.ctx);
+  }
+
+  async addKey(passphrase: string): Promise<string> {
+    requirePassphrase(passphrase);
+    const file = await createKeyFile(this.master, passphrase, this.scrypt);
+    await this.ctx.backend.put(keyFileKey(file.id), file.bytes);
+    return file.id;
+  }
+
+  async listKeys(): Promise<KeyInfo[]> {
+    const out: KeyInfo[] = [];
+    for await (const obj of this.ctx.backend.list(KEYS_PREFIX)) {
+      const id = idOf(obj.key);
+      const file = parseKeyFile(obj.key, await this.ctx.backend.get(obj.key));
+      out.push({ id, created: file.created, host: file.host, current: id === this.keyId });
+    }
+    return out.sort((a, b) => a.created.localeCompare(b.created));
+  }
+
+  async removeKey(idOrPrefix: string): Promise<void> {
+    const keys = await this.listKeys();
+    const matches = keys.filter((k) => k.id.startsWith(idOrPrefix));
+    if (matches.length !== 1) throw new UsageError(`key '${idOrPrefix}' matches ${matches.length} key files`);
+    const victim = matches[0]!;
+    if (victim.current) throw new UsageError("refusing to remove the key file this session was opened with; open with another passphrase first");
+    if (keys.length === 1) throw new UsageError("refusing to remove the last key file");
+    await this.ctx.backend.delete(keyFileKey(victim.id));
+  }
+
+  requestCounts(): RequestCounts {
+    return this.ctx.backend.counts();
+  }
+
+  async close(): Promise<void> {
+    this.ctx.cache.close();
+    await this.ctx.backend.close();
+  }
+
+  private async refresh(): Promise<void> {
+    await syncIndex(this.ctx.cache, this.ctx.backend, this.ctx.keys);
+  }
+}
+
+function requirePassphrase(passphrase: string): void {
+  if (typeof passphrase !== "string" || passphrase.length === 0) throw new UsageError("a passphrase is required (CLAWBACK_PASSPHRASE, --passphrase-file, or the prompt)");
+}
+
+async function connect(url: string, opts: OpenOptions): Promise<Backend> {
+  const backend = await openBackend(url, opts.backendOptions);
+  return opts.wrapBackend ? opts.wrapBackend(backend) : backend;
+}
+
+/** Tries each key file until one opens with the passphrase. */
+async function unlock(backend: Backend, passphrase: string): Promise<{ master: Buffer; keyId: string }> {
+  let sawKey = false;
+  for await (const obj of backend.list(KEYS_PREFIX)) {
+    const id = idOf(obj.key);
+    sawKey = true;
+    const bytes = await backend.get(obj.key);
+    if (keyFileId(bytes) !== id) throw new IntegrityError(obj.key, "key file content does not hash to its name");
+    const master = await unwrapMasterKey(parseKeyFile(obj.key, bytes), passphrase);
+    if (master) return { master, keyId: id };
+  }
+  if (!sawKey) throw new ClawbackError(`no key files in ${backend.location} (keys/ is empty)`);
+  throw new WrongPassphraseError();
+}

@@ -1,0 +1,147 @@
+import Database from "better-sqlite3";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { BlobType } from "../repo/blob.ts";
+import type { PackEntry } from "../repo/pack.ts";
+import type { ManifestPack } from "../repo/manifest.ts";
+import type { SnapshotRecord } from "../repo/snapshot.ts";
+
+export interface BlobLocation {
+  pack: string;
+  offset: number;
+  length: number;
+  rawLength: number;
+  type: BlobType;
+}
+
+/** What the stat cache remembers of a file, to skip reading it when nothing changed. */
+export interface FileStat {
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+  ino: string;
+}
+
+export interface CachedFile extends FileStat {
+  chunks: string[];
+  digest: string;
+  sqlite: boolean;
+}
+
+const SCHEMA_VERSION = 1;
+
+/**
+ * The local SQLite cache. Only ever a cache (invariant 3): every row can be rebuilt from the
+ * bucket, so on any doubt (schema change, a manifest gone) it is cleared and reloaded.
+ */
+export class IndexCache {
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(file: string) {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    this.db = new Database(file);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    const version = this.db.pragma("user_version", { simple: true }) as number;
+    if (version !== SCHEMA_VERSION) {
+      this.db.exec("DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS manifests; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS snapshots;");
+    }
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL, raw_length INTEGER NOT NULL, type INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS blobs_pack ON blobs(pack);
+      CREATE TABLE IF NOT EXISTS packs (id TEXT PRIMARY KEY, size INTEGER NOT NULL, manifest TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS manifests (id TEXT PRIMARY KEY) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS snapshots (id TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS files (root TEXT NOT NULL, path TEXT NOT NULL, size INTEGER, mtime TEXT, ctime TEXT, ino TEXT, chunks TEXT, digest TEXT, sqlite INTEGER, PRIMARY KEY (root, path)) WITHOUT ROWID;
+    `);
+    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    this.stmts = {
+      blob: this.db.prepare<[string], { pack: string; offset: number; length: number; raw_length: number; type: number }>("SELECT pack, offset, length, raw_length, type FROM blobs WHERE id = ?"),
+      putBlob: this.db.prepare("INSERT OR IGNORE INTO blobs (id, pack, offset, length, raw_length, type) VALUES (?, ?, ?, ?, ?, ?)"),
+      putPack: this.db.prepare("INSERT OR REPLACE INTO packs (id, size, manifest) VALUES (?, ?, ?)"),
+      putManifest: this.db.prepare("INSERT OR IGNORE INTO manifests (id) VALUES (?)"),
+      manifests: this.db.prepare<[], { id: string }>("SELECT id FROM manifests"),
+      file: this.db.prepare<[string, string], { size: number; mtime: string; ctime: string; ino: string; chunks: string; digest: string; sqlite: number }>("SELECT size, mtime, ctime, ino, chunks, digest, sqlite FROM files WHERE root = ? AND path = ?"),
+      putFile: this.db.prepare("INSERT OR REPLACE INTO files (root, path, size, mtime, ctime, ino, chunks, digest, sqlite) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+    };
+  }
+
+  blob(id: string): BlobLocation | undefined {
+    const row = this.stmts.blob.get(id);
+    return row && { pack: row.pack, offset: row.offset, length: row.length, rawLength: row.raw_length, type: row.type as BlobType };
+  }
+
+  hasBlob(id: string): boolean {
+    return this.stmts.blob.get(id) !== undefined;
+  }
+
+  manifestIds(): Set<string> {
+    return new Set(this.stmts.manifests.all().map((r) => r.id));
+  }
+
+  /** Records one manifest's packs and blobs, in one transaction. */
+  addManifest(manifestId: string, packs: ManifestPack[]): void {
+    this.db.transaction(() => {
+      for (const pack of packs) {
+        this.stmts.putPack.run(pack.id, pack.size, manifestId);
+        for (const b of pack.blobs) this.stmts.putBlob.run(b.id, pack.id, b.offset, b.length, b.rawLength, b.type);
+      }
+      this.stmts.putManifest.run(manifestId);
+    })();
+  }
+
+  /** Forgets every pack and blob (kept: the file stat cache, which is checked against blobs anyway). */
+  clearPacks(): void {
+    this.db.exec("DELETE FROM blobs; DELETE FROM packs; DELETE FROM manifests;");
+  }
+
+  packs(): { id: string; size: number; manifest: string }[] {
+    return this.db.prepare<[], { id: string; size: number; manifest: string }>("SELECT id, size, manifest FROM packs").all();
+  }
+
+  packEntries(packId: string): PackEntry[] {
+    return this.db
+      .prepare<[string], { id: string; offset: number; length: number; raw_length: number; type: number }>("SELECT id, offset, length, raw_length, type FROM blobs WHERE pack = ? ORDER BY offset")
+      .all(packId)
+      .map((r) => ({ id: r.id, offset: r.offset, length: r.length, rawLength: r.raw_length, type: r.type as BlobType }));
+  }
+
+  counts(): { packs: number; blobs: number; packBytes: number } {
+    const p = this.db.prepare<[], { n: number; bytes: number | null }>("SELECT count(*) AS n, sum(size) AS bytes FROM packs").get()!;
+    const b = this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM blobs").get()!;
+    return { packs: p.n, blobs: b.n, packBytes: p.bytes ?? 0 };
+  }
+
+  snapshotRecords(): Map<string, SnapshotRecord> {
+    const rows = this.db.prepare<[], { id: string; record: string }>("SELECT id, record FROM snapshots").all();
+    return new Map(rows.map((r) => [r.id, JSON.parse(r.record) as SnapshotRecord]));
+  }
+
+  putSnapshot(id: string, record: SnapshotRecord): void {
+    this.db.prepare("INSERT OR REPLACE INTO snapshots (id, record) VALUES (?, ?)").run(id, JSON.stringify(record));
+  }
+
+  deleteSnapshot(id: string): void {
+    this.db.prepare("DELETE FROM snapshots WHERE id = ?").run(id);
+  }
+
+  cachedFile(root: string, relPath: string): CachedFile | undefined {
+    const row = this.stmts.file.get(root, relPath);
+    if (!row) return undefined;
+    return { size: row.size, mtimeNs: row.mtime, ctimeNs: row.ctime, ino: row.ino, chunks: JSON.parse(row.chunks) as string[], digest: row.digest, sqlite: row.sqlite === 1 };
+  }
+
+  putFiles(root: string, files: { path: string; file: CachedFile }[]): void {
+    this.db.transaction(() => {
+      this.db.prepare("DELETE FROM files WHERE root = ?").run(root);
+      for (const { path: p, file: f } of files) {
+        this.stmts.putFile.run(root, p, f.size, f.mtimeNs, f.ctimeNs, f.ino, JSON.stringify(f.chunks), f.digest, f.sqlite ? 1 : 0);
+      }
+    })();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,5 @@
+// The library's public surface: what the CLI, the OpenClaw plugin and other programs import.
+export { Repository, defaultCacheDir, type OpenOptions, type InitOptions } from "./engine/repository.ts";
+export * from "./engine/types.ts";
+export * from "./errors.ts";
+export type { Backend, RequestCounts } from "./storage/backend.ts";

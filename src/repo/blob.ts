@@ -1,0 +1,47 @@
+import { zstdCompressSync, zstdDecompressSync, constants as zc } from "node:zlib";
+import { IntegrityError } from "../errors.ts";
+import { chunkId, equalHex, type RepoKeys } from "../crypto/keys.ts";
+import { open, seal } from "../crypto/seal.ts";
+
+/** What a blob holds: file content, or a piece of a serialized snapshot listing. */
+export const BlobType = { data: 0, tree: 1 } as const;
+export type BlobType = (typeof BlobType)[keyof typeof BlobType];
+
+const CODEC_RAW = 0;
+const CODEC_ZSTD = 1;
+
+export interface EncodedBlob {
+  id: string;
+  type: BlobType;
+  sealed: Buffer;
+  rawLength: number;
+}
+
+/**
+ * Blob plaintext before sealing: one byte (type << 4 | codec), then the payload. Compression is
+ * kept only when it actually shrinks the chunk (already-compressed media stays raw).
+ */
+export function encodeBlob(keys: RepoKeys, type: BlobType, data: Uint8Array, id = chunkId(keys, data), level = 3): EncodedBlob {
+  const packed = zstdCompressSync(data, { params: { [zc.ZSTD_c_compressionLevel]: level } });
+  const useZstd = packed.byteLength < data.byteLength;
+  const body = useZstd ? packed : data;
+  const framed = Buffer.allocUnsafe(body.byteLength + 1);
+  framed[0] = (type << 4) | (useZstd ? CODEC_ZSTD : CODEC_RAW);
+  framed.set(body, 1);
+  return { id, type, sealed: seal(keys.encryption, framed, Buffer.from(id, "hex")), rawLength: data.byteLength };
+}
+
+/** Opens, decompresses and re-derives the id; anything that does not match is an IntegrityError. */
+export function decodeBlob(keys: RepoKeys, id: string, sealed: Uint8Array, where: string): Buffer {
+  const framed = open(keys.encryption, sealed, Buffer.from(id, "hex"));
+  if (!framed || framed.byteLength < 1) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… failed authentication`);
+  const codec = framed[0]! & 0x0f;
+  let data: Buffer;
+  try {
+    data = codec === CODEC_ZSTD ? zstdDecompressSync(framed.subarray(1)) : framed.subarray(1);
+  } catch {
+    throw new IntegrityError(where, `blob ${id.slice(0, 16)}… does not decompress`);
+  }
+  if (!equalHex(chunkId(keys, data), id)) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… content does not match its id`);
+  return data;
+}

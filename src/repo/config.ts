@@ -1,0 +1,47 @@
+import { randomBytes } from "node:crypto";
+import { IntegrityError, UnsupportedFormatError } from "../errors.ts";
+import { DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "../chunker/index.ts";
+
+export const FORMAT_VERSION = 1;
+
+/** The plaintext `config` object: enough to know how to read the rest, nothing secret. */
+export interface RepoConfig {
+  version: number;
+  id: string;
+  created: string;
+  chunker: ChunkerParams;
+  /** SQLite databases are cut into groups of this many pages instead of FastCDC chunks. */
+  sqliteGroupPages: number;
+  /** Target size of a pack before it is sealed and uploaded. */
+  packSize: number;
+}
+
+export function newConfig(overrides: Partial<Pick<RepoConfig, "chunker" | "sqliteGroupPages" | "packSize">> = {}): RepoConfig {
+  return {
+    version: FORMAT_VERSION,
+    id: randomBytes(32).toString("hex"),
+    created: new Date().toISOString(),
+    chunker: overrides.chunker ?? DEFAULT_CHUNKER_PARAMS,
+    sqliteGroupPages: overrides.sqliteGroupPages ?? 4,
+    packSize: overrides.packSize ?? 16 * 1024 * 1024,
+  };
+}
+
+export function parseConfig(bytes: Uint8Array): RepoConfig {
+  let cfg: RepoConfig;
+  try {
+    cfg = JSON.parse(Buffer.from(bytes).toString("utf8")) as RepoConfig;
+  } catch {
+    throw new IntegrityError("config", "not valid JSON");
+  }
+  if (cfg?.version !== FORMAT_VERSION) throw new UnsupportedFormatError(cfg?.version, FORMAT_VERSION);
+  const c = cfg.chunker;
+  if (typeof cfg.id !== "string" || !/^[0-9a-f]{64}$/.test(cfg.id) || !c || !(c.minSize > 0 && c.avgSize > c.minSize && c.maxSize > c.avgSize) || !(cfg.sqliteGroupPages >= 1) || !(cfg.packSize >= 1024)) {
+    throw new IntegrityError("config", "missing or invalid fields");
+  }
+  return cfg;
+}
+
+export function encodeConfig(cfg: RepoConfig): Buffer {
+  return Buffer.from(JSON.stringify(cfg, null, 1));
+}

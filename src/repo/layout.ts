@@ -1,0 +1,22 @@
+// Object names under the repository prefix (format version 1).
+
+export const CONFIG_KEY = "config";
+export const KEYS_PREFIX = "keys/";
+export const DATA_PREFIX = "data/";
+export const INDEX_PREFIX = "index/";
+export const SNAPSHOTS_PREFIX = "snapshots/";
+export const LOCKS_PREFIX = "locks/";
+
+export const packKey = (id: string) => `${DATA_PREFIX}${id.slice(0, 2)}/${id}`;
+export const manifestKey = (id: string) => `${INDEX_PREFIX}${id}`;
+export const snapshotKey = (id: string) => `${SNAPSHOTS_PREFIX}${id}`;
+export const keyFileKey = (id: string) => `${KEYS_PREFIX}${id}`;
+export const lockKey = (id: string) => `${LOCKS_PREFIX}${id}`;
+
+/** The id part of an object key ("data/ab/ab12…" → "ab12…"). */
+export function idOf(key: string): string {
+  return key.slice(key.lastIndexOf("/") + 1);
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+export const isObjectId = (s: string) => HEX64.test(s);

@@ -1,0 +1,42 @@
+import { createHash } from "node:crypto";
+import { IntegrityError } from "../errors.ts";
+import type { RepoKeys } from "../crypto/keys.ts";
+import { openJson, sealJson } from "./sealed-json.ts";
+
+export interface SnapshotStatsRecord {
+  files: number;
+  dirs: number;
+  bytes: number;
+  addedBytes: number;
+  addedChunks: number;
+  addedPacks: number;
+  filesRead: number;
+  durationMs: number;
+}
+
+/** The sealed record under snapshots/. The listing itself is stored as tree blobs. */
+export interface SnapshotRecord {
+  version: 1;
+  time: string;
+  host: string;
+  reason: string;
+  tags: string[];
+  parent?: string;
+  root: string;
+  /** Tree blob ids of the serialized listing, in order. */
+  tree: string[];
+  /** Exclude patterns the commit applied (a full restore keeps those paths of the target). */
+  excludes: string[];
+  stats: SnapshotStatsRecord;
+}
+
+export function encodeSnapshot(keys: RepoKeys, record: SnapshotRecord): { id: string; bytes: Buffer } {
+  const bytes = sealJson(keys.encryption, "snapshot", record);
+  return { id: createHash("sha256").update(bytes).digest("hex"), bytes };
+}
+
+export function decodeSnapshot(keys: RepoKeys, bytes: Uint8Array, where: string): SnapshotRecord {
+  const record = openJson<SnapshotRecord>(keys.encryption, "snapshot", bytes, where);
+  if (record?.version !== 1 || !Array.isArray(record.tree) || typeof record.time !== "string") throw new IntegrityError(where, "malformed snapshot record");
+  return record;
+}
