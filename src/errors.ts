@@ -114,6 +114,20 @@ export class StorageError extends ClawbackError {
 /** Credentials were refused or lack a capability the operation needs. */
 export class StorageAuthError extends StorageError {}
 
+/**
+ * A storage request failed in a way that may succeed if repeated: 429, 500, 502, 503, 504, a
+ * connection reset, a timeout, a truncated body. The retry decorator (storage/retry.ts) retries
+ * these and, when it gives up, reports a plain StorageError.
+ */
+export class TransientStorageError extends StorageError {
+  /** The delay the server asked for (Retry-After), in milliseconds, when it gave one. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, details: StorageErrorDetails, options?: { cause?: unknown; retryAfterMs?: number }) {
+    super(message, details, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+}
+
 /** Another process holds a lock that conflicts with this operation. */
 export class LockedError extends ClawbackError {
   override readonly exitCode = 9;

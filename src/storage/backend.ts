@@ -35,6 +35,17 @@ export interface Backend {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Removes an object; removing an absent object is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Optional: removes many objects in as few requests as the store allows (S3 DeleteObjects, up to
+   * 1,000 keys a request). Absent objects are not an error. Use `deleteMany()` from
+   * storage/delete.ts, which falls back to single deletes for backends without it.
+   */
+  deleteMany?(keys: readonly string[]): Promise<void>;
+  /**
+   * Optional: problems with the store's configuration that this backend can detect and that
+   * `check` should print as warnings (e.g. a B2 bucket that keeps hidden versions forever).
+   */
+  diagnose?(): Promise<string[]>;
   /** Requests made so far through this backend. */
   counts(): RequestCounts;
   close(): Promise<void>;
