@@ -1,0 +1,122 @@
+// FastCDC 2020 cut-point kernel (Xia et al., TPDS 2020), compiled to WebAssembly by wasm/build.mjs.
+//
+// It matches the `v2020` module of the Rust crate `fastcdc` cut for cut, hash for hash: gear hash,
+// cut-point skipping below the minimum size, normalized chunking (a harder mask before the average
+// size, an easier one after), and two bytes per step, the first through the left-shifted gear table.
+//
+// The kernel owns no data and allocates nothing. Its memory is imported, and the JS side
+// (src/chunker/kernel.ts) lays it out:
+//
+//   [0, 2048)     GEAR      u64[256], the gear table (seedable, so it lives in memory, not code)
+//   [2048, 4096)  GEAR_LS   u64[256], GEAR[i] << 1
+//   elsewhere     a window of input bytes and two result arrays, wherever the caller puts them
+//
+// Keeping the tables at fixed addresses lets every table lookup be a single load with a constant
+// offset.
+
+const GEAR: usize = 0;
+const GEAR_LS: usize = 2048;
+
+// Parameters of the current chunker, set once by configure().
+let minSize: u32 = 0;
+let avgSize: u32 = 0;
+let maxSize: u32 = 0;
+let maskS: u64 = 0;
+let maskL: u64 = 0;
+
+// The gear hash at the last cut, read back by scan() (a second return value, without a struct).
+let cutHash: u64 = 0;
+
+/** Sets the chunk sizes and the two normalization masks (computed by the caller from avg and level). */
+export function configure(min: u32, avg: u32, max: u32, smallMask: u64, largeMask: u64): void {
+  minSize = min;
+  avgSize = avg;
+  maxSize = max;
+  maskS = smallMask;
+  maskL = largeMask;
+}
+
+/**
+ * Length of the chunk that starts at `src`, given `available` (> 0) bytes from there; sets cutHash.
+ *
+ * Byte for byte the crate's `cut`: start hashing at min/2*2, use maskS until center/2*2, then maskL
+ * until remaining/2*2. A match right after byte `a` cuts at `a` (that byte starts the next chunk),
+ * which is the crate's behaviour and so part of the format.
+ */
+// @ts-ignore: decorator
+@inline
+function cutOne(src: usize, available: u32): u32 {
+  if (available <= minSize) {
+    cutHash = 0;
+    return available;
+  }
+  let remaining = available;
+  let center = avgSize;
+  if (remaining > maxSize) {
+    remaining = maxSize;
+  } else if (remaining < center) {
+    center = remaining;
+  }
+  const smallMask = maskS;
+  const smallMaskLs = smallMask << 1;
+  const largeMask = maskL;
+  const largeMaskLs = largeMask << 1;
+
+  let hash: u64 = 0;
+  let p = src + <usize>(minSize & ~1);
+  const centerEnd = src + <usize>(center & ~1);
+  while (p < centerEnd) {
+    hash = (hash << 2) + load<u64>(<usize>load<u8>(p) << 3, GEAR_LS);
+    if ((hash & smallMaskLs) == 0) {
+      cutHash = hash;
+      return <u32>(p - src);
+    }
+    hash += load<u64>(<usize>load<u8>(p, 1) << 3, GEAR);
+    if ((hash & smallMask) == 0) {
+      cutHash = hash;
+      return <u32>(p - src) + 1;
+    }
+    p += 2;
+  }
+  const end = src + <usize>(remaining & ~1);
+  while (p < end) {
+    hash = (hash << 2) + load<u64>(<usize>load<u8>(p) << 3, GEAR_LS);
+    if ((hash & largeMaskLs) == 0) {
+      cutHash = hash;
+      return <u32>(p - src);
+    }
+    hash += load<u64>(<usize>load<u8>(p, 1) << 3, GEAR);
+    if ((hash & largeMask) == 0) {
+      cutHash = hash;
+      return <u32>(p - src) + 1;
+    }
+    p += 2;
+  }
+  // No cut point: the chunk is as long as allowed (maximum size, or the rest of the input).
+  cutHash = hash;
+  return remaining;
+}
+
+/**
+ * Cuts as many chunks as possible from the bytes in [start, end).
+ *
+ * Unless `final` is set, it stops while fewer than maxSize bytes remain: a cut never looks further
+ * than maxSize bytes, so with that many bytes in hand the result is the same as over the whole
+ * stream, and with fewer it might not be. It also stops after `capacity` chunks.
+ *
+ * Chunk i's length goes to u32 lengths[i], its gear hash to u64 hashes[i]. Returns the count.
+ */
+export function scan(start: usize, end: usize, final: bool, lengths: usize, hashes: usize, capacity: u32): u32 {
+  let pos = start;
+  let count: u32 = 0;
+  while (count < capacity) {
+    const available = <u32>(end - pos);
+    if (available == 0 || (!final && available < maxSize)) break;
+    const length = cutOne(pos, available);
+    store<u32>(lengths + (<usize>count << 2), length);
+    store<u64>(hashes + (<usize>count << 3), cutHash);
+    pos += length;
+    count++;
+  }
+  return count;
+}
