@@ -44,8 +44,8 @@ export class Chunker {
   }
 
   /**
-   * Cut points of a whole in-memory buffer (lengths of each chunk, in order). Synchronous (roughly 0.3 to 0.5
-   * ms per MB here), so keep very large buffers off the event loop.
+   * Cut points of a whole in-memory buffer (lengths of each chunk, in order). Synchronous (roughly
+   * 0.3 to 0.5 ms per MB here), so keep very large buffers off the event loop.
    */
   cut(data: Uint8Array): number[] {
     const lengths: number[] = [];
