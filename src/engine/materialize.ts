@@ -100,17 +100,25 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     if (e.type === "symlink") {
       await fs.mkdir(path.dirname(abs(e.path)), { recursive: true, mode: 0o700 });
       await fs.symlink(e.target!, abs(e.path));
-      await fs.lutimes(abs(e.path), e.mtimeMs / 1000, e.mtimeMs / 1000).catch(() => {});
+      await fs.lutimes(abs(e.path), toSeconds(e.mtimeMs), toSeconds(e.mtimeMs)).catch(() => {});
     } else if (e.type === "file") {
       await fs.chmod(abs(e.path), e.mode);
-      await fs.utimes(abs(e.path), e.mtimeMs / 1000, e.mtimeMs / 1000);
+      await fs.utimes(abs(e.path), toSeconds(e.mtimeMs), toSeconds(e.mtimeMs));
     }
   }
   for (const d of [...dirs].sort((a, b) => b.path.length - a.path.length)) {
     await fs.chmod(abs(d.path), d.mode);
-    await fs.utimes(abs(d.path), d.mtimeMs / 1000, d.mtimeMs / 1000);
+    await fs.utimes(abs(d.path), toSeconds(d.mtimeMs), toSeconds(d.mtimeMs));
   }
   return { files: files.length, bytes: totalBytes };
+}
+
+/**
+ * Seconds for utimes. Listing times have microsecond precision; half a microsecond is added so
+ * the float-to-nanosecond truncation inside utimes cannot land one microsecond early.
+ */
+function toSeconds(ms: number): number {
+  return (Math.round(ms * 1000) + 0.5) / 1e6;
 }
 
 interface Range {

@@ -1,0 +1,93 @@
+import { afterEach, describe, expect, it } from "vitest";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { describeTree, makeRandomTree, tempDir } from "../helpers/tree.ts";
+import { newRepo, type TestRepo } from "../helpers/repo.ts";
+
+describe("commit and checkout round trip", () => {
+  let t: TestRepo | undefined;
+  const dirs: string[] = [];
+  afterEach(async () => {
+    await t?.cleanup();
+    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
+  });
+
+  for (const seed of [1, 2, 3]) {
+    it(`restores seeded tree ${seed} byte-identical with modes, mtimes and links`, async () => {
+      t = await newRepo();
+      const src = await tempDir("src");
+      const dst = path.join(await tempDir("dst"), "restored");
+      dirs.push(src, path.dirname(dst));
+      await makeRandomTree(src, seed);
+      const { snapshot, warnings } = await t.repo.commit(src, { reason: "test" });
+      expect(warnings).toEqual([]);
+      expect(snapshot.stats.files).toBeGreaterThan(10);
+
+      const result = await t.repo.checkout(snapshot.id, dst);
+      expect(result.safetySnapshot).toBeUndefined();
+      expect(await describeTree(dst, { dirTimes: true })).toEqual(await describeTree(src, { dirTimes: true }));
+      // No staging or holder folders are left beside the target.
+      expect((await fs.readdir(path.dirname(dst))).filter((n) => n.includes("clawback"))).toEqual([]);
+    });
+  }
+
+  it("restores one file or one subtree with a path filter, leaving the rest of the target alone", async () => {
+    t = await newRepo();
+    const src = await tempDir("src");
+    dirs.push(src);
+    await makeRandomTree(src, 7);
+    const { snapshot } = await t.repo.commit(src);
+    const before = await describeTree(src);
+
+    await fs.writeFile(path.join(src, "a", "b", "c", "new-file"), "local change");
+    await fs.rm(path.join(src, "with space"), { recursive: true });
+    await fs.writeFile(path.join(src, "a", "untouched"), "stays");
+
+    const result = await t.repo.checkout(snapshot.id, src, { paths: ["with space", "a/b"] });
+    expect(result.safetySnapshot).toBeDefined();
+    const after = await describeTree(src);
+    for (const [p, item] of Object.entries(before)) {
+      if (p.startsWith("with space") || p.startsWith("a/b")) expect(after[p], p).toEqual(item);
+    }
+    expect(after["a/b/c/new-file"]).toBeUndefined();
+    expect(after["a/untouched"]).toBeDefined();
+  });
+
+  it("a full checkout over a changed folder takes a safety snapshot that restores the replaced state", async () => {
+    t = await newRepo();
+    const src = await tempDir("src");
+    dirs.push(src);
+    await makeRandomTree(src, 11, { files: 15 });
+    const original = await describeTree(src);
+    const { snapshot } = await t.repo.commit(src);
+    await fs.writeFile(path.join(src, "added-later.txt"), "newer work");
+    const changed = await describeTree(src);
+
+    const result = await t.repo.checkout(snapshot.id, src);
+    expect(await describeTree(src)).toEqual(original);
+    const safety = await t.repo.show(result.safetySnapshot!);
+    expect(safety.reason).toBe("safety");
+
+    await t.repo.checkout(safety.id, src, { safetySnapshot: false });
+    expect(await describeTree(src)).toEqual(changed);
+  });
+
+  it("keeps excluded paths of the target (secrets stay on the machine) on a full checkout", async () => {
+    t = await newRepo();
+    const src = await tempDir("src");
+    dirs.push(src);
+    await fs.mkdir(path.join(src, "credentials"));
+    await fs.writeFile(path.join(src, "credentials", "token"), "machine secret");
+    await fs.writeFile(path.join(src, ".env"), "KEY=1");
+    await fs.writeFile(path.join(src, "notes.md"), "v1");
+    const { snapshot } = await t.repo.commit(src, { excludes: ["credentials/", ".env"] });
+    expect((await t.repo.ls(snapshot.id)).map((e) => e.path)).toEqual(["notes.md"]);
+
+    await fs.writeFile(path.join(src, "notes.md"), "v2");
+    await fs.writeFile(path.join(src, "credentials", "token"), "rotated secret");
+    await t.repo.checkout(snapshot.id, src);
+    expect(await fs.readFile(path.join(src, "notes.md"), "utf8")).toBe("v1");
+    expect(await fs.readFile(path.join(src, "credentials", "token"), "utf8")).toBe("rotated secret");
+    expect(await fs.readFile(path.join(src, ".env"), "utf8")).toBe("KEY=1");
+  });
+});
