@@ -2,7 +2,6 @@ import { afterEach, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { IntegrityError, StorageError, UnsafePathError } from "../../src/errors.ts";
-import type { Backend } from "../../src/storage/backend.ts";
 import { LocalBackend } from "../../src/storage/local.ts";
 import { deriveKeys, chunkId, keyedDigest, type RepoKeys } from "../../src/crypto/keys.ts";
 import { parseKeyFile, unwrapMasterKey } from "../../src/crypto/keyfile.ts";
@@ -14,27 +13,8 @@ import { manifestKey, packKey, snapshotKey } from "../../src/repo/layout.ts";
 import { serializeListing } from "../../src/engine/listing.ts";
 import type { FileEntry } from "../../src/engine/types.ts";
 import { describeTree, makeRandomTree, tempDir } from "../helpers/tree.ts";
+import { faultyBackend } from "../helpers/faulty-backend.ts";
 import { newRepo, PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
-
-/** Wraps a backend so that pack reads fail after `okGets` successful ones. */
-function failingAfter(okGets: number) {
-  return (inner: Backend): Backend => {
-    let gets = 0;
-    return {
-      location: inner.location,
-      put: (k, b) => inner.put(k, b),
-      head: (k) => inner.head(k),
-      list: (p) => inner.list(p),
-      delete: (k) => inner.delete(k),
-      counts: () => inner.counts(),
-      close: () => inner.close(),
-      async get(key, range) {
-        if (key.startsWith("data/") && ++gets > okGets) throw new StorageError(`injected failure reading ${key}`, { operation: "get", key });
-        return inner.get(key, range);
-      },
-    };
-  };
-}
 
 async function repoKeys(url: string): Promise<RepoKeys> {
   const dir = path.join(url, "keys");
@@ -90,7 +70,7 @@ describe("checkout safety", () => {
     await fs.rm(path.join(src, "with space"), { recursive: true });
     const before = await describeTree(src, { dirTimes: true });
 
-    const faulty = await t.reopen({ wrapBackend: failingAfter(3) });
+    const faulty = await t.reopen({ wrapBackend: (b) => faultyBackend(b, { failGetFrom: 4, getPrefix: "data/" }) });
     const err = await faulty.checkout(snapshot.id, src, { safetySnapshot: false }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StorageError);
     expect(await describeTree(src, { dirTimes: true })).toEqual(before);

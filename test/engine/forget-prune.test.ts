@@ -1,0 +1,146 @@
+import { afterEach, describe, expect, it } from "vitest";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { LockedError } from "../../src/errors.ts";
+import { LocalBackend } from "../../src/storage/local.ts";
+import { acquireLock } from "../../src/repo/lock.ts";
+import { deriveKeys } from "../../src/crypto/keys.ts";
+import { parseKeyFile, unwrapMasterKey } from "../../src/crypto/keyfile.ts";
+import type { Repository } from "../../src/engine/repository.ts";
+import { describeTree, makeRandomTree, randomBytesFrom, rng, tempDir } from "../helpers/tree.ts";
+import { faultyBackend } from "../helpers/faulty-backend.ts";
+import { newRepo, PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
+
+async function listObjects(repoDir: string, folder: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(path.join(repoDir, folder), { recursive: true, withFileTypes: true }).catch(() => [])) {
+    if (e.isFile()) out.push(path.relative(repoDir, path.join(e.parentPath, e.name)));
+  }
+  return out.sort();
+}
+
+/** Every listed snapshot restores completely and equals what was committed. */
+async function assertAllRestorable(repo: Repository, expected: Map<string, Awaited<ReturnType<typeof describeTree>>>): Promise<void> {
+  for (const snap of await repo.log()) {
+    const dst = path.join(await tempDir("verify"), "out");
+    await repo.checkout(snap.id, dst, { safetySnapshot: false });
+    const want = expected.get(snap.id);
+    if (want) expect(await describeTree(dst)).toEqual(want);
+    await fs.rm(path.dirname(dst), { recursive: true, force: true });
+  }
+}
+
+describe("forget and prune", () => {
+  let t: TestRepo | undefined;
+  const dirs: string[] = [];
+  afterEach(async () => {
+    await t?.cleanup();
+    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
+  });
+
+  it("prune frees what forgotten snapshots alone used, repacks mostly-empty packs, and the rest still restores", async () => {
+    t = await newRepo({ packSize: 512 * 1024 });
+    const src = await tempDir("src");
+    dirs.push(src);
+    const expected = new Map<string, Awaited<ReturnType<typeof describeTree>>>();
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      await fs.writeFile(path.join(src, `gen-${i}.bin`), randomBytesFrom(rng(100 + i), 700 * 1024));
+      await fs.writeFile(path.join(src, "common.txt"), `shared ${i % 2}`);
+      const { snapshot } = await t.repo.commit(src);
+      ids.push(snapshot.id);
+      expected.set(snapshot.id, await describeTree(src));
+      if (i === 1) await fs.rm(path.join(src, "gen-0.bin"));
+    }
+    const before = await listObjects(t.url, "data");
+    const forgot = await t.repo.forget([ids[0]!, ids[1]!.slice(0, 10)]);
+    expect(forgot.removed).toEqual([ids[0], ids[1]]);
+    const result = await t.repo.prune();
+    expect(result.packsDeleted + result.packsRepacked).toBeGreaterThan(0);
+    expect(result.bytesFreed).toBeGreaterThan(600 * 1024);
+    const after = await listObjects(t.url, "data");
+    expect(after).not.toEqual(before);
+    expect((await listObjects(t.url, "index")).length).toBe(1);
+
+    // A fresh cache sees the same repository, and it checks clean.
+    const fresh = await t.reopen({ cacheDir: await tempDir("cache") });
+    expect((await fresh.log()).map((s) => s.id)).toEqual([ids[2], ids[3]]);
+    await assertAllRestorable(fresh, expected);
+    const check = await fresh.check({ readData: true });
+    expect(check.errors).toEqual([]);
+    expect(check.warnings).toEqual([]);
+    // Nothing left to do.
+    expect(await fresh.prune()).toEqual({ packsDeleted: 0, packsRepacked: 0, bytesFreed: 0 });
+  });
+
+  it("forget by policy keeps the newest per day and never removes safety snapshots", async () => {
+    t = await newRepo();
+    const src = await tempDir("src");
+    dirs.push(src);
+    await fs.writeFile(path.join(src, "f"), "x");
+    const safety = (await t.repo.commit(src, { reason: "safety" })).snapshot.id;
+    const made: string[] = [];
+    for (let i = 0; i < 4; i++) made.push((await t.repo.commit(src, { reason: "cron" })).snapshot.id);
+    const dry = await t.repo.forgetByPolicy({ keepLast: 2 }, { dryRun: true });
+    expect(dry.removed.sort()).toEqual([made[0], made[1]].sort());
+    expect((await t.repo.log()).length).toBe(5);
+    const res = await t.repo.forgetByPolicy({ keepDaily: 1 });
+    expect(res.kept.sort()).toEqual([safety, made[3]].sort());
+    expect((await t.repo.log()).map((s) => s.id).sort()).toEqual([safety, made[3]].sort());
+  });
+
+  it("prune refuses to run while a commit holds its lock, and a commit refuses while prune holds one", async () => {
+    t = await newRepo();
+    const keyName = (await fs.readdir(path.join(t.url, "keys")))[0]!;
+    const master = await unwrapMasterKey(parseKeyFile(keyName, await fs.readFile(path.join(t.url, "keys", keyName))), PASSPHRASE);
+    const keys = deriveKeys(master!);
+    const backend = new LocalBackend(t.url);
+    const commitLock = await acquireLock(backend, keys, false, "commit");
+    await expect(t.repo.prune()).rejects.toBeInstanceOf(LockedError);
+    await commitLock.release();
+    const pruneLock = await acquireLock(backend, keys, true, "prune");
+    const src = await tempDir("src");
+    dirs.push(src);
+    await expect(t.repo.commit(src)).rejects.toBeInstanceOf(LockedError);
+    await pruneLock.release();
+    await t.repo.commit(src);
+    expect(await listObjects(t.url, "locks")).toEqual([]);
+  });
+
+  it("a failed upload at any point of a commit leaves every listed snapshot restorable (invariant 1)", async () => {
+    t = await newRepo({ packSize: 128 * 1024 });
+    const src = await tempDir("src");
+    dirs.push(src);
+    await makeRandomTree(src, 61, { files: 20, maxSize: 300_000 });
+    const first = await t.repo.commit(src);
+    const expected = new Map([[first.snapshot.id, await describeTree(src)]]);
+    await makeRandomTree(path.join(src, "a"), 62, { files: 20, maxSize: 300_000 }).catch(() => {});
+    await fs.writeFile(path.join(src, "new.bin"), randomBytesFrom(rng(63), 600_000));
+
+    // Count the puts a clean commit makes (lock, packs, manifest, snapshot), then fail at each.
+    const probe = await t.reopen({ cacheDir: await tempDir("probe") });
+    const before = probe.requestCounts().put;
+    const clean = await probe.commit(src, { reason: "probe" });
+    const puts = probe.requestCounts().put - before;
+    expect(puts).toBeGreaterThan(4);
+    await probe.forget([clean.snapshot.id]);
+    await probe.prune();
+
+    for (let failAt = 1; failAt <= puts; failAt++) {
+      const crashy = await t.reopen({ cacheDir: await tempDir(`crash${failAt}`), wrapBackend: (b) => faultyBackend(b, { failPutFrom: failAt }) });
+      await expect(crashy.commit(src)).rejects.toThrow(/injected failure/);
+      await crashy.close();
+      const fresh = await t.reopen({ cacheDir: await tempDir(`after${failAt}`) });
+      const listed = await fresh.log();
+      expect(listed.map((s) => s.id)).toEqual([first.snapshot.id]);
+      await assertAllRestorable(fresh, expected);
+      await fresh.close();
+    }
+    // The leftovers of the failed commits are unreferenced; check says so and prune removes them.
+    const final = await t.reopen({ cacheDir: await tempDir("final") });
+    await final.prune();
+    const check = await final.check({ readData: true });
+    expect(check.errors).toEqual([]);
+    expect(check.warnings).toEqual([]);
+  });
+});
