@@ -78,6 +78,9 @@ export function httpRequest(req: HttpRequest): Promise<HttpResponse> {
       if (err) reject(err);
       else resolve(res!);
     };
+    // Set once the response head arrives, so a connection that dies later is reported as a
+    // truncated body rather than a missing response.
+    let response: { res: http.IncomingMessage; received: () => number; expected: number | undefined } | undefined;
     const headers: Record<string, string> = { ...req.headers };
     if (req.body !== undefined || req.method === "PUT" || req.method === "POST") {
       headers["content-length"] = String(req.body?.byteLength ?? 0);
@@ -101,6 +104,7 @@ export function httpRequest(req: HttpRequest): Promise<HttpResponse> {
         let buffer: Buffer | undefined = !noBody && expected !== undefined ? Buffer.allocUnsafe(expected) : undefined;
         const chunks: Buffer[] = [];
         let received = 0;
+        response = { res, received: () => received, expected: noBody ? undefined : expected };
         res.on("data", (chunk: Buffer) => {
           if (buffer) {
             if (received + chunk.length > buffer.length) {
@@ -146,7 +150,13 @@ export function httpRequest(req: HttpRequest): Promise<HttpResponse> {
       }, req.requestTimeoutMs);
     }
     request.on("error", (err) => finish(classify(err)));
-    request.on("close", () => finish(new HttpFailure("reset", "connection closed before a response")));
+    request.on("close", () => {
+      if (!response) return finish(new HttpFailure("reset", "connection closed before a response"));
+      // A complete message still delivers "end"; anything else was cut off.
+      if (response.res.complete) return;
+      const { received, expected } = response;
+      finish(new HttpFailure("truncated", `connection closed after ${received()}${expected !== undefined ? ` of ${expected}` : ""} response bytes`));
+    });
     request.end(req.body === undefined ? undefined : Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength));
   });
 }
