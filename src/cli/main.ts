@@ -1,4 +1,6 @@
+import { realpathSync } from "node:fs";
 import { stat } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ClawbackError, UsageError } from "../errors.ts";
 import { Repository } from "../engine/repository.ts";
@@ -72,9 +74,13 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     const { values, positionals } = parseCli(argv);
     debug = Boolean(values.debug);
     const [command, ...args] = positionals;
-    if (values.help || !command || command === "help") {
+    if (values.help || command === "help") {
       io.stdout.write(USAGE);
-      return command || values.help ? 0 : 2;
+      return 0;
+    }
+    if (!command) {
+      io.stderr.write(USAGE);
+      return 2;
     }
     return await run(command, args, values, io);
   } catch (err) {
@@ -93,7 +99,9 @@ function parseCli(argv: string[]) {
   try {
     return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError(`${(err as Error).message.split("\n")[0]} (see 'clawback --help')`);
+    // node:util's message goes on to explain '--' for positionals that start with '-'; keep the first sentence.
+    const first = (err as Error).message.split("\n")[0]!.replace(/\. To specify a positional argument.*$/, "");
+    throw new UsageError(`${first} (see 'clawback --help')`);
   }
 }
 
@@ -266,14 +274,27 @@ async function keyCommand(repo: Repository, args: string[], values: Values, io: 
     return 0;
   }
   if (sub === "remove" && rest.length === 1) {
+    // Resolve the prefix first so the output names the whole id of the key file removed.
+    const id = (await repo.listKeys()).find((k) => k.id.startsWith(rest[0]!))?.id ?? rest[0]!;
     await repo.removeKey(rest[0]!);
-    out(`removed key ${rest[0]}`, { removed: rest[0] });
+    out(`removed key ${shortId(id)}`, { removed: id });
     return 0;
   }
   throw new UsageError("usage: clawback key list | key add | key remove <id>");
 }
 
+/** True when this module is the process's entry point, however it was named (a symlink, spaces, %). */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
 // Run when executed directly (node src/cli/main.ts); bin/clawback.js imports main() from dist.
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (isEntryPoint()) {
   process.exitCode = await main(process.argv.slice(2));
 }

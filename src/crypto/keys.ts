@@ -27,15 +27,6 @@ export function chunkId(keys: RepoKeys, data: Uint8Array): string {
   return createHmac("sha256", keys.id).update(data).digest("hex");
 }
 
-/** Incremental keyed digest, for a whole file's content. */
-export function keyedDigest(keys: RepoKeys): { update(data: Uint8Array): void; hex(): string } {
-  const h = createHmac("sha256", keys.id);
-  return {
-    update: (data) => void h.update(data),
-    hex: () => h.digest("hex"),
-  };
-}
-
 export function equalHex(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   return timingSafeEqual(Buffer.from(a, "hex"), Buffer.from(b, "hex"));

@@ -72,7 +72,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       const isDb = (await readSqliteHeader(item.absPath).catch(() => undefined)) !== undefined;
       const key = isDb ? await databaseStatKey(item.absPath, st) : statKey(st);
       const cached = ctx.cache.cachedFile(root, item.relPath);
-      let content: { chunks: string[]; digest: string; size: number; sqlite: boolean } | undefined;
+      let content: { chunks: string[]; size: number; sqlite: boolean } | undefined;
       if (cached && sameStat(cached, key) && cached.chunks.every((id) => writer.has(id))) {
         content = cached;
       } else {
@@ -80,8 +80,8 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
         if (!content) continue;
         filesRead++;
       }
-      entries.push({ ...base, type: "file", size: content.size, chunks: content.chunks, digest: content.digest, ...(content.sqlite ? { sqlite: true } : {}) });
-      seen.push({ path: item.relPath, file: { ...key, size: key.size, chunks: content.chunks, digest: content.digest, sqlite: content.sqlite } });
+      entries.push({ ...base, type: "file", size: content.size, chunks: content.chunks, ...(content.sqlite ? { sqlite: true } : {}) });
+      seen.push({ path: item.relPath, file: { ...key, size: key.size, chunks: content.chunks, sqlite: content.sqlite } });
       files++;
       bytes += content.size;
     }

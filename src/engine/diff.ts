@@ -25,6 +25,12 @@ export async function diffSnapshots(ctx: RepoContext, a: string, b: string | { d
   return compareListings(before, after);
 }
 
+function sameChunks(a: FileEntry, b: FileEntry): boolean {
+  const x = a.chunks ?? [];
+  const y = b.chunks ?? [];
+  return a.size === b.size && x.length === y.length && x.every((id, i) => id === y[i]);
+}
+
 export function compareListings(before: readonly FileEntry[], after: readonly FileEntry[]): Change[] {
   const old = new Map(before.map((e) => [e.path, e]));
   const changes: Change[] = [];
@@ -33,7 +39,7 @@ export function compareListings(before: readonly FileEntry[], after: readonly Fi
     old.delete(e.path);
     if (!prev) changes.push({ path: e.path, kind: "added", after: e });
     else if (prev.type !== e.type) changes.push({ path: e.path, kind: "type", before: prev, after: e });
-    else if ((e.type === "file" && prev.digest !== e.digest) || (e.type === "symlink" && prev.target !== e.target)) changes.push({ path: e.path, kind: "modified", before: prev, after: e });
+    else if ((e.type === "file" && !sameChunks(prev, e)) || (e.type === "symlink" && prev.target !== e.target)) changes.push({ path: e.path, kind: "modified", before: prev, after: e });
     else if (prev.mode !== e.mode || (e.type === "file" && prev.mtimeMs !== e.mtimeMs)) changes.push({ path: e.path, kind: "meta", before: prev, after: e });
   }
   for (const prev of old.values()) changes.push({ path: prev.path, kind: "removed", before: prev });
@@ -42,7 +48,7 @@ export function compareListings(before: readonly FileEntry[], after: readonly Fi
 
 /**
  * The listing a commit of `dir` would produce, without storing anything. A file whose size and
- * mtime match the snapshot's entry is taken as unchanged; others are read and digested.
+ * mtime match the snapshot's entry is taken as unchanged; others are read and chunked (nothing is stored).
  */
 async function scanFolder(ctx: RepoContext, dir: string, excludes: string[], reference: FileEntry[]): Promise<FileEntry[]> {
   const root = await fs.realpath(dir).catch(() => {
@@ -70,7 +76,7 @@ async function scanFolder(ctx: RepoContext, dir: string, excludes: string[], ref
           tmpDir,
           sink: async (data) => chunkId(ctx.keys, data),
         }).catch(() => undefined);
-        entries.push({ ...base, type: "file", size: content?.size ?? Number(st.size), ...(content ? { chunks: content.chunks, digest: content.digest } : {}) });
+        entries.push({ ...base, type: "file", size: content?.size ?? Number(st.size), ...(content ? { chunks: content.chunks } : {}) });
       }
     }
   } finally {

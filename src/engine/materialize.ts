@@ -1,8 +1,7 @@
 import * as fs from "node:fs/promises";
-import { createReadStream } from "node:fs";
 import * as path from "node:path";
 import { AbortedError, IntegrityError } from "../errors.ts";
-import { keyedDigest } from "../crypto/keys.ts";
+import { chunkId } from "../crypto/keys.ts";
 import { decodeBlob } from "../repo/blob.ts";
 import { packKey } from "../repo/layout.ts";
 import type { RepoContext } from "./context.ts";
@@ -28,7 +27,8 @@ const MAX_RANGE = 16 * 1024 * 1024;
 /**
  * Writes the given entries under `dir` (a fresh staging folder): folders, then file content read
  * pack by pack in offset order (few, large range requests), then links; then re-reads every file
- * to check its keyed digest; then sets modes and times (folders last, deepest first).
+ * and recomputes each chunk's keyed id from the bytes on disk; then sets modes and times (folders
+ * last, deepest first).
  */
 export async function materialize(ctx: RepoContext, entries: readonly FileEntry[], dir: string, opts: { progress?: ProgressSink; signal?: AbortSignal }): Promise<{ files: number; bytes: number }> {
   const abs = (p: string) => path.join(dir, ...p.split("/"));
@@ -83,15 +83,7 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   let verified = 0;
   for (const f of files) {
     if (opts.signal?.aborted) throw new AbortedError();
-    const digest = keyedDigest(ctx.keys);
-    let size = 0;
-    for await (const piece of createReadStream(abs(f.path), { highWaterMark: 1024 * 1024 })) {
-      digest.update(piece as Buffer);
-      size += (piece as Buffer).byteLength;
-    }
-    if (size !== f.size || (f.digest !== undefined && digest.hex() !== f.digest)) {
-      throw new IntegrityError(f.path, "restored file does not match the snapshot's digest");
-    }
+    await verifyFile(ctx, abs(f.path), f);
     verified++;
     opts.progress?.progress?.({ phase: "verify", files: verified, totalFiles: files.length, bytes: written, totalBytes });
   }
@@ -111,6 +103,28 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     await fs.utimes(abs(d.path), toSeconds(d.mtimeMs), toSeconds(d.mtimeMs));
   }
   return { files: files.length, bytes: totalBytes };
+}
+
+/** Reads a restored file back, chunk by chunk as the listing cuts it, and checks every chunk id. */
+async function verifyFile(ctx: RepoContext, file: string, entry: FileEntry): Promise<void> {
+  const handle = await fs.open(file, "r");
+  try {
+    const { size } = await handle.stat();
+    if (size !== entry.size) throw new IntegrityError(entry.path, `restored file has ${size} bytes, the snapshot says ${entry.size}`);
+    let position = 0;
+    let buf = Buffer.alloc(0);
+    for (const id of entry.chunks ?? []) {
+      const length = ctx.reader.locate(id).rawLength;
+      if (buf.byteLength < length) buf = Buffer.allocUnsafe(length);
+      const { bytesRead } = await handle.read(buf, 0, length, position);
+      if (bytesRead !== length || chunkId(ctx.keys, buf.subarray(0, length)) !== id) {
+        throw new IntegrityError(entry.path, `restored bytes at offset ${position} do not match the snapshot`);
+      }
+      position += length;
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 /**

@@ -2,14 +2,13 @@ import { createReadStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import type { BigIntStats } from "node:fs";
 import * as path from "node:path";
-import { keyedDigest, type RepoKeys } from "../crypto/keys.ts";
+import type { RepoKeys } from "../crypto/keys.ts";
 import type { Chunker } from "../chunker/index.ts";
 import type { FileStat } from "../index/cache.ts";
 import { captureSqlite, pageGroups, readSqliteHeader } from "./sqlite-capture.ts";
 
 export interface ReadContent {
   chunks: string[];
-  digest: string;
   size: number;
   sqlite: boolean;
 }
@@ -66,14 +65,12 @@ export async function readContent(absPath: string, before: BigIntStats, opts: { 
   return content;
 }
 
-async function consume(pieces: AsyncIterable<Uint8Array>, opts: { keys: RepoKeys; sink: ChunkSink }, sqlite: boolean): Promise<ReadContent> {
-  const digest = keyedDigest(opts.keys);
+async function consume(pieces: AsyncIterable<Uint8Array>, opts: { sink: ChunkSink }, sqlite: boolean): Promise<ReadContent> {
   const chunks: string[] = [];
   let size = 0;
   for await (const piece of pieces) {
-    digest.update(piece);
     size += piece.byteLength;
     chunks.push(await opts.sink(piece));
   }
-  return { chunks, digest: digest.hex(), size, sqlite };
+  return { chunks, size, sqlite };
 }

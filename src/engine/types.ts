@@ -14,8 +14,6 @@ export interface FileEntry {
   size: number;
   /** Chunk ids (hex) of a file's content, in order. */
   chunks?: string[];
-  /** Keyed digest (hex) of the whole file content, checked after restore. */
-  digest?: string;
   /** Set when the file was captured through SQLite's online backup API. */
   sqlite?: boolean;
   /** Symlink target, as stored in the link. */

@@ -24,11 +24,10 @@ export interface FileStat {
 
 export interface CachedFile extends FileStat {
   chunks: string[];
-  digest: string;
   sqlite: boolean;
 }
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 /**
  * The local SQLite cache. Only ever a cache (invariant 3): every row can be rebuilt from the
@@ -53,7 +52,7 @@ export class IndexCache {
       CREATE TABLE IF NOT EXISTS packs (id TEXT PRIMARY KEY, size INTEGER NOT NULL, manifest TEXT NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS manifests (id TEXT PRIMARY KEY) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS snapshots (id TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS files (root TEXT NOT NULL, path TEXT NOT NULL, size INTEGER, mtime TEXT, ctime TEXT, ino TEXT, chunks TEXT, digest TEXT, sqlite INTEGER, PRIMARY KEY (root, path)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS files (root TEXT NOT NULL, path TEXT NOT NULL, size INTEGER, mtime TEXT, ctime TEXT, ino TEXT, chunks TEXT, sqlite INTEGER, PRIMARY KEY (root, path)) WITHOUT ROWID;
     `);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.stmts = {
@@ -62,8 +61,8 @@ export class IndexCache {
       putPack: this.db.prepare("INSERT OR REPLACE INTO packs (id, size, manifest) VALUES (?, ?, ?)"),
       putManifest: this.db.prepare("INSERT OR IGNORE INTO manifests (id) VALUES (?)"),
       manifests: this.db.prepare<[], { id: string }>("SELECT id FROM manifests"),
-      file: this.db.prepare<[string, string], { size: number; mtime: string; ctime: string; ino: string; chunks: string; digest: string; sqlite: number }>("SELECT size, mtime, ctime, ino, chunks, digest, sqlite FROM files WHERE root = ? AND path = ?"),
-      putFile: this.db.prepare("INSERT OR REPLACE INTO files (root, path, size, mtime, ctime, ino, chunks, digest, sqlite) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+      file: this.db.prepare<[string, string], { size: number; mtime: string; ctime: string; ino: string; chunks: string; sqlite: number }>("SELECT size, mtime, ctime, ino, chunks, sqlite FROM files WHERE root = ? AND path = ?"),
+      putFile: this.db.prepare("INSERT OR REPLACE INTO files (root, path, size, mtime, ctime, ino, chunks, sqlite) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
     };
   }
 
@@ -129,14 +128,14 @@ export class IndexCache {
   cachedFile(root: string, relPath: string): CachedFile | undefined {
     const row = this.stmts.file.get(root, relPath);
     if (!row) return undefined;
-    return { size: row.size, mtimeNs: row.mtime, ctimeNs: row.ctime, ino: row.ino, chunks: JSON.parse(row.chunks) as string[], digest: row.digest, sqlite: row.sqlite === 1 };
+    return { size: row.size, mtimeNs: row.mtime, ctimeNs: row.ctime, ino: row.ino, chunks: JSON.parse(row.chunks) as string[], sqlite: row.sqlite === 1 };
   }
 
   putFiles(root: string, files: { path: string; file: CachedFile }[]): void {
     this.db.transaction(() => {
       this.db.prepare("DELETE FROM files WHERE root = ?").run(root);
       for (const { path: p, file: f } of files) {
-        this.stmts.putFile.run(root, p, f.size, f.mtimeNs, f.ctimeNs, f.ino, JSON.stringify(f.chunks), f.digest, f.sqlite ? 1 : 0);
+        this.stmts.putFile.run(root, p, f.size, f.mtimeNs, f.ctimeNs, f.ino, JSON.stringify(f.chunks), f.sqlite ? 1 : 0);
       }
     })();
   }
