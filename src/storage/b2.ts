@@ -241,7 +241,8 @@ export interface B2Config {
 
 /** S3 over B2's S3 API, with the native API used for authorization and the lifecycle check. */
 export class B2Backend extends S3Backend {
-  readonly authorization: B2Authorization;
+  private auth: B2Authorization;
+  private readonly b2: B2Config;
 
   constructor(config: B2Config, auth: B2Authorization) {
     const s3: S3Config = {
@@ -258,7 +259,13 @@ export class B2Backend extends S3Backend {
       ...(config.listPageSize !== undefined ? { listPageSize: config.listPageSize } : {}),
     };
     super(s3);
-    this.authorization = auth;
+    this.auth = auth;
+    this.b2 = config;
+  }
+
+  /** What b2_authorize_account said about the key (refreshed when its token expires). */
+  get authorization(): B2Authorization {
+    return this.auth;
   }
 
   /**
@@ -267,12 +274,37 @@ export class B2Backend extends S3Backend {
    * hide backup data. When the key cannot read the rules, says so.
    */
   async diagnose(): Promise<string[]> {
-    const auth = this.authorization;
-    if (!auth.capabilities.includes("listBuckets") || !auth.apiUrl) {
+    if (!this.auth.capabilities.includes("listBuckets") || !this.auth.apiUrl) {
       return [
         `cannot read the lifecycle rules of B2 bucket ${JSON.stringify(this.bucket)} (the key lacks listBuckets): make sure the bucket keeps only the last version of each file (daysFromHidingToDeleting: 1), or deleted data stays billed; see docs/storage.md.`,
       ];
     }
+    let res = await this.listBuckets();
+    if (res.status === 401) {
+      // The native-API token lives 24 hours; a long-running process re-authorizes once.
+      this.auth = await authorizeB2({
+        keyId: this.b2.keyId,
+        applicationKey: this.b2.applicationKey,
+        bucket: this.bucket,
+        ...(this.b2.authUrl !== undefined ? { authUrl: this.b2.authUrl } : {}),
+        retry: false,
+      });
+      res = await this.listBuckets();
+    }
+    if (res.status !== 200) {
+      return [`cannot read the lifecycle rules of B2 bucket ${JSON.stringify(this.bucket)} (${res.status}); see docs/storage.md for the rule it needs.`];
+    }
+    const parsed = asObject(JSON.parse(res.body.toString("utf8")));
+    const buckets = Array.isArray(parsed?.buckets) ? parsed.buckets : [];
+    const found = buckets.map(asObject).find((b) => b?.bucketName === this.bucket);
+    if (!found) return [`B2 did not list bucket ${JSON.stringify(this.bucket)}; cannot check its lifecycle rules.`];
+    const rules = Array.isArray(found.lifecycleRules) ? (found.lifecycleRules as B2LifecycleRule[]) : [];
+    return lifecycleWarnings(this.bucket, this.prefix, rules);
+  }
+
+  /** b2_list_buckets for this bucket; transient failures throw (the retry decorator retries them). */
+  private async listBuckets(): Promise<HttpResponse> {
+    const auth = this.auth;
     const url = new URL(`${auth.apiUrl.replace(/\/+$/, "")}/b2api/v3/b2_list_buckets`);
     const body = Buffer.from(JSON.stringify({ accountId: auth.accountId, bucketName: this.bucket }));
     const details = { operation: "diagnose", location: this.location };
@@ -288,17 +320,11 @@ export class B2Backend extends S3Backend {
     } catch (err) {
       throw new TransientStorageError(`B2 list buckets for ${JSON.stringify(this.bucket)} failed: ${(err as Error).message}`, details, { cause: err });
     }
-    if (res.status !== 200) {
-      const msg = `B2 list buckets for ${JSON.stringify(this.bucket)} failed: ${res.status}`;
-      if (res.status === 429 || res.status >= 500) throw new TransientStorageError(msg, { ...details, status: res.status });
-      return [`cannot read the lifecycle rules of B2 bucket ${JSON.stringify(this.bucket)} (${res.status}); see docs/storage.md for the rule it needs.`];
+    if (res.status === 429 || res.status >= 500) {
+      const retryAfterMs = parseRetryAfter(res.headers["retry-after"]);
+      throw new TransientStorageError(`B2 list buckets for ${JSON.stringify(this.bucket)} failed: ${res.status}`, { ...details, status: res.status }, retryAfterMs === undefined ? undefined : { retryAfterMs });
     }
-    const parsed = asObject(JSON.parse(res.body.toString("utf8")));
-    const buckets = Array.isArray(parsed?.buckets) ? parsed.buckets : [];
-    const found = buckets.map(asObject).find((b) => b?.bucketName === this.bucket);
-    if (!found) return [`B2 did not list bucket ${JSON.stringify(this.bucket)}; cannot check its lifecycle rules.`];
-    const rules = Array.isArray(found.lifecycleRules) ? (found.lifecycleRules as B2LifecycleRule[]) : [];
-    return lifecycleWarnings(this.bucket, this.prefix, rules);
+    return res;
   }
 }
 

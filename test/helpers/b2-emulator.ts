@@ -67,6 +67,8 @@ export interface B2Emulator {
   url(prefix: string): string;
   counts: B2EmulatorCounts;
   setLifecycleRules(rules: B2LifecycleRuleJson[]): void;
+  /** Invalidates every authorization token handed out so far (as after 24 hours). */
+  expireTokens(): void;
   stop(): Promise<void>;
 }
 
@@ -186,6 +188,9 @@ export async function startB2Emulator(options: B2EmulatorOptions): Promise<B2Emu
     counts,
     setLifecycleRules(rules) {
       lifecycleRules = rules;
+    },
+    expireTokens() {
+      tokens.clear();
     },
     async stop() {
       server.closeAllConnections();

@@ -180,6 +180,17 @@ describe("B2 lifecycle check (for `check`)", () => {
     await b.close();
   });
 
+  it("re-authorizes once when the native-API token has expired", async () => {
+    const b = await open("lc3");
+    b2.setLifecycleRules([{ fileNamePrefix: "", daysFromHidingToDeleting: 1, daysFromUploadingToHiding: null }]);
+    b2.expireTokens();
+    const before = b2.counts.authorize;
+    expect(await b.diagnose!()).toEqual([]);
+    expect(b2.counts.authorize - before).toBe(1);
+    b2.setLifecycleRules([]);
+    await b.close();
+  });
+
   it("says it cannot tell when the key lacks listBuckets", async () => {
     const b = b2Inner(await open("lc2"));
     const blind = new B2Backend(
