@@ -1,0 +1,149 @@
+// Speed bench: the same generated OpenClaw state, clawback, restic and borg in one run — initial
+// commit, no-change re-commit, one-day incremental commit, full checkout. Wall time and peak RSS,
+// medians of several runs. See bench/README.md.
+//
+//   node bench/speed.ts [--size-mb 500] [--runs 3] [--seed clawback] [--tools clawback,restic,borg]
+//                       [--work DIR] [--out bench/out] [--keep-work]
+
+import { execFileSync } from "node:child_process";
+import { cpus, totalmem } from "node:os";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { generateInit, simulateDay } from "./gen/index.ts";
+import { duBytes, fmtBytes } from "./lib/fsutil.ts";
+import { syncMirror } from "./lib/mirror.ts";
+import { hasGnuTime, makeTool, REPO_ROOT, toolAvailability, which, type RunResult, type Tool } from "./lib/tools.ts";
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? dflt) : dflt;
+}
+const sizeMb = Number(arg("size-mb", "500"));
+const runs = Number(arg("runs", "3"));
+const seed = arg("seed", "clawback");
+const outDir = resolve(arg("out", join(REPO_ROOT, "bench", "out")));
+const work = resolve(arg("work", join(outDir, "work-speed")));
+const wanted = arg("tools", "clawback,restic,borg").split(",").filter(Boolean);
+const keepWork = process.argv.includes("--keep-work");
+
+const OPS = ["initial", "no-change", "daily", "checkout"] as const;
+type Op = (typeof OPS)[number];
+/** clawback's wall time as a fraction of restic's, at most. */
+const TIME_TARGETS: Record<Op, number> = { initial: 0.5, "no-change": 0.3, daily: 0.4, checkout: 0.8 };
+const RSS_TARGET = 1.5;
+
+const notes: string[] = [];
+const availability = toolAvailability();
+const names = wanted.filter((n) => {
+  const why = availability[n];
+  if (why) notes.push(`${n}: skipped, ${why}`);
+  return !why;
+});
+const results: Record<string, Record<Op, RunResult[]>> = {};
+const restored: Record<string, number> = {};
+for (const n of names) results[n] = { initial: [], "no-change": [], daily: [], checkout: [] };
+
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+mkdirSync(outDir, { recursive: true });
+const base = join(work, "base");
+const t0 = Date.now();
+console.log(`generating ${sizeMb} MB state (seed ${seed}) ...`);
+await generateInit(base, { sizeBytes: Math.round(sizeMb * 1024 * 1024), seed });
+const stateBytes = duBytes(base);
+console.log(`  ${fmtBytes(stateBytes)} in ${((Date.now() - t0) / 1000).toFixed(0)} s; tools: ${names.join(", ")}${hasGnuTime ? "" : " (peak RSS by polling /proc: install `time` for exact numbers)"}`);
+for (const n of notes) console.log(`  ${n}`);
+
+const failed = new Set<string>();
+async function step(tool: Tool, op: Op, fn: () => Promise<RunResult>): Promise<void> {
+  if (failed.has(tool.name)) return;
+  try {
+    const r = await fn();
+    results[tool.name]?.[op].push(r);
+    console.log(`    ${tool.name.padEnd(9)} ${op.padEnd(10)} ${(r.wallMs / 1000).toFixed(2).padStart(8)} s ${fmtBytes(r.peakRss).padStart(10)} RSS`);
+  } catch (e) {
+    failed.add(tool.name);
+    notes.push(`${tool.name}: ${op} failed, dropped: ${(e as Error).message.split("\n").slice(0, 3).join(" | ")}`);
+    console.log(`    ${notes[notes.length - 1]}`);
+  }
+}
+
+for (let run = 1; run <= runs; run++) {
+  console.log(`run ${run}/${runs}`);
+  const dir = join(work, "run");
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const state = join(dir, "state");
+  const mirror = join(dir, "mirror");
+  execFileSync("cp", ["-a", base, state]);
+  syncMirror(state, mirror);
+  // Rotate the order between runs so no tool always runs first (page cache, CPU boost).
+  const order = names.map((_, i) => names[(i + run - 1) % names.length] ?? "").map((n) => makeTool(n, join(dir, n)));
+  for (const t of order) {
+    if (failed.has(t.name)) continue;
+    mkdirSync(join(dir, t.name), { recursive: true });
+    try {
+      await t.init();
+    } catch (e) {
+      failed.add(t.name);
+      notes.push(`${t.name}: init failed, dropped: ${(e as Error).message.split("\n")[0]}`);
+      continue;
+    }
+    const src = t.name === "clawback" ? state : mirror;
+    await step(t, "initial", () => t.backup(src));
+    await step(t, "no-change", () => t.backup(src));
+  }
+  await simulateDay(state);
+  syncMirror(state, mirror);
+  for (const t of order) await step(t, "daily", () => t.backup(t.name === "clawback" ? state : mirror));
+  for (const t of order) {
+    const target = join(dir, `restore-${t.name}`);
+    await step(t, "checkout", () => t.restore(target));
+    if (!failed.has(t.name)) restored[t.name] = duBytes(target);
+    rmSync(target, { recursive: true, force: true });
+  }
+  if (!keepWork) rmSync(dir, { recursive: true, force: true });
+}
+
+// ---- report ----
+function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
+}
+const med = (n: string, op: Op, k: "wallMs" | "peakRss") => median((results[n]?.[op] ?? []).map((r) => r[k]));
+const secs = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : "n/a");
+const verdict = (ratio: number, target: number) => (!Number.isFinite(ratio) ? "not measured" : ratio <= target ? `MET (${ratio.toFixed(2)}× ≤ ${target}×)` : `MISSED by ${((ratio / target - 1) * 100).toFixed(0)}% (${ratio.toFixed(2)}× > ${target}×)`);
+
+const lines: string[] = [];
+const p = (s = "") => {
+  lines.push(s);
+  console.log(s);
+};
+const cpuModel = cpus()[0]?.model ?? "?";
+p();
+p(`## Speed: ${fmtBytes(stateBytes)} OpenClaw state, median of ${runs} runs (${cpus().length} cores, ${cpuModel}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; restic ${which("restic") ? execFileSync("restic", ["version"], { encoding: "utf8" }).split(" ")[1] : "-"}, borg ${which("borg") ? execFileSync("borg", ["--version"], { encoding: "utf8" }).trim().split(" ")[1] : "-"}; ${new Date().toISOString().slice(0, 10)})`);
+p();
+const peers = names.filter((n) => n !== "clawback");
+p(`| operation | ${names.map((n) => `${n} time | ${n} peak RSS`).join(" | ")} | ${peers.map((n) => `clawback / ${n}`).join(" | ")} |`);
+p(`|---|${names.map(() => "---:|---:").join("|")}|${peers.map(() => "---:").join("|")}|`);
+for (const op of OPS) {
+  p(`| ${op} | ${names.map((n) => `${secs(med(n, op, "wallMs"))} | ${fmtBytes(med(n, op, "peakRss"))}`).join(" | ")} | ${peers.map((n) => {
+    const r = med("clawback", op, "wallMs") / med(n, op, "wallMs");
+    return Number.isFinite(r) ? `${r.toFixed(2)}×` : "n/a";
+  }).join(" | ")} |`);
+}
+p();
+p("Targets (clawback against restic):");
+for (const op of OPS) p(`- ${op} time ≤ ${TIME_TARGETS[op]}× restic: ${verdict(med("clawback", op, "wallMs") / med("restic", op, "wallMs"), TIME_TARGETS[op])}`);
+const peakOf = (n: string) => Math.max(...OPS.map((op) => med(n, op, "peakRss")).filter(Number.isFinite));
+p(`- peak RSS (highest over the four operations) ≤ ${RSS_TARGET}× restic: ${verdict(peakOf("clawback") / peakOf("restic"), RSS_TARGET)}`);
+p();
+p(`Restored bytes (last run): ${names.map((n) => `${n} ${fmtBytes(restored[n] ?? NaN)}`).join(", ")}. ` +
+  "clawback reads the live state (WAL databases, captured through SQLite's backup API) and leaves secrets out; restic and borg read a consistent mirror made beforehand, untimed.");
+for (const n of notes) p(`note: ${n}`);
+writeFileSync(join(outDir, "speed.md"), lines.join("\n") + "\n");
+writeFileSync(join(outDir, "speed.json"), JSON.stringify({ sizeMb, runs, seed, stateBytes, results: Object.fromEntries(Object.entries(results).map(([n, ops]) => [n, Object.fromEntries(Object.entries(ops).map(([op, rs]) => [op, rs.map((r) => ({ wallMs: r.wallMs, peakRss: r.peakRss }))]))])), restored, notes }, null, 2));
+console.log(`\nwrote ${join(outDir, "speed.md")}, speed.json (${((Date.now() - t0) / 60000).toFixed(1)} min)`);
+if (!keepWork) rmSync(work, { recursive: true, force: true });
