@@ -1,11 +1,12 @@
 import type { Backend } from "../storage/backend.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { chunkId } from "../crypto/keys.ts";
-import { encodeBlob, type BlobType } from "../repo/blob.ts";
-import { PackWriter } from "../repo/pack.ts";
+import type { BlobType, EncodedBlob } from "../repo/blob.ts";
+import { PackWriter, type FinishedPack } from "../repo/pack.ts";
 import { packKey } from "../repo/layout.ts";
 import type { ManifestPack } from "../repo/manifest.ts";
 import type { IndexCache } from "../index/cache.ts";
+import type { BlobEncoder } from "./encode-pool.ts";
 
 export interface WriterStats {
   addedBytes: number;
@@ -13,31 +14,46 @@ export interface WriterStats {
   addedPacks: number;
 }
 
+export interface BlobWriterOptions {
+  /** Packs sealed and waiting for, or in, upload (each up to packSize bytes in memory). */
+  maxUploads?: number;
+  /** Chunks handed to the encoder and not yet back. */
+  maxEncoding?: number;
+  /** false for repacking, where the blobs are indexed in packs about to go. */
+  dedupeAgainstIndex?: boolean;
+}
+
 /**
- * Deduplicates blobs against the index and this run, fills packs, and uploads each full pack
- * while the next one fills. At most `maxInFlight` packs are held in memory waiting for upload.
+ * Deduplicates blobs against the index and this run, has them compressed and sealed (on worker
+ * threads), fills packs, and uploads each full pack while the next one fills. Memory is bounded
+ * by maxUploads packs plus maxEncoding chunks.
  */
 export class BlobWriter {
   private pack = new PackWriter();
   private readonly written: ManifestPack[] = [];
   private readonly pendingIds = new Set<string>();
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly encoding = new Set<Promise<void>>();
+  private readonly uploadQueue: FinishedPack[] = [];
+  private readonly uploading = new Set<Promise<void>>();
   private failure: unknown;
   readonly stats: WriterStats = { addedBytes: 0, addedChunks: 0, addedPacks: 0 };
   private readonly backend: Backend;
   private readonly keys: RepoKeys;
   private readonly cache: IndexCache;
+  private readonly encoder: BlobEncoder;
   private readonly packSize: number;
-  private readonly maxInFlight: number;
+  private readonly maxUploads: number;
+  private readonly maxEncoding: number;
   private readonly dedupeAgainstIndex: boolean;
 
-  /** `dedupeAgainstIndex: false` is for repacking, where the blobs are indexed in packs about to go. */
-  constructor(backend: Backend, keys: RepoKeys, cache: IndexCache, packSize: number, opts: { maxInFlight?: number; dedupeAgainstIndex?: boolean } = {}) {
+  constructor(backend: Backend, keys: RepoKeys, cache: IndexCache, encoder: BlobEncoder, packSize: number, opts: BlobWriterOptions = {}) {
     this.backend = backend;
     this.keys = keys;
     this.cache = cache;
+    this.encoder = encoder;
     this.packSize = packSize;
-    this.maxInFlight = opts.maxInFlight ?? 2;
+    this.maxUploads = opts.maxUploads ?? 2;
+    this.maxEncoding = opts.maxEncoding ?? 16;
     this.dedupeAgainstIndex = opts.dedupeAgainstIndex ?? true;
   }
 
@@ -45,44 +61,75 @@ export class BlobWriter {
     return this.pendingIds.has(id) || (this.dedupeAgainstIndex && this.cache.hasBlob(id));
   }
 
-  /** Stores a blob unless the repository already has it; returns its id. */
+  /**
+   * Stores a blob unless the repository already has it; returns its id. The data is handed over:
+   * the caller must not touch it afterwards (it may be transferred to a worker).
+   */
   async add(type: BlobType, data: Uint8Array, id = chunkId(this.keys, data)): Promise<string> {
-    if (this.failure) throw this.failure;
+    this.throwIfFailed();
     if (this.has(id)) return id;
-    const blob = encodeBlob(this.keys, type, data, id);
-    this.pack.add(blob);
     this.pendingIds.add(id);
     this.stats.addedChunks++;
-    this.stats.addedBytes += blob.sealed.byteLength;
-    if (this.pack.byteLength >= this.packSize) await this.sealPack();
+    const job: Promise<void> = this.encoder.encode(type, data, id).then(
+      (blob) => this.append(blob),
+      (err: unknown) => this.fail(err),
+    );
+    const tracked: Promise<void> = job.finally(() => this.encoding.delete(tracked));
+    this.encoding.add(tracked);
+    while (this.encoding.size >= this.maxEncoding || this.uploadQueue.length + this.uploading.size > this.maxUploads) {
+      await Promise.race([...this.encoding, ...this.uploading]);
+      this.throwIfFailed();
+    }
     return id;
   }
 
-  private async sealPack(): Promise<void> {
-    if (this.pack.count === 0) return;
-    const finished = this.pack.finish(this.keys);
-    this.pack = new PackWriter();
-    while (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight);
-    if (this.failure) throw this.failure;
-    const upload = this.backend.put(packKey(finished.id), finished.bytes).then(
-      () => {
-        this.written.push({ id: finished.id, size: finished.bytes.byteLength, blobs: finished.entries });
-        this.stats.addedPacks++;
-        this.stats.addedBytes += finished.bytes.byteLength - finished.entries.reduce((n, e) => n + e.length, 0);
-      },
-      (err: unknown) => {
-        this.failure ??= err;
-      },
-    );
-    const tracked: Promise<void> = upload.finally(() => this.inFlight.delete(tracked));
-    this.inFlight.add(tracked);
+  private append(blob: EncodedBlob): void {
+    this.pack.add(blob);
+    this.stats.addedBytes += blob.sealed.byteLength;
+    if (this.pack.byteLength >= this.packSize) this.sealPack();
   }
 
-  /** Uploads what is left and returns every pack this writer stored. */
-  async flush(): Promise<ManifestPack[]> {
-    await this.sealPack();
-    await Promise.all(this.inFlight);
+  private sealPack(): void {
+    if (this.pack.count === 0) return;
+    this.uploadQueue.push(this.pack.finish(this.keys));
+    this.pack = new PackWriter();
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.uploading.size < this.maxUploads && this.uploadQueue.length > 0) {
+      const pack = this.uploadQueue.shift()!;
+      const upload = this.backend.put(packKey(pack.id), pack.bytes).then(
+        () => {
+          this.written.push({ id: pack.id, size: pack.bytes.byteLength, blobs: pack.entries });
+          this.stats.addedPacks++;
+          this.stats.addedBytes += pack.bytes.byteLength - pack.entries.reduce((n, e) => n + e.length, 0);
+        },
+        (err: unknown) => this.fail(err),
+      );
+      const tracked: Promise<void> = upload.finally(() => {
+        this.uploading.delete(tracked);
+        this.pump();
+      });
+      this.uploading.add(tracked);
+    }
+  }
+
+  private fail(err: unknown): void {
+    this.failure ??= err;
+  }
+
+  private throwIfFailed(): void {
     if (this.failure) throw this.failure;
+  }
+
+  /** Waits for every blob to be encoded and every pack uploaded; returns the packs written. */
+  async flush(): Promise<ManifestPack[]> {
+    while (this.encoding.size > 0) await Promise.all(this.encoding);
+    this.throwIfFailed();
+    this.sealPack();
+    while (this.uploading.size > 0 || this.uploadQueue.length > 0) await Promise.all(this.uploading);
+    this.throwIfFailed();
     return this.written;
   }
 }

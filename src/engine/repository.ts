@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { ClawbackError, IntegrityError, ObjectNotFoundError, RepositoryExistsError, RepositoryNotFoundError, UsageError, WrongPassphraseError } from "../errors.ts";
 import type { Backend, RequestCounts } from "../storage/backend.ts";
 import { openBackend, type BackendOptions } from "../storage/open.ts";
-import { deriveKeys, generateMasterKey } from "../crypto/keys.ts";
+import { deriveKeys, generateMasterKey, type RepoKeys } from "../crypto/keys.ts";
 import { createKeyFile, keyFileId, parseKeyFile, unwrapMasterKey, type ScryptParams } from "../crypto/keyfile.ts";
 import { Chunker, gearTableFromKey, type ChunkerParams } from "../chunker/index.ts";
 import { CONFIG_KEY, KEYS_PREFIX, idOf, keyFileKey } from "../repo/layout.ts";
@@ -11,6 +11,7 @@ import { encodeConfig, newConfig, parseConfig, type RepoConfig } from "../repo/c
 import { IndexCache } from "../index/cache.ts";
 import { syncIndex } from "../index/sync.ts";
 import { BlobReader } from "./blob-reader.ts";
+import { createEncoder, type BlobEncoder } from "./encode-pool.ts";
 import type { RepoContext } from "./context.ts";
 import { commit } from "./commit.ts";
 import { checkout } from "./checkout.ts";
@@ -33,6 +34,8 @@ export interface OpenOptions {
   backendOptions?: BackendOptions;
   /** Wraps the backend (fault injection in tests, request accounting). */
   wrapBackend?: (backend: Backend) => Backend;
+  /** Worker threads that compress and seal blobs (default: one per spare core, up to 4; 0 = inline). */
+  encoderThreads?: number;
 }
 
 export interface InitOptions extends OpenOptions {
@@ -53,9 +56,11 @@ export class Repository {
   /** Kept only so `key add` can wrap it under another passphrase. */
   private readonly master: Buffer;
   private readonly scrypt: ScryptParams | undefined;
+  private readonly closeEncoder: () => Promise<void>;
 
-  private constructor(ctx: RepoContext, unlocked: { master: Buffer; keyId: string }, scrypt?: ScryptParams) {
+  private constructor(ctx: RepoContext, unlocked: { master: Buffer; keyId: string }, closeEncoder: () => Promise<void>, scrypt?: ScryptParams) {
     this.ctx = ctx;
+    this.closeEncoder = closeEncoder;
     this.keyId = unlocked.keyId;
     this.master = unlocked.master;
     this.scrypt = scrypt;
@@ -105,9 +110,10 @@ export class Repository {
       const keys = deriveKeys(unlocked.master);
       const cache = new IndexCache(path.join(opts.cacheDir ?? defaultCacheDir(), config.id, "index.sqlite"));
       const chunker = await Chunker.create(config.chunker, gearTableFromKey(keys.gear));
-      const ctx: RepoContext = { backend, keys, config, cache, chunker, reader: new BlobReader(backend, keys, cache) };
+      const encoder = lazyEncoder(keys, opts.encoderThreads);
+      const ctx: RepoContext = { backend, keys, config, cache, chunker, reader: new BlobReader(backend, keys, cache), encoder: encoder.get };
       await syncIndex(cache, backend, keys);
-      return new Repository(ctx, unlocked, (opts as InitOptions).scrypt);
+      return new Repository(ctx, unlocked, encoder.close, (opts as InitOptions).scrypt);
     } catch (err) {
       await backend.close();
       throw err;
@@ -202,6 +208,7 @@ export class Repository {
   }
 
   async close(): Promise<void> {
+    await this.closeEncoder();
     this.ctx.cache.close();
     await this.ctx.backend.close();
   }
@@ -218,6 +225,18 @@ function requirePassphrase(passphrase: string): void {
 async function connect(url: string, opts: OpenOptions): Promise<Backend> {
   const backend = await openBackend(url, opts.backendOptions);
   return opts.wrapBackend ? opts.wrapBackend(backend) : backend;
+}
+
+/** Starts the encoder's threads only when a command first stores something. */
+function lazyEncoder(keys: RepoKeys, threads: number | undefined): { get: () => BlobEncoder; close: () => Promise<void> } {
+  let encoder: BlobEncoder | undefined;
+  return {
+    get: () => (encoder ??= createEncoder(keys, threads)),
+    close: async () => {
+      await encoder?.close();
+      encoder = undefined;
+    },
+  };
 }
 
 /** Tries each key file until one opens with the passphrase. */
