@@ -12,6 +12,7 @@ import { IndexCache } from "../index/cache.ts";
 import { syncIndex } from "../index/sync.ts";
 import { BlobReader } from "./blob-reader.ts";
 import { createEncoder, type BlobEncoder } from "./encode-pool.ts";
+import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite-capture.ts";
 import type { RepoContext } from "./context.ts";
 import { commit } from "./commit.ts";
 import { checkout } from "./checkout.ts";
@@ -84,7 +85,7 @@ export class Repository {
     if (await backend.head(CONFIG_KEY)) throw new RepositoryExistsError(backend.location);
     const config = newConfig({
       ...(opts.chunker ? { chunker: opts.chunker } : {}),
-      ...(opts.sqliteGroupPages ? { sqliteGroupPages: opts.sqliteGroupPages } : {}),
+      sqliteGroupPages: opts.sqliteGroupPages ?? DEFAULT_SQLITE_GROUP_PAGES,
       ...(opts.packSize ? { packSize: opts.packSize } : {}),
     });
     const keyFile = await createKeyFile(generateMasterKey(), opts.passphrase, opts.scrypt);

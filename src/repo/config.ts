@@ -16,13 +16,13 @@ export interface RepoConfig {
   packSize: number;
 }
 
-export function newConfig(overrides: Partial<Pick<RepoConfig, "chunker" | "sqliteGroupPages" | "packSize">> = {}): RepoConfig {
+export function newConfig(overrides: Pick<RepoConfig, "sqliteGroupPages"> & Partial<Pick<RepoConfig, "chunker" | "packSize">>): RepoConfig {
   return {
     version: FORMAT_VERSION,
     id: randomBytes(32).toString("hex"),
     created: new Date().toISOString(),
     chunker: overrides.chunker ?? DEFAULT_CHUNKER_PARAMS,
-    sqliteGroupPages: overrides.sqliteGroupPages ?? 4,
+    sqliteGroupPages: overrides.sqliteGroupPages,
     packSize: overrides.packSize ?? 16 * 1024 * 1024,
   };
 }

@@ -1,0 +1,92 @@
+import { afterEach, describe, expect, it } from "vitest";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { buildOpenClawLikeDb, checkWriterInvariants, editOpenClawLikeDb, startWriter, type Writer } from "../helpers/sqlite-writer.ts";
+import { dirSize, tempDir } from "../helpers/tree.ts";
+import { newRepo, type TestRepo } from "../helpers/repo.ts";
+
+describe("SQLite databases in a commit (invariant 8)", () => {
+  let t: TestRepo | undefined;
+  let writer: Writer | undefined;
+  const dirs: string[] = [];
+  afterEach(async () => {
+    await writer?.stop();
+    writer = undefined;
+    await t?.cleanup();
+    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
+  });
+
+  it("captures a database another process is writing; each restore passes integrity_check and is a committed state", async () => {
+    t = await newRepo();
+    const src = await tempDir("src");
+    dirs.push(src);
+    await fs.mkdir(path.join(src, "state"));
+    const db = path.join(src, "state", "openclaw.sqlite");
+    writer = await startWriter(db);
+    await writer.reach(50);
+
+    const seen: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const { snapshot, warnings } = await t.repo.commit(src);
+      expect(warnings).toEqual([]);
+      const listing = await t.repo.ls(snapshot.id);
+      expect(listing.map((e) => e.path)).toEqual(["state", "state/openclaw.sqlite"]);
+      expect(listing[1]!.sqlite).toBe(true);
+
+      const dst = path.join(await tempDir("dst"), "out");
+      dirs.push(path.dirname(dst));
+      await t.repo.checkout(snapshot.id, dst);
+      expect(await fs.readdir(path.join(dst, "state"))).toEqual(["openclaw.sqlite"]);
+      const state = checkWriterInvariants(path.join(dst, "state", "openclaw.sqlite"));
+      expect(state.n).toBeGreaterThan(0);
+      seen.push(state.n);
+      await writer.reach(writer.lastReported + 20);
+    }
+    // The writer kept going, and each capture saw a later committed state.
+    expect(seen[2]).toBeGreaterThan(seen[0]!);
+  });
+
+  it("after updating 1 % of the rows of a 50 MB database, the next commit adds under 15 % of its size", async () => {
+    t = await newRepo();
+    const src = await tempDir("src");
+    dirs.push(src);
+    const db = path.join(src, "openclaw-agent.sqlite");
+    buildOpenClawLikeDb(db, 50 * 1024 * 1024);
+    const size = (await fs.stat(db)).size;
+    await t.repo.commit(src);
+    const before = await dirSize(t.url);
+    editOpenClawLikeDb(db, "update-random", 0.01);
+    const { snapshot } = await t.repo.commit(src);
+    const added = (await dirSize(t.url)) - before;
+    expect(snapshot.stats.filesRead).toBe(1);
+    expect(added / size).toBeLessThan(0.15);
+
+    // And the restored database is the edited one, intact.
+    const dst = path.join(await tempDir("dst"), "out");
+    dirs.push(path.dirname(dst));
+    await t.repo.checkout(snapshot.id, dst);
+    const { DatabaseSync } = await import("node:sqlite");
+    const copy = new DatabaseSync(path.join(dst, "openclaw-agent.sqlite"), { readOnly: true });
+    expect(copy.prepare("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+    copy.close();
+  });
+
+  it("an unchanged database is not captured again; a change that sits only in its -wal is", async () => {
+    t = await newRepo();
+    const src = await tempDir("src");
+    dirs.push(src);
+    const db = path.join(src, "live.sqlite");
+    buildOpenClawLikeDb(db, 2 * 1024 * 1024);
+    await t.repo.commit(src);
+    expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(0);
+
+    // Keep a connection open so the change stays in the -wal (no checkpoint on close).
+    const { DatabaseSync } = await import("node:sqlite");
+    const conn = new DatabaseSync(db);
+    conn.exec("PRAGMA wal_autocheckpoint = 0; UPDATE memory SET updated_at = updated_at + 1 WHERE id = 1");
+    const third = await t.repo.commit(src);
+    conn.close();
+    expect(third.snapshot.stats.filesRead).toBe(1);
+    expect(third.snapshot.stats.addedChunks).toBeGreaterThan(0);
+  });
+});
