@@ -1,25 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { IntegrityError } from "../../src/errors.ts";
-import { Repository } from "../../src/engine/repository.ts";
 import { makeRandomTree, tempDir } from "../helpers/tree.ts";
-import { newRepo, PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
-
-async function objects(repoDir: string, folder: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await fs.readdir(path.join(repoDir, folder), { recursive: true, withFileTypes: true })) {
-    if (e.isFile()) out.push(path.relative(repoDir, path.join(e.parentPath, e.name)));
-  }
-  return out.sort();
-}
-
-async function flipByte(file: string, at: (size: number) => number): Promise<void> {
-  const buf = await fs.readFile(file);
-  const i = at(buf.length);
-  buf[i] = buf[i]! ^ 0x40;
-  await fs.writeFile(file, buf);
-}
+import { flipByte, newRepo, objectKeys, type TestRepo } from "../helpers/repo.ts";
+import { allTargets } from "../helpers/targets.ts";
 
 /** Every file under dir with its bytes, to prove nothing corrupted was written out. */
 async function contents(dir: string): Promise<Map<string, string>> {
@@ -30,15 +15,15 @@ async function contents(dir: string): Promise<Map<string, string>> {
   return out;
 }
 
-describe("one flipped byte in any object", () => {
+describe.each(allTargets())("one flipped byte in any object, on $name", (target) => {
   let t: TestRepo;
-  let src: string;
   let snapshotId: string;
   const dirs: string[] = [];
-
+  beforeAll(() => target.start());
+  afterAll(() => target.stop());
   beforeEach(async () => {
-    t = await newRepo();
-    src = await tempDir("src");
+    t = await newRepo({ target });
+    const src = await tempDir("src");
     dirs.push(src);
     await makeRandomTree(src, 31, { files: 20 });
     snapshotId = (await t.repo.commit(src)).snapshot.id;
@@ -49,24 +34,20 @@ describe("one flipped byte in any object", () => {
     for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
   });
 
-  const open = async () => Repository.open(t.url, { passphrase: PASSPHRASE, cacheDir: await tempDir("cache") });
+  const freshCache = async () => ({ cacheDir: await tempDir("cache") });
 
   it.each([
-    ["a pack (blob data)", "data", (n: number) => 100],
-    ["a pack manifest", "index", (n: number) => Math.floor(n / 2)],
-    ["a snapshot record", "snapshots", (n: number) => Math.floor(n / 2)],
-  ])("%s: checkout fails naming the object and writes no corrupted content", async (_label, folder, at) => {
-    const victim = (await objects(t.url, folder))[0]!;
-    await flipByte(path.join(t.url, victim), at);
+    ["a pack (blob data)", "data/", () => 100],
+    ["a pack manifest", "index/", (n: number) => Math.floor(n / 2)],
+    ["a snapshot record", "snapshots/", (n: number) => Math.floor(n / 2)],
+  ])("%s: checkout fails naming the object and writes no corrupted content", async (_label, prefix, at) => {
+    const victim = (await objectKeys(t.raw, prefix))[0]!;
+    await flipByte(t.raw, victim, at);
     const dst = path.join(await tempDir("dst"), "out");
     dirs.push(path.dirname(dst));
     const err = await (async () => {
-      const repo = await open();
-      try {
-        await repo.checkout(snapshotId, dst);
-      } finally {
-        await repo.close();
-      }
+      const repo = await t.reopen(await freshCache());
+      await repo.checkout(snapshotId, dst);
     })().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IntegrityError);
     expect((err as IntegrityError).message).toContain(victim);
@@ -75,9 +56,9 @@ describe("one flipped byte in any object", () => {
   });
 
   it("a key file: opening fails naming the key file", async () => {
-    const victim = (await objects(t.url, "keys"))[0]!;
-    await flipByte(path.join(t.url, victim), (n) => Math.floor(n / 2));
-    const err = await open().catch((e: unknown) => e);
+    const victim = (await objectKeys(t.raw, "keys/"))[0]!;
+    await flipByte(t.raw, victim, (n) => Math.floor(n / 2));
+    const err = await t.reopen(await freshCache()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IntegrityError);
     expect((err as Error).message).toContain(victim);
   });
@@ -87,15 +68,11 @@ describe("one flipped byte in any object", () => {
     ["its header", (n: number) => n - 10],
     ["its trailer", (n: number) => n - 1],
   ])("check --read-data reports a pack damaged in %s by name", async (_label, at) => {
-    const victim = (await objects(t.url, "data"))[0]!;
-    await flipByte(path.join(t.url, victim), at);
-    const repo = await open();
-    try {
-      const result = await repo.check({ readData: true });
-      expect(result.ok).toBe(false);
-      expect(result.errors.join("\n")).toContain(victim);
-    } finally {
-      await repo.close();
-    }
+    const victim = (await objectKeys(t.raw, "data/"))[0]!;
+    await flipByte(t.raw, victim, at);
+    const repo = await t.reopen(await freshCache());
+    const result = await repo.check({ readData: true });
+    expect(result.ok).toBe(false);
+    expect(result.errors.join("\n")).toContain(victim);
   });
 });

@@ -1,12 +1,15 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { describeTree, makeRandomTree, tempDir } from "../helpers/tree.ts";
 import { newRepo, type TestRepo } from "../helpers/repo.ts";
+import { allTargets } from "../helpers/targets.ts";
 
-describe("commit and checkout round trip", () => {
+describe.each(allTargets())("commit and checkout round trip on $name", (target) => {
   let t: TestRepo | undefined;
   const dirs: string[] = [];
+  beforeAll(() => target.start());
+  afterAll(() => target.stop());
   afterEach(async () => {
     await t?.cleanup();
     for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
@@ -14,7 +17,7 @@ describe("commit and checkout round trip", () => {
 
   for (const seed of [1, 2, 3]) {
     it(`restores seeded tree ${seed} byte-identical with modes, mtimes and links`, async () => {
-      t = await newRepo();
+      t = await newRepo({ target, packSize: 1024 * 1024 });
       const src = await tempDir("src");
       const dst = path.join(await tempDir("dst"), "restored");
       dirs.push(src, path.dirname(dst));
@@ -30,6 +33,15 @@ describe("commit and checkout round trip", () => {
       expect((await fs.readdir(path.dirname(dst))).filter((n) => n.includes("clawback"))).toEqual([]);
     });
   }
+});
+
+describe("checkout into an existing folder", () => {
+  let t: TestRepo | undefined;
+  const dirs: string[] = [];
+  afterEach(async () => {
+    await t?.cleanup();
+    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
+  });
 
   it("restores one file or one subtree with a path filter, leaving the rest of the target alone", async () => {
     t = await newRepo();
