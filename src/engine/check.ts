@@ -89,6 +89,9 @@ export async function check(ctx: RepoContext, opts: CheckOptions = {}): Promise<
     });
   }
 
+  // Backend-specific findings (B2: deleted objects kept as hidden versions without a lifecycle rule).
+  await attempt(async () => void warnings.push(...((await ctx.backend.diagnose?.()) ?? [])));
+
   // Leave the cache consistent with what was just checked.
   await attempt(() => syncIndex(ctx.cache, ctx.backend, ctx.keys));
   return { ok: errors.length === 0, errors, warnings, packsRead };

@@ -3,6 +3,7 @@ import { DATA_PREFIX, INDEX_PREFIX, idOf, isObjectId, manifestKey, packKey } fro
 import { encodeManifest, type ManifestPack } from "../repo/manifest.ts";
 import { acquireLock } from "../repo/lock.ts";
 import { syncIndex } from "../index/sync.ts";
+import { deleteMany } from "../storage/delete.ts";
 import { BlobWriter } from "./blob-writer.ts";
 import type { RepoContext } from "./context.ts";
 import { referencedBlobs } from "./references.ts";
@@ -64,8 +65,8 @@ export async function prune(ctx: RepoContext, opts: { dryRun?: boolean } = {}): 
     for await (const obj of ctx.backend.list(INDEX_PREFIX)) oldManifests.push(obj.key);
     const manifest = encodeManifest(ctx.keys, { packs: [...kept, ...fresh] });
     await ctx.backend.put(manifestKey(manifest.id), manifest.bytes);
-    for (const key of oldManifests) if (key !== manifestKey(manifest.id)) await ctx.backend.delete(key);
-    for (const p of [...doomed, ...orphans, ...repack.map((r) => ({ id: r.pack }))]) await ctx.backend.delete(packKey(p.id));
+    await deleteMany(ctx.backend, oldManifests.filter((key) => key !== manifestKey(manifest.id)));
+    await deleteMany(ctx.backend, [...doomed, ...orphans, ...repack.map((r) => ({ id: r.pack }))].map((p) => packKey(p.id)));
 
     ctx.cache.clearPacks();
     ctx.cache.addManifest(manifest.id, [...kept, ...fresh]);
