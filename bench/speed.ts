@@ -141,7 +141,7 @@ const peakOf = (n: string) => Math.max(...OPS.map((op) => med(n, op, "peakRss"))
 p(`- peak RSS (highest over the four operations) ≤ ${RSS_TARGET}× restic: ${verdict(peakOf("clawback") / peakOf("restic"), RSS_TARGET)}`);
 p();
 p(`Restored bytes (last run): ${names.map((n) => `${n} ${fmtBytes(restored[n] ?? NaN)}`).join(", ")}. ` +
-  "clawback reads the live state (WAL databases, captured through SQLite's backup API) and leaves secrets out; restic and borg read a consistent mirror made beforehand, untimed.");
+  "clawback reads the live state (WAL databases captured through SQLite's backup API); restic and borg read a consistent mirror made beforehand, untimed.");
 for (const n of notes) p(`note: ${n}`);
 writeFileSync(join(outDir, "speed.md"), lines.join("\n") + "\n");
 writeFileSync(join(outDir, "speed.json"), JSON.stringify({ sizeMb, runs, seed, stateBytes, results: Object.fromEntries(Object.entries(results).map(([n, ops]) => [n, Object.fromEntries(Object.entries(ops).map(([op, rs]) => [op, rs.map((r) => ({ wallMs: r.wallMs, peakRss: r.peakRss }))]))])), restored, notes }, null, 2));

@@ -34,6 +34,8 @@ interface Row {
   day: number;
   stateBytes: number;
   floorDay: number;
+  /** The day's floor by kind of file (where the bytes go). */
+  floorBy: Record<string, number>;
   floor: number;
   fullCompressed: number;
   wholeRaw: number;
@@ -75,6 +77,18 @@ for (const t of [...tools]) {
 }
 console.log(`tools: ${tools.map((t) => t.name).join(", ") || "(none)"}${notes.length ? `\n  ${notes.join("\n  ")}` : ""}`);
 
+function category(rel: string): string {
+  if (rel.startsWith("state/")) return "state db";
+  if (/^agents\/[^/]+\/agent\/.*\.sqlite$/.test(rel)) return "agent dbs";
+  if (rel.includes("/sessions/cold/")) return "cold transcripts";
+  if (rel.startsWith("workspace/.git/")) return "workspace .git";
+  if (rel.startsWith("workspace/attachments/")) return "attachments";
+  if (rel.startsWith("workspace/")) return "workspace text";
+  if (rel.startsWith("media/")) return "media";
+  if (rel.startsWith("extensions/") || rel.startsWith("npm/")) return "plugins";
+  return "other";
+}
+
 type Manifest = Map<string, { hash: string; size: number; zsize: number }>;
 const manifests: Manifest[] = [];
 const rows: Row[] = [];
@@ -90,11 +104,16 @@ for (let day = 0; day <= days; day++) {
 
   // The floor, while bringing the peers' consistent mirror up to date.
   let floorDay = 0;
+  const floorBy: Record<string, number> = {};
   syncMirror(state, mirror, (c) => {
     if (c.status === "deleted" || !c.newPath) return;
-    if (c.sqlite) floorDay += changedPagesSize(c.oldPath, c.newPath).bytes;
-    else if (c.status === "new" || !c.oldPath) floorDay += compressedFileSize(c.newPath).zsize;
-    else floorDay += deltaSize(c.oldPath, c.newPath);
+    let n: number;
+    if (c.sqlite) n = changedPagesSize(c.oldPath, c.newPath).bytes;
+    else if (c.status === "new" || !c.oldPath) n = compressedFileSize(c.newPath).zsize;
+    else n = deltaSize(c.oldPath, c.newPath);
+    floorDay += n;
+    const kind = category(c.rel);
+    floorBy[kind] = (floorBy[kind] ?? 0) + n;
   });
   floor += floorDay;
   const fullCompressed = walkFiles(mirror).reduce((a, f) => a + compressedFileSize(f.abs).zsize, 0);
@@ -112,7 +131,7 @@ for (let day = 0; day <= days; day++) {
   }
   manifests.push(manifest);
 
-  const row: Row = { day, stateBytes: duBytes(state), floorDay, floor, fullCompressed, wholeRaw, wholeZstd, tools: {} };
+  const row: Row = { day, stateBytes: duBytes(state), floorDay, floorBy, floor, fullCompressed, wholeRaw, wholeZstd, tools: {} };
   for (const t of [...tools]) {
     try {
       const r = await t.backup(t.name === "clawback" ? state : mirror, snapTime);
@@ -236,6 +255,11 @@ for (const d of [10, days].filter((d, i, a) => d <= days && a.indexOf(d) === i))
   }
 }
 p(targets.join("; "));
+{
+  const by: Record<string, number> = {};
+  for (const r of rows.slice(1)) for (const [k, v] of Object.entries(r.floorBy)) by[k] = (by[k] ?? 0) + v / Math.max(1, days);
+  p(`average daily floor by kind: ${Object.entries(by).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${fmtBytes(v)}`).join(", ")}`);
+}
 if (notes.length) {
   p();
   for (const n of notes) p(`note: ${n}`);
