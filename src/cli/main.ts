@@ -2,7 +2,7 @@ import { realpathSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { ClawbackError, UsageError } from "../errors.ts";
+import { ClawbackError, PathError, UsageError } from "../errors.ts";
 import { Repository } from "../engine/repository.ts";
 import type { RetentionPolicy } from "../engine/types.ts";
 import { readPassphrase } from "./passphrase.ts";
@@ -13,7 +13,7 @@ export const USAGE = `usage: clawback <command> [options]
 
 commands:
   init                               create a repository
-  commit <dir>                       snapshot a folder   [--reason R] [--tag T]... [--exclude PATTERN]...
+  commit <dir>                       snapshot a folder   [--reason R] [--tag T]... [--exclude PATTERN]... [--host H]
   log                                list snapshots
   show <snapshot>                    one snapshot's details
   ls <snapshot> [path]               files in a snapshot
@@ -65,10 +65,44 @@ export interface CliIo {
   stdout: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean };
   stderr: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean };
   env: NodeJS.ProcessEnv;
+  /** Cancels commit and checkout (they stop, release their lock and remove their temporary files). */
+  signal?: AbortSignal;
 }
 
-/** Exit codes: 0 ok; 1 other error; 2 usage; 3 wrong passphrase; 4 no/unsupported repository; 5 unknown snapshot; 6 missing object; 7 integrity; 8 storage; 9 locked; 10 bad path; 11 unsafe path; 12 done with warnings (some files not stored). */
-export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+/** Exit codes: 0 ok; 1 other error; 2 usage; 3 wrong passphrase; 4 no/unsupported repository; 5 unknown snapshot; 6 missing object; 7 integrity; 8 storage; 9 locked; 10 bad path; 11 unsafe path; 12 done with warnings (some files not stored); 130 interrupted. */
+export async function main(argv: string[], io?: CliIo): Promise<number> {
+  if (io) return runMain(argv, io);
+  // The real process: during commit or checkout, the first Ctrl-C (or SIGTERM) cancels the
+  // operation cleanly, so no lock (which would hold off prune for 30 minutes) or staging folder is
+  // left behind; a second one, or one during any other command, ends the process at once.
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted || cancellable === 0) process.exit(130);
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    return await runMain(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal });
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+/** How many operations that honour the abort signal are running (commit, checkout). */
+let cancellable = 0;
+
+async function cancellably<T>(work: () => Promise<T>): Promise<T> {
+  cancellable++;
+  try {
+    return await work();
+  } finally {
+    cancellable--;
+  }
+}
+
+async function runMain(argv: string[], io: CliIo): Promise<number> {
   let debug = argv.includes("--debug");
   try {
     const { values, positionals } = parseCli(argv);
@@ -143,13 +177,14 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
     switch (command) {
       case "commit": {
         arity(command, args, 1);
-        const result = await repo.commit(args[0]!, {
+        const result = await cancellably(() => repo.commit(args[0]!, {
           ...(values.reason ? { reason: values.reason } : {}),
           ...(values.tag ? { tags: values.tag } : {}),
           ...(values.exclude ? { excludes: values.exclude } : {}),
           ...(values.host ? { host: values.host } : {}),
+          ...(io.signal ? { signal: io.signal } : {}),
           progress,
-        });
+        }));
         progress.clear();
         const s = result.snapshot.stats;
         out(
@@ -181,17 +216,20 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
         arity(command, args, 2);
         const b = args[1]!;
         const isDir = (await stat(b).catch(() => undefined))?.isDirectory() === true;
+        // A snapshot name never contains a slash: anything that looks like a path is a folder.
+        if (!isDir && (b.includes("/") || b === "." || b === "..")) throw new PathError(b, "no such folder to compare with");
         const changes = await repo.diff(args[0]!, isDir ? { dir: b } : b);
         out(changes.length ? changes.map(changeLine).join("\n") : "no changes", changes);
         return 0;
       }
       case "checkout": {
         arity(command, args, 2);
-        const result = await repo.checkout(args[0]!, args[1]!, {
+        const result = await cancellably(() => repo.checkout(args[0]!, args[1]!, {
           ...(values.path ? { paths: values.path } : {}),
           safetySnapshot: !values["no-safety"],
+          ...(io.signal ? { signal: io.signal } : {}),
           progress,
-        });
+        }));
         progress.clear();
         out(
           `restored snapshot ${shortId(result.snapshot)}: ${result.files} files, ${formatBytes(result.bytes)} into ${args[1]}` +

@@ -4,8 +4,9 @@ import { UsageError } from "../errors.ts";
 /** Reads a line from the terminal without echoing it. */
 async function promptHidden(question: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(question);
+  // Echo goes off before the prompt shows, so nothing typed (or pasted) right after it is echoed.
   stdin.setRawMode?.(true);
+  process.stderr.write(question);
   stdin.resume();
   stdin.setEncoding("utf8");
   return new Promise((resolve, reject) => {
