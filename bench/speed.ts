@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import { generateInit, simulateDay } from "./gen/index.ts";
 import { duBytes, fmtBytes } from "./lib/fsutil.ts";
 import { syncMirror } from "./lib/mirror.ts";
-import { hasGnuTime, makeTool, REPO_ROOT, toolAvailability, which, type RunResult, type Tool } from "./lib/tools.ts";
+import { describeClawback, freezeClawback, hasGnuTime, makeTool, REPO_ROOT, toolAvailability, which, type RunResult, type Tool } from "./lib/tools.ts";
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,6 +25,7 @@ const outDir = resolve(arg("out", join(REPO_ROOT, "bench", "out")));
 const work = resolve(arg("work", join(outDir, "work-speed")));
 const wanted = arg("tools", "clawback,restic,borg").split(",").filter(Boolean);
 const keepWork = process.argv.includes("--keep-work");
+const clawbackLive = process.argv.includes("--clawback-live");
 
 const OPS = ["initial", "no-change", "daily", "checkout"] as const;
 type Op = (typeof OPS)[number];
@@ -46,6 +47,7 @@ for (const n of names) results[n] = { initial: [], "no-change": [], daily: [], c
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 mkdirSync(outDir, { recursive: true });
+const clawbackVersion = names.includes("clawback") ? (clawbackLive ? describeClawback() + " (live working tree)" : freezeClawback(join(work, "clawback-frozen"))) : "";
 const base = join(work, "base");
 const t0 = Date.now();
 console.log(`generating ${sizeMb} MB state (seed ${seed}) ...`);
@@ -123,7 +125,7 @@ const p = (s = "") => {
 };
 const cpuModel = cpus()[0]?.model ?? "?";
 p();
-p(`## Speed: ${fmtBytes(stateBytes)} OpenClaw state, median of ${runs} runs (${cpus().length} cores, ${cpuModel}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; restic ${which("restic") ? execFileSync("restic", ["version"], { encoding: "utf8" }).split(" ")[1] : "-"}, borg ${which("borg") ? execFileSync("borg", ["--version"], { encoding: "utf8" }).trim().split(" ")[1] : "-"}; ${new Date().toISOString().slice(0, 10)})`);
+p(`## Speed: ${fmtBytes(stateBytes)} OpenClaw state, median of ${runs} runs (${cpus().length} cores, ${cpuModel}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; restic ${which("restic") ? execFileSync("restic", ["version"], { encoding: "utf8" }).split(" ")[1] : "-"}, borg ${which("borg") ? execFileSync("borg", ["--version"], { encoding: "utf8" }).trim().split(" ")[1] : "-"}; ${clawbackVersion ? `${clawbackVersion}; ` : ""}${new Date().toISOString().slice(0, 10)})`);
 p();
 const peers = names.filter((n) => n !== "clawback");
 p(`| operation | ${names.map((n) => `${n} time | ${n} peak RSS`).join(" | ")} | ${peers.map((n) => `clawback / ${n}`).join(" | ")} |`);
@@ -144,6 +146,6 @@ p(`Restored bytes (last run): ${names.map((n) => `${n} ${fmtBytes(restored[n] ??
   "clawback reads the live state (WAL databases captured through SQLite's backup API); restic and borg read a consistent mirror made beforehand, untimed.");
 for (const n of notes) p(`note: ${n}`);
 writeFileSync(join(outDir, "speed.md"), lines.join("\n") + "\n");
-writeFileSync(join(outDir, "speed.json"), JSON.stringify({ sizeMb, runs, seed, stateBytes, results: Object.fromEntries(Object.entries(results).map(([n, ops]) => [n, Object.fromEntries(Object.entries(ops).map(([op, rs]) => [op, rs.map((r) => ({ wallMs: r.wallMs, peakRss: r.peakRss }))]))])), restored, notes }, null, 2));
+writeFileSync(join(outDir, "speed.json"), JSON.stringify({ sizeMb, runs, seed, clawbackVersion, stateBytes, results: Object.fromEntries(Object.entries(results).map(([n, ops]) => [n, Object.fromEntries(Object.entries(ops).map(([op, rs]) => [op, rs.map((r) => ({ wallMs: r.wallMs, peakRss: r.peakRss }))]))])), restored, notes }, null, 2));
 console.log(`\nwrote ${join(outDir, "speed.md")}, speed.json (${((Date.now() - t0) / 60000).toFixed(1)} min)`);
 if (!keepWork) rmSync(work, { recursive: true, force: true });

@@ -12,7 +12,7 @@ import { changedPagesSize, compressedFileSize, deltaSize } from "./lib/floor.ts"
 import { duBytes, fmtBytes, isSqliteSidecar, walkFiles } from "./lib/fsutil.ts";
 import { syncMirror } from "./lib/mirror.ts";
 import { lineChart } from "./lib/svg.ts";
-import { Clawback, hasFaketime, makeTool, REPO_ROOT, toolAvailability, type Tool } from "./lib/tools.ts";
+import { Clawback, describeClawback, freezeClawback, hasFaketime, makeTool, REPO_ROOT, toolAvailability, type Tool } from "./lib/tools.ts";
 
 const FREE_TIER = 10e9; // B2: the first 10 GB stored are free
 
@@ -29,6 +29,7 @@ const outDir = resolve(arg("out", join(REPO_ROOT, "bench", "out")));
 const work = resolve(arg("work", join(outDir, "work-storage")));
 const wanted = arg("tools", "clawback,restic,borg").split(",").filter(Boolean);
 const keepWork = process.argv.includes("--keep-work");
+const clawbackLive = process.argv.includes("--clawback-live");
 
 interface Row {
   day: number;
@@ -50,6 +51,7 @@ const tools: Tool[] = [];
 mkdirSync(outDir, { recursive: true });
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
+const clawbackVersion = wanted.includes("clawback") && !availability.clawback ? (clawbackLive ? describeClawback() + " (live working tree)" : freezeClawback(join(work, "clawback-frozen"))) : "";
 for (const name of wanted) {
   const why = availability[name];
   if (why) {
@@ -225,7 +227,7 @@ const p = (s = "") => {
   console.log(s);
 };
 p();
-p(`## Storage: ${days} days of a ${fmtBytes(rows[0]?.stateBytes ?? 0)} OpenClaw state (seed ${seed}, ${new Date().toISOString().slice(0, 10)})`);
+p(`## Storage: ${days} days of a ${fmtBytes(rows[0]?.stateBytes ?? 0)} OpenClaw state (seed ${seed}, ${new Date().toISOString().slice(0, 10)}${clawbackVersion ? `, ${clawbackVersion}` : ""})`);
 p();
 p(`| | ${Object.keys(series).join(" | ")} |`);
 p(`|---|${Object.keys(series).map(() => "---:").join("|")}|`);
@@ -283,6 +285,6 @@ writeFileSync(join(outDir, "storage-detail.svg"), lineChart({
   series: Object.entries(series).map(([name, v]) => ({ name, points: v.map((y, x) => [x, y] as [number, number]).filter(([, y]) => Number.isFinite(y)), dashed: name === "floor" })),
 }));
 writeFileSync(join(outDir, "storage.md"), lines.join("\n") + "\n");
-writeFileSync(join(outDir, "storage.json"), JSON.stringify({ days, sizeMb, seed, keepDaily, keepWeekly, kept: [...kept].sort((a, b) => a - b), rows, retained, clawbackStats, notes }, null, 2));
+writeFileSync(join(outDir, "storage.json"), JSON.stringify({ days, sizeMb, seed, clawbackVersion, keepDaily, keepWeekly, kept: [...kept].sort((a, b) => a - b), rows, retained, clawbackStats, notes }, null, 2));
 console.log(`\nwrote ${join(outDir, "storage.svg")}, storage-detail.svg, storage.md, storage.json (${((Date.now() - t0) / 60000).toFixed(1)} min)`);
 if (!keepWork) rmSync(work, { recursive: true, force: true });

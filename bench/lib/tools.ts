@@ -1,14 +1,41 @@
 // The backup tools under test, behind one small interface: clawback (this repository's CLI), restic
 // and borg. Each runs as a child process; wall time and peak RSS are measured per run.
 
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { duBytes } from "./fsutil.ts";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
 export const CLAWBACK_CLI = join(REPO_ROOT, "src", "cli", "main.ts");
+let clawbackCli = CLAWBACK_CLI;
+
+/**
+ * Copy this repository's clawback (src/, wasm/, package.json; node_modules linked) into `dir` and
+ * use that copy for the rest of the run: the working tree may change while a long bench runs (other
+ * work in progress), and one run should measure one version. Returns a description of the version.
+ */
+export function freezeClawback(dir: string): string {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  cpSync(join(REPO_ROOT, "src"), join(dir, "src"), { recursive: true });
+  cpSync(join(REPO_ROOT, "wasm"), join(dir, "wasm"), { recursive: true });
+  cpSync(join(REPO_ROOT, "package.json"), join(dir, "package.json"));
+  symlinkSync(join(REPO_ROOT, "node_modules"), join(dir, "node_modules"));
+  clawbackCli = join(dir, "src", "cli", "main.ts");
+  return describeClawback();
+}
+
+export function describeClawback(): string {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: REPO_ROOT, encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "wasm"], { cwd: REPO_ROOT, encoding: "utf8" }).trim() !== "";
+    return `clawback ${head}${dirty ? " + uncommitted changes in src/" : ""}`;
+  } catch {
+    return "clawback (version unknown)";
+  }
+}
 const TIME_BIN = "/usr/bin/time";
 const FAKETIME_LIB = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"].find((p) => existsSync(p));
 const PASSWORD = "bench-password-not-secret";
@@ -116,8 +143,8 @@ export class Clawback implements Tool {
     this.cache = join(work, "clawback-cache");
   }
   private cli(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<RunResult> {
-    if (!existsSync(CLAWBACK_CLI)) throw new Error(`clawback CLI not found at ${CLAWBACK_CLI} (src/cli/main.ts): the clawback column cannot run yet`);
-    return run(process.execPath, [CLAWBACK_CLI, ...args, "--repo", this.repo, "--cache-dir", this.cache], { env: { CLAWBACK_PASSPHRASE: PASSWORD, ...env }, ...(cwd ? { cwd } : {}) });
+    if (!existsSync(clawbackCli)) throw new Error(`clawback CLI not found at ${clawbackCli} (src/cli/main.ts): the clawback column cannot run yet`);
+    return run(process.execPath, [clawbackCli, ...args, "--repo", this.repo, "--cache-dir", this.cache], { env: { CLAWBACK_PASSPHRASE: PASSWORD, ...env }, ...(cwd ? { cwd } : {}) });
   }
   async init(): Promise<void> {
     rmSync(this.repo, { recursive: true, force: true });
