@@ -6,7 +6,7 @@ import { PackWriter, type FinishedPack } from "../repo/pack.ts";
 import { packKey } from "../repo/layout.ts";
 import type { ManifestPack } from "../repo/manifest.ts";
 import type { IndexCache } from "../index/cache.ts";
-import type { BlobEncoder } from "./encode-pool.ts";
+import type { BlobCodec } from "./codec-pool.ts";
 
 export interface WriterStats {
   addedBytes: number;
@@ -17,7 +17,7 @@ export interface WriterStats {
 export interface BlobWriterOptions {
   /** Packs sealed and waiting for, or in, upload (each up to packSize bytes in memory). */
   maxUploads?: number;
-  /** Chunks handed to the encoder and not yet back. */
+  /** Chunks handed to the codec and not yet back. */
   maxEncoding?: number;
   /** false for repacking, where the blobs are indexed in packs about to go. */
   dedupeAgainstIndex?: boolean;
@@ -40,17 +40,17 @@ export class BlobWriter {
   private readonly backend: Backend;
   private readonly keys: RepoKeys;
   private readonly cache: IndexCache;
-  private readonly encoder: BlobEncoder;
+  private readonly codec: BlobCodec;
   private readonly packSize: number;
   private readonly maxUploads: number;
   private readonly maxEncoding: number;
   private readonly dedupeAgainstIndex: boolean;
 
-  constructor(backend: Backend, keys: RepoKeys, cache: IndexCache, encoder: BlobEncoder, packSize: number, opts: BlobWriterOptions = {}) {
+  constructor(backend: Backend, keys: RepoKeys, cache: IndexCache, codec: BlobCodec, packSize: number, opts: BlobWriterOptions = {}) {
     this.backend = backend;
     this.keys = keys;
     this.cache = cache;
-    this.encoder = encoder;
+    this.codec = codec;
     this.packSize = packSize;
     this.maxUploads = opts.maxUploads ?? 2;
     this.maxEncoding = opts.maxEncoding ?? 16;
@@ -70,7 +70,7 @@ export class BlobWriter {
     if (this.has(id)) return id;
     this.pendingIds.add(id);
     this.stats.addedChunks++;
-    const job: Promise<void> = this.encoder.encode(type, data, id).then(
+    const job: Promise<void> = this.codec.encode(type, data, id).then(
       (blob) => this.append(blob),
       (err: unknown) => this.fail(err),
     );

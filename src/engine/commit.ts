@@ -38,7 +38,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       warnings.push(w);
       opts.progress?.warn?.(w);
     };
-    const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.encoder(), ctx.config.packSize);
+    const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize);
     const store = (data: Uint8Array) => writer.add(BlobType.data, data);
     const excludes = opts.excludes ?? [];
     const exclude = compileMatcher(excludes);

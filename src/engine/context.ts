@@ -4,7 +4,7 @@ import type { RepoConfig } from "../repo/config.ts";
 import type { IndexCache } from "../index/cache.ts";
 import type { Chunker } from "../chunker/index.ts";
 import type { BlobReader } from "./blob-reader.ts";
-import type { BlobEncoder } from "./encode-pool.ts";
+import type { BlobCodec } from "./codec-pool.ts";
 
 /** Everything a command needs from an open repository. Commands are functions over this. */
 export interface RepoContext {
@@ -14,6 +14,6 @@ export interface RepoContext {
   readonly cache: IndexCache;
   readonly chunker: Chunker;
   readonly reader: BlobReader;
-  /** The blob encoder (worker threads), started on first use. */
-  encoder(): BlobEncoder;
+  /** Blob compression/sealing and opening (worker threads), started on first use. */
+  codec(): BlobCodec;
 }

@@ -2,7 +2,6 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { AbortedError, IntegrityError } from "../errors.ts";
 import { chunkId } from "../crypto/keys.ts";
-import { decodeBlob } from "../repo/blob.ts";
 import { packKey } from "../repo/layout.ts";
 import type { RepoContext } from "./context.ts";
 import type { FileEntry, ProgressSink } from "./types.ts";
@@ -23,6 +22,8 @@ interface PlannedBlob {
 /** Ranges closer than this are fetched in one request, and no request exceeds MAX_RANGE. */
 const MERGE_GAP = 256 * 1024;
 const MAX_RANGE = 16 * 1024 * 1024;
+/** Ranges fetched and opened ahead of the one being written. */
+const FETCH_AHEAD = 3;
 
 /**
  * Writes the given entries under `dir` (a fresh staging folder): folders, then file content read
@@ -58,23 +59,34 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
 
   const totalBytes = files.reduce((n, f) => n + f.size, 0);
   let written = 0;
+  const ranges = [...plan].flatMap(([pack, blobs]) => [...mergeRanges([...blobs.values()].sort((a, b) => a.offset - b.offset))].map((range) => ({ pack, range })));
+  const fetchAndOpen = async ({ pack, range }: { pack: string; range: Range }): Promise<Buffer[]> => {
+    const key = packKey(pack);
+    const bytes = await ctx.backend.get(key, { offset: range.start, length: range.end - range.start });
+    if (bytes.byteLength !== range.end - range.start) throw new IntegrityError(key, "short range read");
+    return ctx.codec().decodeRange(bytes, range.blobs.map((b) => ({ id: b.id, offset: b.offset - range.start, length: b.length })), key);
+  };
+  // Fetch and open a few ranges ahead while the current one is written (bounded memory).
+  const ahead: Promise<Buffer[]>[] = [];
+  let next = 0;
   const handles = new HandleCache();
   try {
-    for (const [pack, blobs] of plan) {
-      for (const range of mergeRanges([...blobs.values()].sort((a, b) => a.offset - b.offset))) {
-        if (opts.signal?.aborted) throw new AbortedError();
-        const key = packKey(pack);
-        const bytes = await ctx.backend.get(key, { offset: range.start, length: range.end - range.start });
-        if (bytes.byteLength !== range.end - range.start) throw new IntegrityError(key, "short range read");
-        for (const blob of range.blobs) {
-          const data = decodeBlob(ctx.keys, blob.id, bytes.subarray(blob.offset - range.start, blob.offset - range.start + blob.length), key);
-          for (const place of blob.places) {
-            await (await handles.get(place.file)).write(data, 0, data.byteLength, place.position);
-            written += data.byteLength;
-          }
-        }
-        opts.progress?.progress?.({ phase: "checkout", files: 0, totalFiles: files.length, bytes: written, totalBytes });
+    for (const { range } of ranges) {
+      if (opts.signal?.aborted) throw new AbortedError();
+      while (ahead.length < FETCH_AHEAD && next < ranges.length) {
+        const job = fetchAndOpen(ranges[next++]!);
+        job.catch(() => {}); // awaited below, in order; this only keeps an early failure from going unhandled
+        ahead.push(job);
       }
+      const plains = await ahead.shift()!;
+      for (const [i, blob] of range.blobs.entries()) {
+        const data = plains[i]!;
+        for (const place of blob.places) {
+          await (await handles.get(place.file)).write(data, 0, data.byteLength, place.position);
+          written += data.byteLength;
+        }
+      }
+      opts.progress?.progress?.({ phase: "checkout", files: 0, totalFiles: files.length, bytes: written, totalBytes });
     }
   } finally {
     await handles.closeAll();

@@ -51,7 +51,7 @@ export async function prune(ctx: RepoContext, opts: { dryRun?: boolean } = {}): 
     };
     if (opts.dryRun || (doomed.length === 0 && repack.length === 0 && orphans.length === 0)) return result;
 
-    const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.encoder(), ctx.config.packSize, { dedupeAgainstIndex: false });
+    const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize, { dedupeAgainstIndex: false });
     for (const r of repack) {
       for (const id of r.ids) {
         const type = ctx.cache.blob(id)?.type ?? BlobType.data;

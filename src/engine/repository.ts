@@ -11,7 +11,7 @@ import { encodeConfig, newConfig, parseConfig, type RepoConfig } from "../repo/c
 import { IndexCache } from "../index/cache.ts";
 import { syncIndex } from "../index/sync.ts";
 import { BlobReader } from "./blob-reader.ts";
-import { createEncoder, type BlobEncoder } from "./encode-pool.ts";
+import { createCodec, type BlobCodec } from "./codec-pool.ts";
 import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite-capture.ts";
 import type { RepoContext } from "./context.ts";
 import { commit } from "./commit.ts";
@@ -35,8 +35,8 @@ export interface OpenOptions {
   backendOptions?: BackendOptions;
   /** Wraps the backend (fault injection in tests, request accounting). */
   wrapBackend?: (backend: Backend) => Backend;
-  /** Worker threads that compress and seal blobs (default: one per spare core, up to 4; 0 = inline). */
-  encoderThreads?: number;
+  /** Worker threads that compress, seal and open blobs (default: one per spare core, up to 4; 0 = inline). */
+  codecThreads?: number;
 }
 
 export interface InitOptions extends OpenOptions {
@@ -57,11 +57,11 @@ export class Repository {
   /** Kept only so `key add` can wrap it under another passphrase. */
   private readonly master: Buffer;
   private readonly scrypt: ScryptParams | undefined;
-  private readonly closeEncoder: () => Promise<void>;
+  private readonly closeCodec: () => Promise<void>;
 
-  private constructor(ctx: RepoContext, unlocked: { master: Buffer; keyId: string }, closeEncoder: () => Promise<void>, scrypt?: ScryptParams) {
+  private constructor(ctx: RepoContext, unlocked: { master: Buffer; keyId: string }, closeCodec: () => Promise<void>, scrypt?: ScryptParams) {
     this.ctx = ctx;
-    this.closeEncoder = closeEncoder;
+    this.closeCodec = closeCodec;
     this.keyId = unlocked.keyId;
     this.master = unlocked.master;
     this.scrypt = scrypt;
@@ -111,10 +111,10 @@ export class Repository {
       const keys = deriveKeys(unlocked.master);
       const cache = new IndexCache(path.join(opts.cacheDir ?? defaultCacheDir(), config.id, "index.sqlite"));
       const chunker = await Chunker.create(config.chunker, gearTableFromKey(keys.gear));
-      const encoder = lazyEncoder(keys, opts.encoderThreads);
-      const ctx: RepoContext = { backend, keys, config, cache, chunker, reader: new BlobReader(backend, keys, cache), encoder: encoder.get };
+      const codec = lazyCodec(keys, opts.codecThreads);
+      const ctx: RepoContext = { backend, keys, config, cache, chunker, reader: new BlobReader(backend, keys, cache), codec: codec.get };
       await syncIndex(cache, backend, keys);
-      return new Repository(ctx, unlocked, encoder.close, (opts as InitOptions).scrypt);
+      return new Repository(ctx, unlocked, codec.close, (opts as InitOptions).scrypt);
     } catch (err) {
       await backend.close();
       throw err;
@@ -209,7 +209,7 @@ export class Repository {
   }
 
   async close(): Promise<void> {
-    await this.closeEncoder();
+    await this.closeCodec();
     this.ctx.cache.close();
     await this.ctx.backend.close();
   }
@@ -228,14 +228,14 @@ async function connect(url: string, opts: OpenOptions): Promise<Backend> {
   return opts.wrapBackend ? opts.wrapBackend(backend) : backend;
 }
 
-/** Starts the encoder's threads only when a command first stores something. */
-function lazyEncoder(keys: RepoKeys, threads: number | undefined): { get: () => BlobEncoder; close: () => Promise<void> } {
-  let encoder: BlobEncoder | undefined;
+/** Starts the codec's threads only when a command first stores or restores something. */
+function lazyCodec(keys: RepoKeys, threads: number | undefined): { get: () => BlobCodec; close: () => Promise<void> } {
+  let codec: BlobCodec | undefined;
   return {
-    get: () => (encoder ??= createEncoder(keys, threads)),
+    get: () => (codec ??= createCodec(keys, threads)),
     close: async () => {
-      await encoder?.close();
-      encoder = undefined;
+      await codec?.close();
+      codec = undefined;
     },
   };
 }

@@ -43,6 +43,18 @@ describe("checkout into an existing folder", () => {
     for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
   });
 
+  it("blobs sealed inline (no worker threads) and by workers read back alike", async () => {
+    t = await newRepo({ codecThreads: 0 });
+    const src = await tempDir("src");
+    const dst = path.join(await tempDir("dst"), "out");
+    dirs.push(src, path.dirname(dst));
+    await makeRandomTree(src, 5, { files: 12 });
+    const { snapshot } = await t.repo.commit(src);
+    const withWorkers = await t.reopen({ codecThreads: 2 });
+    await withWorkers.checkout(snapshot.id, dst);
+    expect(await describeTree(dst)).toEqual(await describeTree(src));
+  });
+
   it("restores one file or one subtree with a path filter, leaving the rest of the target alone", async () => {
     t = await newRepo();
     const src = await tempDir("src");
