@@ -53,7 +53,7 @@ export class BlobWriter {
     this.codec = codec;
     this.packSize = packSize;
     this.maxUploads = opts.maxUploads ?? 2;
-    this.maxEncoding = opts.maxEncoding ?? 16;
+    this.maxEncoding = opts.maxEncoding ?? 8;
     this.dedupeAgainstIndex = opts.dedupeAgainstIndex ?? true;
   }
 

@@ -9,7 +9,7 @@ import { compileMatcher, type Matcher } from "./glob.ts";
 import { isUnder } from "./listing.ts";
 import { materialize } from "./materialize.ts";
 import { loadListing, resolveSnapshot } from "./snapshots.ts";
-import { isSqliteSidecar } from "./sqlite-capture.ts";
+import { isSidecarAmong } from "./sqlite-capture.ts";
 import type { CheckoutOptions, CheckoutResult, FileEntry } from "./types.ts";
 
 const SQLITE_SIDECARS = ["-wal", "-shm", "-journal"];
@@ -112,9 +112,11 @@ async function swapWhole(staging: string, target: string, targetExists: boolean,
 async function keptPaths(root: string, keep: Matcher, inSnapshot: Set<string>): Promise<string[]> {
   const out: string[] = [];
   async function visit(rel: string): Promise<void> {
-    for (const entry of await fs.readdir(path.join(root, rel), { withFileTypes: true })) {
+    const entries = await fs.readdir(path.join(root, rel), { withFileTypes: true });
+    const siblings = new Set(entries.map((e) => e.name));
+    for (const entry of entries) {
       const p = rel ? `${rel}/${entry.name}` : entry.name;
-      if (isSqliteSidecar(entry.name)) continue;
+      if (isSidecarAmong(entry.name, siblings)) continue;
       if (keep.matches(p, entry.isDirectory()) && !inSnapshot.has(p)) out.push(p);
       else if (entry.isDirectory()) await visit(p);
     }

@@ -14,7 +14,7 @@ import type { RepoContext } from "./context.ts";
 import { compileMatcher } from "./glob.ts";
 import { serializeListing } from "./listing.ts";
 import { ChangedWhileReading, databaseStatKey, readContent, sameStat, statKey } from "./source-reader.ts";
-import { isSqliteSidecar, readSqliteHeader } from "./sqlite-capture.ts";
+import { isSidecarAmong, readSqliteHeader } from "./sqlite-capture.ts";
 import { summarize } from "./snapshots.ts";
 import { walkTree } from "./walk.ts";
 import type { CommitOptions, CommitResult, FileEntry, Warning } from "./types.ts";
@@ -49,7 +49,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     let bytes = 0;
     let filesRead = 0;
 
-    for await (const item of walkTree(root, exclude, isSqliteSidecar, warn)) {
+    for await (const item of walkTree(root, exclude, isSidecarAmong, warn)) {
       if (opts.signal?.aborted) throw new AbortedError();
       const st = item.stat;
       const base = { path: item.relPath, mode: Number(st.mode) & 0o7777, mtimeMs: Number(st.mtimeNs / 1000n) / 1000 };

@@ -7,7 +7,7 @@ import type { RepoContext } from "./context.ts";
 import { compileMatcher } from "./glob.ts";
 import { loadListing, resolveSnapshot } from "./snapshots.ts";
 import { readContent } from "./source-reader.ts";
-import { isSqliteSidecar } from "./sqlite-capture.ts";
+import { isSidecarAmong } from "./sqlite-capture.ts";
 import { walkTree } from "./walk.ts";
 import type { Change, FileEntry } from "./types.ts";
 
@@ -58,7 +58,7 @@ async function scanFolder(ctx: RepoContext, dir: string, excludes: string[], ref
   const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), "clawback-diff-"));
   const entries: FileEntry[] = [];
   try {
-    for await (const item of walkTree(root, compileMatcher(excludes), isSqliteSidecar, () => {})) {
+    for await (const item of walkTree(root, compileMatcher(excludes), isSidecarAmong, () => {})) {
       const st = item.stat;
       const base = { path: item.relPath, mode: Number(st.mode) & 0o7777, mtimeMs: Number(st.mtimeNs / 1000n) / 1000 };
       if (st.isDirectory()) entries.push({ ...base, type: "dir", size: 0 });

@@ -23,7 +23,7 @@ interface PlannedBlob {
 const MERGE_GAP = 256 * 1024;
 const MAX_RANGE = 16 * 1024 * 1024;
 /** Ranges fetched and opened ahead of the one being written. */
-const FETCH_AHEAD = 3;
+const FETCH_AHEAD = 2;
 
 /**
  * Writes the given entries under `dir` (a fresh staging folder): folders, then file content read

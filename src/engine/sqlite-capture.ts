@@ -95,6 +95,15 @@ export function isSqliteSidecar(name: string): boolean {
   return sqliteSidecarBase(name) !== undefined;
 }
 
+/**
+ * True when `name` is a sidecar of a database that sits beside it in the same folder (`siblings`
+ * are the folder's names), so "state.sqlite-wal" is skipped but a lone "travel-journal" is kept.
+ */
+export function isSidecarAmong(name: string, siblings: ReadonlySet<string>): boolean {
+  const base = sqliteSidecarBase(name);
+  return base !== undefined && siblings.has(base);
+}
+
 /** How the source database is opened; see openSource. */
 export type SqliteOpenMode = "readonly" | "readwrite" | "immutable";
 

@@ -13,10 +13,11 @@ export interface WalkEntry {
 
 /**
  * Depth-first walk in a stable order (names sorted by code unit), without following links.
- * Excluded paths are not descended into; `skip` drops individual names (SQLite sidecars).
+ * Excluded paths are not descended into; `skip` drops individual names given their siblings
+ * (SQLite sidecars beside their database).
  * Unreadable folders are reported and skipped, never fatal.
  */
-export async function* walkTree(root: string, exclude: Matcher, skip: (name: string) => boolean, warn: (w: Warning) => void): AsyncGenerator<WalkEntry> {
+export async function* walkTree(root: string, exclude: Matcher, skip: (name: string, siblings: ReadonlySet<string>) => boolean, warn: (w: Warning) => void): AsyncGenerator<WalkEntry> {
   async function* visit(relDir: string): AsyncGenerator<WalkEntry> {
     const absDir = relDir ? path.join(root, relDir) : root;
     let names: string[];
@@ -26,8 +27,9 @@ export async function* walkTree(root: string, exclude: Matcher, skip: (name: str
       warn({ path: relDir || ".", message: `cannot read folder: ${(err as Error).message}` });
       return;
     }
+    const siblings = new Set(names);
     for (const name of names) {
-      if (skip(name)) continue;
+      if (skip(name, siblings)) continue;
       const relPath = relDir ? `${relDir}/${name}` : name;
       const absPath = path.join(absDir, name);
       let stat: BigIntStats;

@@ -71,6 +71,23 @@ describe("SQLite databases in a commit (invariant 8)", () => {
     copy.close();
   });
 
+  it("skips a database's -wal/-shm sidecars but keeps ordinary files whose names only look like sidecars", async () => {
+    t = await newRepo();
+    const src = await tempDir("src");
+    dirs.push(src);
+    const db = path.join(src, "live.sqlite");
+    buildOpenClawLikeDb(db, 256 * 1024);
+    const { DatabaseSync } = await import("node:sqlite");
+    const conn = new DatabaseSync(db); // holds -wal and -shm open beside the database
+    conn.exec("PRAGMA wal_autocheckpoint = 0; UPDATE memory SET updated_at = updated_at + 1 WHERE id = 1");
+    await fs.writeFile(path.join(src, "travel-journal"), "day 1");
+    await fs.writeFile(path.join(src, "notes.md-wal"), "not a database sidecar");
+    expect((await fs.readdir(src)).sort()).toEqual(["live.sqlite", "live.sqlite-shm", "live.sqlite-wal", "notes.md-wal", "travel-journal"]);
+    const { snapshot } = await t.repo.commit(src);
+    conn.close();
+    expect((await t.repo.ls(snapshot.id)).map((e) => e.path)).toEqual(["live.sqlite", "notes.md-wal", "travel-journal"]);
+  });
+
   it("an unchanged database is not captured again; a change that sits only in its -wal is", async () => {
     t = await newRepo();
     const src = await tempDir("src");
