@@ -1,3 +1,5 @@
+import type { SnapshotStatsRecord } from "../repo/snapshot.ts";
+
 // The engine's public shapes: what commit, checkout and the other commands take and return.
 // The CLI and the OpenClaw plugin are written against these and nothing deeper.
 
@@ -20,18 +22,8 @@ export interface FileEntry {
   target?: string;
 }
 
-export interface SnapshotStats {
-  files: number;
-  dirs: number;
-  bytes: number;
-  /** Bytes of new blob data this commit added (after compression and encryption). */
-  addedBytes: number;
-  addedChunks: number;
-  addedPacks: number;
-  /** Files read from disk (the rest came from the unchanged-file cache). */
-  filesRead: number;
-  durationMs: number;
-}
+/** Counts a commit records in its snapshot (added* are bytes and objects new to the repository). */
+export type SnapshotStats = SnapshotStatsRecord;
 
 export interface SnapshotSummary {
   id: string;

@@ -7,9 +7,11 @@ export interface SnapshotStatsRecord {
   files: number;
   dirs: number;
   bytes: number;
+  /** Bytes of new blob data this commit added (after compression and encryption). */
   addedBytes: number;
   addedChunks: number;
   addedPacks: number;
+  /** Files read from disk (the rest came from the unchanged-file cache). */
   filesRead: number;
   durationMs: number;
 }

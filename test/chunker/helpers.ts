@@ -3,6 +3,8 @@
 import { createCipheriv } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Chunker } from "../../src/chunker/index.ts";
+import { prng } from "../helpers/prng.ts";
+export { prng };
 
 const FIXTURES = new URL("../fixtures/fastcdc/", import.meta.url);
 
@@ -44,17 +46,6 @@ export function pseudoRandom(bytes: number, seed = 1): Uint8Array {
   return new Uint8Array(cipher.update(Buffer.alloc(bytes)));
 }
 
-/** A small deterministic PRNG (mulberry32) for piece sizes and parameters. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Yields `data` in pieces whose sizes `nextSize` chooses (each piece a fresh copy, like a reader). */
 export async function* inPieces(data: Uint8Array, nextSize: () => number): AsyncGenerator<Uint8Array> {

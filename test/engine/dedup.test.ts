@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { makeRandomTree, randomBytesFrom, rng, tempDir } from "../helpers/tree.ts";
+import { makeRandomTree, randomBytesFrom, prng, tempDir } from "../helpers/tree.ts";
 import { newRepo, objectKeys, storedBytes, type TestRepo } from "../helpers/repo.ts";
 import { allTargets } from "../helpers/targets.ts";
 
@@ -47,7 +47,7 @@ describe.each(allTargets())("deduplication on $name", (target) => {
     t = await newRepo({ target });
     const src = await tempDir("src");
     dirs.push(src);
-    const content = randomBytesFrom(rng(5), 3 * 1024 * 1024);
+    const content = randomBytesFrom(prng(5), 3 * 1024 * 1024);
     await fs.mkdir(path.join(src, "one"));
     await fs.mkdir(path.join(src, "two"));
     await fs.writeFile(path.join(src, "one", "big.bin"), content);
@@ -62,10 +62,10 @@ describe.each(allTargets())("deduplication on $name", (target) => {
     const src = await tempDir("src");
     dirs.push(src);
     const file = path.join(src, "big.bin");
-    await fs.writeFile(file, randomBytesFrom(rng(9), 100 * 1024 * 1024));
+    await fs.writeFile(file, randomBytesFrom(prng(9), 100 * 1024 * 1024));
     await t.repo.commit(src);
     const before = await storedBytes(t.raw);
-    await fs.appendFile(file, randomBytesFrom(rng(10), 1024 * 1024));
+    await fs.appendFile(file, randomBytesFrom(prng(10), 1024 * 1024));
     await t.repo.commit(src);
     expect((await storedBytes(t.raw)) - before).toBeLessThan(2 * 1024 * 1024);
   });

@@ -7,7 +7,7 @@ import { acquireLock } from "../../src/repo/lock.ts";
 import { deriveKeys } from "../../src/crypto/keys.ts";
 import { parseKeyFile, unwrapMasterKey } from "../../src/crypto/keyfile.ts";
 import type { Repository } from "../../src/engine/repository.ts";
-import { describeTree, makeRandomTree, randomBytesFrom, rng, tempDir } from "../helpers/tree.ts";
+import { describeTree, makeRandomTree, randomBytesFrom, prng, tempDir } from "../helpers/tree.ts";
 import { faultyBackend } from "../helpers/faulty-backend.ts";
 import { newRepo, PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
 
@@ -45,7 +45,7 @@ describe("forget and prune", () => {
     const expected = new Map<string, Awaited<ReturnType<typeof describeTree>>>();
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
-      await fs.writeFile(path.join(src, `gen-${i}.bin`), randomBytesFrom(rng(100 + i), 700 * 1024));
+      await fs.writeFile(path.join(src, `gen-${i}.bin`), randomBytesFrom(prng(100 + i), 700 * 1024));
       await fs.writeFile(path.join(src, "common.txt"), `shared ${i % 2}`);
       const { snapshot } = await t.repo.commit(src);
       ids.push(snapshot.id);
@@ -115,7 +115,7 @@ describe("forget and prune", () => {
     const first = await t.repo.commit(src);
     const expected = new Map([[first.snapshot.id, await describeTree(src)]]);
     await makeRandomTree(path.join(src, "a"), 62, { files: 20, maxSize: 300_000 }).catch(() => {});
-    await fs.writeFile(path.join(src, "new.bin"), randomBytesFrom(rng(63), 600_000));
+    await fs.writeFile(path.join(src, "new.bin"), randomBytesFrom(prng(63), 600_000));
 
     // Count the puts a clean commit makes (lock, packs, manifest, snapshot), then fail at each.
     const probe = await t.reopen({ cacheDir: await tempDir("probe") });

@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { randomBytesFrom, rng, tempDir } from "../helpers/tree.ts";
+import { randomBytesFrom, prng, tempDir } from "../helpers/tree.ts";
 
 const CHILD = fileURLToPath(new URL("./memory.child.ts", import.meta.url));
 
@@ -14,7 +14,7 @@ async function peaks(mb: number, dirs: string[]): Promise<{ commitMb: number; ch
   const src = path.join(base, "src");
   await fs.mkdir(src);
   const handle = await fs.open(path.join(src, "big.bin"), "w");
-  const rand = rng(mb);
+  const rand = prng(mb);
   for (let i = 0; i < mb; i += 16) await handle.write(randomBytesFrom(rand, 16 * 2 ** 20));
   await handle.close();
   const res = spawnSync(process.execPath, [CHILD, src, base], { encoding: "utf8" });

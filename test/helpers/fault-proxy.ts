@@ -23,6 +23,7 @@
 
 import * as http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { prng } from "./prng.ts";
 
 export type FaultKind = "503" | "500" | "reset" | "truncate" | "slow";
 
@@ -66,17 +67,6 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te", "trailer"]);
 

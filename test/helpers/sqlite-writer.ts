@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { DatabaseSync } from "node:sqlite";
+import { prng } from "./prng.ts";
 
 const CHILD = fileURLToPath(new URL("./sqlite-writer-child.ts", import.meta.url));
 
@@ -140,17 +141,6 @@ const WORDS = (
   "Let me check that. I found the issue in the code; here is a fix. Running the tests now. Done."
 ).split(/\s+/);
 
-/** A small deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function text(rand: () => number, approxBytes: number): string {
   const parts: string[] = [];

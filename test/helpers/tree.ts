@@ -2,18 +2,10 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createCipheriv, createHash } from "node:crypto";
+import { prng } from "./prng.ts";
 
-/** Small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
+
 
 /** n pseudo-random bytes determined by the generator's next value (AES-CTR keystream: fast for large n). */
 export function randomBytesFrom(rand: () => number, n: number): Buffer {
@@ -32,7 +24,7 @@ const ODD_NAMES = ["with space.txt", "line\nbreak", "hash#tag", "what?", "100%",
  * empty folders, relative symlinks, assorted modes and mtimes.
  */
 export async function makeRandomTree(root: string, seed: number, opts: { files?: number; maxSize?: number } = {}): Promise<void> {
-  const rand = rng(seed);
+  const rand = prng(seed);
   const files = opts.files ?? 40;
   const maxSize = opts.maxSize ?? 1_200_000;
   const dirs = ["", "a", "a/b", "a/b/c", "with space", "ünï", "empty", "deep/er/and/deeper"];
