@@ -1,0 +1,82 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { tempDir } from "../helpers/tree.ts";
+import { newRepo, PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
+
+const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+const SIZE = 8 * 1024 * 1024;
+
+describe("files that change or cannot be read during a commit", () => {
+  let t: TestRepo | undefined;
+  const dirs: string[] = [];
+  afterEach(async () => {
+    await t?.cleanup();
+    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
+  });
+
+  it("a file rewritten while it is read is stored as one whole version or reported, never torn", async () => {
+    t = await newRepo();
+    const src = await tempDir("src");
+    dirs.push(src);
+    const file = path.join(src, "busy.bin");
+    await fs.writeFile(file, Buffer.alloc(SIZE, 0));
+    await fs.writeFile(path.join(src, "calm.txt"), "unchanging");
+    // Another process rewrites the file in place, each version one repeated byte value.
+    const writer = spawn(process.execPath, ["-e", `
+      const fs = require("fs");
+      const fd = fs.openSync(${JSON.stringify(file)}, "r+");
+      let v = 1;
+      for (;;) { fs.writeSync(fd, Buffer.alloc(${SIZE}, v), 0, ${SIZE}, 0); v = (v % 250) + 1; }
+    `]);
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      for (let round = 0; round < 3; round++) {
+        const { snapshot, warnings } = await t.repo.commit(src);
+        const listed = (await t.repo.ls(snapshot.id)).map((e) => e.path);
+        expect(listed).toContain("calm.txt");
+        if (!listed.includes("busy.bin")) {
+          expect(warnings.map((w) => w.path)).toEqual(["busy.bin"]);
+          expect(warnings[0]!.message).toMatch(/kept changing/);
+          continue;
+        }
+        const dst = path.join(await tempDir("dst"), "out");
+        dirs.push(path.dirname(dst));
+        await t.repo.checkout(snapshot.id, dst, { paths: ["busy.bin"] });
+        const bytes = await fs.readFile(path.join(dst, "busy.bin"));
+        expect(bytes.length).toBe(SIZE);
+        expect(bytes.every((b) => b === bytes[0])).toBe(true);
+      }
+    } finally {
+      writer.kill("SIGKILL");
+    }
+  });
+
+  it("an unreadable file is reported by path; the commit stores the rest and says so (exit 12)", async () => {
+    const base = await tempDir("unreadable");
+    dirs.push(base);
+    await fs.chmod(base, 0o777);
+    const src = path.join(base, "src");
+    await fs.mkdir(path.join(src, "private"), { recursive: true });
+    await fs.writeFile(path.join(src, "ok.txt"), "fine");
+    await fs.writeFile(path.join(src, "private", "secret.txt"), "no");
+    await fs.chmod(path.join(src, "private", "secret.txt"), 0o000);
+    const repoDir = path.join(base, "repo");
+    const env = { ...process.env, CLAWBACK_PASSPHRASE: PASSPHRASE, HOME: base };
+    // Root reads everything, so run the CLI as an unprivileged user when the tests run as root.
+    const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    if (process.getuid?.() === 0) await fs.chown(src, 65534, 65534);
+    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args, "--repo", repoDir, "--cache-dir", path.join(base, "cache")], { env, encoding: "utf8", ...asUser });
+
+    expect(run("init").status).toBe(0);
+    const commit = run("commit", src, "--json");
+    expect(commit.status).toBe(12);
+    expect(commit.stderr).toContain("private/secret.txt");
+    const result = JSON.parse(commit.stdout) as { snapshot: { id: string }; warnings: { path: string; message: string }[] };
+    expect(result.warnings.map((w) => w.path)).toEqual(["private/secret.txt"]);
+    const ls = JSON.parse(run("ls", result.snapshot.id, "--json").stdout) as { path: string }[];
+    expect(ls.map((e) => e.path)).toEqual(["ok.txt", "private"]);
+  });
+});
