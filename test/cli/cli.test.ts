@@ -8,7 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { describeTree, makeRandomTree, randomBytesFrom, rng, tempDir, type TreeItem } from "../helpers/tree.ts";
+import { describeTree, makeRandomTree, randomBytesFrom, prng, tempDir, type TreeItem } from "../helpers/tree.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const PASS = "cli-test Passphrase §1 (do not print)";
@@ -132,7 +132,7 @@ describe("clawback CLI, one repository through its life cycle", () => {
 
     await fs.writeFile(path.join(src, "a", "notes.txt"), "second version, longer\n");
     // Big enough that forgetting the second snapshot leaves a pack mostly unused (prune repacks it).
-    await fs.writeFile(path.join(src, "added.txt"), randomBytesFrom(rng(3), 600_000));
+    await fs.writeFile(path.join(src, "added.txt"), randomBytesFrom(prng(3), 600_000));
     const human = await ok(["commit", src]);
     expect(human).toMatch(/^snapshot [0-9a-f]{12} saved: \d+ files, /);
     treeAtSecond = await describeTree(src);
@@ -259,7 +259,7 @@ describe("clawback CLI, one repository through its life cycle", () => {
     // A snapshot whose data nothing else shares, then forgotten (by 'latest'): its pack is dead.
     const scratch = path.join(base, "scratch");
     await fs.mkdir(scratch);
-    await fs.writeFile(path.join(scratch, "big.bin"), randomBytesFrom(rng(5), 500_000));
+    await fs.writeFile(path.join(scratch, "big.bin"), randomBytesFrom(prng(5), 500_000));
     const doomed = (await okJson(["commit", scratch])).snapshot.id;
     expect((await okJson(["forget", "latest"])).removed).toEqual([doomed]);
 
@@ -416,7 +416,7 @@ describe("clawback CLI, one repository through its life cycle", () => {
 
   it("Ctrl-C during a commit cancels it: exit 130, one line, no lock left behind, no snapshot added", async () => {
     const many = path.join(base, "many");
-    const rand = rng(9);
+    const rand = prng(9);
     for (let d = 0; d < 20; d++) {
       await fs.mkdir(path.join(many, `d${d}`), { recursive: true });
       await Promise.all(Array.from({ length: 50 }, (_, f) => fs.writeFile(path.join(many, `d${d}`, `f${f}`), randomBytesFrom(rand, 1000))));
