@@ -7,13 +7,20 @@ const NONCE = 12;
 const TAG = 16;
 export const SEAL_OVERHEAD = NONCE + TAG;
 
-export function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+/** Seals the plaintext, given whole or in parts (sealed as their concatenation, without copying it). */
+export function seal(key: Uint8Array, plaintext: Uint8Array | readonly Uint8Array[], aad: Uint8Array): Buffer {
+  const parts = plaintext instanceof Uint8Array ? [plaintext] : plaintext;
+  const length = parts.reduce((n, p) => n + p.byteLength, 0);
+  const out = Buffer.allocUnsafe(NONCE + length + TAG);
   const nonce = randomBytes(NONCE);
+  nonce.copy(out, 0);
   const cipher = createCipheriv("aes-256-gcm", key, nonce);
   cipher.setAAD(aad);
-  const body = cipher.update(plaintext);
-  const final = cipher.final();
-  return Buffer.concat([nonce, body, final, cipher.getAuthTag()]);
+  let at = NONCE;
+  for (const part of parts) at += cipher.update(part).copy(out, at);
+  at += cipher.final().copy(out, at);
+  cipher.getAuthTag().copy(out, at);
+  return out;
 }
 
 /** Opens a sealed buffer; returns undefined when authentication fails (the caller names the object). */

@@ -13,15 +13,19 @@ export function listSnapshots(ctx: RepoContext): SnapshotSummary[] {
   return [...ctx.cache.snapshotRecords()].map(([id, r]) => summarize(id, r)).sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
 }
 
-/** Resolves "latest", "latest~N", a full id or a unique id prefix. */
+/**
+ * Resolves "latest", "latest~N", a full id or a unique id prefix. "latest" counts only snapshots
+ * that are not safety snapshots: a checkout's own safety snapshot must not become the "latest"
+ * that a second "restore latest" would bring back. Safety snapshots are named by id.
+ */
 export function resolveSnapshot(ctx: RepoContext, ref: string): { id: string; record: SnapshotRecord } {
   const records = ctx.cache.snapshotRecords();
   const latest = /^latest(?:~(\d+))?$/.exec(ref);
   if (latest) {
-    const sorted = listSnapshots(ctx);
+    const sorted = listSnapshots(ctx).filter((s) => s.reason !== "safety");
     const back = Number(latest[1] ?? 0);
     const pick = sorted[sorted.length - 1 - back];
-    if (!pick) throw new SnapshotNotFoundError(ref, sorted.length === 0 ? "the repository has no snapshots" : `only ${sorted.length} snapshots exist`);
+    if (!pick) throw new SnapshotNotFoundError(ref, sorted.length === 0 ? "the repository has no snapshots (besides safety snapshots)" : `only ${sorted.length} snapshots exist`);
     return { id: pick.id, record: records.get(pick.id)! };
   }
   if (!/^[0-9a-f]{4,64}$/.test(ref)) throw new SnapshotNotFoundError(ref, "not a snapshot id, id prefix (4+ hex digits) or 'latest'");

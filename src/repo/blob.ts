@@ -17,18 +17,28 @@ export interface EncodedBlob {
   rawLength: number;
 }
 
+const SAMPLE = 4096;
+
+/**
+ * True when a 4 KiB sample from the middle of the chunk does not shrink at zstd's fastest level:
+ * media, archives and encrypted files, which would only cost a full compression pass to learn it.
+ */
+function looksIncompressible(data: Uint8Array): boolean {
+  if (data.byteLength < 4 * SAMPLE) return false;
+  const start = (data.byteLength - SAMPLE) >> 1;
+  const sample = data.subarray(start, start + SAMPLE);
+  return zstdCompressSync(sample, { params: { [zc.ZSTD_c_compressionLevel]: 1 } }).byteLength > SAMPLE * 0.97;
+}
+
 /**
  * Blob plaintext before sealing: one byte (type << 4 | codec), then the payload. Compression is
  * kept only when it actually shrinks the chunk (already-compressed media stays raw).
  */
 export function encodeBlob(keys: RepoKeys, type: BlobType, data: Uint8Array, id = chunkId(keys, data), level = 3): EncodedBlob {
-  const packed = zstdCompressSync(data, { params: { [zc.ZSTD_c_compressionLevel]: level } });
-  const useZstd = packed.byteLength < data.byteLength;
-  const body = useZstd ? packed : data;
-  const framed = Buffer.allocUnsafe(body.byteLength + 1);
-  framed[0] = (type << 4) | (useZstd ? CODEC_ZSTD : CODEC_RAW);
-  framed.set(body, 1);
-  return { id, type, sealed: seal(keys.encryption, framed, Buffer.from(id, "hex")), rawLength: data.byteLength };
+  const packed = looksIncompressible(data) ? undefined : zstdCompressSync(data, { params: { [zc.ZSTD_c_compressionLevel]: level } });
+  const useZstd = packed !== undefined && packed.byteLength < data.byteLength;
+  const header = Uint8Array.of((type << 4) | (useZstd ? CODEC_ZSTD : CODEC_RAW));
+  return { id, type, sealed: seal(keys.encryption, [header, useZstd ? packed : data], Buffer.from(id, "hex")), rawLength: data.byteLength };
 }
 
 /** Opens, decompresses and re-derives the id; anything that does not match is an IntegrityError. */

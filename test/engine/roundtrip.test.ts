@@ -91,6 +91,8 @@ describe("checkout into an existing folder", () => {
     expect(await describeTree(src)).toEqual(original);
     const safety = await t.repo.show(result.safetySnapshot!);
     expect(safety.reason).toBe("safety");
+    // "latest" skips the safety snapshot, so restoring latest again restores the same snapshot.
+    expect((await t.repo.show("latest")).id).toBe(snapshot.id);
 
     await t.repo.checkout(safety.id, src, { safetySnapshot: false });
     expect(await describeTree(src)).toEqual(changed);
