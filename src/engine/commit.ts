@@ -13,10 +13,11 @@ import { BlobWriter } from "./blob-writer.ts";
 import type { RepoContext } from "./context.ts";
 import { compileMatcher } from "./glob.ts";
 import { serializeListing } from "./listing.ts";
-import { ChangedWhileReading, databaseStatKey, readContent, sameStat, statKey } from "./source-reader.ts";
-import { isSidecarAmong, readSqliteHeader } from "./sqlite-capture.ts";
+import { ChangedWhileReading, databaseStatKey, readContent, sameStat, statKey, WHOLE_READ_BYTES } from "./source-reader.ts";
+import { Prefetcher } from "./prefetch.ts";
+import { isSidecarAmong } from "./sqlite-capture.ts";
 import { summarize } from "./snapshots.ts";
-import { walkTree } from "./walk.ts";
+import { walkTree, type WalkEntry } from "./walk.ts";
 import type { CommitOptions, CommitResult, FileEntry, Warning } from "./types.ts";
 
 const READ_ATTEMPTS = 3;
@@ -49,7 +50,16 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     let bytes = 0;
     let filesRead = 0;
 
-    for await (const item of walkTree(root, exclude, isSidecarAmong, warn)) {
+    // Walk first (names and stats only), so the reads of upcoming small files can start early.
+    const items: WalkEntry[] = [];
+    for await (const item of walkTree(root, exclude, isSidecarAmong, warn)) items.push(item);
+    const prefetch = new Prefetcher(items, (item) => {
+      if (!item.stat.isFile() || item.stat.size > WHOLE_READ_BYTES) return false;
+      const cached = ctx.cache.cachedFile(root, item.relPath);
+      return !(cached && !cached.sqlite && sameStat(cached, statKey(item.stat)));
+    });
+
+    for (const [index, item] of items.entries()) {
       if (opts.signal?.aborted) throw new AbortedError();
       const st = item.stat;
       const base = { path: item.relPath, mode: Number(st.mode) & 0o7777, mtimeMs: Number(st.mtimeNs / 1000n) / 1000 };
@@ -68,20 +78,21 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
         continue;
       }
 
-      opts.progress?.progress?.({ phase: "commit", files, bytes, path: item.relPath });
-      const isDb = (await readSqliteHeader(item.absPath).catch(() => undefined)) !== undefined;
-      const key = isDb ? await databaseStatKey(item.absPath, st) : statKey(st);
+      opts.progress?.progress?.({ phase: "commit", files, totalFiles: items.length, bytes, path: item.relPath });
       const cached = ctx.cache.cachedFile(root, item.relPath);
+      // A database's stat key also covers its -wal (taken before the capture, never after).
+      let key = cached?.sqlite ? await databaseStatKey(item.absPath, st) : statKey(st);
       let content: { chunks: string[]; size: number; sqlite: boolean } | undefined;
       if (cached && sameStat(cached, key) && cached.chunks.every((id) => writer.has(id))) {
         content = cached;
       } else {
-        content = await readWithRetries(ctx, item.absPath, st, tmpDir, store, warn, item.relPath);
+        const beforeCapture = async () => void (key = await databaseStatKey(item.absPath, st));
+        content = await readWithRetries(ctx, item.absPath, st, prefetch.take(index), beforeCapture, tmpDir, store, warn, item.relPath);
         if (!content) continue;
         filesRead++;
       }
       entries.push({ ...base, type: "file", size: content.size, chunks: content.chunks, ...(content.sqlite ? { sqlite: true } : {}) });
-      seen.push({ path: item.relPath, file: { ...key, size: key.size, chunks: content.chunks, sqlite: content.sqlite } });
+      seen.push({ path: item.relPath, file: { ...key, chunks: content.chunks, sqlite: content.sqlite } });
       files++;
       bytes += content.size;
     }
@@ -138,17 +149,21 @@ async function readWithRetries(
   ctx: RepoContext,
   absPath: string,
   firstStat: import("node:fs").BigIntStats,
+  prefetched: Promise<Buffer> | undefined,
+  beforeCapture: () => Promise<void>,
   tmpDir: string,
   sink: (d: Uint8Array) => Promise<string>,
   warn: (w: Warning) => void,
   relPath: string,
 ) {
   let st = firstStat;
+  let early = prefetched;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, tmpDir, sink });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, tmpDir, sink, beforeCapture, ...(early ? { prefetched: early } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
+        early = undefined;
         st = await fs.lstat(absPath, { bigint: true });
         continue;
       }

@@ -37,18 +37,43 @@ export async function databaseStatKey(absPath: string, st: BigIntStats): Promise
 
 export const sameStat = (a: FileStat, b: FileStat) => a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
 
-export async function isDatabase(absPath: string): Promise<boolean> {
-  return (await readSqliteHeader(absPath)) !== undefined;
+/** The smallest SQLite database is one 512-byte page; anything shorter is not worth opening. */
+const MIN_DATABASE_BYTES = 512;
+
+const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
+
+/** Files up to this size are read in one call into a buffer of their size (most of a state folder). */
+export const WHOLE_READ_BYTES = 4 * 1024 * 1024;
+
+async function* once(buf: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield buf;
 }
 
 /**
  * Reads one file into chunks. A database is captured through SQLite's backup API and cut at
- * page-group boundaries; anything else streams through FastCDC. A plain file whose stat changes
- * during the read throws ChangedWhileReading so the caller can try again.
+ * page-group boundaries; anything else goes through FastCDC: a small file read whole (or handed in
+ * already read, `prefetched`), a large one streamed. A plain file whose stat changes during the
+ * read throws ChangedWhileReading so the caller can try again.
  */
-export async function readContent(absPath: string, before: BigIntStats, opts: { keys: RepoKeys; chunker: Chunker; groupPages: number; tmpDir: string; sink: ChunkSink }): Promise<ReadContent> {
-  const header = await readSqliteHeader(absPath);
-  if (header) {
+export async function readContent(
+  absPath: string,
+  before: BigIntStats,
+  opts: {
+    keys: RepoKeys;
+    chunker: Chunker;
+    groupPages: number;
+    tmpDir: string;
+    sink: ChunkSink;
+    prefetched?: Promise<Buffer>;
+    /** Called once the file is known to be a database, before it is captured. */
+    beforeCapture?: () => Promise<void>;
+  },
+): Promise<ReadContent> {
+  const size = Number(before.size);
+  const whole = size <= WHOLE_READ_BYTES ? await (opts.prefetched ?? fs.readFile(absPath)) : undefined;
+  const database = size >= MIN_DATABASE_BYTES && (whole ? whole.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC) : (await readSqliteHeader(absPath)) !== undefined);
+  if (database) {
+    await opts.beforeCapture?.();
     const copy = await captureSqlite(absPath, opts.tmpDir);
     try {
       return await consume(pageGroups(copy.file, copy.pageSize, opts.groupPages), opts, true);
@@ -56,8 +81,8 @@ export async function readContent(absPath: string, before: BigIntStats, opts: { 
       await fs.rm(copy.file, { force: true });
     }
   }
-  const stream = createReadStream(absPath, { highWaterMark: 1024 * 1024 });
-  const content = await consume(opts.chunker.chunks(stream as AsyncIterable<Uint8Array>), opts, false);
+  const source = whole ? once(whole) : (createReadStream(absPath, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>);
+  const content = await consume(opts.chunker.chunks(source), opts, false);
   const after = await fs.lstat(absPath, { bigint: true });
   if (!sameStat(statKey(before), statKey(after)) || content.size !== Number(after.size)) {
     throw new ChangedWhileReading(`${path.basename(absPath)} changed while it was read`);
