@@ -35,7 +35,7 @@ export interface OpenOptions {
   backendOptions?: BackendOptions;
   /** Wraps the backend (fault injection in tests, request accounting). */
   wrapBackend?: (backend: Backend) => Backend;
-  /** Worker threads that compress, seal and open blobs (default: one per spare core, up to 4; 0 = inline). */
+  /** Worker threads that compress, seal and open blobs (default: none below 4 cores, else cores − 1 up to 4; 0 = inline). */
   codecThreads?: number;
 }
 
