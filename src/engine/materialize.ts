@@ -1,5 +1,6 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import pLimit from "p-limit";
 import { AbortedError, IntegrityError } from "../errors.ts";
 import { chunkId } from "../crypto/keys.ts";
 import { packKey } from "../repo/layout.ts";
@@ -24,6 +25,8 @@ const MERGE_GAP = 256 * 1024;
 const MAX_RANGE = 16 * 1024 * 1024;
 /** Ranges fetched and opened ahead of the one being written. */
 const FETCH_AHEAD = 2;
+/** File operations (create, write, verify, set times) in flight at once. */
+const FILE_CONCURRENCY = 16;
 
 /**
  * Writes the given entries under `dir` (a fresh staging folder): folders, then file content read
@@ -37,13 +40,25 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   const files = entries.filter((e) => e.type === "file");
   for (const d of dirs) await fs.mkdir(abs(d.path), { recursive: true, mode: 0o700 });
 
+  // Small files make restores syscall-bound: independent file operations run several at a time.
+  const limit = pLimit(FILE_CONCURRENCY);
+  await Promise.all(
+    files.map((f) =>
+      limit(async () => {
+        const file = abs(f.path);
+        await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+        const handle = await fs.open(file, "w", 0o600);
+        try {
+          if (f.size > 0) await handle.truncate(f.size);
+        } finally {
+          await handle.close();
+        }
+      }),
+    ),
+  );
   const plan = new Map<string, Map<string, PlannedBlob>>();
   for (const f of files) {
     const file = abs(f.path);
-    await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    const handle = await fs.open(file, "w", 0o600);
-    await handle.truncate(f.size);
-    await handle.close();
     let position = 0;
     for (const id of f.chunks ?? []) {
       const loc = ctx.reader.locate(id);
@@ -69,47 +84,66 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   // Fetch and open a few ranges ahead while the current one is written (bounded memory).
   const ahead: Promise<Buffer[]>[] = [];
   let next = 0;
-  const handles = new HandleCache();
-  try {
-    for (const { range } of ranges) {
-      if (opts.signal?.aborted) throw new AbortedError();
-      while (ahead.length < FETCH_AHEAD && next < ranges.length) {
-        const job = fetchAndOpen(ranges[next++]!);
-        job.catch(() => {}); // awaited below, in order; this only keeps an early failure from going unhandled
-        ahead.push(job);
-      }
-      const plains = await ahead.shift()!;
-      for (const [i, blob] of range.blobs.entries()) {
-        const data = plains[i]!;
-        for (const place of blob.places) {
-          await (await handles.get(place.file)).write(data, 0, data.byteLength, place.position);
-          written += data.byteLength;
-        }
-      }
-      opts.progress?.progress?.({ phase: "checkout", files: 0, totalFiles: files.length, bytes: written, totalBytes });
+  for (const { range } of ranges) {
+    if (opts.signal?.aborted) throw new AbortedError();
+    while (ahead.length < FETCH_AHEAD && next < ranges.length) {
+      const job = fetchAndOpen(ranges[next++]!);
+      job.catch(() => {}); // awaited below, in order; this only keeps an early failure from going unhandled
+      ahead.push(job);
     }
-  } finally {
-    await handles.closeAll();
+    const plains = await ahead.shift()!;
+    // Group this range's pieces by file: each file is opened once per range, files in parallel.
+    const byFile = new Map<string, { data: Buffer; position: number }[]>();
+    range.blobs.forEach((blob, i) => {
+      for (const place of blob.places) {
+        const pieces = byFile.get(place.file) ?? [];
+        pieces.push({ data: plains[i]!, position: place.position });
+        byFile.set(place.file, pieces);
+      }
+    });
+    await Promise.all(
+      [...byFile].map(([file, pieces]) =>
+        limit(async () => {
+          const handle = await fs.open(file, "r+");
+          try {
+            for (const p of pieces) await handle.write(p.data, 0, p.data.byteLength, p.position);
+          } finally {
+            await handle.close();
+          }
+          written += pieces.reduce((n, p) => n + p.data.byteLength, 0);
+        }),
+      ),
+    );
+    opts.progress?.progress?.({ phase: "checkout", files: 0, totalFiles: files.length, bytes: written, totalBytes });
   }
 
   let verified = 0;
-  for (const f of files) {
-    if (opts.signal?.aborted) throw new AbortedError();
-    await verifyFile(ctx, abs(f.path), f);
-    verified++;
-    opts.progress?.progress?.({ phase: "verify", files: verified, totalFiles: files.length, bytes: written, totalBytes });
-  }
+  await Promise.all(
+    files.map((f) =>
+      limit(async () => {
+        if (opts.signal?.aborted) throw new AbortedError();
+        await verifyFile(ctx, abs(f.path), f);
+        verified++;
+        opts.progress?.progress?.({ phase: "verify", files: verified, totalFiles: files.length, bytes: written, totalBytes });
+      }),
+    ),
+  );
 
-  for (const e of entries) {
-    if (e.type === "symlink") {
-      await fs.mkdir(path.dirname(abs(e.path)), { recursive: true, mode: 0o700 });
-      await fs.symlink(e.target!, abs(e.path));
-      await fs.lutimes(abs(e.path), toSeconds(e.mtimeMs), toSeconds(e.mtimeMs)).catch(() => {});
-    } else if (e.type === "file") {
-      await fs.chmod(abs(e.path), e.mode);
-      await fs.utimes(abs(e.path), toSeconds(e.mtimeMs), toSeconds(e.mtimeMs));
-    }
-  }
+  await Promise.all(
+    entries.map((e) =>
+      limit(async () => {
+        const at = toSeconds(e.mtimeMs);
+        if (e.type === "symlink") {
+          await fs.mkdir(path.dirname(abs(e.path)), { recursive: true, mode: 0o700 });
+          await fs.symlink(e.target!, abs(e.path));
+          await fs.lutimes(abs(e.path), at, at).catch(() => {});
+        } else if (e.type === "file") {
+          await fs.chmod(abs(e.path), e.mode);
+          await fs.utimes(abs(e.path), at, at);
+        }
+      }),
+    ),
+  );
   for (const d of [...dirs].sort((a, b) => b.path.length - a.path.length)) {
     await fs.chmod(abs(d.path), d.mode);
     await fs.utimes(abs(d.path), toSeconds(d.mtimeMs), toSeconds(d.mtimeMs));
@@ -166,32 +200,4 @@ function* mergeRanges(sorted: PlannedBlob[]): Generator<Range> {
     }
   }
   if (current) yield current;
-}
-
-/** Keeps a few files open while blobs land in them out of file order. */
-class HandleCache {
-  private readonly open = new Map<string, fs.FileHandle>();
-  private static readonly LIMIT = 64;
-
-  async get(file: string): Promise<fs.FileHandle> {
-    const existing = this.open.get(file);
-    if (existing) {
-      this.open.delete(file);
-      this.open.set(file, existing);
-      return existing;
-    }
-    if (this.open.size >= HandleCache.LIMIT) {
-      const [oldest, handle] = this.open.entries().next().value as [string, fs.FileHandle];
-      this.open.delete(oldest);
-      await handle.close();
-    }
-    const handle = await fs.open(file, "r+");
-    this.open.set(file, handle);
-    return handle;
-  }
-
-  async closeAll(): Promise<void> {
-    await Promise.all([...this.open.values()].map((h) => h.close()));
-    this.open.clear();
-  }
 }
