@@ -276,13 +276,13 @@ const svg = lineChart({
   hlines: [{ y: FREE_TIER, label: "B2 free tier: 10 GB" }],
 });
 writeFileSync(join(outDir, "storage.svg"), svg);
-// The same without the 10 GB line, scaled to the data, for reading the curves apart.
+// Without the 10 GB line and the whole-file uploads, scaled to the rest, to read those curves apart.
 writeFileSync(join(outDir, "storage-detail.svg"), lineChart({
   title: `Bytes stored (detail), daily backups of a ${fmtBytes(rows[0]?.stateBytes ?? 0)} OpenClaw state`,
   xLabel: "days",
-  yLabel: "bytes stored (MB)",
-  yFormat: (v) => `${(v / 1e6).toFixed(0)} MB`,
-  series: Object.entries(series).map(([name, v]) => ({ name, points: v.map((y, x) => [x, y] as [number, number]).filter(([, y]) => Number.isFinite(y)), dashed: name === "floor" })),
+  yLabel: "bytes stored",
+  yFormat: (v) => fmtBytes(v),
+  series: Object.entries(series).filter(([name]) => !name.startsWith("whole")).map(([name, v]) => ({ name, points: v.map((y, x) => [x, y] as [number, number]).filter(([, y]) => Number.isFinite(y)), dashed: name === "floor" })),
 }));
 writeFileSync(join(outDir, "storage.md"), lines.join("\n") + "\n");
 writeFileSync(join(outDir, "storage.json"), JSON.stringify({ days, sizeMb, seed, clawbackVersion, keepDaily, keepWeekly, kept: [...kept].sort((a, b) => a - b), rows, retained, clawbackStats, notes }, null, 2));

@@ -34,7 +34,7 @@ function niceStep(range: number, ticks: number): number {
 export function lineChart(o: ChartOptions): string {
   const W = o.width ?? 900;
   const H = o.height ?? 520;
-  const m = { l: 80, r: 190, t: 50, b: 55 };
+  const m = { l: 95, r: 190, t: 50, b: 55 };
   const pw = W - m.l - m.r;
   const ph = H - m.t - m.b;
   const fmt = o.yFormat ?? ((v: number) => String(v));
