@@ -1,4 +1,6 @@
 import type { Change, FileEntry, SnapshotSummary } from "../engine/types.ts";
+import type { RequestCounts } from "../storage/backend.ts";
+import { b2TransactionClasses } from "../storage/b2.ts";
 
 export function formatBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -54,4 +56,10 @@ const MARK: Record<Change["kind"], string> = { added: "+", removed: "-", modifie
 
 export function changeLine(c: Change): string {
   return `${MARK[c.kind]}  ${JSON.stringify(c.path).slice(1, -1)}`;
+}
+
+/** What a command asked of the storage, and what B2 would bill it as (class A is free). */
+export function requestsLine(c: RequestCounts): string {
+  const b2 = b2TransactionClasses(c);
+  return `requests: ${c.put} PUT, ${c.get} GET, ${c.head} HEAD, ${c.list} LIST, ${c.delete} DELETE; ${formatBytes(c.bytesUp)} up, ${formatBytes(c.bytesDown)} down (B2 class A ${b2.classA}, B ${b2.classB}, C ${b2.classC})`;
 }

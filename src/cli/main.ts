@@ -7,7 +7,8 @@ import { Repository } from "../engine/repository.ts";
 import type { RetentionPolicy } from "../engine/types.ts";
 import { readPassphrase } from "./passphrase.ts";
 import { ProgressLine } from "./progress.ts";
-import { changeLine, entryLine, formatBytes, formatDuration, shortId, snapshotDetails, snapshotLine } from "./format.ts";
+import { b2TransactionClasses } from "../storage/b2.ts";
+import { changeLine, requestsLine, entryLine, formatBytes, formatDuration, shortId, snapshotDetails, snapshotLine } from "./format.ts";
 
 export const USAGE = `usage: clawback <command> [options]
 
@@ -34,6 +35,7 @@ options:
   --cache-dir DIR          where the local index cache lives
   --json                   machine-readable output on stdout
   --debug                  stack traces on errors
+  --requests               print the storage requests the command made (and B2's classes) on stderr
 `;
 
 const OPTIONS = {
@@ -43,6 +45,7 @@ const OPTIONS = {
   "cache-dir": { type: "string" },
   json: { type: "boolean" },
   debug: { type: "boolean" },
+  requests: { type: "boolean" },
   help: { type: "boolean", short: "h" },
   reason: { type: "string" },
   tag: { type: "string", multiple: true },
@@ -284,7 +287,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
             `stored size   ${formatBytes(s.storedBytes)} (${s.packs} packs, ${s.blobs} blobs)`,
             `dedup ratio   ${s.dedupRatio.toFixed(2)}x`,
           ].join("\n"),
-          { ...s, requests: c },
+          { ...s, requests: { ...c, b2: b2TransactionClasses(c) } },
         );
         return 0;
       }
@@ -294,6 +297,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
     return 0;
   } finally {
     progress.clear();
+    if (values.requests) io.stderr.write(`${requestsLine(repo.requestCounts())}\n`);
     await repo.close();
   }
 }

@@ -287,7 +287,11 @@ describe("clawback CLI, one repository through its life cycle", () => {
     expect(s).toMatchObject({ snapshots: 2, packs: expect.any(Number), blobs: expect.any(Number), dedupRatio: expect.any(Number) });
     expect(s.logicalBytes).toBeGreaterThan(s.storedBytes); // two near-identical snapshots
     expect(s.dedupRatio).toBeCloseTo(s.logicalBytes / s.storedBytes, 6);
-    expect(s.requests).toMatchObject({ get: expect.any(Number), list: expect.any(Number) });
+    expect(s.requests).toMatchObject({ get: expect.any(Number), list: expect.any(Number), b2: { classA: expect.any(Number), classB: expect.any(Number), classC: expect.any(Number) } });
+    // --requests reports any command's storage requests, with B2's transaction classes.
+    const withRequests = await cli(["log", "--requests"]);
+    expect(withRequests.code).toBe(0);
+    expect(withRequests.stderr).toMatch(/^requests: 0 PUT, \d+ GET, \d+ HEAD, \d+ LIST, 0 DELETE; .* \(B2 class A 0, B \d+, C \d+\)\n$/);
     const human = await ok(["stats"]);
     expect(human).toMatch(/^snapshots +2$/m);
     expect(human).toMatch(/^dedup ratio +\d+\.\d\dx$/m);

@@ -1,0 +1,35 @@
+import { afterEach, describe, expect, it } from "vitest";
+import * as fs from "node:fs/promises";
+import { UsageError } from "../../src/errors.ts";
+import { makeRandomTree, tempDir } from "../helpers/tree.ts";
+import { newRepo, objectKeys, type TestRepo } from "../helpers/repo.ts";
+
+describe("check --read-data-subset", () => {
+  let t: TestRepo | undefined;
+  const dirs: string[] = [];
+  afterEach(async () => {
+    await t?.cleanup();
+    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
+  });
+
+  it("n/m slices cover every pack exactly once; p% reads that share; bad forms are refused", async () => {
+    t = await newRepo({ packSize: 128 * 1024 });
+    const src = await tempDir("src");
+    dirs.push(src);
+    await makeRandomTree(src, 81, { files: 30 });
+    await t.repo.commit(src);
+    const packs = (await objectKeys(t.raw, "data/")).length;
+    expect(packs).toBeGreaterThan(5);
+
+    const slices = [];
+    for (let n = 1; n <= 3; n++) slices.push(await t.repo.check({ readDataSubset: `${n}/3` }));
+    expect(slices.every((r) => r.ok)).toBe(true);
+    expect(slices.reduce((sum, r) => sum + r.packsRead, 0)).toBe(packs);
+    expect((await t.repo.check({ readDataSubset: "50%" })).packsRead).toBe(Math.round(packs / 2));
+    expect((await t.repo.check({ readData: true })).packsRead).toBe(packs);
+    expect((await t.repo.check()).packsRead).toBe(0);
+    for (const bad of ["0/3", "4/3", "1/0", "abc", "0%", "150%"]) {
+      await expect(t.repo.check({ readDataSubset: bad }), bad).rejects.toBeInstanceOf(UsageError);
+    }
+  });
+});
