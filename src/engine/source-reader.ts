@@ -26,13 +26,15 @@ export function statKey(st: BigIntStats): FileStat {
 
 /**
  * A WAL-mode database can change while its main file's stat does not (the change sits in the
- * -wal file), so a database's stat key also covers its -wal sidecar.
+ * -wal file), so a database's stat key also covers its -wal sidecar: its size, mtime and inode.
+ * Not its ctime: SQLite running as root re-chowns the -wal on every open, our own capture
+ * included, which would make every database look changed on every commit.
  */
 export async function databaseStatKey(absPath: string, st: BigIntStats): Promise<FileStat> {
   const base = statKey(st);
   const wal = await fs.stat(`${absPath}-wal`, { bigint: true }).catch(() => undefined);
   if (!wal) return base;
-  return { ...base, mtimeNs: `${base.mtimeNs}+${wal.mtimeNs}`, ctimeNs: `${base.ctimeNs}+${wal.ctimeNs}:${wal.size}` };
+  return { ...base, mtimeNs: `${base.mtimeNs}+${wal.mtimeNs}:${wal.size}:${wal.ino}` };
 }
 
 export const sameStat = (a: FileStat, b: FileStat) => a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;

@@ -94,11 +94,18 @@ describe("SQLite databases in a commit (invariant 8)", () => {
     dirs.push(src);
     const db = path.join(src, "live.sqlite");
     buildOpenClawLikeDb(db, 2 * 1024 * 1024);
+    // Keep a reader's -wal and -shm beside it, as a live gateway does: capturing the database
+    // (which opens it, and as root re-chowns the -wal) must not make it look changed next time.
+    const { DatabaseSync } = await import("node:sqlite");
+    const idle = new DatabaseSync(db);
+    idle.exec("PRAGMA wal_autocheckpoint = 0; UPDATE memory SET updated_at = updated_at WHERE id = 2");
     await t.repo.commit(src);
     expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(0);
+    expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(0);
+    idle.close();
+    await t.repo.commit(src);
 
     // Keep a connection open so the change stays in the -wal (no checkpoint on close).
-    const { DatabaseSync } = await import("node:sqlite");
     const conn = new DatabaseSync(db);
     conn.exec("PRAGMA wal_autocheckpoint = 0; UPDATE memory SET updated_at = updated_at + 1 WHERE id = 1");
     const third = await t.repo.commit(src);
