@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import type { BigIntStats } from "node:fs";
 import * as path from "node:path";
-import type { RepoKeys } from "../crypto/keys.ts";
+import { chunkId, type RepoKeys } from "../crypto/keys.ts";
 import type { Chunker } from "../chunker/index.ts";
 import type { FileStat } from "../index/cache.ts";
 import { captureSqlite, pageGroups, readSqliteHeader } from "./sqlite-capture.ts";
@@ -83,13 +83,30 @@ export async function readContent(
       await fs.rm(copy.file, { force: true });
     }
   }
-  const source = whole ? once(whole) : (createReadStream(absPath, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>);
+  const source = whole ? once(whole) : stream(absPath);
   const content = await consume(opts.chunker.chunks(source), opts, false);
   const after = await fs.lstat(absPath, { bigint: true });
   if (!sameStat(statKey(before), statKey(after)) || content.size !== Number(after.size)) {
     throw new ChangedWhileReading(`${path.basename(absPath)} changed while it was read`);
   }
+  // A write moves mtime when it starts, not when it ends, so a write still in progress is
+  // invisible to the stat check. A file written to in the last few seconds is read a second
+  // time (hashing only) and kept only if both reads agree.
+  if (Date.now() - Number(after.mtimeNs / 1_000_000n) < HOT_MS) {
+    const again = await consume(opts.chunker.chunks(stream(absPath)), { sink: async (piece) => chunkId(opts.keys, piece) }, false);
+    const last = await fs.lstat(absPath, { bigint: true });
+    if (!sameStat(statKey(after), statKey(last)) || again.chunks.length !== content.chunks.length || again.chunks.some((id, i) => id !== content.chunks[i])) {
+      throw new ChangedWhileReading(`${path.basename(absPath)} changed while it was read`);
+    }
+  }
   return content;
+}
+
+/** Files modified this recently are read twice (see readContent). */
+const HOT_MS = 3000;
+
+function stream(absPath: string): AsyncIterable<Uint8Array> {
+  return createReadStream(absPath, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>;
 }
 
 async function consume(pieces: AsyncIterable<Uint8Array>, opts: { sink: ChunkSink }, sqlite: boolean): Promise<ReadContent> {

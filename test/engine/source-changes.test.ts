@@ -65,10 +65,18 @@ describe("files that change or cannot be read during a commit", () => {
     await fs.chmod(path.join(src, "private", "secret.txt"), 0o000);
     const repoDir = path.join(base, "repo");
     const env = { ...process.env, CLAWBACK_PASSPHRASE: PASSPHRASE, HOME: base };
-    // Root reads everything, so run the CLI as an unprivileged user when the tests run as root.
-    const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    if (process.getuid?.() === 0) await fs.chown(src, 65534, 65534);
-    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args, "--repo", repoDir, "--cache-dir", path.join(base, "cache")], { env, encoding: "utf8", ...asUser });
+    // Root reads everything, so run the CLI as an unprivileged user when the tests run as root,
+    // with a copy of node it can execute (node may live under root's own, closed, home).
+    const root = process.getuid?.() === 0;
+    const asUser = root ? { uid: 65534, gid: 65534 } : {};
+    let node = process.execPath;
+    if (root) {
+      await fs.chown(src, 65534, 65534);
+      node = path.join(base, "node");
+      await fs.copyFile(process.execPath, node);
+      await fs.chmod(node, 0o755);
+    }
+    const run = (...args: string[]) => spawnSync(node, [CLI, ...args, "--repo", repoDir, "--cache-dir", path.join(base, "cache")], { env, encoding: "utf8", ...asUser });
 
     expect(run("init").status).toBe(0);
     const commit = run("commit", src, "--json");
