@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, randomFillSync } from "node:crypto";
 
 // Sealed layout: nonce (12) | ciphertext | tag (16). The associated data binds a sealed object
 // to its role (a blob to its chunk id, a snapshot record to the word "snapshot"), so objects
@@ -7,14 +7,27 @@ const NONCE = 12;
 const TAG = 16;
 export const SEAL_OVERHEAD = NONCE + TAG;
 
+// Random nonces drawn from a refilled pool: one call to the CSPRNG per 340 seals instead of one
+// each (a measurable share of a commit of many small chunks). Each nonce is used once.
+const pool = Buffer.alloc(NONCE * 340);
+let poolAt = pool.length;
+
+function nextNonce(out: Buffer): void {
+  if (poolAt === pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  pool.copy(out, 0, poolAt, poolAt + NONCE);
+  poolAt += NONCE;
+}
+
 /** Seals the plaintext, given whole or in parts (sealed as their concatenation, without copying it). */
 export function seal(key: Uint8Array, plaintext: Uint8Array | readonly Uint8Array[], aad: Uint8Array): Buffer {
   const parts = plaintext instanceof Uint8Array ? [plaintext] : plaintext;
   const length = parts.reduce((n, p) => n + p.byteLength, 0);
   const out = Buffer.allocUnsafe(NONCE + length + TAG);
-  const nonce = randomBytes(NONCE);
-  nonce.copy(out, 0);
-  const cipher = createCipheriv("aes-256-gcm", key, nonce);
+  nextNonce(out);
+  const cipher = createCipheriv("aes-256-gcm", key, out.subarray(0, NONCE));
   cipher.setAAD(aad);
   let at = NONCE;
   for (const part of parts) at += cipher.update(part).copy(out, at);

@@ -20,6 +20,15 @@ export interface EncodedBlob {
 const SAMPLE = 4096;
 
 /**
+ * zstd level by chunk size. Small chunks (SQLite page groups) are dominated by per-call set-up and
+ * compress about as well at level 1 (8 KiB database pages: ratio 0.425 against 0.419 at level 3,
+ * 171 against 111 MB/s); larger ones get level 3 (64 KiB: 0.354 against 0.375 at level 1).
+ */
+function levelFor(size: number): number {
+  return size <= 16 * 1024 ? 1 : 3;
+}
+
+/**
  * True when a 4 KiB sample from the middle of the chunk does not shrink at zstd's fastest level:
  * media, archives and encrypted files, which would only cost a full compression pass to learn it.
  */
@@ -34,8 +43,8 @@ function looksIncompressible(data: Uint8Array): boolean {
  * Blob plaintext before sealing: one byte (type << 4 | codec), then the payload. Compression is
  * kept only when it actually shrinks the chunk (already-compressed media stays raw).
  */
-export function encodeBlob(keys: RepoKeys, type: BlobType, data: Uint8Array, id = chunkId(keys, data), level = 3): EncodedBlob {
-  const packed = looksIncompressible(data) ? undefined : zstdCompressSync(data, { params: { [zc.ZSTD_c_compressionLevel]: level } });
+export function encodeBlob(keys: RepoKeys, type: BlobType, data: Uint8Array, id = chunkId(keys, data)): EncodedBlob {
+  const packed = looksIncompressible(data) ? undefined : zstdCompressSync(data, { pledgedSrcSize: data.byteLength, params: { [zc.ZSTD_c_compressionLevel]: levelFor(data.byteLength) } });
   const useZstd = packed !== undefined && packed.byteLength < data.byteLength;
   const header = Uint8Array.of((type << 4) | (useZstd ? CODEC_ZSTD : CODEC_RAW));
   return { id, type, sealed: seal(keys.encryption, [header, useZstd ? packed : data], Buffer.from(id, "hex")), rawLength: data.byteLength };
