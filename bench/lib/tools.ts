@@ -12,9 +12,10 @@ export const CLAWBACK_CLI = join(REPO_ROOT, "src", "cli", "main.ts");
 let clawbackCli = CLAWBACK_CLI;
 
 /**
- * Copy this repository's clawback (src/, wasm/, package.json; node_modules linked) into `dir` and
- * use that copy for the rest of the run: the working tree may change while a long bench runs (other
- * work in progress), and one run should measure one version. Returns a description of the version.
+ * Copy this repository's clawback (src/, wasm/, package.json; node_modules linked) into `dir`,
+ * compile it there as `npm install` does for users (dist/, plain JavaScript: no type stripping at
+ * each start), and use that copy for the rest of the run: the working tree may change while a
+ * long bench runs, and one run should measure one version. Returns a description of the version.
  */
 export function freezeClawback(dir: string): string {
   rmSync(dir, { recursive: true, force: true });
@@ -23,7 +24,8 @@ export function freezeClawback(dir: string): string {
   cpSync(join(REPO_ROOT, "wasm"), join(dir, "wasm"), { recursive: true });
   cpSync(join(REPO_ROOT, "package.json"), join(dir, "package.json"));
   symlinkSync(join(REPO_ROOT, "node_modules"), join(dir, "node_modules"));
-  clawbackCli = join(dir, "src", "cli", "main.ts");
+  execFileSync(process.execPath, [join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(REPO_ROOT, "tsconfig.build.json"), "--outDir", join(dir, "dist")]);
+  clawbackCli = join(dir, "dist", "cli", "main.js");
   return describeClawback();
 }
 
