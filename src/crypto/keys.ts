@@ -1,4 +1,4 @@
-import { hkdfSync, randomBytes, createHmac, timingSafeEqual } from "node:crypto";
+import { hkdfSync, randomBytes, createHmac, timingSafeEqual, type Hmac } from "node:crypto";
 
 /** The repository's master key: random bytes, never derived from a credential. */
 export const MASTER_KEY_BYTES = 32;
@@ -25,6 +25,11 @@ export function deriveKeys(master: Uint8Array): RepoKeys {
 /** Chunk id: HMAC-SHA256(id key, plaintext), as hex. */
 export function chunkId(keys: RepoKeys, data: Uint8Array): string {
   return createHmac("sha256", keys.id).update(data).digest("hex");
+}
+
+/** An incremental chunk-id computation, for a chunk that arrives in pieces. */
+export function chunkHasher(keys: RepoKeys): Hmac {
+  return createHmac("sha256", keys.id);
 }
 
 export function equalHex(a: string, b: string): boolean {
