@@ -1,4 +1,4 @@
-import type { SnapshotStatsRecord } from "../repo/snapshot.ts";
+import type { SnapshotRecord, SnapshotStatsRecord } from "../repo/snapshot.ts";
 
 // The engine's public shapes: what commit, checkout and the other commands take and return.
 // The CLI and the OpenClaw plugin are written against these and nothing deeper.
@@ -25,16 +25,8 @@ export interface FileEntry {
 /** Counts a commit records in its snapshot (added* are bytes and objects new to the repository). */
 export type SnapshotStats = SnapshotStatsRecord;
 
-export interface SnapshotSummary {
-  id: string;
-  time: string;
-  host: string;
-  reason: string;
-  tags: string[];
-  parent?: string;
-  root: string;
-  stats: SnapshotStats;
-}
+/** A snapshot as commands report it: its id and its record, without the listing's blob ids. */
+export type SnapshotSummary = { id: string } & Pick<SnapshotRecord, "time" | "host" | "reason" | "tags" | "parent" | "root" | "stats">;
 
 /** A problem that did not stop the operation (an unreadable file, a file that kept changing). */
 export interface Warning {
