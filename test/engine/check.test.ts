@@ -1,8 +1,9 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import { UsageError } from "../../src/errors.ts";
 import { makeRandomTree, tempDir } from "../helpers/tree.ts";
 import { newRepo, objectKeys, type TestRepo } from "../helpers/repo.ts";
+import { b2Target } from "../helpers/targets.ts";
 
 describe("check --read-data-subset", () => {
   let t: TestRepo | undefined;
@@ -31,5 +32,22 @@ describe("check --read-data-subset", () => {
     for (const bad of ["0/3", "4/3", "1/0", "abc", "0%", "150%"]) {
       await expect(t.repo.check({ readDataSubset: bad }), bad).rejects.toBeInstanceOf(UsageError);
     }
+  });
+});
+
+describe("check on B2", () => {
+  const target = b2Target();
+  let t: TestRepo | undefined;
+  beforeAll(() => target.start());
+  afterAll(async () => {
+    await t?.cleanup();
+    await target.stop();
+  });
+
+  it("warns when the bucket keeps deleted files as hidden versions (no lifecycle rule)", async () => {
+    t = await newRepo({ target });
+    const result = await t.repo.check();
+    expect(result.ok).toBe(true);
+    expect(result.warnings.join("\n")).toMatch(/lifecycle/i);
   });
 });
