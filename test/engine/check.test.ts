@@ -1,22 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import * as fs from "node:fs/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UsageError } from "../../src/errors.ts";
-import { makeRandomTree, tempDir } from "../helpers/tree.ts";
-import { newRepo, objectKeys, type TestRepo } from "../helpers/repo.ts";
+import { makeRandomTree } from "../helpers/tree.ts";
+import { objectKeys, type TestRepo } from "../helpers/repo.ts";
 import { b2Target } from "../helpers/targets.ts";
+import { useScratch } from "../helpers/scratch.ts";
 
 describe("check --read-data-subset", () => {
-  let t: TestRepo | undefined;
-  const dirs: string[] = [];
-  afterEach(async () => {
-    await t?.cleanup();
-    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
-  });
+  const scratch = useScratch();
+  let t: TestRepo;
 
   it("n/m slices cover every pack exactly once; p% reads that share; bad forms are refused", async () => {
-    t = await newRepo({ packSize: 128 * 1024 });
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo({ packSize: 128 * 1024 });
+    const src = await scratch.dir("src");
     await makeRandomTree(src, 81, { files: 30 });
     await t.repo.commit(src);
     const packs = (await objectKeys(t.raw, "data/")).length;
@@ -37,15 +32,12 @@ describe("check --read-data-subset", () => {
 
 describe("check on B2", () => {
   const target = b2Target();
-  let t: TestRepo | undefined;
+  const scratch = useScratch();
   beforeAll(() => target.start());
-  afterAll(async () => {
-    await t?.cleanup();
-    await target.stop();
-  });
+  afterAll(() => target.stop());
 
   it("warns when the bucket keeps deleted files as hidden versions (no lifecycle rule)", async () => {
-    t = await newRepo({ target });
+    const t = await scratch.repo({ target });
     const result = await t.repo.check();
     expect(result.ok).toBe(true);
     expect(result.warnings.join("\n")).toMatch(/lifecycle/i);

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { IntegrityError, StorageError, UnsafePathError } from "../../src/errors.ts";
@@ -12,9 +12,10 @@ import { encodeSnapshot } from "../../src/repo/snapshot.ts";
 import { manifestKey, packKey, snapshotKey } from "../../src/repo/layout.ts";
 import { serializeListing } from "../../src/engine/listing.ts";
 import type { FileEntry } from "../../src/engine/types.ts";
-import { describeTree, makeRandomTree, tempDir } from "../helpers/tree.ts";
+import { describeTree, makeRandomTree } from "../helpers/tree.ts";
 import { faultyBackend } from "../helpers/faulty-backend.ts";
-import { newRepo, PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
+import { PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
+import { useScratch } from "../helpers/scratch.ts";
 
 async function repoKeys(url: string): Promise<RepoKeys> {
   const dir = path.join(url, "keys");
@@ -51,17 +52,12 @@ async function craftSnapshot(url: string, entries: FileEntry[], content: Record<
 }
 
 describe("checkout safety", () => {
-  let t: TestRepo | undefined;
-  const dirs: string[] = [];
-  afterEach(async () => {
-    await t?.cleanup();
-    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
-  });
+  const scratch = useScratch();
+  let t: TestRepo;
 
   it("a checkout that fails midway leaves the target exactly as it was", async () => {
-    t = await newRepo({ packSize: 256 * 1024 });
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo({ packSize: 256 * 1024 });
+    const src = await scratch.dir("src");
     await makeRandomTree(src, 41);
     const { snapshot } = await t.repo.commit(src);
     await fs.writeFile(path.join(src, "a", "changed.txt"), "after the snapshot");
@@ -82,11 +78,10 @@ describe("checkout safety", () => {
     ["an escaping symlink", { path: "link", type: "symlink", mode: 0o777, mtimeMs: 0, size: 0, target: "../../etc" }],
     ["an absolute symlink", { path: "link", type: "symlink", mode: 0o777, mtimeMs: 0, size: 0, target: "/etc/passwd" }],
   ] as [string, FileEntry][])("a crafted snapshot with %s is refused and nothing is written", async (_label, bad) => {
-    t = await newRepo();
+    t = await scratch.repo();
     const good: FileEntry = { path: "fine.txt", type: "file", mode: 0o644, mtimeMs: 0, size: 0 };
     const id = await craftSnapshot(t.url, [good, bad], { "fine.txt": Buffer.from("ok"), [bad.path]: Buffer.from("pwned") });
-    const parent = await tempDir("dst");
-    dirs.push(parent);
+    const parent = await scratch.dir("dst");
     const repo = await t.reopen();
     const err = await repo.checkout(id, path.join(parent, "out")).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnsafePathError);
@@ -95,13 +90,12 @@ describe("checkout safety", () => {
   });
 
   it("a listing whose size disagrees with its chunks is refused before anything lands in the target", async () => {
-    t = await newRepo();
+    t = await scratch.repo();
     const entry: FileEntry = { path: "x.txt", type: "file", mode: 0o644, mtimeMs: 0, size: 0 };
     const id = await craftSnapshot(t.url, [entry], { "x.txt": Buffer.from("content") }, (e) => {
       e.size = 1000;
     });
-    const parent = await tempDir("dst");
-    dirs.push(parent);
+    const parent = await scratch.dir("dst");
     const repo = await t.reopen();
     const err = await repo.checkout(id, path.join(parent, "out")).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IntegrityError);

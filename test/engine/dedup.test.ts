@@ -1,25 +1,21 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { makeRandomTree, randomBytesFrom, prng, tempDir } from "../helpers/tree.ts";
-import { newRepo, objectKeys, storedBytes, type TestRepo } from "../helpers/repo.ts";
+import { makeRandomTree, randomBytesFrom, prng } from "../helpers/tree.ts";
+import { objectKeys, storedBytes, type TestRepo } from "../helpers/repo.ts";
 import { allTargets } from "../helpers/targets.ts";
+import { useScratch } from "../helpers/scratch.ts";
 
 describe.each(allTargets())("deduplication on $name", (target) => {
-  let t: TestRepo | undefined;
-  const dirs: string[] = [];
+  const scratch = useScratch();
+  let t: TestRepo;
   beforeAll(() => target.start());
   afterAll(() => target.stop());
-  afterEach(async () => {
-    await t?.cleanup();
-    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
-  });
   const packs = async () => (await objectKeys(t!.raw, "data/")).length;
 
   it("committing an unchanged tree adds no pack and reads no file", async () => {
-    t = await newRepo({ target });
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo({ target });
+    const src = await scratch.dir("src");
     await makeRandomTree(src, 21);
     await t.repo.commit(src);
     const before = await packs();
@@ -31,22 +27,20 @@ describe.each(allTargets())("deduplication on $name", (target) => {
   });
 
   it("an unchanged tree adds no pack even with the index cache deleted (content is re-read, not re-stored)", async () => {
-    t = await newRepo({ target });
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo({ target });
+    const src = await scratch.dir("src");
     await makeRandomTree(src, 22);
     await t.repo.commit(src);
     const before = await packs();
-    const fresh = await t.reopen({ cacheDir: await tempDir("cache2") });
+    const fresh = await t.reopen({ cacheDir: await scratch.dir("cache2") });
     const { snapshot } = await fresh.commit(src);
     expect(await packs()).toBe(before);
     expect(snapshot.stats.addedChunks).toBe(0);
   });
 
   it("identical files in two folders are stored once", async () => {
-    t = await newRepo({ target });
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo({ target });
+    const src = await scratch.dir("src");
     const content = randomBytesFrom(prng(5), 3 * 1024 * 1024);
     await fs.mkdir(path.join(src, "one"));
     await fs.mkdir(path.join(src, "two"));
@@ -58,9 +52,8 @@ describe.each(allTargets())("deduplication on $name", (target) => {
   });
 
   it("appending 1 MiB to a 100 MiB file adds under 2 MiB", async () => {
-    t = await newRepo({ target });
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo({ target });
+    const src = await scratch.dir("src");
     const file = path.join(src, "big.bin");
     await fs.writeFile(file, randomBytesFrom(prng(9), 100 * 1024 * 1024));
     await t.repo.commit(src);

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { LockedError } from "../../src/errors.ts";
@@ -9,7 +9,8 @@ import { parseKeyFile, unwrapMasterKey } from "../../src/crypto/keyfile.ts";
 import type { Repository } from "../../src/engine/repository.ts";
 import { describeTree, makeRandomTree, randomBytesFrom, prng, tempDir } from "../helpers/tree.ts";
 import { faultyBackend } from "../helpers/faulty-backend.ts";
-import { newRepo, PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
+import { PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
+import { useScratch } from "../helpers/scratch.ts";
 
 async function listObjects(repoDir: string, folder: string): Promise<string[]> {
   const out: string[] = [];
@@ -31,17 +32,12 @@ async function assertAllRestorable(repo: Repository, expected: Map<string, Await
 }
 
 describe("forget and prune", () => {
-  let t: TestRepo | undefined;
-  const dirs: string[] = [];
-  afterEach(async () => {
-    await t?.cleanup();
-    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
-  });
+  const scratch = useScratch();
+  let t: TestRepo;
 
   it("prune frees what forgotten snapshots alone used, repacks mostly-empty packs, and the rest still restores", async () => {
-    t = await newRepo({ packSize: 512 * 1024 });
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo({ packSize: 512 * 1024 });
+    const src = await scratch.dir("src");
     const expected = new Map<string, Awaited<ReturnType<typeof describeTree>>>();
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
@@ -63,7 +59,7 @@ describe("forget and prune", () => {
     expect((await listObjects(t.url, "index")).length).toBe(1);
 
     // A fresh cache sees the same repository, and it checks clean.
-    const fresh = await t.reopen({ cacheDir: await tempDir("cache") });
+    const fresh = await t.reopen({ cacheDir: await scratch.dir("cache") });
     expect((await fresh.log()).map((s) => s.id)).toEqual([ids[2], ids[3]]);
     await assertAllRestorable(fresh, expected);
     const check = await fresh.check({ readData: true });
@@ -74,9 +70,8 @@ describe("forget and prune", () => {
   });
 
   it("forget by policy keeps the newest per day and never removes safety snapshots", async () => {
-    t = await newRepo();
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo();
+    const src = await scratch.dir("src");
     await fs.writeFile(path.join(src, "f"), "x");
     const safety = (await t.repo.commit(src, { reason: "safety" })).snapshot.id;
     const made: string[] = [];
@@ -90,7 +85,7 @@ describe("forget and prune", () => {
   });
 
   it("prune refuses to run while a commit holds its lock, and a commit refuses while prune holds one", async () => {
-    t = await newRepo();
+    t = await scratch.repo();
     const keyName = (await fs.readdir(path.join(t.url, "keys")))[0]!;
     const master = await unwrapMasterKey(parseKeyFile(keyName, await fs.readFile(path.join(t.url, "keys", keyName))), PASSPHRASE);
     const keys = deriveKeys(master!);
@@ -99,8 +94,7 @@ describe("forget and prune", () => {
     await expect(t.repo.prune()).rejects.toBeInstanceOf(LockedError);
     await commitLock.release();
     const pruneLock = await acquireLock(backend, keys, true, "prune");
-    const src = await tempDir("src");
-    dirs.push(src);
+    const src = await scratch.dir("src");
     await expect(t.repo.commit(src)).rejects.toBeInstanceOf(LockedError);
     await pruneLock.release();
     await t.repo.commit(src);
@@ -108,9 +102,8 @@ describe("forget and prune", () => {
   });
 
   it("a failed upload at any point of a commit leaves every listed snapshot restorable (invariant 1)", async () => {
-    t = await newRepo({ packSize: 128 * 1024 });
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo({ packSize: 128 * 1024 });
+    const src = await scratch.dir("src");
     await makeRandomTree(src, 61, { files: 20, maxSize: 300_000 });
     const first = await t.repo.commit(src);
     const expected = new Map([[first.snapshot.id, await describeTree(src)]]);
@@ -118,7 +111,7 @@ describe("forget and prune", () => {
     await fs.writeFile(path.join(src, "new.bin"), randomBytesFrom(prng(63), 600_000));
 
     // Count the puts a clean commit makes (lock, packs, manifest, snapshot), then fail at each.
-    const probe = await t.reopen({ cacheDir: await tempDir("probe") });
+    const probe = await t.reopen({ cacheDir: await scratch.dir("probe") });
     const before = probe.requestCounts().put;
     const clean = await probe.commit(src, { reason: "probe" });
     const puts = probe.requestCounts().put - before;
@@ -127,17 +120,17 @@ describe("forget and prune", () => {
     await probe.prune();
 
     for (let failAt = 1; failAt <= puts; failAt++) {
-      const crashy = await t.reopen({ cacheDir: await tempDir(`crash${failAt}`), wrapBackend: (b) => faultyBackend(b, { failPutFrom: failAt }) });
+      const crashy = await t.reopen({ cacheDir: await scratch.dir(`crash${failAt}`), wrapBackend: (b) => faultyBackend(b, { failPutFrom: failAt }) });
       await expect(crashy.commit(src)).rejects.toThrow(/injected failure/);
       await crashy.close();
-      const fresh = await t.reopen({ cacheDir: await tempDir(`after${failAt}`) });
+      const fresh = await t.reopen({ cacheDir: await scratch.dir(`after${failAt}`) });
       const listed = await fresh.log();
       expect(listed.map((s) => s.id)).toEqual([first.snapshot.id]);
       await assertAllRestorable(fresh, expected);
       await fresh.close();
     }
     // The leftovers of the failed commits are unreferenced; check says so and prune removes them.
-    const final = await t.reopen({ cacheDir: await tempDir("final") });
+    const final = await t.reopen({ cacheDir: await scratch.dir("final") });
     await final.prune();
     const check = await final.check({ readData: true });
     expect(check.errors).toEqual([]);

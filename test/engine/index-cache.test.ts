@@ -1,9 +1,10 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { makeRandomTree, tempDir } from "../helpers/tree.ts";
-import { newRepo, type TestRepo } from "../helpers/repo.ts";
+import { makeRandomTree } from "../helpers/tree.ts";
+import { type TestRepo } from "../helpers/repo.ts";
 import type { Repository } from "../../src/engine/repository.ts";
+import { useScratch } from "../helpers/scratch.ts";
 
 async function answers(repo: Repository, src: string) {
   const log = await repo.log();
@@ -19,17 +20,12 @@ async function answers(repo: Repository, src: string) {
 }
 
 describe("the local index is only a cache (invariant 3)", () => {
-  let t: TestRepo | undefined;
-  const dirs: string[] = [];
-  afterEach(async () => {
-    await t?.cleanup();
-    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
-  });
+  const scratch = useScratch();
+  let t: TestRepo;
 
   it("deleting the cache folder and running any command rebuilds it with the same answers", async () => {
-    t = await newRepo();
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo();
+    const src = await scratch.dir("src");
     await makeRandomTree(src, 51, { files: 25 });
     await t.repo.commit(src, { tags: ["first"] });
     await fs.writeFile(path.join(src, "a", "more.txt"), "more");
@@ -50,11 +46,10 @@ describe("the local index is only a cache (invariant 3)", () => {
   });
 
   it("a cache behind the bucket (another machine committed) catches up", async () => {
-    t = await newRepo();
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo();
+    const src = await scratch.dir("src");
     await makeRandomTree(src, 52, { files: 10 });
-    const other = await t.reopen({ cacheDir: await tempDir("other-cache") });
+    const other = await t.reopen({ cacheDir: await scratch.dir("other-cache") });
     await other.commit(src, { host: "other-machine" });
     const log = await t.repo.log();
     expect(log.map((s) => s.host)).toEqual(["other-machine"]);

@@ -1,26 +1,22 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { describeTree, makeRandomTree, tempDir } from "../helpers/tree.ts";
-import { newRepo, type TestRepo } from "../helpers/repo.ts";
+import { describeTree, makeRandomTree } from "../helpers/tree.ts";
+import { type TestRepo } from "../helpers/repo.ts";
 import { allTargets } from "../helpers/targets.ts";
+import { useScratch } from "../helpers/scratch.ts";
 
 describe.each(allTargets())("commit and checkout round trip on $name", (target) => {
-  let t: TestRepo | undefined;
-  const dirs: string[] = [];
+  const scratch = useScratch();
+  let t: TestRepo;
   beforeAll(() => target.start());
   afterAll(() => target.stop());
-  afterEach(async () => {
-    await t?.cleanup();
-    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
-  });
 
   for (const seed of [1, 2, 3]) {
     it(`restores seeded tree ${seed} byte-identical with modes, mtimes and links`, async () => {
-      t = await newRepo({ target, packSize: 1024 * 1024 });
-      const src = await tempDir("src");
-      const dst = path.join(await tempDir("dst"), "restored");
-      dirs.push(src, path.dirname(dst));
+      t = await scratch.repo({ target, packSize: 1024 * 1024 });
+      const src = await scratch.dir("src");
+      const dst = path.join(await scratch.dir("dst"), "restored");
       await makeRandomTree(src, seed);
       const { snapshot, warnings } = await t.repo.commit(src, { reason: "test" });
       expect(warnings).toEqual([]);
@@ -36,18 +32,13 @@ describe.each(allTargets())("commit and checkout round trip on $name", (target) 
 });
 
 describe("checkout into an existing folder", () => {
-  let t: TestRepo | undefined;
-  const dirs: string[] = [];
-  afterEach(async () => {
-    await t?.cleanup();
-    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
-  });
+  const scratch = useScratch();
+  let t: TestRepo;
 
   it("blobs sealed inline (no worker threads) and by workers read back alike", async () => {
-    t = await newRepo({ codecThreads: 0 });
-    const src = await tempDir("src");
-    const dst = path.join(await tempDir("dst"), "out");
-    dirs.push(src, path.dirname(dst));
+    t = await scratch.repo({ codecThreads: 0 });
+    const src = await scratch.dir("src");
+    const dst = path.join(await scratch.dir("dst"), "out");
     await makeRandomTree(src, 5, { files: 12 });
     const { snapshot } = await t.repo.commit(src);
     const withWorkers = await t.reopen({ codecThreads: 2 });
@@ -56,9 +47,8 @@ describe("checkout into an existing folder", () => {
   });
 
   it("restores one file or one subtree with a path filter, leaving the rest of the target alone", async () => {
-    t = await newRepo();
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo();
+    const src = await scratch.dir("src");
     await makeRandomTree(src, 7);
     const { snapshot } = await t.repo.commit(src);
     const before = await describeTree(src);
@@ -78,9 +68,8 @@ describe("checkout into an existing folder", () => {
   });
 
   it("a full checkout over a changed folder takes a safety snapshot that restores the replaced state", async () => {
-    t = await newRepo();
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo();
+    const src = await scratch.dir("src");
     await makeRandomTree(src, 11, { files: 15 });
     const original = await describeTree(src);
     const { snapshot } = await t.repo.commit(src);
@@ -99,9 +88,8 @@ describe("checkout into an existing folder", () => {
   });
 
   it("keeps excluded paths of the target (secrets stay on the machine) on a full checkout", async () => {
-    t = await newRepo();
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo();
+    const src = await scratch.dir("src");
     await fs.mkdir(path.join(src, "credentials"));
     await fs.writeFile(path.join(src, "credentials", "token"), "machine secret");
     await fs.writeFile(path.join(src, ".env"), "KEY=1");

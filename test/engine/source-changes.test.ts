@@ -1,26 +1,21 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { tempDir } from "../helpers/tree.ts";
-import { newRepo, PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
+import { PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
+import { useScratch } from "../helpers/scratch.ts";
 
 const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const SIZE = 8 * 1024 * 1024;
 
 describe("files that change or cannot be read during a commit", () => {
-  let t: TestRepo | undefined;
-  const dirs: string[] = [];
-  afterEach(async () => {
-    await t?.cleanup();
-    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
-  });
+  const scratch = useScratch();
+  let t: TestRepo;
 
   it("a file rewritten while it is read is stored as one whole version or reported, never torn", async () => {
-    t = await newRepo();
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo();
+    const src = await scratch.dir("src");
     const file = path.join(src, "busy.bin");
     await fs.writeFile(file, Buffer.alloc(SIZE, 0));
     await fs.writeFile(path.join(src, "calm.txt"), "unchanging");
@@ -42,8 +37,7 @@ describe("files that change or cannot be read during a commit", () => {
           expect(warnings[0]!.message).toMatch(/kept changing/);
           continue;
         }
-        const dst = path.join(await tempDir("dst"), "out");
-        dirs.push(path.dirname(dst));
+        const dst = path.join(await scratch.dir("dst"), "out");
         await t.repo.checkout(snapshot.id, dst, { paths: ["busy.bin"] });
         const bytes = await fs.readFile(path.join(dst, "busy.bin"));
         expect(bytes.length).toBe(SIZE);
@@ -55,8 +49,7 @@ describe("files that change or cannot be read during a commit", () => {
   });
 
   it("an unreadable file is reported by path; the commit stores the rest and says so (exit 12)", async () => {
-    const base = await tempDir("unreadable");
-    dirs.push(base);
+    const base = await scratch.dir("unreadable");
     await fs.chmod(base, 0o777);
     const src = path.join(base, "src");
     await fs.mkdir(path.join(src, "private"), { recursive: true });

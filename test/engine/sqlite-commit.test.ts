@@ -2,24 +2,22 @@ import { afterEach, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { buildOpenClawLikeDb, checkWriterInvariants, editOpenClawLikeDb, startWriter, type Writer } from "../helpers/sqlite-writer.ts";
-import { dirSize, tempDir } from "../helpers/tree.ts";
-import { newRepo, type TestRepo } from "../helpers/repo.ts";
+import { dirSize } from "../helpers/tree.ts";
+import { type TestRepo } from "../helpers/repo.ts";
+import { useScratch } from "../helpers/scratch.ts";
 
 describe("SQLite databases in a commit (invariant 8)", () => {
-  let t: TestRepo | undefined;
+  const scratch = useScratch();
+  let t: TestRepo;
   let writer: Writer | undefined;
-  const dirs: string[] = [];
   afterEach(async () => {
     await writer?.stop();
     writer = undefined;
-    await t?.cleanup();
-    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
   });
 
   it("captures a database another process is writing; each restore passes integrity_check and is a committed state", async () => {
-    t = await newRepo();
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo();
+    const src = await scratch.dir("src");
     await fs.mkdir(path.join(src, "state"));
     const db = path.join(src, "state", "openclaw.sqlite");
     writer = await startWriter(db);
@@ -33,8 +31,7 @@ describe("SQLite databases in a commit (invariant 8)", () => {
       expect(listing.map((e) => e.path)).toEqual(["state", "state/openclaw.sqlite"]);
       expect(listing[1]!.sqlite).toBe(true);
 
-      const dst = path.join(await tempDir("dst"), "out");
-      dirs.push(path.dirname(dst));
+      const dst = path.join(await scratch.dir("dst"), "out");
       await t.repo.checkout(snapshot.id, dst);
       expect(await fs.readdir(path.join(dst, "state"))).toEqual(["openclaw.sqlite"]);
       const state = checkWriterInvariants(path.join(dst, "state", "openclaw.sqlite"));
@@ -47,9 +44,8 @@ describe("SQLite databases in a commit (invariant 8)", () => {
   });
 
   it("after updating 1 % of the rows of a 50 MB database, the next commit adds under 15 % of its size", async () => {
-    t = await newRepo();
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo();
+    const src = await scratch.dir("src");
     const db = path.join(src, "openclaw-agent.sqlite");
     buildOpenClawLikeDb(db, 50 * 1024 * 1024);
     const size = (await fs.stat(db)).size;
@@ -62,8 +58,7 @@ describe("SQLite databases in a commit (invariant 8)", () => {
     expect(added / size).toBeLessThan(0.15);
 
     // And the restored database is the edited one, intact.
-    const dst = path.join(await tempDir("dst"), "out");
-    dirs.push(path.dirname(dst));
+    const dst = path.join(await scratch.dir("dst"), "out");
     await t.repo.checkout(snapshot.id, dst);
     const { DatabaseSync } = await import("node:sqlite");
     const copy = new DatabaseSync(path.join(dst, "openclaw-agent.sqlite"), { readOnly: true });
@@ -72,9 +67,8 @@ describe("SQLite databases in a commit (invariant 8)", () => {
   });
 
   it("skips a database's -wal/-shm sidecars but keeps ordinary files whose names only look like sidecars", async () => {
-    t = await newRepo();
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo();
+    const src = await scratch.dir("src");
     const db = path.join(src, "live.sqlite");
     buildOpenClawLikeDb(db, 256 * 1024);
     const { DatabaseSync } = await import("node:sqlite");
@@ -89,9 +83,8 @@ describe("SQLite databases in a commit (invariant 8)", () => {
   });
 
   it("an unchanged database is not captured again; a change that sits only in its -wal is", async () => {
-    t = await newRepo();
-    const src = await tempDir("src");
-    dirs.push(src);
+    t = await scratch.repo();
+    const src = await scratch.dir("src");
     const db = path.join(src, "live.sqlite");
     buildOpenClawLikeDb(db, 2 * 1024 * 1024);
     // Keep a reader's -wal and -shm beside it, as a live gateway does: capturing the database
