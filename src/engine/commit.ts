@@ -53,10 +53,12 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     // Walk first (names and stats only), so the reads of upcoming small files can start early.
     const items: WalkEntry[] = [];
     for await (const item of walkTree(root, exclude, isSidecarAmong, warn)) items.push(item);
+    // Prefetch small files about to be read; not known databases (captured, never read whole),
+    // and not files the stat cache will let through unread.
     const prefetch = new Prefetcher(items, (item) => {
       if (!item.stat.isFile() || item.stat.size > WHOLE_READ_BYTES) return false;
       const cached = ctx.cache.cachedFile(root, item.relPath);
-      return !(cached && !cached.sqlite && sameStat(cached, statKey(item.stat)));
+      return !cached || (!cached.sqlite && !sameStat(cached, statKey(item.stat)));
     });
 
     for (const [index, item] of items.entries()) {

@@ -25,6 +25,13 @@ export class Prefetcher {
   /** The read of item `index` if one was started (it is then handed over), after topping up the window. */
   take(index: number): Promise<Buffer> | undefined {
     if (this.next <= index) this.next = index;
+    // Reads of files passed over (the commit found them unchanged after all) are let go.
+    for (const i of this.started.keys()) {
+      if (i < index) {
+        this.started.delete(i);
+        this.heldBytes -= Number(this.items[i]!.stat.size);
+      }
+    }
     const mine = this.started.get(index);
     if (mine) {
       this.started.delete(index);
