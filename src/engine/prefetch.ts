@@ -22,6 +22,11 @@ export class Prefetcher {
     this.wanted = wanted;
   }
 
+  /** Reads started and not yet handed over. */
+  get ahead(): number {
+    return this.started.size;
+  }
+
   /** The read of item `index` if one was started (it is then handed over), after topping up the window. */
   take(index: number): Promise<Buffer> | undefined {
     if (this.next <= index) this.next = index;
