@@ -22,9 +22,9 @@ export class Prefetcher {
     this.wanted = wanted;
   }
 
-  /** Reads started and not yet handed over. */
-  get ahead(): number {
-    return this.started.size;
+  /** Reads in flight for items after `index`. */
+  aheadOf(index: number): number {
+    return [...this.started.keys()].filter((i) => i > index).length;
   }
 
   /** The read of item `index` if one was started (it is then handed over), after topping up the window. */
