@@ -15,6 +15,7 @@ import { compileMatcher } from "./glob.ts";
 import { serializeListing } from "./listing.ts";
 import { ChangedWhileReading, databaseStatKey, readContent, sameStat, statKey, WHOLE_READ_BYTES } from "./source-reader.ts";
 import { Prefetcher } from "./prefetch.ts";
+import { CaptureAhead } from "./capture-ahead.ts";
 import { isSidecarAmong } from "./sqlite-capture.ts";
 import { summarize } from "./snapshots.ts";
 import { walkTree, type WalkEntry } from "./walk.ts";
@@ -60,6 +61,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       const cached = ctx.cache.cachedFile(root, item.relPath);
       return !cached || (!cached.sqlite && !sameStat(cached, statKey(item.stat)));
     });
+    const captures = new CaptureAhead(items, ctx.cache, root, tmpDir);
 
     for (const [index, item] of items.entries()) {
       if (opts.signal?.aborted) throw new AbortedError();
@@ -88,8 +90,10 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       if (cached && sameStat(cached, key) && cached.chunks.every((id) => writer.has(id))) {
         content = cached;
       } else {
+        const early = await captures.take(index);
+        if (early) key = early.key;
         const beforeCapture = async () => void (key = await databaseStatKey(item.absPath, st));
-        content = await readWithRetries(ctx, item.absPath, st, prefetch.take(index), beforeCapture, tmpDir, store, warn, item.relPath);
+        content = await readWithRetries(ctx, item.absPath, st, { prefetched: prefetch.take(index), captured: early?.copy }, beforeCapture, tmpDir, store, warn, item.relPath);
         if (!content) continue;
         filesRead++;
       }
@@ -151,7 +155,7 @@ async function readWithRetries(
   ctx: RepoContext,
   absPath: string,
   firstStat: import("node:fs").BigIntStats,
-  prefetched: Promise<Buffer> | undefined,
+  started: { prefetched: Promise<Buffer> | undefined; captured: Promise<{ file: string; pageSize: number }> | undefined },
   beforeCapture: () => Promise<void>,
   tmpDir: string,
   sink: (d: Uint8Array) => Promise<string>,
@@ -159,10 +163,10 @@ async function readWithRetries(
   relPath: string,
 ) {
   let st = firstStat;
-  let early = prefetched;
+  let early: typeof started | undefined = started;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, tmpDir, sink, beforeCapture, ...(early ? { prefetched: early } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, tmpDir, sink, beforeCapture, ...(early?.prefetched ? { prefetched: early.prefetched } : {}), ...(early?.captured ? { captured: early.captured } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
         early = undefined;

@@ -69,14 +69,16 @@ export async function readContent(
     prefetched?: Promise<Buffer>;
     /** Called once the file is known to be a database, before it is captured. */
     beforeCapture?: () => Promise<void>;
+    /** The database's capture, already started (see CaptureAhead). */
+    captured?: Promise<{ file: string; pageSize: number }>;
   },
 ): Promise<ReadContent> {
   const size = Number(before.size);
-  const whole = size <= WHOLE_READ_BYTES ? await (opts.prefetched ?? fs.readFile(absPath)) : undefined;
-  const database = size >= MIN_DATABASE_BYTES && (whole ? whole.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC) : (await readSqliteHeader(absPath)) !== undefined);
+  const whole = size <= WHOLE_READ_BYTES && !opts.captured ? await (opts.prefetched ?? fs.readFile(absPath)) : undefined;
+  const database = opts.captured !== undefined || (size >= MIN_DATABASE_BYTES && (whole ? whole.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC) : (await readSqliteHeader(absPath)) !== undefined));
   if (database) {
-    await opts.beforeCapture?.();
-    const copy = await captureSqlite(absPath, opts.tmpDir);
+    if (!opts.captured) await opts.beforeCapture?.();
+    const copy = await (opts.captured ?? captureSqlite(absPath, opts.tmpDir));
     try {
       return await consume(pageGroups(copy.file, copy.pageSize, opts.groupPages), opts, true);
     } finally {

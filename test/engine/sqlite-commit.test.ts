@@ -82,6 +82,35 @@ describe("SQLite databases in a commit (invariant 8)", () => {
     expect((await t.repo.ls(snapshot.id)).map((e) => e.path)).toEqual(["live.sqlite", "notes.md-wal", "travel-journal"]);
   });
 
+  it("large databases captured ahead of their turn restore intact, and are skipped when unchanged", async () => {
+    t = await scratch.repo();
+    const src = await scratch.dir("src");
+    await fs.writeFile(path.join(src, "a-notes.txt"), "read first");
+    const dbs = ["b-one.sqlite", "c-two.sqlite", "d-three.sqlite"].map((n) => path.join(src, n));
+    dbs.forEach((db, i) => buildOpenClawLikeDb(db, 6 * 1024 * 1024, i + 1));
+    const { DatabaseSync } = await import("node:sqlite");
+    const count = (file: string) => {
+      const db = new DatabaseSync(file, { readOnly: true });
+      try {
+        expect(db.prepare("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+        return db.prepare("SELECT count(*) AS n, sum(length(json)) AS b FROM transcript_events").get();
+      } finally {
+        db.close();
+      }
+    };
+    const first = await t.repo.commit(src);
+    expect(first.snapshot.stats.filesRead).toBe(4);
+    expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(0);
+    editOpenClawLikeDb(dbs[2]!, "append", 0.05);
+    const third = await t.repo.commit(src);
+    expect(third.snapshot.stats.filesRead).toBe(1);
+
+    const dst = path.join(await scratch.dir("dst"), "out");
+    await t.repo.checkout(third.snapshot.id, dst);
+    expect((await fs.readdir(dst)).sort()).toEqual(["a-notes.txt", "b-one.sqlite", "c-two.sqlite", "d-three.sqlite"]);
+    for (const db of dbs) expect(count(path.join(dst, path.basename(db)))).toEqual(count(db));
+  });
+
   it("an unchanged database is not captured again; a change that sits only in its -wal is", async () => {
     t = await scratch.repo();
     const src = await scratch.dir("src");

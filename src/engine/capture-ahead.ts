@@ -1,0 +1,69 @@
+import * as fs from "node:fs/promises";
+import type { FileStat, IndexCache } from "../index/cache.ts";
+import type { WalkEntry } from "./walk.ts";
+import { captureSqlite, readSqliteHeader } from "./sqlite-capture.ts";
+import { databaseStatKey, sameStat, WHOLE_READ_BYTES } from "./source-reader.ts";
+
+export interface EarlyCapture {
+  /** The database's stat key, taken before its capture started. */
+  key: FileStat;
+  copy: Promise<{ file: string; pageSize: number }>;
+}
+
+/** How far ahead to look for the next database to capture. */
+const SCAN_AHEAD = 64;
+
+/**
+ * Captures the next large database through SQLite's backup API while the current file is chunked
+ * and stored: the copy runs on node's thread pool, and without this the commit would sit idle for
+ * each database's copy in turn. One capture ahead at most (it is a file on disk, not memory).
+ * Small databases (read whole anyway) are captured in turn, as before.
+ */
+export class CaptureAhead {
+  private readonly items: readonly WalkEntry[];
+  private readonly cache: IndexCache;
+  private readonly root: string;
+  private readonly tmpDir: string;
+  private readonly started = new Map<number, EarlyCapture>();
+  private scanned = 0;
+
+  constructor(items: readonly WalkEntry[], cache: IndexCache, root: string, tmpDir: string) {
+    this.items = items;
+    this.cache = cache;
+    this.root = root;
+    this.tmpDir = tmpDir;
+  }
+
+  /** This item's early capture, if one was started; then starts the next one. */
+  async take(index: number): Promise<EarlyCapture | undefined> {
+    for (const [i, early] of this.started) {
+      if (i < index) {
+        this.started.delete(i);
+        void early.copy.then((c) => fs.rm(c.file, { force: true }), () => {});
+      }
+    }
+    const mine = this.started.get(index);
+    this.started.delete(index);
+    if (this.started.size === 0) await this.startNext(index + 1);
+    return mine;
+  }
+
+  private async startNext(from: number): Promise<void> {
+    if (this.scanned < from) this.scanned = from;
+    const end = Math.min(this.items.length, from + SCAN_AHEAD);
+    for (; this.scanned < end; this.scanned++) {
+      const item = this.items[this.scanned]!;
+      if (!item.stat.isFile() || item.stat.size <= WHOLE_READ_BYTES) continue;
+      const cached = this.cache.cachedFile(this.root, item.relPath);
+      if (cached && !cached.sqlite) continue; // a known plain file
+      if (!cached && !(await readSqliteHeader(item.absPath).catch(() => undefined))) continue;
+      const key = await databaseStatKey(item.absPath, item.stat);
+      if (cached && sameStat(cached, key)) continue; // unchanged: the commit will not read it
+      const copy = captureSqlite(item.absPath, this.tmpDir);
+      copy.catch(() => {}); // a failure surfaces when the commit reaches this file
+      this.started.set(this.scanned, { key, copy });
+      this.scanned++;
+      return;
+    }
+  }
+}
