@@ -13,11 +13,8 @@ import { generateInit, simulateDay } from "./gen/index.ts";
 import { duBytes, fmtBytes } from "./lib/fsutil.ts";
 import { syncMirror } from "./lib/mirror.ts";
 import { describeClawback, freezeClawback, hasGnuTime, makeTool, REPO_ROOT, toolAvailability, which, type RunResult, type Tool } from "./lib/tools.ts";
+import { arg } from "./lib/args.ts";
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? dflt) : dflt;
-}
 const sizeMb = Number(arg("size-mb", "500"));
 const runs = Number(arg("runs", "3"));
 const seed = arg("seed", "clawback");

@@ -16,11 +16,8 @@ import { openBackend } from "../src/storage/open.ts";
 import { RetryBackend } from "../src/storage/retry.ts";
 import { startFaultProxy } from "../test/helpers/fault-proxy.ts";
 import { startS3Server } from "../test/helpers/s3-server.ts";
+import { arg } from "./lib/args.ts";
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? dflt) : dflt;
-}
 const totalMb = Number(arg("mb", "256"));
 const packMb = Number(arg("pack-mb", "16"));
 const concurrency = Number(arg("concurrency", "4"));

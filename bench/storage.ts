@@ -13,13 +13,10 @@ import { duBytes, fmtBytes, isSqliteSidecar, walkFiles } from "./lib/fsutil.ts";
 import { syncMirror } from "./lib/mirror.ts";
 import { lineChart } from "./lib/svg.ts";
 import { Clawback, describeClawback, freezeClawback, hasFaketime, makeTool, REPO_ROOT, toolAvailability, type Tool } from "./lib/tools.ts";
+import { arg } from "./lib/args.ts";
 
 const FREE_TIER = 10e9; // B2: the first 10 GB stored are free
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? dflt) : dflt;
-}
 const days = Number(arg("days", "30"));
 const sizeMb = Number(arg("size-mb", "500"));
 const seed = arg("seed", "clawback");

@@ -1,5 +1,5 @@
 import { randomInt } from "node:crypto";
-import { ClawbackError, UsageError } from "../errors.ts";
+import { ClawbackError, IntegrityError, UsageError } from "../errors.ts";
 import { CONFIG_KEY, DATA_PREFIX, INDEX_PREFIX, KEYS_PREFIX, SNAPSHOTS_PREFIX, idOf, packKey } from "../repo/layout.ts";
 import { parseConfig } from "../repo/config.ts";
 import { keyFileId, parseKeyFile } from "../crypto/keyfile.ts";
@@ -34,7 +34,7 @@ export async function check(ctx: RepoContext, opts: CheckOptions = {}): Promise<
   for await (const obj of ctx.backend.list(KEYS_PREFIX)) {
     await attempt(async () => {
       const bytes = await ctx.backend.get(obj.key);
-      if (keyFileId(bytes) !== idOf(obj.key)) throw new ClawbackError(`integrity check failed for ${obj.key}: content does not hash to its name`);
+      if (keyFileId(bytes) !== idOf(obj.key)) throw new IntegrityError(obj.key, "content does not hash to its name");
       parseKeyFile(obj.key, bytes);
     });
   }

@@ -31,7 +31,7 @@ function sameChunks(a: FileEntry, b: FileEntry): boolean {
   return a.size === b.size && x.length === y.length && x.every((id, i) => id === y[i]);
 }
 
-export function compareListings(before: readonly FileEntry[], after: readonly FileEntry[]): Change[] {
+function compareListings(before: readonly FileEntry[], after: readonly FileEntry[]): Change[] {
   const old = new Map(before.map((e) => [e.path, e]));
   const changes: Change[] = [];
   for (const e of after) {

@@ -75,10 +75,6 @@ export class Repository {
     return this.ctx.backend.location;
   }
 
-  get config(): RepoConfig {
-    return this.ctx.config;
-  }
-
   static async init(url: string, opts: InitOptions): Promise<Repository> {
     requirePassphrase(opts.passphrase);
     const backend = await connect(url, opts);

@@ -30,7 +30,6 @@ export class PackWriter {
   private readonly parts: Buffer[] = [];
   private readonly entries: PackEntry[] = [];
   private size = 0;
-  private readonly ids = new Set<string>();
 
   get byteLength(): number {
     return this.size;
@@ -40,14 +39,9 @@ export class PackWriter {
     return this.entries.length;
   }
 
-  has(id: string): boolean {
-    return this.ids.has(id);
-  }
-
   add(blob: EncodedBlob): void {
     this.entries.push({ id: blob.id, type: blob.type, offset: this.size, length: blob.sealed.byteLength, rawLength: blob.rawLength });
     this.parts.push(blob.sealed);
-    this.ids.add(blob.id);
     this.size += blob.sealed.byteLength;
   }
 

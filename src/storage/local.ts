@@ -1,4 +1,3 @@
-import { createReadStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
@@ -116,11 +115,6 @@ export class LocalBackend implements Backend {
   }
 
   async close(): Promise<void> {}
-
-  /** Streams an object's bytes (used by tests and benches that inspect a repository). */
-  stream(key: string): NodeJS.ReadableStream {
-    return createReadStream(this.file(key));
-  }
 }
 
 function isNotFound(err: unknown): boolean {

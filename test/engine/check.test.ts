@@ -1,16 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UsageError } from "../../src/errors.ts";
 import { makeRandomTree } from "../helpers/tree.ts";
-import { objectKeys, type TestRepo } from "../helpers/repo.ts";
+import { objectKeys } from "../helpers/repo.ts";
 import { b2Target } from "../helpers/targets.ts";
 import { useScratch } from "../helpers/scratch.ts";
 
 describe("check --read-data-subset", () => {
   const scratch = useScratch();
-  let t: TestRepo;
 
   it("n/m slices cover every pack exactly once; p% reads that share; bad forms are refused", async () => {
-    t = await scratch.repo({ packSize: 128 * 1024 });
+    const t = await scratch.repo({ packSize: 128 * 1024 });
     const src = await scratch.dir("src");
     await makeRandomTree(src, 81, { files: 30 });
     await t.repo.commit(src);

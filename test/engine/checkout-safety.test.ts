@@ -14,7 +14,7 @@ import { serializeListing } from "../../src/engine/listing.ts";
 import type { FileEntry } from "../../src/engine/types.ts";
 import { describeTree, makeRandomTree } from "../helpers/tree.ts";
 import { faultyBackend } from "../helpers/faulty-backend.ts";
-import { PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
+import { PASSPHRASE } from "../helpers/repo.ts";
 import { useScratch } from "../helpers/scratch.ts";
 
 async function repoKeys(url: string): Promise<RepoKeys> {
@@ -53,10 +53,9 @@ async function craftSnapshot(url: string, entries: FileEntry[], content: Record<
 
 describe("checkout safety", () => {
   const scratch = useScratch();
-  let t: TestRepo;
 
   it("a checkout that fails midway leaves the target exactly as it was", async () => {
-    t = await scratch.repo({ packSize: 256 * 1024 });
+    const t = await scratch.repo({ packSize: 256 * 1024 });
     const src = await scratch.dir("src");
     await makeRandomTree(src, 41);
     const { snapshot } = await t.repo.commit(src);
@@ -78,7 +77,7 @@ describe("checkout safety", () => {
     ["an escaping symlink", { path: "link", type: "symlink", mode: 0o777, mtimeMs: 0, size: 0, target: "../../etc" }],
     ["an absolute symlink", { path: "link", type: "symlink", mode: 0o777, mtimeMs: 0, size: 0, target: "/etc/passwd" }],
   ] as [string, FileEntry][])("a crafted snapshot with %s is refused and nothing is written", async (_label, bad) => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const good: FileEntry = { path: "fine.txt", type: "file", mode: 0o644, mtimeMs: 0, size: 0 };
     const id = await craftSnapshot(t.url, [good, bad], { "fine.txt": Buffer.from("ok"), [bad.path]: Buffer.from("pwned") });
     const parent = await scratch.dir("dst");
@@ -90,7 +89,7 @@ describe("checkout safety", () => {
   });
 
   it("a listing whose size disagrees with its chunks is refused before anything lands in the target", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const entry: FileEntry = { path: "x.txt", type: "file", mode: 0o644, mtimeMs: 0, size: 0 };
     const id = await craftSnapshot(t.url, [entry], { "x.txt": Buffer.from("content") }, (e) => {
       e.size = 1000;

@@ -9,7 +9,7 @@ import { parseKeyFile, unwrapMasterKey } from "../../src/crypto/keyfile.ts";
 import type { Repository } from "../../src/engine/repository.ts";
 import { describeTree, makeRandomTree, randomBytesFrom, prng, tempDir } from "../helpers/tree.ts";
 import { faultyBackend } from "../helpers/faulty-backend.ts";
-import { PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
+import { PASSPHRASE } from "../helpers/repo.ts";
 import { useScratch } from "../helpers/scratch.ts";
 
 async function listObjects(repoDir: string, folder: string): Promise<string[]> {
@@ -33,10 +33,9 @@ async function assertAllRestorable(repo: Repository, expected: Map<string, Await
 
 describe("forget and prune", () => {
   const scratch = useScratch();
-  let t: TestRepo;
 
   it("prune frees what forgotten snapshots alone used, repacks mostly-empty packs, and the rest still restores", async () => {
-    t = await scratch.repo({ packSize: 512 * 1024 });
+    const t = await scratch.repo({ packSize: 512 * 1024 });
     const src = await scratch.dir("src");
     const expected = new Map<string, Awaited<ReturnType<typeof describeTree>>>();
     const ids: string[] = [];
@@ -70,7 +69,7 @@ describe("forget and prune", () => {
   });
 
   it("forget by policy keeps the newest per day and never removes safety snapshots", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const src = await scratch.dir("src");
     await fs.writeFile(path.join(src, "f"), "x");
     const safety = (await t.repo.commit(src, { reason: "safety" })).snapshot.id;
@@ -85,7 +84,7 @@ describe("forget and prune", () => {
   });
 
   it("prune refuses to run while a commit holds its lock, and a commit refuses while prune holds one", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const keyName = (await fs.readdir(path.join(t.url, "keys")))[0]!;
     const master = await unwrapMasterKey(parseKeyFile(keyName, await fs.readFile(path.join(t.url, "keys", keyName))), PASSPHRASE);
     const keys = deriveKeys(master!);
@@ -102,7 +101,7 @@ describe("forget and prune", () => {
   });
 
   it("a failed upload at any point of a commit leaves every listed snapshot restorable (invariant 1)", async () => {
-    t = await scratch.repo({ packSize: 128 * 1024 });
+    const t = await scratch.repo({ packSize: 128 * 1024 });
     const src = await scratch.dir("src");
     await makeRandomTree(src, 61, { files: 20, maxSize: 300_000 });
     const first = await t.repo.commit(src);

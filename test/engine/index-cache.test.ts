@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { makeRandomTree } from "../helpers/tree.ts";
-import { type TestRepo } from "../helpers/repo.ts";
 import type { Repository } from "../../src/engine/repository.ts";
 import { useScratch } from "../helpers/scratch.ts";
 
@@ -21,10 +20,9 @@ async function answers(repo: Repository, src: string) {
 
 describe("the local index is only a cache (invariant 3)", () => {
   const scratch = useScratch();
-  let t: TestRepo;
 
   it("deleting the cache folder and running any command rebuilds it with the same answers", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const src = await scratch.dir("src");
     await makeRandomTree(src, 51, { files: 25 });
     await t.repo.commit(src, { tags: ["first"] });
@@ -46,7 +44,7 @@ describe("the local index is only a cache (invariant 3)", () => {
   });
 
   it("a cache behind the bucket (another machine committed) catches up", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const src = await scratch.dir("src");
     await makeRandomTree(src, 52, { files: 10 });
     const other = await t.reopen({ cacheDir: await scratch.dir("other-cache") });

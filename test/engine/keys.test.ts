@@ -3,15 +3,14 @@ import { Repository } from "../../src/engine/repository.ts";
 import { UsageError, WrongPassphraseError, UnsupportedFormatError } from "../../src/errors.ts";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
+import { PASSPHRASE } from "../helpers/repo.ts";
 import { useScratch } from "../helpers/scratch.ts";
 
 describe("passphrases and key files", () => {
   const scratch = useScratch();
-  let t: TestRepo;
 
   it("a wrong passphrase is refused; key add makes a second one work; remove revokes it", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     await expect(Repository.open(t.url, { passphrase: "nope", cacheDir: t.cacheDir })).rejects.toBeInstanceOf(WrongPassphraseError);
 
     const added = await t.repo.addKey("second passphrase");
@@ -28,14 +27,14 @@ describe("passphrases and key files", () => {
   });
 
   it("refuses to remove the last key", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const only = (await t.repo.listKeys())[0]!;
     expect(only.current).toBe(true);
     await expect(t.repo.removeKey(only.id)).rejects.toBeInstanceOf(UsageError);
   });
 
   it("a repository of an unknown format version is refused with a message that says so", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const cfgPath = path.join(t.url, "config");
     const cfg = JSON.parse(await fs.readFile(cfgPath, "utf8"));
     await fs.writeFile(cfgPath, JSON.stringify({ ...cfg, version: 99 }));
@@ -45,7 +44,7 @@ describe("passphrases and key files", () => {
   });
 
   it("nothing in the bucket besides config and keys/ reveals names or content", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const src = await fs.mkdtemp(path.join(t.cacheDir, "..", "src-"));
     await fs.writeFile(path.join(src, "very-secret-name.txt"), "top secret content ".repeat(100));
     await t.repo.commit(src);

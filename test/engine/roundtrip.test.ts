@@ -2,19 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { describeTree, makeRandomTree } from "../helpers/tree.ts";
-import { type TestRepo } from "../helpers/repo.ts";
 import { allTargets } from "../helpers/targets.ts";
 import { useScratch } from "../helpers/scratch.ts";
 
 describe.each(allTargets())("commit and checkout round trip on $name", (target) => {
   const scratch = useScratch();
-  let t: TestRepo;
   beforeAll(() => target.start());
   afterAll(() => target.stop());
 
   for (const seed of [1, 2, 3]) {
     it(`restores seeded tree ${seed} byte-identical with modes, mtimes and links`, async () => {
-      t = await scratch.repo({ target, packSize: 1024 * 1024 });
+      const t = await scratch.repo({ target, packSize: 1024 * 1024 });
       const src = await scratch.dir("src");
       const dst = path.join(await scratch.dir("dst"), "restored");
       await makeRandomTree(src, seed);
@@ -33,10 +31,9 @@ describe.each(allTargets())("commit and checkout round trip on $name", (target) 
 
 describe("checkout into an existing folder", () => {
   const scratch = useScratch();
-  let t: TestRepo;
 
   it("blobs sealed inline (no worker threads) and by workers read back alike", async () => {
-    t = await scratch.repo({ codecThreads: 0 });
+    const t = await scratch.repo({ codecThreads: 0 });
     const src = await scratch.dir("src");
     const dst = path.join(await scratch.dir("dst"), "out");
     await makeRandomTree(src, 5, { files: 12 });
@@ -47,7 +44,7 @@ describe("checkout into an existing folder", () => {
   });
 
   it("restores one file or one subtree with a path filter, leaving the rest of the target alone", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const src = await scratch.dir("src");
     await makeRandomTree(src, 7);
     const { snapshot } = await t.repo.commit(src);
@@ -68,7 +65,7 @@ describe("checkout into an existing folder", () => {
   });
 
   it("a full checkout over a changed folder takes a safety snapshot that restores the replaced state", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const src = await scratch.dir("src");
     await makeRandomTree(src, 11, { files: 15 });
     const original = await describeTree(src);
@@ -88,7 +85,7 @@ describe("checkout into an existing folder", () => {
   });
 
   it("keeps excluded paths of the target (secrets stay on the machine) on a full checkout", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const src = await scratch.dir("src");
     await fs.mkdir(path.join(src, "credentials"));
     await fs.writeFile(path.join(src, "credentials", "token"), "machine secret");

@@ -3,7 +3,7 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
+import { PASSPHRASE } from "../helpers/repo.ts";
 import { useScratch } from "../helpers/scratch.ts";
 
 const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
@@ -11,10 +11,9 @@ const SIZE = 8 * 1024 * 1024;
 
 describe("files that change or cannot be read during a commit", () => {
   const scratch = useScratch();
-  let t: TestRepo;
 
   it("a file rewritten while it is read is stored as one whole version or reported, never torn", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const src = await scratch.dir("src");
     const file = path.join(src, "busy.bin");
     await fs.writeFile(file, Buffer.alloc(SIZE, 0));

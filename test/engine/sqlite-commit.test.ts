@@ -3,12 +3,10 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { buildOpenClawLikeDb, checkWriterInvariants, editOpenClawLikeDb, startWriter, type Writer } from "../helpers/sqlite-writer.ts";
 import { dirSize } from "../helpers/tree.ts";
-import { type TestRepo } from "../helpers/repo.ts";
 import { useScratch } from "../helpers/scratch.ts";
 
 describe("SQLite databases in a commit (invariant 8)", () => {
   const scratch = useScratch();
-  let t: TestRepo;
   let writer: Writer | undefined;
   afterEach(async () => {
     await writer?.stop();
@@ -16,7 +14,7 @@ describe("SQLite databases in a commit (invariant 8)", () => {
   });
 
   it("captures a database another process is writing; each restore passes integrity_check and is a committed state", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const src = await scratch.dir("src");
     await fs.mkdir(path.join(src, "state"));
     const db = path.join(src, "state", "openclaw.sqlite");
@@ -44,7 +42,7 @@ describe("SQLite databases in a commit (invariant 8)", () => {
   });
 
   it("after updating 1 % of the rows of a 50 MB database, the next commit adds under 15 % of its size", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const src = await scratch.dir("src");
     const db = path.join(src, "openclaw-agent.sqlite");
     buildOpenClawLikeDb(db, 50 * 1024 * 1024);
@@ -67,7 +65,7 @@ describe("SQLite databases in a commit (invariant 8)", () => {
   });
 
   it("skips a database's -wal/-shm sidecars but keeps ordinary files whose names only look like sidecars", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const src = await scratch.dir("src");
     const db = path.join(src, "live.sqlite");
     buildOpenClawLikeDb(db, 256 * 1024);
@@ -83,7 +81,7 @@ describe("SQLite databases in a commit (invariant 8)", () => {
   });
 
   it("large databases captured ahead of their turn restore intact, and are skipped when unchanged", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const src = await scratch.dir("src");
     await fs.writeFile(path.join(src, "a-notes.txt"), "read first");
     const dbs = ["b-one.sqlite", "c-two.sqlite", "d-three.sqlite"].map((n) => path.join(src, n));
@@ -112,7 +110,7 @@ describe("SQLite databases in a commit (invariant 8)", () => {
   });
 
   it("an unchanged database is not captured again; a change that sits only in its -wal is", async () => {
-    t = await scratch.repo();
+    const t = await scratch.repo();
     const src = await scratch.dir("src");
     const db = path.join(src, "live.sqlite");
     buildOpenClawLikeDb(db, 2 * 1024 * 1024);
