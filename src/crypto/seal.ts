@@ -44,7 +44,9 @@ export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buff
   decipher.setAAD(aad);
   decipher.setAuthTag(buf.subarray(buf.length - TAG));
   try {
-    return Buffer.concat([decipher.update(buf.subarray(NONCE, buf.length - TAG)), decipher.final()]);
+    const plain = decipher.update(buf.subarray(NONCE, buf.length - TAG));
+    const rest = decipher.final(); // GCM authenticates here; it holds back no bytes
+    return rest.byteLength === 0 ? plain : Buffer.concat([plain, rest]);
   } catch {
     return undefined;
   }

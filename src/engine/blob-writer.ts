@@ -29,7 +29,9 @@ export interface BlobWriterOptions {
  * by maxUploads packs plus maxEncoding chunks.
  */
 export class BlobWriter {
-  private pack = new PackWriter();
+  private pack: PackWriter;
+  /** Buffers of packs already stored, refilled by the next packs. */
+  private readonly spareBuffers: Buffer[] = [];
   private readonly written: ManifestPack[] = [];
   private readonly pendingIds = new Set<string>();
   private readonly encoding = new Set<Promise<void>>();
@@ -52,6 +54,7 @@ export class BlobWriter {
     this.cache = cache;
     this.codec = codec;
     this.packSize = packSize;
+    this.pack = this.newPack();
     this.maxUploads = opts.maxUploads ?? 2;
     this.maxEncoding = opts.maxEncoding ?? 8;
     this.dedupeAgainstIndex = opts.dedupeAgainstIndex ?? true;
@@ -92,8 +95,13 @@ export class BlobWriter {
   private sealPack(): void {
     if (this.pack.count === 0) return;
     this.uploadQueue.push(this.pack.finish(this.keys));
-    this.pack = new PackWriter();
+    this.pack = this.newPack();
     this.pump();
+  }
+
+  private newPack(): PackWriter {
+    // Room for a full pack, the blob that overflows it and the header, so the buffer rarely grows.
+    return new PackWriter(this.spareBuffers.pop() ?? Buffer.allocUnsafe(this.packSize + (this.packSize >> 3) + 512 * 1024));
   }
 
   private pump(): void {
@@ -104,6 +112,7 @@ export class BlobWriter {
           this.written.push({ id: pack.id, size: pack.bytes.byteLength, blobs: pack.entries });
           this.stats.addedPacks++;
           this.stats.addedBytes += pack.bytes.byteLength - pack.entries.reduce((n, e) => n + e.length, 0);
+          if (this.spareBuffers.length < this.maxUploads) this.spareBuffers.push(pack.buffer);
         },
         (err: unknown) => this.fail(err),
       );

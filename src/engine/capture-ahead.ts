@@ -10,9 +10,6 @@ export interface EarlyCapture {
   copy: Promise<{ file: string; pageSize: number }>;
 }
 
-/** How far ahead to look for the next database to capture. */
-const SCAN_AHEAD = 64;
-
 /**
  * Captures the next large database through SQLite's backup API while the current file is chunked
  * and stored: the copy runs on node's thread pool, and without this the commit would sit idle for
@@ -50,8 +47,9 @@ export class CaptureAhead {
 
   private async startNext(from: number): Promise<void> {
     if (this.scanned < from) this.scanned = from;
-    const end = Math.min(this.items.length, from + SCAN_AHEAD);
-    for (; this.scanned < end; this.scanned++) {
+    // As far ahead as it takes: a database behind a few hundred small files (an agent's cold
+    // transcripts) should be copied while they are read, not after.
+    for (; this.scanned < this.items.length; this.scanned++) {
       const item = this.items[this.scanned]!;
       if (!item.stat.isFile() || item.stat.size <= WHOLE_READ_BYTES) continue;
       const cached = this.cache.cachedFile(this.root, item.relPath);

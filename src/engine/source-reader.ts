@@ -1,4 +1,4 @@
-import { createReadStream } from "node:fs";
+import { createReadStream, lstatSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import type { BigIntStats } from "node:fs";
 import * as path from "node:path";
@@ -87,7 +87,8 @@ export async function readContent(
   }
   const source = whole ? once(whole) : stream(absPath);
   const content = await consume(opts.chunker.chunks(source), opts, false);
-  const after = await fs.lstat(absPath, { bigint: true });
+  // Synchronous: a stat is microseconds, a round trip through the thread pool per file is not.
+  const after = lstatSync(absPath, { bigint: true });
   if (!sameStat(statKey(before), statKey(after)) || content.size !== Number(after.size)) {
     throw new ChangedWhileReading(`${path.basename(absPath)} changed while it was read`);
   }

@@ -1,10 +1,10 @@
-import * as fs from "node:fs/promises";
-import type { BigIntStats } from "node:fs";
+import { lstatSync, readdirSync, type BigIntStats } from "node:fs";
 import * as path from "node:path";
 import type { Matcher } from "./glob.ts";
 import type { Warning } from "./types.ts";
 
-const STAT_BATCH = 64;
+/** Entries walked between returns to the event loop, so timers (the progress line) keep running. */
+const YIELD_EVERY = 2048;
 
 export interface WalkEntry {
   /** "/"-separated, relative to the root. */
@@ -20,30 +20,32 @@ export interface WalkEntry {
  * Unreadable folders are reported and skipped, never fatal.
  */
 export async function* walkTree(root: string, exclude: Matcher, skip: (name: string, siblings: ReadonlySet<string>) => boolean, warn: (w: Warning) => void): AsyncGenerator<WalkEntry> {
+  // Synchronous readdir and lstat: a state folder is thousands of small files, and a trip through
+  // the thread pool per call cost 1.2 s for 9,400 entries where the calls themselves take 0.1 s.
+  let sinceYield = 0;
   async function* visit(relDir: string): AsyncGenerator<WalkEntry> {
     const absDir = relDir ? path.join(root, relDir) : root;
     let names: string[];
     try {
-      names = (await fs.readdir(absDir)).sort();
+      names = readdirSync(absDir).sort();
     } catch (err) {
       warn({ path: relDir || ".", message: `cannot read folder: ${(err as Error).message}` });
       return;
     }
     const siblings = new Set(names);
-    const kept = names.filter((name) => !skip(name, siblings));
-    // Stat a folder's entries a batch at a time: one round trip to the thread pool per batch,
-    // not per file, while the order stays the sorted order.
-    const stats: (BigIntStats | Error)[] = [];
-    for (let i = 0; i < kept.length; i += STAT_BATCH) {
-      const batch = kept.slice(i, i + STAT_BATCH).map((name) => fs.lstat(path.join(absDir, name), { bigint: true }).catch((err: Error) => err));
-      stats.push(...(await Promise.all(batch)));
-    }
-    for (const [i, name] of kept.entries()) {
+    for (const name of names) {
+      if (skip(name, siblings)) continue;
+      if (++sinceYield >= YIELD_EVERY) {
+        sinceYield = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       const relPath = relDir ? `${relDir}/${name}` : name;
       const absPath = path.join(absDir, name);
-      const stat = stats[i]!;
-      if (stat instanceof Error) {
-        warn({ path: relPath, message: `cannot stat: ${stat.message}` });
+      let stat: BigIntStats;
+      try {
+        stat = lstatSync(absPath, { bigint: true });
+      } catch (err) {
+        warn({ path: relPath, message: `cannot stat: ${(err as Error).message}` });
         continue;
       }
       if (exclude.matches(relPath, stat.isDirectory())) continue;

@@ -37,6 +37,7 @@ export class IndexCache {
   private readonly db: Database.Database;
   private readonly stmts;
   private blobMap: Map<string, BlobLocation> | undefined;
+  private fileMap: { root: string; files: Map<string, CachedFile> } | undefined;
 
   constructor(file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
@@ -61,7 +62,7 @@ export class IndexCache {
       putPack: this.db.prepare("INSERT OR REPLACE INTO packs (id, size, manifest) VALUES (?, ?, ?)"),
       putManifest: this.db.prepare("INSERT OR IGNORE INTO manifests (id) VALUES (?)"),
       manifests: this.db.prepare<[], { id: string }>("SELECT id FROM manifests"),
-      file: this.db.prepare<[string, string], { size: number; mtime: string; ctime: string; ino: string; chunks: string; sqlite: number }>("SELECT size, mtime, ctime, ino, chunks, sqlite FROM files WHERE root = ? AND path = ?"),
+      files: this.db.prepare<[string], { path: string; size: number; mtime: string; ctime: string; ino: string; chunks: string; sqlite: number }>("SELECT path, size, mtime, ctime, ino, chunks, sqlite FROM files WHERE root = ?"),
       putFile: this.db.prepare("INSERT OR REPLACE INTO files (root, path, size, mtime, ctime, ino, chunks, sqlite) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
     };
   }
@@ -143,13 +144,23 @@ export class IndexCache {
     this.db.prepare("DELETE FROM snapshots WHERE id = ?").run(id);
   }
 
+  /**
+   * The stat cache of one folder, loaded in one query when first asked for: a commit looks up
+   * every file two or three times, and a query each cost a quarter of a second on 9,400 files.
+   */
   cachedFile(root: string, relPath: string): CachedFile | undefined {
-    const row = this.stmts.file.get(root, relPath);
-    if (!row) return undefined;
-    return { size: row.size, mtimeNs: row.mtime, ctimeNs: row.ctime, ino: row.ino, chunks: JSON.parse(row.chunks) as string[], sqlite: row.sqlite === 1 };
+    if (this.fileMap?.root !== root) {
+      const files = new Map<string, CachedFile>();
+      for (const row of this.stmts.files.iterate(root)) {
+        files.set(row.path, { size: row.size, mtimeNs: row.mtime, ctimeNs: row.ctime, ino: row.ino, chunks: JSON.parse(row.chunks) as string[], sqlite: row.sqlite === 1 });
+      }
+      this.fileMap = { root, files };
+    }
+    return this.fileMap.files.get(relPath);
   }
 
   putFiles(root: string, files: { path: string; file: CachedFile }[]): void {
+    if (this.fileMap?.root === root) this.fileMap = undefined;
     this.db.transaction(() => {
       this.db.prepare("DELETE FROM files WHERE root = ?").run(root);
       for (const { path: p, file: f } of files) {

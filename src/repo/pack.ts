@@ -15,8 +15,11 @@ export interface PackEntry {
 
 export interface FinishedPack {
   id: string;
+  /** The pack's bytes: a view into `buffer`. */
   bytes: Buffer;
   entries: PackEntry[];
+  /** The whole buffer the pack was written into, for the next PackWriter once `bytes` is stored. */
+  buffer: Buffer;
 }
 
 const TRAILER = 4;
@@ -25,11 +28,19 @@ const TRAILER = 4;
  * Accumulates sealed blobs until the pack is full. Layout: blobs, then the sealed header (the
  * entries), then the header's length as a 4-byte little-endian integer. The pack id is the
  * SHA-256 of all of it, so a pack is verified by hashing it.
+ *
+ * Blobs are copied into one buffer as they come, and a writer can be given the buffer of a pack
+ * already stored: filling warm memory instead of concatenating into a fresh 16 MiB allocation per
+ * pack (whose page faults cost about a second per 500 MB committed).
  */
 export class PackWriter {
-  private readonly parts: Buffer[] = [];
+  private buffer: Buffer;
   private readonly entries: PackEntry[] = [];
   private size = 0;
+
+  constructor(buffer?: Buffer) {
+    this.buffer = buffer ?? Buffer.allocUnsafe(1024 * 1024);
+  }
 
   get byteLength(): number {
     return this.size;
@@ -41,16 +52,29 @@ export class PackWriter {
 
   add(blob: EncodedBlob): void {
     this.entries.push({ id: blob.id, type: blob.type, offset: this.size, length: blob.sealed.byteLength, rawLength: blob.rawLength });
-    this.parts.push(blob.sealed);
-    this.size += blob.sealed.byteLength;
+    this.append(blob.sealed);
   }
 
   finish(keys: RepoKeys): FinishedPack {
     const header = sealJson(keys.encryption, "pack header", this.entries.map((e) => [e.id, e.type, e.offset, e.length, e.rawLength]));
-    const trailer = Buffer.alloc(TRAILER);
-    trailer.writeUInt32LE(header.byteLength);
-    const bytes = Buffer.concat([...this.parts, header, trailer]);
-    return { id: createHash("sha256").update(bytes).digest("hex"), bytes, entries: this.entries };
+    this.append(header);
+    this.reserve(TRAILER);
+    this.size = this.buffer.writeUInt32LE(header.byteLength, this.size);
+    const bytes = this.buffer.subarray(0, this.size);
+    return { id: createHash("sha256").update(bytes).digest("hex"), bytes, entries: this.entries, buffer: this.buffer };
+  }
+
+  private append(part: Uint8Array): void {
+    this.reserve(part.byteLength);
+    this.buffer.set(part, this.size);
+    this.size += part.byteLength;
+  }
+
+  private reserve(n: number): void {
+    if (this.size + n <= this.buffer.byteLength) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.size + n, this.buffer.byteLength * 2));
+    this.buffer.copy(bigger, 0, 0, this.size);
+    this.buffer = bigger;
   }
 }
 
