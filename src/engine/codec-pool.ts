@@ -12,8 +12,11 @@ import { decodeSlices, type BlobSlice, type CodecRequest, type CodecResponse } f
 export interface BlobCodec {
   /** The data is handed over: the caller must not touch it afterwards (it may be transferred). */
   encode(type: BlobType, data: Uint8Array, id: string): Promise<EncodedBlob>;
-  /** Plaintexts of the given blobs of one fetched range, each verified against its id. */
-  decodeRange(bytes: Uint8Array, blobs: BlobSlice[], where: string): Promise<Buffer[]>;
+  /**
+   * Plaintexts of the given blobs of one fetched range, each verified against its id, as views of
+   * one buffer: `arena` when given and large enough (see arenaBytes), else a new one.
+   */
+  decodeRange(bytes: Uint8Array, blobs: BlobSlice[], where: string, arena?: Buffer): Promise<Buffer[]>;
   close(): Promise<void>;
 }
 
@@ -34,7 +37,7 @@ export function createCodec(keys: RepoKeys, threads = defaultCodecThreads()): Bl
   if (threads <= 0) {
     return {
       encode: async (type, data, id) => encodeBlob(keys, type, data, id),
-      decodeRange: async (bytes, blobs, where) => decodeSlices(keys, bytes, blobs, where),
+      decodeRange: async (bytes, blobs, where, arena) => decodeSlices(keys, bytes, blobs, where, arena).plain,
       close: async () => {},
     };
   }

@@ -22,8 +22,8 @@ function handle(port: NonNullable<typeof parentPort>, keys: RepoKeys, req: Codec
       const sealed = encodeBlob(keys, req.type, req.data, req.id).sealed;
       port.postMessage({ seq: req.seq, sealed } satisfies CodecResponse, movable([sealed]));
     } else {
-      const plain = decodeSlices(keys, req.bytes, req.blobs, req.where);
-      port.postMessage({ seq: req.seq, plain } satisfies CodecResponse, movable(plain));
+      const { arena, plain } = decodeSlices(keys, req.bytes, req.blobs, req.where);
+      port.postMessage({ seq: req.seq, plain } satisfies CodecResponse, [arena.buffer as ArrayBuffer]);
     }
   } catch (err) {
     const error = err instanceof IntegrityError ? { message: err.message, integrity: { object: err.object } } : { message: (err as Error).message };

@@ -1,7 +1,7 @@
 import { IntegrityError } from "../errors.ts";
 import { chunkId, equalHex, type RepoKeys } from "../crypto/keys.ts";
 import { open, seal } from "../crypto/seal.ts";
-import { zstdCompressFrame, zstdDecompressFrame } from "./zstd.ts";
+import { zstdCompressFrame, zstdDecompressFrame, zstdDecompressInto } from "./zstd.ts";
 
 /** What a blob holds: file content, or a piece of a serialized snapshot listing. */
 export const BlobType = { data: 0, tree: 1 } as const;
@@ -53,25 +53,32 @@ export function encodeBlob(keys: RepoKeys, type: BlobType, data: Uint8Array, id 
   return { id, type, sealed: seal(keys.encryption, [header, useZstd ? packed : data], Buffer.from(id, "hex")), rawLength: data.byteLength };
 }
 
-/** Opens, decompresses and re-derives the id; anything that does not match is an IntegrityError. */
-export function decodeBlob(keys: RepoKeys, id: string, sealed: Uint8Array, where: string): Buffer {
+/**
+ * Opens, decompresses and re-derives the id; anything that does not match is an IntegrityError.
+ * With `into` (at least one byte longer than the blob's plaintext), the plaintext is written there
+ * and the result is a view of it: a fetched range decodes into one allocation, not one per blob.
+ */
+export function decodeBlob(keys: RepoKeys, id: string, sealed: Uint8Array, where: string, into?: Buffer): Buffer {
   const framed = open(keys.encryption, sealed, Buffer.from(id, "hex"));
   if (!framed || framed.byteLength < 1) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… failed authentication`);
   const codec = framed[0]! & 0x0f;
   const payload = framed.subarray(1);
-  if (codec !== CODEC_ZSTD) return verified(keys, id, payload, where);
+  if (codec !== CODEC_ZSTD) {
+    if (into && payload.byteLength >= into.byteLength) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… is larger than its index entry says`);
+    return verified(keys, id, into ? into.subarray(0, payload.copy(into)) : payload, where);
+  }
   // A kept zstd context could in principle be left mid-frame by an earlier bad input; a result
   // that does not verify is decoded once more with a fresh context before it counts as corrupt.
-  const decoded = decompress(payload, false);
+  const decoded = decompress(payload, false, into);
   if (decoded && equalHex(chunkId(keys, decoded), id)) return decoded;
-  const again = decompress(payload, true);
+  const again = decompress(payload, true, into);
   if (!again) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… does not decompress`);
   return verified(keys, id, again, where);
 }
 
-function decompress(payload: Uint8Array, fresh: boolean): Buffer | undefined {
+function decompress(payload: Uint8Array, fresh: boolean, into: Buffer | undefined): Buffer | undefined {
   try {
-    return zstdDecompressFrame(payload, MAX_BLOB_BYTES, fresh);
+    return into ? into.subarray(0, zstdDecompressInto(payload, into, fresh)) : zstdDecompressFrame(payload, MAX_BLOB_BYTES, fresh);
   } catch {
     return undefined;
   }

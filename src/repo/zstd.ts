@@ -116,6 +116,26 @@ let decompressor: KeptContext | undefined;
 let decompressScratch: Buffer = Buffer.allocUnsafe(256 * 1024);
 
 /**
+ * Decompresses one zstd frame into `into` and returns the number of bytes written, which is less
+ * than `into.byteLength`: output that would fill `into` completely is refused (throws), so size the
+ * target one byte larger than the most the frame may hold. `fresh`: see zstdDecompressFrame.
+ */
+export function zstdDecompressInto(frame: Uint8Array, into: Buffer, fresh = false): number {
+  if (!keptContexts) {
+    const out = zstdDecompressSync(frame, { maxOutputLength: into.byteLength });
+    if (out.byteLength >= into.byteLength) throw new ZstdFailure("zstd frame larger than allowed");
+    return out.copy(into);
+  }
+  if (fresh || !decompressor?.usable) decompressor = keptContext(createZstdDecompress())!;
+  const { out, length } = decompressor.run(frame, into, into.byteLength);
+  if (out !== into || length >= into.byteLength) {
+    decompressor = undefined;
+    throw new ZstdFailure("zstd frame larger than allowed");
+  }
+  return length;
+}
+
+/**
  * Decompresses one zstd frame into a new buffer of at most `maxLength` bytes; throws when the frame
  * is malformed or larger. `fresh` uses a new context (the caller's retry after a result that did
  * not verify, in case a kept context was left mid-frame by an earlier truncated input).
@@ -129,5 +149,8 @@ export function zstdDecompressFrame(frame: Uint8Array, maxLength: number, fresh 
     throw new ZstdFailure("zstd frame larger than allowed");
   }
   if (out.byteLength <= 16 * 1024 * 1024) decompressScratch = out;
-  return Buffer.from(out.subarray(0, length));
+  // copy() is a memcpy; Buffer.from(buffer) copies byte by byte in JavaScript (0.5 s per 500 MB).
+  const result = Buffer.allocUnsafe(length);
+  out.copy(result, 0, 0, length);
+  return result;
 }

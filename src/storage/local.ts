@@ -53,7 +53,7 @@ export class LocalBackend implements Backend {
       }
       const handle = await fs.open(file, "r");
       try {
-        const buf = Buffer.alloc(range.length);
+        const buf = Buffer.allocUnsafe(range.length); // only the bytes read are returned
         const { bytesRead } = await handle.read(buf, 0, range.length, range.offset);
         this.stats.bytesDown += bytesRead;
         return new Uint8Array(buf.buffer, buf.byteOffset, bytesRead);
