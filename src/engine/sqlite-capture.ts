@@ -118,6 +118,12 @@ export interface CaptureOptions {
 
 const DEFAULT_BUSY_TIMEOUT_MS = 2_000;
 const DEFAULT_ATTEMPTS = 5;
+/**
+ * Read pages through a memory map, not one pread each: a 500 MB state's databases cost 160,000
+ * preads between the backup and the quick_check. Reads only (SQLite writes through the map only
+ * when told to), and the -wal is still read the usual way.
+ */
+const MMAP_PRAGMA = "PRAGMA mmap_size = 1073741824";
 /** Pages per backup step: all of them, so one step copies one snapshot and never restarts. */
 const ALL_PAGES = 0x7fffffff;
 
@@ -227,6 +233,7 @@ function openSource(source: string, mode: SqliteOpenMode, busyTimeoutMs: number)
   const db = new DatabaseSync(url, { readOnly: mode !== "readwrite", timeout: busyTimeoutMs, enableForeignKeyConstraints: false });
   try {
     if (mode === "readwrite") db.exec("PRAGMA query_only = ON");
+    db.exec(MMAP_PRAGMA);
     // Opening is lazy: this first read is where a missing -shm, a hot journal, a lock or a
     // damaged header shows up.
     db.prepare("SELECT count(*) FROM sqlite_schema").get();
@@ -306,6 +313,7 @@ async function verifyCopy(dbPath: string, copy: string, pages: number): Promise<
   let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(url, { readOnly: true });
+    db.exec(MMAP_PRAGMA);
     const pageCount = Number(db.prepare("PRAGMA page_count").get()?.page_count);
     const pageSize = Number(db.prepare("PRAGMA page_size").get()?.page_size);
     if (pageCount !== pages || pageSize !== header.pageSize) {
@@ -329,9 +337,11 @@ const READ_BLOCK = 1024 * 1024;
 
 /**
  * Cuts `file` into consecutive groups of `groupPages` pages of `pageSize` bytes; the last group
- * may be shorter. Streams: reads about 1 MiB at a time (one group when groups are larger), and
- * yields each group as its own buffer, so memory stays at one block whatever the file's size, and
- * a consumer may keep a group without pinning the block it came from.
+ * may be shorter. Streams: reads about 1 MiB at a time (one group when groups are larger) into
+ * one block, and yields each group as a view of it, valid until the next group is asked for (the
+ * commit encodes each group before it asks; a copy per group was 330 MB of short-lived buffers per
+ * 500 MB state, and a third of the commit's full garbage collections). Memory stays at one block
+ * whatever the file's size.
  */
 export async function* pageGroups(file: string, pageSize: number, groupPages: number): AsyncGenerator<Uint8Array> {
   if (!validPageSize(pageSize)) throw new RangeError(`invalid SQLite page size ${pageSize}`);
@@ -355,7 +365,7 @@ export async function* pageGroups(file: string, pageSize: number, groupPages: nu
         filled += bytesRead;
       }
       position += filled;
-      for (let off = 0; off < filled; off += groupBytes) yield block.slice(off, Math.min(off + groupBytes, filled));
+      for (let off = 0; off < filled; off += groupBytes) yield block.subarray(off, Math.min(off + groupBytes, filled));
       if (filled < blockBytes) return;
     }
   } finally {
