@@ -87,7 +87,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       // A database's stat key also covers its -wal (taken before the capture, never after).
       let key = cached?.sqlite ? await databaseStatKey(item.absPath, st) : statKey(st);
       let content: { chunks: string[]; size: number; sqlite: boolean } | undefined;
-      if (cached && sameStat(cached, key) && cached.chunks.every((id) => writer.has(id))) {
+      if (cached && sameStat(cached, key) && (cached.chunksIndexed || cached.chunks.every((id) => writer.has(id)))) {
         content = cached;
       } else {
         const early = await captures.take(index);

@@ -13,6 +13,7 @@ import { randomUUID } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { backup, DatabaseSync } from "node:sqlite";
 import { IntegrityError, LockedError, PathError } from "../errors.ts";
+import { quickCheck } from "./sqlite-check.ts";
 
 /**
  * Pages per group when a captured database is cut for storage. Chosen by measurement
@@ -310,16 +311,20 @@ async function verifyCopy(dbPath: string, copy: string, pages: number): Promise<
   // The copy is private: immutable needs no locks and creates no -wal/-shm beside it.
   const url = pathToFileURL(copy);
   url.search = "mode=ro&immutable=1";
-  let db: DatabaseSync | undefined;
   try {
-    db = new DatabaseSync(url, { readOnly: true });
-    db.exec(MMAP_PRAGMA);
-    const pageCount = Number(db.prepare("PRAGMA page_count").get()?.page_count);
-    const pageSize = Number(db.prepare("PRAGMA page_size").get()?.page_size);
-    if (pageCount !== pages || pageSize !== header.pageSize) {
-      throw new IntegrityError(dbPath, `backup copy reports ${pageCount} pages of ${pageSize}, backup wrote ${pages} of ${header.pageSize}`);
+    const db = new DatabaseSync(url, { readOnly: true });
+    try {
+      const pageCount = Number(db.prepare("PRAGMA page_count").get()?.page_count);
+      const pageSize = Number(db.prepare("PRAGMA page_size").get()?.page_size);
+      if (pageCount !== pages || pageSize !== header.pageSize) {
+        throw new IntegrityError(dbPath, `backup copy reports ${pageCount} pages of ${pageSize}, backup wrote ${pages} of ${header.pageSize}`);
+      }
+    } finally {
+      db.close();
     }
-    const problems = db.prepare("PRAGMA quick_check(5)").all().map((r) => String(Object.values(r)[0]));
+    // The one check that reads every page runs on a worker thread, so the commit goes on storing
+    // the previous database meanwhile (the copy is taken ahead, see CaptureAhead).
+    const problems = await quickCheck(copy);
     if (problems.length !== 1 || problems[0] !== "ok") {
       throw new IntegrityError(dbPath, `database is damaged (quick_check: ${problems.join("; ")})`);
     }
@@ -327,8 +332,6 @@ async function verifyCopy(dbPath: string, copy: string, pages: number): Promise<
   } catch (err) {
     if (err instanceof IntegrityError) throw err;
     throw new IntegrityError(dbPath, `database is damaged: ${errText(err)}`);
-  } finally {
-    db?.close();
   }
 }
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { makeRandomTree, randomBytesFrom, prng } from "../helpers/tree.ts";
+import { describeTree, makeRandomTree, randomBytesFrom, prng } from "../helpers/tree.ts";
 import { objectKeys, storedBytes, type TestRepo } from "../helpers/repo.ts";
 import { allTargets } from "../helpers/targets.ts";
 import { useScratch } from "../helpers/scratch.ts";
@@ -36,6 +36,26 @@ describe.each(allTargets())("deduplication on $name", (target) => {
     const { snapshot } = await fresh.commit(src);
     expect(await packs()).toBe(before);
     expect(snapshot.stats.addedChunks).toBe(0);
+  });
+
+  it("a file the stat cache knows is stored again when a prune elsewhere removed its chunks", async () => {
+    t = await scratch.repo({ target });
+    const src = await scratch.dir("src");
+    await makeRandomTree(src, 23);
+    await t.repo.commit(src);
+    // Another machine (its own cache) forgets every snapshot and prunes: every pack goes.
+    const elsewhere = await t.reopen({ cacheDir: await scratch.dir("cache-elsewhere") });
+    await elsewhere.forget((await elsewhere.log()).map((s) => s.id));
+    await elsewhere.prune();
+    expect(await packs()).toBe(0);
+    // Nothing changed in the folder, so the stat cache vouches for every file; the chunks it
+    // names are gone, so they must be read and stored again, and the snapshot must restore.
+    const { snapshot } = await t.repo.commit(src);
+    expect(snapshot.stats.filesRead).toBeGreaterThan(0);
+    expect(await packs()).toBeGreaterThan(0);
+    const out = path.join(await scratch.dir("out"), "restored");
+    await t.repo.checkout(snapshot.id, out);
+    expect(await describeTree(out)).toEqual(await describeTree(src));
   });
 
   it("identical files in two folders are stored once", async () => {
