@@ -12,28 +12,42 @@ export const SEAL_OVERHEAD = NONCE + TAG;
 const pool = Buffer.alloc(NONCE * 340);
 let poolAt = pool.length;
 
-function nextNonce(out: Buffer): void {
+function nextNonce(out: Buffer, at: number): void {
   if (poolAt === pool.length) {
     randomFillSync(pool);
     poolAt = 0;
   }
-  pool.copy(out, 0, poolAt, poolAt + NONCE);
+  pool.copy(out, at, poolAt, poolAt + NONCE);
   poolAt += NONCE;
+}
+
+/** Bytes seal() produces for a plaintext of `length` bytes. */
+export function sealedLength(length: number): number {
+  return NONCE + length + TAG;
 }
 
 /** Seals the plaintext, given whole or in parts (sealed as their concatenation, without copying it). */
 export function seal(key: Uint8Array, plaintext: Uint8Array | readonly Uint8Array[], aad: Uint8Array): Buffer {
   const parts = plaintext instanceof Uint8Array ? [plaintext] : plaintext;
-  const length = parts.reduce((n, p) => n + p.byteLength, 0);
-  const out = Buffer.allocUnsafe(NONCE + length + TAG);
-  nextNonce(out);
-  const cipher = createCipheriv("aes-256-gcm", key, out.subarray(0, NONCE));
+  const out = Buffer.allocUnsafe(sealedLength(parts.reduce((n, p) => n + p.byteLength, 0)));
+  sealInto(key, parts, aad, out, 0);
+  return out;
+}
+
+/**
+ * Seals the concatenated parts into `out` at `at` (room for sealedLength of them is the caller's
+ * to ensure); returns the number of bytes written.
+ */
+export function sealInto(key: Uint8Array, parts: readonly Uint8Array[], aad: Uint8Array, out: Buffer, at: number): number {
+  const start = at;
+  nextNonce(out, at);
+  const cipher = createCipheriv("aes-256-gcm", key, out.subarray(at, at + NONCE));
+  at += NONCE;
   cipher.setAAD(aad);
-  let at = NONCE;
   for (const part of parts) at += cipher.update(part).copy(out, at);
   at += cipher.final().copy(out, at);
-  cipher.getAuthTag().copy(out, at);
-  return out;
+  at += cipher.getAuthTag().copy(out, at);
+  return at - start;
 }
 
 /** Opens a sealed buffer; returns undefined when authentication fails (the caller names the object). */

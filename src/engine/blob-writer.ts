@@ -1,12 +1,16 @@
 import type { Backend } from "../storage/backend.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { chunkId } from "../crypto/keys.ts";
-import type { BlobType, EncodedBlob } from "../repo/blob.ts";
+import { encodeBlobInto, type BlobType, type EncodedBlob } from "../repo/blob.ts";
 import { PackWriter, type FinishedPack } from "../repo/pack.ts";
 import { packKey } from "../repo/layout.ts";
 import type { ManifestPack } from "../repo/manifest.ts";
 import type { IndexCache } from "../index/cache.ts";
 import type { BlobCodec } from "./codec-pool.ts";
+import type { BatchItem } from "./codec-protocol.ts";
+
+/** Chunk bytes sent to a codec worker per message. */
+const BATCH_BYTES = 1024 * 1024;
 
 export interface WriterStats {
   addedBytes: number;
@@ -17,16 +21,16 @@ export interface WriterStats {
 export interface BlobWriterOptions {
   /** Packs sealed and waiting for, or in, upload (each up to packSize bytes in memory). */
   maxUploads?: number;
-  /** Chunks handed to the codec and not yet back. */
+  /** Batches (about 1 MiB of chunks each) handed to a codec worker and not yet back. */
   maxEncoding?: number;
   /** false for repacking, where the blobs are indexed in packs about to go. */
   dedupeAgainstIndex?: boolean;
 }
 
 /**
- * Deduplicates blobs against the index and this run, has them compressed and sealed (on worker
- * threads), fills packs, and uploads each full pack while the next one fills. Memory is bounded
- * by maxUploads packs plus maxEncoding chunks.
+ * Deduplicates blobs against the index and this run, has them compressed and sealed (inline,
+ * straight into the pack, or on a worker thread in batches), fills packs, and uploads each full
+ * pack while the next one fills. Memory is bounded by maxUploads packs plus maxEncoding batches.
  */
 export class BlobWriter {
   private pack: PackWriter;
@@ -37,6 +41,10 @@ export class BlobWriter {
   private readonly encoding = new Set<Promise<void>>();
   private readonly uploadQueue: FinishedPack[] = [];
   private readonly uploading = new Set<Promise<void>>();
+  /** The batch being filled for the codec worker, and buffers of batches done, for reuse. */
+  private staged: { input: Buffer; items: BatchItem[]; used: number } | undefined;
+  private readonly spareInputs: Buffer[] = [];
+  private readonly spareOutputs: Buffer[] = [];
   private failure: unknown;
   readonly stats: WriterStats = { addedBytes: 0, addedChunks: 0, addedPacks: 0 };
   private readonly backend: Backend;
@@ -56,7 +64,7 @@ export class BlobWriter {
     this.packSize = packSize;
     this.pack = this.newPack();
     this.maxUploads = opts.maxUploads ?? 2;
-    this.maxEncoding = opts.maxEncoding ?? 8;
+    this.maxEncoding = opts.maxEncoding ?? 4;
     this.dedupeAgainstIndex = opts.dedupeAgainstIndex ?? true;
   }
 
@@ -65,25 +73,61 @@ export class BlobWriter {
   }
 
   /**
-   * Stores a blob unless the repository already has it; returns its id. The data is handed over:
-   * the caller must not touch it afterwards (it may be transferred to a worker).
+   * Stores a blob unless the repository already has it; returns its id. The data is only read
+   * before this returns (encoded, or copied into a batch), so it may be a view of a reused buffer.
    */
   async add(type: BlobType, data: Uint8Array, id = chunkId(this.keys, data)): Promise<string> {
     this.throwIfFailed();
     if (this.has(id)) return id;
     this.pendingIds.add(id);
     this.stats.addedChunks++;
-    const job: Promise<void> = this.codec.encode(type, data, id).then(
-      (blob) => this.append(blob),
-      (err: unknown) => this.fail(err),
-    );
-    const tracked: Promise<void> = job.finally(() => this.encoding.delete(tracked));
-    this.encoding.add(tracked);
+    if (this.codec.encodeBatch) this.stage(type, id, data);
+    else {
+      const before = this.pack.byteLength;
+      this.pack.addEncoded(id, type, data.byteLength, (room, at) => encodeBlobInto(this.keys, type, data, id, room, at));
+      this.stats.addedBytes += this.pack.byteLength - before;
+      if (this.pack.byteLength >= this.packSize) this.sealPack();
+    }
     while (this.encoding.size >= this.maxEncoding || this.uploadQueue.length + this.uploading.size > this.maxUploads) {
       await Promise.race([...this.encoding, ...this.uploading]);
       this.throwIfFailed();
     }
     return id;
+  }
+
+  private stage(type: BlobType, id: string, data: Uint8Array): void {
+    if (this.staged && this.staged.used + data.byteLength > this.staged.input.byteLength) this.dispatch();
+    if (!this.staged) {
+      const input = data.byteLength <= BATCH_BYTES ? (this.spareInputs.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES)) : Buffer.allocUnsafeSlow(data.byteLength);
+      this.staged = { input, items: [], used: 0 };
+    }
+    const batch = this.staged;
+    batch.input.set(data, batch.used);
+    batch.items.push({ type, id, offset: batch.used, length: data.byteLength });
+    batch.used += data.byteLength;
+    if (batch.used >= BATCH_BYTES) this.dispatch();
+  }
+
+  /** Sends the staged batch to the codec worker; its blobs join the pack when it comes back. */
+  private dispatch(): void {
+    const batch = this.staged;
+    this.staged = undefined;
+    if (!batch || batch.items.length === 0) return;
+    const job: Promise<void> = this.codec.encodeBatch!(batch.input, batch.items, this.spareOutputs.pop()).then(
+      ({ sealed, lengths, input }) => {
+        if (input.byteLength === BATCH_BYTES) this.spareInputs.push(input);
+        let at = 0;
+        batch.items.forEach((item, i) => {
+          const length = lengths[i]!;
+          this.append({ id: item.id, type: item.type, rawLength: item.length, sealed: sealed.subarray(at, at + length) });
+          at += length;
+        });
+        if (this.spareOutputs.length < this.maxEncoding) this.spareOutputs.push(Buffer.from(sealed.buffer, 0, sealed.buffer.byteLength));
+      },
+      (err: unknown) => this.fail(err),
+    );
+    const tracked: Promise<void> = job.finally(() => this.encoding.delete(tracked));
+    this.encoding.add(tracked);
   }
 
   private append(blob: EncodedBlob): void {
@@ -134,6 +178,7 @@ export class BlobWriter {
 
   /** Waits for every blob to be encoded and every pack uploaded; returns the packs written. */
   async flush(): Promise<ManifestPack[]> {
+    this.dispatch();
     while (this.encoding.size > 0) await Promise.all(this.encoding);
     this.throwIfFailed();
     this.sealPack();

@@ -1,13 +1,13 @@
 import * as fs from "node:fs/promises";
 import type { FileStat, IndexCache } from "../index/cache.ts";
 import type { WalkEntry } from "./walk.ts";
-import { captureSqlite, readSqliteHeader } from "./sqlite-capture.ts";
+import { captureSqlite, readSqliteHeader, type CapturedDatabase } from "./sqlite-capture.ts";
 import { databaseStatKey, sameStat, WHOLE_READ_BYTES } from "./source-reader.ts";
 
 export interface EarlyCapture {
   /** The database's stat key, taken before its capture started. */
   key: FileStat;
-  copy: Promise<{ file: string; pageSize: number }>;
+  copy: Promise<CapturedDatabase>;
 }
 
 /**
@@ -57,7 +57,7 @@ export class CaptureAhead {
       if (!cached && !(await readSqliteHeader(item.absPath).catch(() => undefined))) continue;
       const key = await databaseStatKey(item.absPath, item.stat);
       if (cached && sameStat(cached, key)) continue; // unchanged: the commit will not read it
-      const copy = captureSqlite(item.absPath, this.tmpDir);
+      const copy = captureSqlite(item.absPath, this.tmpDir, { deferCheck: true });
       copy.catch(() => {}); // a failure surfaces when the commit reaches this file
       this.started.set(this.scanned, { key, copy });
       this.scanned++;

@@ -1,5 +1,5 @@
 // Messages between the codec pool and its worker threads, and the decode step both sides run.
-import { decodeBlob, type BlobType } from "../repo/blob.ts";
+import { decodeBlob, encodeBlobInto, type BlobType } from "../repo/blob.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { IntegrityError } from "../errors.ts";
 
@@ -12,15 +12,52 @@ export interface BlobSlice {
   rawLength: number;
 }
 
+/** One chunk of an encode batch: its bytes are input[offset, offset + length). */
+export interface BatchItem {
+  type: BlobType;
+  id: string;
+  offset: number;
+  length: number;
+}
+
 export type CodecRequest =
-  | { seq: number; op: "encode"; type: BlobType; id: string; data: Uint8Array }
+  | { seq: number; op: "encode"; input: Uint8Array; items: BatchItem[]; spare?: Uint8Array }
   | { seq: number; op: "decode"; bytes: Uint8Array; blobs: BlobSlice[]; where: string };
 
 export interface CodecResponse {
   seq: number;
+  /** encode: the sealed blobs back to back, in item order, and each one's length. */
   sealed?: Uint8Array;
+  lengths?: number[];
+  /** encode: the request's input buffer, handed back for the next batch. */
+  input?: Uint8Array;
   plain?: Uint8Array[];
   error?: { message: string; integrity?: { object: string } };
+}
+
+/**
+ * Compresses and seals a batch of chunks back to back into `spare` when it is large enough, else
+ * into a buffer of its own (grown as needed).
+ */
+export function encodeBatch(k: RepoKeys, input: Uint8Array, items: readonly BatchItem[], spare?: Uint8Array): { sealed: Buffer; lengths: number[] } {
+  // Room for every chunk stored raw plus the per-blob overhead; compressed ones need less.
+  const bound = items.reduce((n, i) => n + i.length + 64, 0);
+  let out = spare && spare.byteLength >= bound ? Buffer.from(spare.buffer, spare.byteOffset, spare.byteLength) : Buffer.allocUnsafeSlow(bound);
+  const room = (n: number, at: number): Buffer => {
+    if (at + n > out.byteLength) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(at + n, out.byteLength * 2));
+      out.copy(bigger, 0, 0, at);
+      out = bigger;
+    }
+    return out;
+  };
+  let at = 0;
+  const lengths = items.map((item) => {
+    const n = encodeBlobInto(k, item.type, input.subarray(item.offset, item.offset + item.length), item.id, (len) => room(len, at), at);
+    at += n;
+    return n;
+  });
+  return { sealed: out.subarray(0, at), lengths };
 }
 
 /**

@@ -1,15 +1,9 @@
 // Worker thread entry: the CPU-heavy half of commit (compress, seal) and checkout (open,
 // decompress, re-derive ids), off the main thread. Imported by nothing; started by codec-pool.ts.
 import { parentPort, workerData } from "node:worker_threads";
-import { encodeBlob } from "../repo/blob.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { IntegrityError } from "../errors.ts";
-import { decodeSlices, type CodecRequest, type CodecResponse } from "./codec-protocol.ts";
-
-/** Buffers that own their whole ArrayBuffer can be moved to the other thread without a copy. */
-function movable(views: Uint8Array[]): ArrayBuffer[] {
-  return views.filter((v) => v.byteOffset === 0 && v.byteLength === v.buffer.byteLength).map((v) => v.buffer as ArrayBuffer);
-}
+import { decodeSlices, encodeBatch, type CodecRequest, type CodecResponse } from "./codec-protocol.ts";
 
 function serve(port: NonNullable<typeof parentPort>, raw: { encryption: Uint8Array; id: Uint8Array; gear: Uint8Array }): void {
   const keys: RepoKeys = { encryption: Buffer.from(raw.encryption), id: Buffer.from(raw.id), gear: Buffer.from(raw.gear) };
@@ -19,8 +13,11 @@ function serve(port: NonNullable<typeof parentPort>, raw: { encryption: Uint8Arr
 function handle(port: NonNullable<typeof parentPort>, keys: RepoKeys, req: CodecRequest): void {
   try {
     if (req.op === "encode") {
-      const sealed = encodeBlob(keys, req.type, req.data, req.id).sealed;
-      port.postMessage({ seq: req.seq, sealed } satisfies CodecResponse, movable([sealed]));
+      // The input and output buffers go back to the main thread, which reuses them for later
+      // batches (fresh buffers of this size cost a page fault per 4 KiB).
+      const { sealed, lengths } = encodeBatch(keys, req.input, req.items, req.spare);
+      const moved = new Set([req.input.buffer as ArrayBuffer, sealed.buffer as ArrayBuffer]);
+      port.postMessage({ seq: req.seq, sealed, lengths, input: req.input } satisfies CodecResponse, [...moved]);
     } else {
       const { arena, plain } = decodeSlices(keys, req.bytes, req.blobs, req.where);
       port.postMessage({ seq: req.seq, plain } satisfies CodecResponse, [arena.buffer as ArrayBuffer]);

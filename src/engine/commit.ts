@@ -16,7 +16,7 @@ import { serializeListing } from "./listing.ts";
 import { ChangedWhileReading, databaseStatKey, readContent, sameStat, statKey, WHOLE_READ_BYTES } from "./source-reader.ts";
 import { Prefetcher } from "./prefetch.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
-import { isSidecarAmong } from "./sqlite-capture.ts";
+import { isSidecarAmong, type CapturedDatabase } from "./sqlite-capture.ts";
 import { summarize } from "./snapshots.ts";
 import { walkTree, type WalkEntry } from "./walk.ts";
 import type { CommitOptions, CommitResult, FileEntry, Warning } from "./types.ts";
@@ -155,7 +155,7 @@ async function readWithRetries(
   ctx: RepoContext,
   absPath: string,
   firstStat: import("node:fs").BigIntStats,
-  started: { prefetched: Promise<Buffer> | undefined; captured: Promise<{ file: string; pageSize: number }> | undefined },
+  started: { prefetched: Promise<Buffer> | undefined; captured: Promise<CapturedDatabase> | undefined },
   beforeCapture: () => Promise<void>,
   tmpDir: string,
   sink: (d: Uint8Array) => Promise<string>,

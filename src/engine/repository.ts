@@ -11,7 +11,7 @@ import { encodeConfig, newConfig, parseConfig, type RepoConfig } from "../repo/c
 import { IndexCache } from "../index/cache.ts";
 import { syncIndex } from "../index/sync.ts";
 import { BlobReader } from "./blob-reader.ts";
-import { createCodec, type BlobCodec } from "./codec-pool.ts";
+import { createCodec, type BlobCodec, type CodecThreads } from "./codec-pool.ts";
 import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite-capture.ts";
 import type { RepoContext } from "./context.ts";
 import { commit } from "./commit.ts";
@@ -35,8 +35,8 @@ export interface OpenOptions {
   backendOptions?: BackendOptions;
   /** Wraps the backend (fault injection in tests, request accounting). */
   wrapBackend?: (backend: Backend) => Backend;
-  /** Worker threads that compress, seal and open blobs (default: none below 4 cores, else cores − 1 up to 4; 0 = inline). */
-  codecThreads?: number;
+  /** Worker threads that compress and seal, and that open blobs (default: see defaultCodecThreads; 0 = inline). */
+  codecThreads?: number | CodecThreads;
 }
 
 export interface InitOptions extends OpenOptions {
@@ -225,7 +225,7 @@ async function connect(url: string, opts: OpenOptions): Promise<Backend> {
 }
 
 /** Starts the codec's threads only when a command first stores or restores something. */
-function lazyCodec(keys: RepoKeys, threads: number | undefined): { get: () => BlobCodec; close: () => Promise<void> } {
+function lazyCodec(keys: RepoKeys, threads: number | CodecThreads | undefined): { get: () => BlobCodec; close: () => Promise<void> } {
   let codec: BlobCodec | undefined;
   return {
     get: () => (codec ??= createCodec(keys, threads)),

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { chunkId, type RepoKeys } from "../crypto/keys.ts";
 import type { Chunker } from "../chunker/index.ts";
 import type { FileStat } from "../index/cache.ts";
-import { captureSqlite, pageGroups, readSqliteHeader } from "./sqlite-capture.ts";
+import { captureSqlite, pageGroups, readSqliteHeader, type CapturedDatabase } from "./sqlite-capture.ts";
 
 export interface ReadContent {
   chunks: string[];
@@ -70,7 +70,7 @@ export async function readContent(
     /** Called once the file is known to be a database, before it is captured. */
     beforeCapture?: () => Promise<void>;
     /** The database's capture, already started (see CaptureAhead). */
-    captured?: Promise<{ file: string; pageSize: number }>;
+    captured?: Promise<CapturedDatabase>;
   },
 ): Promise<ReadContent> {
   const size = Number(before.size);
@@ -78,9 +78,11 @@ export async function readContent(
   const database = opts.captured !== undefined || (size >= MIN_DATABASE_BYTES && (whole ? whole.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC) : (await readSqliteHeader(absPath)) !== undefined));
   if (database) {
     if (!opts.captured) await opts.beforeCapture?.();
-    const copy = await (opts.captured ?? captureSqlite(absPath, opts.tmpDir));
+    const copy = await (opts.captured ?? captureSqlite(absPath, opts.tmpDir, { deferCheck: true }));
     try {
-      return await consume(pageGroups(copy.file, copy.pageSize, opts.groupPages), opts, true);
+      const content = await consume(pageGroups(copy.file, copy.pageSize, opts.groupPages), opts, true);
+      await copy.checked; // a damaged copy fails here; what it stored is left for prune
+      return content;
     } finally {
       await fs.rm(copy.file, { force: true });
     }

@@ -115,6 +115,20 @@ export interface CaptureOptions {
   attempts?: number;
   /** Open modes to try, in order, instead of the automatic choice (tests, diagnostics). */
   openModes?: SqliteOpenMode[];
+  /**
+   * Return as soon as the copy is made and its size and header check out, with the quick_check
+   * (which reads every page) still running in `checked`: the caller reads the copy meanwhile and
+   * must await `checked` before it trusts what it read.
+   */
+  deferCheck?: boolean;
+}
+
+/** A database captured into a private file; see captureSqlite. */
+export interface CapturedDatabase {
+  file: string;
+  pageSize: number;
+  /** Resolves once PRAGMA quick_check passed on the copy; rejects with an IntegrityError. */
+  checked: Promise<void>;
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 2_000;
@@ -152,7 +166,7 @@ const SQLITE_NOTADB = 26;
  * verification), LockedError (the database stayed locked through every attempt), PathError
  * (missing, unreadable, or the copy could not be written). The caller deletes the copy.
  */
-export async function captureSqlite(dbPath: string, tmpDir: string, options: CaptureOptions = {}): Promise<{ file: string; pageSize: number }> {
+export async function captureSqlite(dbPath: string, tmpDir: string, options: CaptureOptions = {}): Promise<CapturedDatabase> {
   const source = path.resolve(dbPath);
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   const attempts = Math.max(1, Math.floor(options.attempts ?? DEFAULT_ATTEMPTS));
@@ -173,7 +187,10 @@ export async function captureSqlite(dbPath: string, tmpDir: string, options: Cap
     const modes = options.openModes ?? (await chooseOpenModes(source, header));
     const dest = path.join(tmpDir, `clawback-sqlite-${randomUUID()}.db`);
     try {
-      return await captureOnce(dbPath, source, dest, modes, busyTimeoutMs);
+      const copy = await captureOnce(dbPath, source, dest, modes, busyTimeoutMs);
+      copy.checked.catch(() => {}); // awaited by the caller (deferCheck) or just below
+      if (!options.deferCheck) await copy.checked;
+      return copy;
     } catch (err) {
       await removeDatabaseFiles(dest);
       if (err instanceof Busy) {
@@ -245,7 +262,7 @@ function openSource(source: string, mode: SqliteOpenMode, busyTimeoutMs: number)
   }
 }
 
-async function captureOnce(dbPath: string, source: string, dest: string, modes: SqliteOpenMode[], busyTimeoutMs: number): Promise<{ file: string; pageSize: number }> {
+async function captureOnce(dbPath: string, source: string, dest: string, modes: SqliteOpenMode[], busyTimeoutMs: number): Promise<CapturedDatabase> {
   let db: DatabaseSync | undefined;
   let mode: SqliteOpenMode | undefined;
   let openErr: unknown;
@@ -286,8 +303,7 @@ async function captureOnce(dbPath: string, source: string, dest: string, modes: 
   db.close();
   if (guard && guard !== (await fileState(source))) throw new Busy("database changed while it was read without locks", false);
 
-  const pageSize = await verifyCopy(dbPath, dest, pages);
-  return { file: dest, pageSize };
+  return { file: dest, ...(await verifyCopy(dbPath, dest, pages)) };
 }
 
 function probeSource(db: DatabaseSync): number | undefined {
@@ -299,8 +315,11 @@ function probeSource(db: DatabaseSync): number | undefined {
   }
 }
 
-/** Checks the copy and returns its page size; IntegrityError naming the source otherwise. */
-async function verifyCopy(dbPath: string, copy: string, pages: number): Promise<number> {
+/**
+ * Checks the copy's header, size and page count now, and starts its quick_check (`checked`);
+ * returns its page size. IntegrityError naming the source when anything is wrong.
+ */
+async function verifyCopy(dbPath: string, copy: string, pages: number): Promise<{ pageSize: number; checked: Promise<void> }> {
   if (!Number.isSafeInteger(pages) || pages <= 0) throw new IntegrityError(dbPath, `backup copied ${pages} pages`);
   const header = await readSqliteHeader(copy).catch(() => undefined);
   if (!header) throw new IntegrityError(dbPath, "the backup copy has no valid SQLite header");
@@ -322,17 +341,21 @@ async function verifyCopy(dbPath: string, copy: string, pages: number): Promise<
     } finally {
       db.close();
     }
-    // The one check that reads every page runs on a worker thread, so the commit goes on storing
-    // the previous database meanwhile (the copy is taken ahead, see CaptureAhead).
-    const problems = await quickCheck(copy);
-    if (problems.length !== 1 || problems[0] !== "ok") {
-      throw new IntegrityError(dbPath, `database is damaged (quick_check: ${problems.join("; ")})`);
-    }
-    return header.pageSize;
   } catch (err) {
     if (err instanceof IntegrityError) throw err;
     throw new IntegrityError(dbPath, `database is damaged: ${errText(err)}`);
   }
+  // The one check that reads every page runs on a worker thread, so the commit can store this
+  // copy, or the previous database, meanwhile.
+  const checked = quickCheck(copy).then(
+    (problems) => {
+      if (problems.length !== 1 || problems[0] !== "ok") throw new IntegrityError(dbPath, `database is damaged (quick_check: ${problems.join("; ")})`);
+    },
+    (err: unknown) => {
+      throw new IntegrityError(dbPath, `database is damaged: ${errText(err)}`);
+    },
+  );
+  return { pageSize: header.pageSize, checked };
 }
 
 /** Bytes read from the file at a time by pageGroups (a whole number of groups, at least one). */

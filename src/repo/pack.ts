@@ -55,6 +55,16 @@ export class PackWriter {
     this.append(blob.sealed);
   }
 
+  /** Appends a blob that `encode` seals in place (see encodeBlobInto): no copy, no allocation. */
+  addEncoded(id: string, type: BlobType, rawLength: number, encode: (room: (length: number) => Buffer, at: number) => number): void {
+    const length = encode((n) => {
+      this.reserve(n);
+      return this.buffer;
+    }, this.size);
+    this.entries.push({ id, type, offset: this.size, length, rawLength });
+    this.size += length;
+  }
+
   finish(keys: RepoKeys): FinishedPack {
     const header = sealJson(keys.encryption, "pack header", this.entries.map((e) => [e.id, e.type, e.offset, e.length, e.rawLength]));
     this.append(header);
