@@ -3,6 +3,7 @@ import { Worker } from "node:worker_threads";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { IntegrityError } from "../errors.ts";
 import { decodeSlices, type BatchItem, type BlobSlice, type CodecRequest, type CodecResponse } from "./codec-protocol.ts";
+import type { VerifyItem } from "./verify-file.ts";
 
 /**
  * Compresses and seals blobs for commit, opens and verifies them for checkout: on worker threads
@@ -20,6 +21,11 @@ export interface BlobCodec {
    * one buffer: `arena` when given and large enough (see arenaBytes), else a new one.
    */
   decodeRange(bytes: Uint8Array, blobs: BlobSlice[], where: string, arena?: Buffer): Promise<Buffer[]>;
+  /**
+   * Reads restored files back on another thread and checks every chunk (see verifyRestoredFile);
+   * rejects with the first difference. Undefined for the inline codec.
+   */
+  verifyFiles?(items: VerifyItem[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -34,7 +40,7 @@ export interface CodecThreads {
 const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./codec-worker.ts" : "./codec-worker.js", import.meta.url);
 
 /**
- * Encoding goes to a worker from two cores up: it is sent in batches of about 1 MiB of chunks, so
+ * Encoding, and the reading back of restored files, go to a worker from two cores up: it is sent in batches of about 1 MiB of chunks, so
  * a message costs little against the compression it carries (one message per chunk used to lose
  * to the inline path on two cores). Decoding stays inline below four cores: on two, checkout's own
  * thread is busy writing and verifying, and a worker measured no faster.
@@ -48,8 +54,10 @@ export function createCodec(keys: RepoKeys, threads: number | CodecThreads = def
   const t = typeof threads === "number" ? { encode: threads, decode: threads } : threads;
   const workers = t.encode > 0 || t.decode > 0 ? new WorkerPool(keys, Math.max(t.encode, t.decode)) : undefined;
   return {
-    ...(t.encode > 0 && workers ? { encodeBatch: (input: Buffer, items: BatchItem[], spare?: Buffer) => workers.encodeBatch(input, items, spare) } : {}),
-    decodeRange: t.decode > 0 && workers ? (bytes, blobs, where) => workers.decodeRange(bytes, blobs, where) : async (bytes, blobs, where, arena) => decodeSlices(keys, bytes, blobs, where, arena).plain,
+    ...(t.encode > 0 && workers
+      ? { encodeBatch: (input: Buffer, items: BatchItem[], spare?: Buffer) => workers.encodeBatch(input, items, spare), verifyFiles: (items: VerifyItem[]) => workers.verifyFiles(items) }
+      : {}),
+    decodeRange: t.decode > 0 && workers ? (bytes, blobs, where, arena) => workers.decodeRange(bytes, blobs, where, arena) : async (bytes, blobs, where, arena) => decodeSlices(keys, bytes, blobs, where, arena).plain,
     close: async () => workers?.close(),
   };
 }
@@ -82,8 +90,14 @@ class WorkerPool {
     return { sealed: asBuffer(res.sealed!), lengths: res.lengths!, input: asBuffer(res.input!) };
   }
 
-  async decodeRange(bytes: Uint8Array, blobs: BlobSlice[], where: string): Promise<Buffer[]> {
-    const res = await this.send({ seq: 0, op: "decode", bytes, blobs, where }, owns(bytes) ? [bytes.buffer as ArrayBuffer] : []);
+  async verifyFiles(items: VerifyItem[]): Promise<void> {
+    await this.send({ seq: 0, op: "verify", items }, []);
+  }
+
+  async decodeRange(bytes: Uint8Array, blobs: BlobSlice[], where: string, arena?: Buffer): Promise<Buffer[]> {
+    // The arena goes to the worker and comes back holding the plaintexts (reused memory, see decodeSlices).
+    const transfer = [bytes, ...(arena ? [arena] : [])].filter(owns).map((b) => b.buffer as ArrayBuffer);
+    const res = await this.send({ seq: 0, op: "decode", bytes, blobs, where, ...(arena && owns(arena) ? { arena } : {}) }, transfer);
     return res.plain!.map(asBuffer);
   }
 

@@ -2,6 +2,7 @@
 import { decodeBlob, encodeBlobInto, type BlobType } from "../repo/blob.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { IntegrityError } from "../errors.ts";
+import type { VerifyItem } from "./verify-file.ts";
 
 export interface BlobSlice {
   id: string;
@@ -22,7 +23,8 @@ export interface BatchItem {
 
 export type CodecRequest =
   | { seq: number; op: "encode"; input: Uint8Array; items: BatchItem[]; spare?: Uint8Array }
-  | { seq: number; op: "decode"; bytes: Uint8Array; blobs: BlobSlice[]; where: string };
+  | { seq: number; op: "decode"; bytes: Uint8Array; blobs: BlobSlice[]; where: string; arena?: Uint8Array }
+  | { seq: number; op: "verify"; items: VerifyItem[] };
 
 export interface CodecResponse {
   seq: number;

@@ -1,9 +1,10 @@
 // Worker thread entry: the CPU-heavy half of commit (compress, seal) and checkout (open,
-// decompress, re-derive ids), off the main thread. Imported by nothing; started by codec-pool.ts.
+// decompress, re-derive ids; read restored files back), off the main thread. Imported by nothing; started by codec-pool.ts.
 import { parentPort, workerData } from "node:worker_threads";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { IntegrityError } from "../errors.ts";
 import { decodeSlices, encodeBatch, type CodecRequest, type CodecResponse } from "./codec-protocol.ts";
+import { verifyRestoredFile, VERIFY_BLOCK } from "./verify-file.ts";
 
 function serve(port: NonNullable<typeof parentPort>, raw: { encryption: Uint8Array; id: Uint8Array; gear: Uint8Array }): void {
   const keys: RepoKeys = { encryption: Buffer.from(raw.encryption), id: Buffer.from(raw.id), gear: Buffer.from(raw.gear) };
@@ -18,8 +19,13 @@ function handle(port: NonNullable<typeof parentPort>, keys: RepoKeys, req: Codec
       const { sealed, lengths } = encodeBatch(keys, req.input, req.items, req.spare);
       const moved = new Set([req.input.buffer as ArrayBuffer, sealed.buffer as ArrayBuffer]);
       port.postMessage({ seq: req.seq, sealed, lengths, input: req.input } satisfies CodecResponse, [...moved]);
+    } else if (req.op === "verify") {
+      const block = Buffer.allocUnsafe(VERIFY_BLOCK);
+      for (const item of req.items) verifyRestoredFile(keys, item, block);
+      port.postMessage({ seq: req.seq } satisfies CodecResponse);
     } else {
-      const { arena, plain } = decodeSlices(keys, req.bytes, req.blobs, req.where);
+      const given = req.arena && Buffer.from(req.arena.buffer, req.arena.byteOffset, req.arena.byteLength);
+      const { arena, plain } = decodeSlices(keys, req.bytes, req.blobs, req.where, given);
       port.postMessage({ seq: req.seq, plain } satisfies CodecResponse, [arena.buffer as ArrayBuffer]);
     }
   } catch (err) {

@@ -1,9 +1,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { AbortedError, IntegrityError } from "../errors.ts";
-import { chunkHasher } from "../crypto/keys.ts";
 import { packKey } from "../repo/layout.ts";
 import { arenaBytes } from "./codec-protocol.ts";
+import { verifyRestoredFile, VERIFY_BLOCK, type VerifyItem } from "./verify-file.ts";
 import type { RepoContext } from "./context.ts";
 import type { FileEntry, ProgressSink } from "./types.ts";
 
@@ -23,13 +23,11 @@ interface PlannedBlob {
 
 /** Ranges closer than this are fetched in one request, and no request exceeds MAX_RANGE. */
 const MERGE_GAP = 256 * 1024;
-const MAX_RANGE = 8 * 1024 * 1024;
+const MAX_RANGE = 4 * 1024 * 1024;
 /** Ranges fetched and opened ahead of the one being written. */
 const FETCH_AHEAD = 2;
 /** Smallest plaintext buffer per range: most ranges fit, so buffers are reused, not grown. */
-const ARENA_BYTES = 24 * 1024 * 1024;
-/** Block size for reading restored files back. */
-const VERIFY_BLOCK = 1024 * 1024;
+const ARENA_BYTES = 12 * 1024 * 1024;
 
 /**
  * Writes the given entries under `dir` (a fresh staging folder): folders, then file content read
@@ -57,11 +55,19 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   }
 
   const plan = new Map<string, Map<string, PlannedBlob>>();
+  // What each file must hold, and how many pieces are still to be written into it: a file is
+  // read back as soon as its last piece is out (on the codec's worker thread when it has one, so
+  // the reading back overlaps the writing of the next ranges).
+  const toVerify = new Map<string, VerifyItem>();
+  const piecesLeft = new Map<string, number>();
+  const verifier = new Verifier(ctx);
   for (const f of files) {
     const file = abs(f);
+    const item: VerifyItem = { file, path: f.path, size: f.size, chunks: [] };
     let position = 0;
     for (const id of f.chunks ?? []) {
       const loc = ctx.reader.locate(id);
+      item.chunks.push({ id, rawLength: loc.rawLength });
       let blobs = plan.get(loc.pack);
       if (!blobs) plan.set(loc.pack, (blobs = new Map()));
       let blob = blobs.get(id);
@@ -70,6 +76,11 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
       position += loc.rawLength;
     }
     if (position !== f.size) throw new IntegrityError(`listing entry ${f.path}`, `chunks add up to ${position} bytes, listing says ${f.size}`);
+    if (item.chunks.length === 0) verifier.add(item);
+    else {
+      toVerify.set(file, item);
+      piecesLeft.set(file, item.chunks.length);
+    }
   }
 
   const totalBytes = files.reduce((n, f) => n + f.size, 0);
@@ -124,21 +135,16 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
         fs.closeSync(fd);
       }
       written += pieces.reduce((n, p) => n + p.data.byteLength, 0);
+      const left = piecesLeft.get(file)! - pieces.length;
+      piecesLeft.set(file, left);
+      if (left === 0) verifier.add(toVerify.get(file)!);
     }
+    verifier.send();
     if (arena && spareArenas.length <= FETCH_AHEAD) spareArenas.push(arena);
     opts.progress?.progress?.({ phase: "checkout", files: 0, totalFiles: files.length, bytes: written, totalBytes });
   }
 
-  const block = Buffer.allocUnsafe(VERIFY_BLOCK);
-  let verified = 0;
-  for (const f of files) {
-    if (opts.signal?.aborted) throw new AbortedError();
-    verifyFile(ctx, abs(f), f, block);
-    if (++verified % 256 === 0 || verified === files.length) {
-      opts.progress?.progress?.({ phase: "verify", files: verified, totalFiles: files.length, bytes: written, totalBytes });
-      await new Promise((resolve) => setImmediate(resolve)); // let timers (the progress line) run
-    }
-  }
+  await verifier.done((verified) => opts.progress?.progress?.({ phase: "verify", files: verified, totalFiles: files.length, bytes: written, totalBytes }), opts.signal);
 
   for (const e of entries) {
     const at = toSeconds(e.mtimeMs);
@@ -174,43 +180,50 @@ function writeAll(fd: number, buffers: Buffer[], position: number): void {
   }
 }
 
-/** Reads a restored file back, chunk by chunk as the listing cuts it, and checks every chunk id. */
-function verifyFile(ctx: RepoContext, file: string, entry: FileEntry, block: Buffer): void {
-  const fd = fs.openSync(file, "r");
-  try {
-    const { size } = fs.fstatSync(fd);
-    if (size !== entry.size) throw new IntegrityError(entry.path, `restored file has ${size} bytes, the snapshot says ${entry.size}`);
-    // Read in large blocks and hash each chunk's span incrementally: one read per MiB, not one
-    // per chunk (a database restores as thousands of 8 KiB chunks).
-    const chunks = entry.chunks ?? [];
-    let next = 0;
-    let remaining = chunks.length ? ctx.reader.locate(chunks[0]!).rawLength : 0;
-    let hmac = chunks.length ? chunkHasher(ctx.keys) : undefined;
-    let chunkStart = 0;
-    for (let position = 0; position < size; ) {
-      const bytesRead = fs.readSync(fd, block, 0, Math.min(block.byteLength, size - position), position);
-      if (bytesRead === 0) throw new IntegrityError(entry.path, `restored file ends early at ${position}`);
-      let at = 0;
-      while (at < bytesRead) {
-        const take = Math.min(remaining, bytesRead - at);
-        hmac!.update(block.subarray(at, at + take));
-        at += take;
-        remaining -= take;
-        if (remaining === 0) {
-          if (hmac!.digest("hex") !== chunks[next]) throw new IntegrityError(entry.path, `restored bytes at offset ${chunkStart} do not match the snapshot`);
-          chunkStart += ctx.reader.locate(chunks[next]!).rawLength;
-          next++;
-          if (next < chunks.length) {
-            remaining = ctx.reader.locate(chunks[next]!).rawLength;
-            hmac = chunkHasher(ctx.keys);
-          }
-        }
+/**
+ * Reads restored files back as they are completed: in batches on the codec's worker thread when
+ * it has one, else on this thread once everything is written.
+ */
+class Verifier {
+  private readonly ctx: RepoContext;
+  private batch: VerifyItem[] = [];
+  private readonly later: VerifyItem[] = [];
+  private readonly sent: Promise<void>[] = [];
+  private verified = 0;
+
+  constructor(ctx: RepoContext) {
+    this.ctx = ctx;
+  }
+
+  add(item: VerifyItem): void {
+    if (this.ctx.codec().verifyFiles) this.batch.push(item);
+    else this.later.push(item);
+  }
+
+  /** Hands the files completed so far to the worker, one message for the lot. */
+  send(): void {
+    const verifyFiles = this.ctx.codec().verifyFiles;
+    if (!verifyFiles || this.batch.length === 0) return;
+    const items = this.batch;
+    this.batch = [];
+    const job = verifyFiles(items).then(() => void (this.verified += items.length));
+    job.catch(() => {}); // awaited in done()
+    this.sent.push(job);
+  }
+
+  async done(progress: (verified: number) => void, signal: AbortSignal | undefined): Promise<void> {
+    this.send();
+    await Promise.all(this.sent);
+    const block = Buffer.allocUnsafe(VERIFY_BLOCK);
+    for (const item of this.later) {
+      if (signal?.aborted) throw new AbortedError();
+      verifyRestoredFile(this.ctx.keys, item, block);
+      if (++this.verified % 256 === 0) {
+        progress(this.verified);
+        await new Promise((resolve) => setImmediate(resolve)); // let timers (the progress line) run
       }
-      position += bytesRead;
     }
-    if (next !== chunks.length) throw new IntegrityError(entry.path, "restored file is shorter than its chunks");
-  } finally {
-    fs.closeSync(fd);
+    progress(this.verified);
   }
 }
 

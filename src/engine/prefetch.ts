@@ -3,7 +3,7 @@ import type { WalkEntry } from "./walk.ts";
 
 /** How far ahead small files are read: by count and by bytes held. */
 const AHEAD_FILES = 16;
-const AHEAD_BYTES = 32 * 1024 * 1024;
+const AHEAD_BYTES = 8 * 1024 * 1024;
 
 /**
  * Reads the next few small files that need reading while the current one is chunked and stored,
