@@ -56,6 +56,10 @@ for (const n of notes) console.log(`  ${n}`);
 const failed = new Set<string>();
 async function step(tool: Tool, op: Op, fn: () => Promise<RunResult>): Promise<void> {
   if (failed.has(tool.name)) return;
+  // Write back what earlier steps left dirty (repositories, restores, the generated day), untimed:
+  // otherwise whichever step runs next pays for it in throttled writes, which made one tool's
+  // checkout 2 s slower in one run and not the next.
+  execFileSync("sync");
   try {
     const r = await fn();
     results[tool.name]?.[op].push(r);
