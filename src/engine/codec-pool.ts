@@ -40,10 +40,11 @@ export interface CodecThreads {
 const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./codec-worker.ts" : "./codec-worker.js", import.meta.url);
 
 /**
- * Encoding, and the reading back of restored files, go to a worker from two cores up: it is sent in batches of about 1 MiB of chunks, so
- * a message costs little against the compression it carries (one message per chunk used to lose
- * to the inline path on two cores). Decoding stays inline below four cores: on two, checkout's own
- * thread is busy writing and verifying, and a worker measured no faster.
+ * Encoding, and the reading back of restored files, go to a worker from two cores up. Chunks are
+ * sent in batches of about 1 MiB, so a message costs little against the compression it carries
+ * (one message per chunk used to lose to the inline path on two cores). Decoding stays inline
+ * below four cores: on two, with the worker busy reading restored files back, a decoding worker
+ * measured no faster.
  */
 export function defaultCodecThreads(): CodecThreads {
   const cores = availableParallelism();
