@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { AbortedError, IntegrityError } from "../errors.ts";
 import { packKey } from "../repo/layout.ts";
 import { arenaBytes } from "./codec-protocol.ts";
+import { mergeRanges, type Range } from "./ranges.ts";
 import { verifyRestoredFile, VERIFY_BLOCK, type VerifyItem } from "./verify-file.ts";
 import type { RepoContext } from "./context.ts";
 import type { FileEntry, ProgressSink } from "./types.ts";
@@ -21,9 +22,6 @@ interface PlannedBlob {
   places: Placement[];
 }
 
-/** Ranges closer than this are fetched in one request, and no request exceeds MAX_RANGE. */
-const MERGE_GAP = 256 * 1024;
-const MAX_RANGE = 4 * 1024 * 1024;
 /** Ranges fetched and opened ahead of the one being written. */
 const FETCH_AHEAD = 2;
 /** Smallest plaintext buffer per range: most ranges fit, so buffers are reused, not grown. */
@@ -88,7 +86,7 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   const ranges = [...plan].flatMap(([pack, blobs]) => [...mergeRanges([...blobs.values()].sort((a, b) => a.offset - b.offset))].map((range) => ({ pack, range })));
   // Plaintext buffers of ranges already written, reused by the next ones (see decodeSlices).
   const spareArenas: Buffer[] = [];
-  const fetchAndOpen = async ({ pack, range }: { pack: string; range: Range }): Promise<Buffer[]> => {
+  const fetchAndOpen = async ({ pack, range }: { pack: string; range: Range<PlannedBlob> }): Promise<Buffer[]> => {
     const key = packKey(pack);
     const bytes = await ctx.backend.get(key, { offset: range.start, length: range.end - range.start });
     if (bytes.byteLength !== range.end - range.start) throw new IntegrityError(key, "short range read");
@@ -233,25 +231,4 @@ class Verifier {
  */
 function toSeconds(ms: number): number {
   return (Math.round(ms * 1000) + 0.5) / 1e6;
-}
-
-interface Range {
-  start: number;
-  end: number;
-  blobs: PlannedBlob[];
-}
-
-function* mergeRanges(sorted: PlannedBlob[]): Generator<Range> {
-  let current: Range | undefined;
-  for (const b of sorted) {
-    const end = b.offset + b.length;
-    if (current && b.offset - current.end <= MERGE_GAP && end - current.start <= MAX_RANGE) {
-      current.end = Math.max(current.end, end);
-      current.blobs.push(b);
-    } else {
-      if (current) yield current;
-      current = { start: b.offset, end, blobs: [b] };
-    }
-  }
-  if (current) yield current;
 }

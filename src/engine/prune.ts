@@ -53,10 +53,9 @@ export async function prune(ctx: RepoContext, opts: { dryRun?: boolean } = {}): 
 
     const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize, { dedupeAgainstIndex: false });
     for (const r of repack) {
-      for (const id of r.ids) {
-        const type = ctx.cache.blob(id)?.type ?? BlobType.data;
-        await writer.add(type, await ctx.reader.read(id), id);
-      }
+      // A pack's live blobs in a few range requests (at most the pack's size in memory), not one each.
+      const blobs = await ctx.reader.readMany(r.ids);
+      for (const [i, id] of r.ids.entries()) await writer.add(ctx.cache.blob(id)?.type ?? BlobType.data, blobs[i]!, id);
     }
     const fresh = await writer.flush();
     result.bytesFreed -= fresh.reduce((n, p) => n + p.size, 0);

@@ -37,9 +37,7 @@ export function resolveSnapshot(ctx: RepoContext, ref: string): { id: string; re
 
 /** The snapshot's full listing, every entry checked against invariant 10. */
 export async function loadListing(ctx: RepoContext, record: SnapshotRecord, snapshotId: string): Promise<FileEntry[]> {
-  const parts: Buffer[] = [];
-  for (const id of record.tree) parts.push(await ctx.reader.read(id));
-  const entries = parseListing(Buffer.concat(parts), `listing of snapshot ${snapshotId}`);
+  const entries = parseListing(Buffer.concat(await ctx.reader.readMany(record.tree)), `listing of snapshot ${snapshotId}`);
   for (const e of entries) assertSafeEntry(e);
   return entries;
 }

@@ -1,0 +1,29 @@
+/** A run of blobs read from a pack in one request: bytes [start, end) hold all of them. */
+export interface Range<T> {
+  start: number;
+  end: number;
+  blobs: T[];
+}
+
+/** Blobs closer than this are fetched in one request, and no request exceeds MAX_RANGE. */
+const MERGE_GAP = 256 * 1024;
+const MAX_RANGE = 4 * 1024 * 1024;
+
+/**
+ * Groups blobs of one pack, sorted by offset, into runs worth one range request each: few
+ * requests (reads are the transactions B2 charges for) without fetching much that is not needed.
+ */
+export function* mergeRanges<T extends { offset: number; length: number }>(sorted: readonly T[]): Generator<Range<T>> {
+  let current: Range<T> | undefined;
+  for (const b of sorted) {
+    const end = b.offset + b.length;
+    if (current && b.offset - current.end <= MERGE_GAP && end - current.start <= MAX_RANGE) {
+      current.end = Math.max(current.end, end);
+      current.blobs.push(b);
+    } else {
+      if (current) yield current;
+      current = { start: b.offset, end, blobs: [b] };
+    }
+  }
+  if (current) yield current;
+}
