@@ -12,7 +12,8 @@ import { syncIndex } from "../index/sync.ts";
 import { BlobWriter } from "./blob-writer.ts";
 import type { RepoContext } from "./context.ts";
 import { compileMatcher } from "./glob.ts";
-import { serializeListing } from "./listing.ts";
+import { LISTING_CHUNKS, serializeListing } from "./listing.ts";
+import { Chunker, gearTableFromKey } from "../chunker/index.ts";
 import { ChangedWhileReading, databaseStatKey, readContent, sameStat, statKey, WHOLE_READ_BYTES } from "./source-reader.ts";
 import { Prefetcher } from "./prefetch.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
@@ -104,7 +105,8 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     }
 
     const tree: string[] = [];
-    for await (const piece of ctx.chunker.chunks(oneBuffer(serializeListing(entries)))) tree.push(await writer.add(BlobType.tree, piece));
+    const listingChunker = await Chunker.create(LISTING_CHUNKS, gearTableFromKey(ctx.keys.gear));
+    for await (const piece of listingChunker.chunks(oneBuffer(serializeListing(entries)))) tree.push(await writer.add(BlobType.tree, piece));
 
     const packs = await writer.flush();
     let manifestId: string | undefined;

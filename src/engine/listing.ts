@@ -1,9 +1,20 @@
 import * as path from "node:path";
 import { IntegrityError, UnsafePathError } from "../errors.ts";
 import type { FileEntry } from "./types.ts";
+import type { ChunkerParams } from "../chunker/index.ts";
 
 // A snapshot's listing is newline-delimited JSON, one entry a line, sorted by path. It is then
-// chunked like any file, so an unchanged stretch of the listing deduplicates across snapshots.
+// chunked, so an unchanged stretch of the listing deduplicates across snapshots.
+
+/**
+ * How a listing is cut: content-defined, like files, but into small pieces (about 4 KiB, 60 chunk
+ * ids). A database's entry lists one id per 8 KiB page group, and a day's changes touch a few
+ * percent of the groups scattered over the file: with the 64 KiB file chunks nearly every piece
+ * of such an entry changed every day (1.7 MB a day on the bench state), with 4 KiB pieces about
+ * half do. The pieces are read back with merged range requests, so their number costs no extra
+ * requests.
+ */
+export const LISTING_CHUNKS: ChunkerParams = { minSize: 1024, avgSize: 4096, maxSize: 16384, normalization: 1 };
 
 export function serializeListing(entries: readonly FileEntry[]): Buffer {
   return Buffer.from(entries.map((e) => JSON.stringify(e)).join("\n") + (entries.length ? "\n" : ""));
