@@ -37,7 +37,8 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   // File operations are synchronous: a state folder is thousands of small files, and a trip through
   // the thread pool per open, write, close, chmod and utimes cost seconds where the calls take a
   // few microseconds each (page-cache writes). Only pack reads are asynchronous, so the next
-  // ranges arrive while these run. (In the gateway the engine runs off the main thread.)
+  // ranges arrive while these run. (In the gateway the engine is to run off the main thread,
+  // invariant 7, so this blocks nothing there.)
   const absPaths = new Map(entries.map((e) => [e, path.join(dir, ...e.path.split("/"))]));
   const abs = (e: FileEntry) => absPaths.get(e)!;
   const dirs = entries.filter((e) => e.type === "dir");
