@@ -11,6 +11,8 @@ import type { BatchItem } from "./codec-protocol.ts";
 
 /** Chunk bytes sent to a codec worker per message. */
 const BATCH_BYTES = 1024 * 1024;
+/** New chunk bytes encoded inline before the worker takes over: a small commit never starts it. */
+const INLINE_FIRST_BYTES = 4 * 1024 * 1024;
 
 export interface WriterStats {
   addedBytes: number;
@@ -45,6 +47,7 @@ export class BlobWriter {
   private staged: { input: Buffer; items: BatchItem[]; used: number } | undefined;
   private readonly spareInputs: Buffer[] = [];
   private readonly spareOutputs: Buffer[] = [];
+  private inlineBytes = 0;
   private failure: unknown;
   readonly stats: WriterStats = { addedBytes: 0, addedChunks: 0, addedPacks: 0 };
   private readonly backend: Backend;
@@ -81,8 +84,9 @@ export class BlobWriter {
     if (this.has(id)) return id;
     this.pendingIds.add(id);
     this.stats.addedChunks++;
-    if (this.codec.encodeBatch) this.stage(type, id, data);
+    if (this.codec.encodeBatch && this.inlineBytes >= INLINE_FIRST_BYTES) this.stage(type, id, data);
     else {
+      this.inlineBytes += data.byteLength;
       const before = this.pack.byteLength;
       this.pack.addEncoded(id, type, data.byteLength, (room, at) => encodeBlobInto(this.keys, type, data, id, room, at));
       this.stats.addedBytes += this.pack.byteLength - before;
