@@ -36,7 +36,7 @@ export class CaptureAhead {
     for (const [i, early] of this.started) {
       if (i < index) {
         this.started.delete(i);
-        void early.copy.then((c) => fs.rm(c.file, { force: true }), () => {});
+        early.copy.then((c) => fs.rm(c.file, { force: true })).catch(() => {});
       }
     }
     const mine = this.started.get(index);
