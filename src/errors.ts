@@ -94,6 +94,12 @@ export class IntegrityError extends ClawbackError {
   }
 }
 
+/**
+ * zstd failed on a buffer: compression of a chunk, or decompression of a frame that is malformed or
+ * larger than allowed (a blob reader turns the latter into an IntegrityError naming the object).
+ */
+export class CodecError extends ClawbackError {}
+
 export interface StorageErrorDetails {
   operation: string;
   key?: string;

@@ -1,4 +1,5 @@
 import { constants as zc, createZstdCompress, createZstdDecompress, zstdCompressSync, zstdDecompressSync, type ZstdCompress, type ZstdDecompress } from "node:zlib";
+import { CodecError } from "../errors.ts";
 
 // node:zlib's one-shot zstd functions build and free a zstd context on every call. For the
 // ~40,000 8 KiB database page groups of a 500 MB OpenClaw state that set-up costs more than the
@@ -24,8 +25,6 @@ function internalsOf(stream: ZstdCompress | ZstdDecompress): StreamInternals | u
   if (typeof s._handle?.writeSync !== "function" || !(s._writeState instanceof Uint32Array)) return undefined;
   return s as StreamInternals;
 }
-
-class ZstdFailure extends Error {}
 
 /** One zstd context, used for one frame at a time; broken for good after any error. */
 class KeptContext {
@@ -73,10 +72,10 @@ class KeptContext {
     }
   }
 
-  private fail(): ZstdFailure {
+  private fail(): CodecError {
     this.broken = true;
     this.stream.destroy();
-    return new ZstdFailure("zstd failed");
+    return new CodecError("zstd failed");
   }
 }
 
@@ -123,14 +122,14 @@ let decompressScratch: Buffer = Buffer.allocUnsafe(256 * 1024);
 export function zstdDecompressInto(frame: Uint8Array, into: Buffer, fresh = false): number {
   if (!keptContexts) {
     const out = zstdDecompressSync(frame, { maxOutputLength: into.byteLength });
-    if (out.byteLength >= into.byteLength) throw new ZstdFailure("zstd frame larger than allowed");
+    if (out.byteLength >= into.byteLength) throw new CodecError("zstd frame larger than allowed");
     return out.copy(into);
   }
   if (fresh || !decompressor?.usable) decompressor = keptContext(createZstdDecompress())!;
   const { out, length } = decompressor.run(frame, into, into.byteLength);
   if (out !== into || length >= into.byteLength) {
     decompressor = undefined;
-    throw new ZstdFailure("zstd frame larger than allowed");
+    throw new CodecError("zstd frame larger than allowed");
   }
   return length;
 }
@@ -146,7 +145,7 @@ export function zstdDecompressFrame(frame: Uint8Array, maxLength: number, fresh 
   const { out, length } = decompressor.run(frame, decompressScratch, maxLength + 1);
   if (length > maxLength) {
     decompressor = undefined;
-    throw new ZstdFailure("zstd frame larger than allowed");
+    throw new CodecError("zstd frame larger than allowed");
   }
   if (out.byteLength <= 16 * 1024 * 1024) decompressScratch = out;
   // copy() is a memcpy; Buffer.from(buffer) copies byte by byte in JavaScript (0.5 s per 500 MB).
