@@ -57,8 +57,7 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   // What each file must hold, and how many pieces are still to be written into it: a file is
   // read back as soon as its last piece is out (on the codec's worker thread when it has one, so
   // the reading back overlaps the writing of the next ranges).
-  const toVerify = new Map<string, VerifyItem>();
-  const piecesLeft = new Map<string, number>();
+  const pending = new Map<string, { item: VerifyItem; piecesLeft: number }>();
   const verifier = new Verifier(ctx);
   for (const f of files) {
     const file = abs(f);
@@ -76,10 +75,7 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     }
     if (position !== f.size) throw new IntegrityError(`listing entry ${f.path}`, `chunks add up to ${position} bytes, listing says ${f.size}`);
     if (item.chunks.length === 0) verifier.add(item);
-    else {
-      toVerify.set(file, item);
-      piecesLeft.set(file, item.chunks.length);
-    }
+    else pending.set(file, { item, piecesLeft: item.chunks.length });
   }
 
   const totalBytes = files.reduce((n, f) => n + f.size, 0);
@@ -134,9 +130,9 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
         fs.closeSync(fd);
       }
       written += pieces.reduce((n, p) => n + p.data.byteLength, 0);
-      const left = piecesLeft.get(file)! - pieces.length;
-      piecesLeft.set(file, left);
-      if (left === 0) verifier.add(toVerify.get(file)!);
+      const waiting = pending.get(file)!;
+      waiting.piecesLeft -= pieces.length;
+      if (waiting.piecesLeft === 0) verifier.add(waiting.item);
     }
     verifier.send();
     if (arena && spareArenas.length <= FETCH_AHEAD) spareArenas.push(arena);

@@ -13,7 +13,7 @@ import { randomUUID } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { backup, DatabaseSync } from "node:sqlite";
 import { IntegrityError, LockedError, PathError } from "../errors.ts";
-import { quickCheck } from "./sqlite-check.ts";
+import { MMAP_PRAGMA, openPrivateCopy, quickCheck } from "./sqlite-check.ts";
 
 /**
  * Pages per group when a captured database is cut for storage. Chosen by measurement
@@ -133,12 +133,6 @@ export interface CapturedDatabase {
 
 const DEFAULT_BUSY_TIMEOUT_MS = 2_000;
 const DEFAULT_ATTEMPTS = 5;
-/**
- * Read pages through a memory map, not one pread each: a 500 MB state's databases cost 160,000
- * preads between the backup and the quick_check. Reads only (SQLite writes through the map only
- * when told to), and the -wal is still read the usual way.
- */
-const MMAP_PRAGMA = "PRAGMA mmap_size = 1073741824";
 /** Pages per backup step: all of them, so one step copies one snapshot and never restarts. */
 const ALL_PAGES = 0x7fffffff;
 
@@ -327,11 +321,8 @@ async function verifyCopy(dbPath: string, copy: string, pages: number): Promise<
   if (size !== pages * header.pageSize) {
     throw new IntegrityError(dbPath, `backup copy is ${size} bytes, expected ${pages} pages of ${header.pageSize}`);
   }
-  // The copy is private: immutable needs no locks and creates no -wal/-shm beside it.
-  const url = pathToFileURL(copy);
-  url.search = "mode=ro&immutable=1";
   try {
-    const db = new DatabaseSync(url, { readOnly: true });
+    const db = openPrivateCopy(copy);
     try {
       const pageCount = Number(db.prepare("PRAGMA page_count").get()?.page_count);
       const pageSize = Number(db.prepare("PRAGMA page_size").get()?.page_size);

@@ -2,17 +2,11 @@
 // (node:sqlite has no asynchronous queries, and the check reads every page: about 0.6 s for a
 // 500 MB OpenClaw state's databases). Imported by nothing; started by sqlite-check.ts.
 import { parentPort } from "node:worker_threads";
-import { pathToFileURL } from "node:url";
-import { DatabaseSync } from "node:sqlite";
-import type { QuickCheckRequest, QuickCheckResponse } from "./sqlite-check.ts";
+import { openPrivateCopy, type QuickCheckRequest, type QuickCheckResponse } from "./sqlite-check.ts";
 
 function quickCheck(file: string): string[] {
-  // The copy is private: immutable needs no locks and creates no -wal/-shm beside it.
-  const url = pathToFileURL(file);
-  url.search = "mode=ro&immutable=1";
-  const db = new DatabaseSync(url, { readOnly: true });
+  const db = openPrivateCopy(file);
   try {
-    db.exec("PRAGMA mmap_size = 1073741824");
     return db.prepare("PRAGMA quick_check(5)").all().map((r) => String(Object.values(r)[0]));
   } finally {
     db.close();

@@ -11,6 +11,7 @@ import { pathToFileURL } from "node:url";
 import { backup, DatabaseSync } from "node:sqlite";
 import { IntegrityError, LockedError, PathError } from "../errors.ts";
 import { readSqliteHeader } from "./sqlite-capture.ts";
+import { openPrivateCopy } from "./sqlite-check.ts";
 
 export interface RestoreIntoOptions {
   /** Attempts while the target stays locked by another connection (≥ 1). */
@@ -46,10 +47,7 @@ export async function restoreIntoLiveDatabase(copy: string, target: string, opti
     throw new PathError(targetDir, `cannot write beside the target: ${(err as Error).message}`);
   });
 
-  // The copy is private: read it without locks and without making -wal/-shm beside it.
-  const url = pathToFileURL(path.resolve(copy));
-  url.search = "mode=ro&immutable=1";
-  const source = new DatabaseSync(url, { readOnly: true });
+  const source = openPrivateCopy(copy);
   let pages = 0;
   try {
     const check = source.prepare("PRAGMA quick_check(1)").get();
