@@ -57,7 +57,7 @@ export class RepositoryExistsError extends ClawbackError {
 export class UnsupportedFormatError extends ClawbackError {
   override readonly exitCode = 4;
   constructor(found: unknown, supported: number) {
-    super(`repository format version ${String(found)} is not supported (this clawback reads version ${supported})`);
+    super(`repository format version ${String(found)} is not supported (this clawback reads versions 1 to ${supported})`);
   }
 }
 

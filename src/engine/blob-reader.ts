@@ -6,6 +6,13 @@ import { packKey } from "../repo/layout.ts";
 import type { IndexCache, BlobLocation } from "../index/cache.ts";
 import { mergeRanges } from "./ranges.ts";
 
+/**
+ * How many deltas deep a blob may lie. Commits write depth 1 (a delta's base is a full blob); two
+ * machines storing the same content differently could in theory chain more, and a cycle must end
+ * in an error, not a loop.
+ */
+const MAX_DELTA_DEPTH = 4;
+
 /** Reads blobs by id, verified before they are returned. */
 export class BlobReader {
   private readonly backend: Backend;
@@ -29,22 +36,35 @@ export class BlobReader {
    * close together in a pack (a listing is tens of blobs, mostly written side by side), not one
    * request each: on B2, reads are the transactions that cost.
    */
-  async readMany(ids: readonly string[]): Promise<Buffer[]> {
+  async readMany(ids: readonly string[], depth = 0): Promise<Buffer[]> {
     const byPack = new Map<string, { id: string; loc: BlobLocation }[]>();
+    const bases = new Set<string>();
     for (const id of new Set(ids)) {
       const loc = this.locate(id);
       const list = byPack.get(loc.pack) ?? [];
       list.push({ id, loc });
       byPack.set(loc.pack, list);
+      if (loc.base) bases.add(loc.base);
+    }
+    // Deltas' bases first, then the deltas against them (at most the same number of bytes again).
+    const basePlain = new Map<string, Buffer>();
+    if (bases.size > 0) {
+      if (depth >= MAX_DELTA_DEPTH) throw new IntegrityError(`blob ${[...bases][0]!}`, `deltas are chained more than ${MAX_DELTA_DEPTH} deep`);
+      const baseIds = [...bases];
+      (await this.readMany(baseIds, depth + 1)).forEach((data, i) => basePlain.set(baseIds[i]!, data));
     }
     const plain = new Map<string, Buffer>();
     for (const [pack, blobs] of byPack) {
       const key = packKey(pack);
-      const sorted = blobs.map(({ id, loc }) => ({ id, offset: loc.offset, length: loc.length })).sort((a, b) => a.offset - b.offset);
+      const sorted = blobs.map(({ id, loc }) => ({ id, offset: loc.offset, length: loc.length, base: loc.base })).sort((a, b) => a.offset - b.offset);
       for (const range of mergeRanges(sorted)) {
         const bytes = await this.backend.get(key, { offset: range.start, length: range.end - range.start });
         if (bytes.byteLength !== range.end - range.start) throw new IntegrityError(key, "short range read");
-        for (const b of range.blobs) plain.set(b.id, decodeBlob(this.keys, b.id, bytes.subarray(b.offset - range.start, b.offset - range.start + b.length), key));
+        for (const b of range.blobs) {
+          // Only the base the index names is offered: a blob naming another one is reported.
+          const baseOf = (base: string) => (base === b.base ? basePlain.get(base) : undefined);
+          plain.set(b.id, decodeBlob(this.keys, b.id, bytes.subarray(b.offset - range.start, b.offset - range.start + b.length), key, undefined, baseOf));
+        }
       }
     }
     return ids.map((id) => plain.get(id)!);

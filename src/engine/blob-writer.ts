@@ -1,7 +1,7 @@
 import type { Backend } from "../storage/backend.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { chunkId } from "../crypto/keys.ts";
-import { encodeBlobInto, type BlobType, type EncodedBlob } from "../repo/blob.ts";
+import { encodeBlobInto, type BlobType, type DeltaBase, type EncodedBlob } from "../repo/blob.ts";
 import { PackWriter, type FinishedPack } from "../repo/pack.ts";
 import { packKey } from "../repo/layout.ts";
 import type { ManifestPack } from "../repo/manifest.ts";
@@ -78,17 +78,19 @@ export class BlobWriter {
   /**
    * Stores a blob unless the repository already has it; returns its id. The data is only read
    * before this returns (encoded, or copied into a batch), so it may be a view of a reused buffer.
+   * With a `base`, it is stored as a delta against it when that is smaller (encoded on this
+   * thread: deltas are the few changed page groups of a commit).
    */
-  async add(type: BlobType, data: Uint8Array, id = chunkId(this.keys, data)): Promise<string> {
+  async add(type: BlobType, data: Uint8Array, id = chunkId(this.keys, data), base?: DeltaBase): Promise<string> {
     this.throwIfFailed();
     if (this.has(id)) return id;
     this.pendingIds.add(id);
     this.stats.addedChunks++;
-    if (this.codec.encodeBatch && this.inlineBytes >= INLINE_FIRST_BYTES) this.stage(type, id, data);
+    if (!base && this.codec.encodeBatch && this.inlineBytes >= INLINE_FIRST_BYTES) this.stage(type, id, data);
     else {
       this.inlineBytes += data.byteLength;
       const before = this.pack.byteLength;
-      this.pack.addEncoded(id, type, data.byteLength, (room, at) => encodeBlobInto(this.keys, type, data, id, room, at));
+      this.pack.addEncoded(id, type, data.byteLength, (room, at) => encodeBlobInto(this.keys, type, data, id, room, at, base));
       this.stats.addedBytes += this.pack.byteLength - before;
       if (this.pack.byteLength >= this.packSize) this.sealPack();
     }

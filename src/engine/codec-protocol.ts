@@ -55,7 +55,7 @@ export function encodeBatch(k: RepoKeys, input: Uint8Array, items: readonly Batc
   };
   let at = 0;
   const lengths = items.map((item) => {
-    const n = encodeBlobInto(k, item.type, input.subarray(item.offset, item.offset + item.length), item.id, (len) => room(len, at), at);
+    const n = encodeBlobInto(k, item.type, input.subarray(item.offset, item.offset + item.length), item.id, (len) => room(len, at), at).length;
     at += n;
     return n;
   });

@@ -10,6 +10,8 @@ import { acquireLock } from "../repo/lock.ts";
 import type { CachedFile } from "../index/cache.ts";
 import { syncIndex } from "../index/sync.ts";
 import { BlobWriter } from "./blob-writer.ts";
+import { DeltaSink } from "./delta-sink.ts";
+import { allowsDeltas } from "../repo/config.ts";
 import type { RepoContext } from "./context.ts";
 import { compileMatcher } from "./glob.ts";
 import { LISTING_CHUNKS, serializeListing } from "./listing.ts";
@@ -43,6 +45,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     };
     const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize);
     const store = (data: Uint8Array) => writer.add(BlobType.data, data);
+    const deltas = allowsDeltas(ctx.config);
     const excludes = opts.excludes ?? [];
     const exclude = compileMatcher(excludes);
     const entries: FileEntry[] = [];
@@ -94,7 +97,10 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
         const early = await captures.take(index);
         if (early) key = early.key;
         const beforeCapture = async () => void (key = await databaseStatKey(item.absPath, st));
-        content = await readWithRetries(ctx, item.absPath, st, { prefetched: prefetch.take(index), captured: early?.copy }, beforeCapture, tmpDir, store, warn, item.relPath);
+        // A database's changed page groups are stored as deltas of the groups its last version had.
+        const previous = deltas && cached?.sqlite ? cached.chunks : undefined;
+        const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous));
+        content = await readWithRetries(ctx, item.absPath, st, { prefetched: prefetch.take(index), captured: early?.copy }, beforeCapture, tmpDir, store, groupSink, warn, item.relPath);
         if (!content) continue;
         filesRead++;
       }
@@ -161,6 +167,7 @@ async function readWithRetries(
   beforeCapture: () => Promise<void>,
   tmpDir: string,
   sink: (d: Uint8Array) => Promise<string>,
+  groupSink: (() => DeltaSink) | undefined,
   warn: (w: Warning) => void,
   relPath: string,
 ) {
@@ -168,7 +175,7 @@ async function readWithRetries(
   let early: typeof started | undefined = started;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, tmpDir, sink, beforeCapture, ...(early?.prefetched ? { prefetched: early.prefetched } : {}), ...(early?.captured ? { captured: early.captured } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, tmpDir, sink, beforeCapture, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(early?.prefetched ? { prefetched: early.prefetched } : {}), ...(early?.captured ? { captured: early.captured } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
         early = undefined;

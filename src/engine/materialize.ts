@@ -26,6 +26,10 @@ interface PlannedBlob {
 const FETCH_AHEAD = 2;
 /** Smallest plaintext buffer per range: most ranges fit, so buffers are reused, not grown. */
 const ARENA_BYTES = 12 * 1024 * 1024;
+/** Plan key of the blobs stored as deltas (not a pack id: those are hex). */
+const DELTAS = "deltas";
+/** Delta plaintext read per round (their bases take at most as much again). */
+const DELTA_WINDOW_BYTES = 4 * 1024 * 1024;
 
 /**
  * Writes the given entries under `dir` (a fresh staging folder): folders, then file content read
@@ -66,8 +70,10 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     for (const id of f.chunks ?? []) {
       const loc = ctx.reader.locate(id);
       item.chunks.push({ id, rawLength: loc.rawLength });
-      let blobs = plan.get(loc.pack);
-      if (!blobs) plan.set(loc.pack, (blobs = new Map()));
+      // Deltas are written after everything else, a window at a time with their bases.
+      const key = loc.base ? DELTAS : loc.pack;
+      let blobs = plan.get(key);
+      if (!blobs) plan.set(key, (blobs = new Map()));
       let blob = blobs.get(id);
       if (!blob) blobs.set(id, (blob = { id, offset: loc.offset, length: loc.length, rawLength: loc.rawLength, places: [] }));
       blob.places.push({ file, position });
@@ -80,6 +86,8 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
 
   const totalBytes = files.reduce((n, f) => n + f.size, 0);
   let written = 0;
+  const deltas = [...(plan.get(DELTAS)?.values() ?? [])];
+  plan.delete(DELTAS);
   const ranges = [...plan].flatMap(([pack, blobs]) => [...mergeRanges([...blobs.values()].sort((a, b) => a.offset - b.offset))].map((range) => ({ pack, range })));
   // Plaintext buffers of ranges already written, reused by the next ones (see decodeSlices).
   const spareArenas: Buffer[] = [];
@@ -105,9 +113,24 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     }
     const plains = await ahead.shift()!;
     const arena = plains[0] && Buffer.from(plains[0].buffer);
-    // Group this range's pieces by file: each file is opened once per range.
+    writeBlobs(range.blobs, plains);
+    if (arena && spareArenas.length <= FETCH_AHEAD) spareArenas.push(arena);
+  }
+  for (let i = 0; i < deltas.length; ) {
+    if (opts.signal?.aborted) throw new AbortedError();
+    let bytes = 0;
+    const window: PlannedBlob[] = [];
+    while (i < deltas.length && (window.length === 0 || bytes < DELTA_WINDOW_BYTES)) {
+      window.push(deltas[i]!);
+      bytes += deltas[i++]!.rawLength;
+    }
+    writeBlobs(window, await ctx.reader.readMany(window.map((b) => b.id)));
+  }
+
+  /** Writes blobs' plaintexts to their places, each file opened once; hands completed files to the verifier. */
+  function writeBlobs(blobs: readonly PlannedBlob[], plains: readonly Buffer[]): void {
     const byFile = new Map<string, { data: Buffer; position: number }[]>();
-    range.blobs.forEach((blob, i) => {
+    blobs.forEach((blob, i) => {
       for (const place of blob.places) {
         const pieces = byFile.get(place.file) ?? [];
         pieces.push({ data: plains[i]!, position: place.position });
@@ -135,7 +158,6 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
       if (waiting.piecesLeft === 0) verifier.add(waiting.item);
     }
     verifier.send();
-    if (arena && spareArenas.length <= FETCH_AHEAD) spareArenas.push(arena);
     opts.progress?.progress?.({ phase: "checkout", files: 0, totalFiles: files.length, bytes: written, totalBytes });
   }
 

@@ -55,7 +55,14 @@ export async function prune(ctx: RepoContext, opts: { dryRun?: boolean } = {}): 
     for (const r of repack) {
       // A pack's live blobs in a few range requests (at most the pack's size in memory), not one each.
       const blobs = await ctx.reader.readMany(r.ids);
-      for (const [i, id] of r.ids.entries()) await writer.add(ctx.cache.blob(id)?.type ?? BlobType.data, blobs[i]!, id);
+      // Deltas stay deltas of the same base (kept: it is referenced through them).
+      const locs = r.ids.map((id) => ctx.cache.blob(id));
+      const baseIds = [...new Set(locs.flatMap((loc) => (loc?.base ? [loc.base] : [])))];
+      const bases = new Map((await ctx.reader.readMany(baseIds)).map((data, i) => [baseIds[i]!, data]));
+      for (const [i, id] of r.ids.entries()) {
+        const base = locs[i]?.base;
+        await writer.add(locs[i]?.type ?? BlobType.data, blobs[i]!, id, base ? { id: base, data: bases.get(base)! } : undefined);
+      }
     }
     const fresh = await writer.flush();
     result.bytesFreed -= fresh.reduce((n, p) => n + p.size, 0);

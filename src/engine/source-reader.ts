@@ -66,6 +66,8 @@ export async function readContent(
     groupPages: number;
     tmpDir: string;
     sink: ChunkSink;
+    /** Takes a database's page groups, in file order, instead of `sink` (see DeltaSink). */
+    pageGroupSink?: { add: ChunkSink; flush(): Promise<void> };
     prefetched?: Promise<Buffer>;
     /** Called once the file is known to be a database, before it is captured. */
     beforeCapture?: () => Promise<void>;
@@ -80,7 +82,9 @@ export async function readContent(
     if (!opts.captured) await opts.beforeCapture?.();
     const copy = await (opts.captured ?? captureSqlite(absPath, opts.tmpDir, { deferCheck: true }));
     try {
-      const content = await consume(pageGroups(copy.file, copy.pageSize, opts.groupPages), opts, true);
+      const groups = opts.pageGroupSink;
+      const content = await consume(pageGroups(copy.file, copy.pageSize, opts.groupPages), groups ? { sink: groups.add } : opts, true);
+      await groups?.flush();
       await copy.checked; // a damaged copy fails here; what it stored is left for prune
       return content;
     } finally {

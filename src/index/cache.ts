@@ -12,6 +12,8 @@ export interface BlobLocation {
   length: number;
   rawLength: number;
   type: BlobType;
+  /** Set for a delta: the blob it is decoded against. */
+  base?: string;
 }
 
 /** What the stat cache remembers of a file, to skip reading it when nothing changed. */
@@ -33,7 +35,20 @@ export interface CachedFileRow extends CachedFile {
   chunksIndexed: boolean;
 }
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
+
+interface BlobRow {
+  pack: string;
+  offset: number;
+  length: number;
+  raw_length: number;
+  type: number;
+  base: string | null;
+}
+
+function location(r: BlobRow): BlobLocation {
+  return { pack: r.pack, offset: r.offset, length: r.length, rawLength: r.raw_length, type: r.type as BlobType, ...(r.base ? { base: r.base } : {}) };
+}
 /** Blob lookups answered by a query each before all locations are loaded into memory. */
 const POINT_LOOKUPS = 4096;
 
@@ -59,7 +74,7 @@ export class IndexCache {
       this.db.exec("DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS manifests; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS snapshots; DROP TABLE IF EXISTS meta;");
     }
     this.db.exec(`
-      CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL, raw_length INTEGER NOT NULL, type INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL, raw_length INTEGER NOT NULL, type INTEGER NOT NULL, base TEXT) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS blobs_pack ON blobs(pack);
       CREATE TABLE IF NOT EXISTS packs (id TEXT PRIMARY KEY, size INTEGER NOT NULL, manifest TEXT NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS manifests (id TEXT PRIMARY KEY) WITHOUT ROWID;
@@ -69,11 +84,15 @@ export class IndexCache {
     `);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.stmts = {
-      putBlob: this.db.prepare("INSERT OR IGNORE INTO blobs (id, pack, offset, length, raw_length, type) VALUES (?, ?, ?, ?, ?, ?)"),
+      // A blob stored twice (two machines, or a repack) keeps its first location, except that a
+      // full copy replaces a delta: decoding it then needs nothing else.
+      putBlob: this.db.prepare(
+        "INSERT INTO blobs (id, pack, offset, length, raw_length, type, base) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET pack = excluded.pack, offset = excluded.offset, length = excluded.length, raw_length = excluded.raw_length, type = excluded.type, base = NULL WHERE blobs.base IS NOT NULL AND excluded.base IS NULL",
+      ),
       putPack: this.db.prepare("INSERT OR REPLACE INTO packs (id, size, manifest) VALUES (?, ?, ?)"),
       putManifest: this.db.prepare("INSERT OR IGNORE INTO manifests (id) VALUES (?)"),
       manifests: this.db.prepare<[], { id: string }>("SELECT id FROM manifests"),
-      blob: this.db.prepare<[string], { pack: string; offset: number; length: number; raw_length: number; type: number }>("SELECT pack, offset, length, raw_length, type FROM blobs WHERE id = ?"),
+      blob: this.db.prepare<[string], BlobRow>("SELECT pack, offset, length, raw_length, type, base FROM blobs WHERE id = ?"),
       files: this.db.prepare<[string], { path: string; size: number; mtime: string; ctime: string; ino: string; chunks: string; sqlite: number; generation: number }>("SELECT path, size, mtime, ctime, ino, chunks, sqlite, generation FROM files WHERE root = ?"),
       putFile: this.db.prepare("INSERT OR REPLACE INTO files (root, path, size, mtime, ctime, ino, chunks, sqlite, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
       deleteFile: this.db.prepare("DELETE FROM files WHERE root = ? AND path = ?"),
@@ -90,9 +109,7 @@ export class IndexCache {
   private locations(): Map<string, BlobLocation> {
     if (!this.blobMap) {
       this.blobMap = new Map();
-      for (const r of this.db.prepare<[], { id: string; pack: string; offset: number; length: number; raw_length: number; type: number }>("SELECT id, pack, offset, length, raw_length, type FROM blobs").iterate()) {
-        this.blobMap.set(r.id, { pack: r.pack, offset: r.offset, length: r.length, rawLength: r.raw_length, type: r.type as BlobType });
-      }
+      for (const r of this.db.prepare<[], BlobRow & { id: string }>("SELECT id, pack, offset, length, raw_length, type, base FROM blobs").iterate()) this.blobMap.set(r.id, location(r));
     }
     return this.blobMap;
   }
@@ -100,7 +117,7 @@ export class IndexCache {
   blob(id: string): BlobLocation | undefined {
     if (this.pointLookup()) {
       const r = this.stmts.blob.get(id);
-      return r && { pack: r.pack, offset: r.offset, length: r.length, rawLength: r.raw_length, type: r.type as BlobType };
+      return r && location(r);
     }
     return this.locations().get(id);
   }
@@ -128,8 +145,9 @@ export class IndexCache {
       for (const pack of packs) {
         this.stmts.putPack.run(pack.id, pack.size, manifestId);
         for (const b of pack.blobs) {
-          this.stmts.putBlob.run(b.id, pack.id, b.offset, b.length, b.rawLength, b.type);
-          if (this.blobMap && !this.blobMap.has(b.id)) this.blobMap.set(b.id, { pack: pack.id, offset: b.offset, length: b.length, rawLength: b.rawLength, type: b.type });
+          this.stmts.putBlob.run(b.id, pack.id, b.offset, b.length, b.rawLength, b.type, b.base ?? null);
+          const known = this.blobMap?.get(b.id);
+          if (this.blobMap && (!known || (known.base && !b.base))) this.blobMap.set(b.id, { pack: pack.id, offset: b.offset, length: b.length, rawLength: b.rawLength, type: b.type, ...(b.base ? { base: b.base } : {}) });
         }
       }
       this.stmts.putManifest.run(manifestId);
@@ -160,9 +178,12 @@ export class IndexCache {
 
   packEntries(packId: string): PackEntry[] {
     return this.db
-      .prepare<[string], { id: string; offset: number; length: number; raw_length: number; type: number }>("SELECT id, offset, length, raw_length, type FROM blobs WHERE pack = ? ORDER BY offset")
+      .prepare<[string], BlobRow & { id: string }>("SELECT id, pack, offset, length, raw_length, type, base FROM blobs WHERE pack = ? ORDER BY offset")
       .all(packId)
-      .map((r) => ({ id: r.id, offset: r.offset, length: r.length, rawLength: r.raw_length, type: r.type as BlobType }));
+      .map((r) => {
+        const { pack: _, ...entry } = location(r);
+        return { id: r.id, ...entry };
+      });
   }
 
   counts(): { packs: number; blobs: number; packBytes: number } {

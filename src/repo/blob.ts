@@ -1,7 +1,7 @@
 import { IntegrityError } from "../errors.ts";
 import { chunkId, equalHex, type RepoKeys } from "../crypto/keys.ts";
 import { open, sealedLength, sealInto } from "../crypto/seal.ts";
-import { zstdCompressFrame, zstdDecompressFrame, zstdDecompressInto } from "./zstd.ts";
+import { canBeDictionary, zstdCompressAgainst, zstdCompressFrame, zstdDecompressAgainst, zstdDecompressFrame, zstdDecompressInto } from "./zstd.ts";
 
 /** What a blob holds: file content, or a piece of a serialized snapshot listing. */
 export const BlobType = { data: 0, tree: 1 } as const;
@@ -9,12 +9,32 @@ export type BlobType = (typeof BlobType)[keyof typeof BlobType];
 
 const CODEC_RAW = 0;
 const CODEC_ZSTD = 1;
+/** zstd against a base blob's plaintext (format version 2); the base's id follows the codec byte. */
+const CODEC_ZSTD_DELTA = 2;
+const BASE_ID_BYTES = 32;
 
 export interface EncodedBlob {
   id: string;
   type: BlobType;
   sealed: Buffer;
   rawLength: number;
+  /** Set when the blob is stored as a delta: the id of the blob whose plaintext decodes it. */
+  base?: string;
+}
+
+/** A blob's plaintext offered as the base of a delta. */
+export interface DeltaBase {
+  id: string;
+  data: Uint8Array;
+}
+
+/** Resolves a delta's base id to its plaintext (undefined when the caller does not have it). */
+export type BaseLookup = (id: string) => Uint8Array | undefined;
+
+/** How encodeBlobInto stored a blob: its sealed length, and its base when it became a delta. */
+export interface Encoded {
+  length: number;
+  base?: string;
 }
 
 const SAMPLE = 4096;
@@ -44,24 +64,38 @@ function looksIncompressible(data: Uint8Array): boolean {
  * Blob plaintext before sealing: one byte (type << 4 | codec), then the payload. Compression is
  * kept only when it actually shrinks the chunk (already-compressed media stays raw).
  */
-export function encodeBlob(keys: RepoKeys, type: BlobType, data: Uint8Array, id = chunkId(keys, data)): EncodedBlob {
+export function encodeBlob(keys: RepoKeys, type: BlobType, data: Uint8Array, id = chunkId(keys, data), base?: DeltaBase): EncodedBlob {
   let sealed: Buffer | undefined;
-  encodeBlobInto(keys, type, data, id, (length) => (sealed = Buffer.allocUnsafe(length)), 0);
-  return { id, type, sealed: sealed!, rawLength: data.byteLength };
+  const done = encodeBlobInto(keys, type, data, id, (length) => (sealed = Buffer.allocUnsafe(length)), 0, base);
+  return { id, type, sealed: sealed!, rawLength: data.byteLength, ...(done.base ? { base: done.base } : {}) };
 }
 
 /**
  * encodeBlob, sealing straight into a caller's buffer: `room(n)` returns a buffer with n bytes
- * free from `at` (the same one, or a larger one holding what came before). Returns the bytes
- * written. Saves an allocation and a copy per blob where blobs are packed one after another.
+ * free from `at` (the same one, or a larger one holding what came before). Saves an allocation and
+ * a copy per blob where blobs are packed one after another.
+ *
+ * With a `base` (the previous version of the same database page group), the blob is stored as a
+ * delta against it when that is smaller: a page group where a few rows changed compresses to a
+ * few hundred bytes against its old version, against ~2.7 KiB on its own. A base must itself be a
+ * full blob; the caller picks it (see DeltaSink).
  */
-export function encodeBlobInto(keys: RepoKeys, type: BlobType, data: Uint8Array, id: string, room: (length: number) => Buffer, at: number): number {
-  const packed = looksIncompressible(data) ? undefined : zstdCompressFrame(data, LEVEL);
-  const useZstd = packed !== undefined && packed.byteLength < data.byteLength;
+export function encodeBlobInto(keys: RepoKeys, type: BlobType, data: Uint8Array, id: string, room: (length: number) => Buffer, at: number, base?: DeltaBase): Encoded {
+  const delta = base && canBeDictionary(base.data) ? zstdCompressAgainst(data, base.data, LEVEL) : undefined;
+  // A delta under a quarter of the chunk is kept without trying the chunk on its own.
+  const alone = delta && (delta.byteLength + BASE_ID_BYTES) * 4 <= data.byteLength ? undefined : looksIncompressible(data) ? undefined : zstdCompressFrame(data, LEVEL);
+  const aloneLength = alone && alone.byteLength < data.byteLength ? alone.byteLength : data.byteLength;
+  const id32 = Buffer.from(id, "hex");
+  if (delta && base && delta.byteLength + BASE_ID_BYTES < aloneLength) {
+    const header = Uint8Array.of((type << 4) | CODEC_ZSTD_DELTA);
+    const out = room(sealedLength(1 + BASE_ID_BYTES + delta.byteLength));
+    return { length: sealInto(keys.encryption, [header, Buffer.from(base.id, "hex"), delta], id32, out, at), base: base.id };
+  }
+  const useZstd = alone !== undefined && alone.byteLength < data.byteLength;
   const header = Uint8Array.of((type << 4) | (useZstd ? CODEC_ZSTD : CODEC_RAW));
-  const payload = useZstd ? packed : data;
+  const payload = useZstd ? alone : data;
   const out = room(sealedLength(1 + payload.byteLength));
-  return sealInto(keys.encryption, [header, payload], Buffer.from(id, "hex"), out, at);
+  return { length: sealInto(keys.encryption, [header, payload], id32, out, at) };
 }
 
 /**
@@ -69,11 +103,12 @@ export function encodeBlobInto(keys: RepoKeys, type: BlobType, data: Uint8Array,
  * With `into` (at least one byte longer than the blob's plaintext), the plaintext is written there
  * and the result is a view of it: a fetched range decodes into one allocation, not one per blob.
  */
-export function decodeBlob(keys: RepoKeys, id: string, sealed: Uint8Array, where: string, into?: Buffer): Buffer {
+export function decodeBlob(keys: RepoKeys, id: string, sealed: Uint8Array, where: string, into?: Buffer, baseOf?: BaseLookup): Buffer {
   const framed = open(keys.encryption, sealed, Buffer.from(id, "hex"));
   if (!framed || framed.byteLength < 1) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… failed authentication`);
   const codec = framed[0]! & 0x0f;
   const payload = framed.subarray(1);
+  if (codec === CODEC_ZSTD_DELTA) return decodeDelta(keys, id, payload, where, into, baseOf);
   if (codec !== CODEC_ZSTD) {
     if (into && payload.byteLength >= into.byteLength) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… is larger than its index entry says`);
     return verified(keys, id, into ? into.subarray(0, payload.copy(into)) : payload, where);
@@ -85,6 +120,22 @@ export function decodeBlob(keys: RepoKeys, id: string, sealed: Uint8Array, where
   const again = decompress(payload, true, into);
   if (!again) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… does not decompress`);
   return verified(keys, id, again, where);
+}
+
+/** A delta blob: its base's plaintext is the dictionary; the result is checked against the id. */
+function decodeDelta(keys: RepoKeys, id: string, payload: Buffer, where: string, into: Buffer | undefined, baseOf: BaseLookup | undefined): Buffer {
+  if (payload.byteLength < BASE_ID_BYTES) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… is a truncated delta`);
+  const baseId = payload.subarray(0, BASE_ID_BYTES).toString("hex");
+  const base = baseOf?.(baseId);
+  if (!base) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… is a delta of blob ${baseId.slice(0, 16)}…, which its index entry does not name as its base`);
+  let plain: Buffer;
+  try {
+    plain = zstdDecompressAgainst(payload.subarray(BASE_ID_BYTES), base, into ? into.byteLength - 1 : MAX_BLOB_BYTES);
+  } catch {
+    throw new IntegrityError(where, `blob ${id.slice(0, 16)}… does not decompress against its base`);
+  }
+  const data = verified(keys, id, plain, where);
+  return into ? into.subarray(0, data.copy(into)) : data;
 }
 
 function decompress(payload: Uint8Array, fresh: boolean, into: Buffer | undefined): Buffer | undefined {

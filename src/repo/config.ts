@@ -2,7 +2,16 @@ import { randomBytes } from "node:crypto";
 import { IntegrityError, UnsupportedFormatError } from "../errors.ts";
 import { DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "../chunker/index.ts";
 
-export const FORMAT_VERSION = 1;
+/**
+ * Version 2 added delta blobs (blob.ts): a version 1 reader would take one for corrupt. Both are
+ * read; deltas are written only into version 2 repositories, so a version 1 repository stays
+ * readable by the clawback that made it.
+ */
+export const FORMAT_VERSION = 2;
+const READABLE_VERSIONS = [1, 2];
+
+/** Whether blobs may be stored as deltas in a repository with this config. */
+export const allowsDeltas = (cfg: RepoConfig) => cfg.version >= 2;
 
 /** The plaintext `config` object: enough to know how to read the rest, nothing secret. */
 export interface RepoConfig {
@@ -34,7 +43,7 @@ export function parseConfig(bytes: Uint8Array): RepoConfig {
   } catch {
     throw new IntegrityError("config", "not valid JSON");
   }
-  if (cfg?.version !== FORMAT_VERSION) throw new UnsupportedFormatError(cfg?.version, FORMAT_VERSION);
+  if (!READABLE_VERSIONS.includes(cfg?.version)) throw new UnsupportedFormatError(cfg?.version, FORMAT_VERSION);
   const c = cfg.chunker;
   if (typeof cfg.id !== "string" || !/^[0-9a-f]{64}$/.test(cfg.id) || !c || !(c.minSize > 0 && c.avgSize > c.minSize && c.maxSize > c.avgSize) || !(cfg.sqliteGroupPages >= 1) || !(cfg.packSize >= 1024)) {
     throw new IntegrityError("config", "missing or invalid fields");

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { IntegrityError } from "../errors.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { openJson, sealJson } from "./sealed-json.ts";
-import type { BlobType, EncodedBlob } from "./blob.ts";
+import type { BlobType, Encoded, EncodedBlob } from "./blob.ts";
 
 /** Where one blob lives inside a pack. */
 export interface PackEntry {
@@ -11,6 +11,8 @@ export interface PackEntry {
   offset: number;
   length: number;
   rawLength: number;
+  /** A delta's base blob (see blob.ts): it must be kept, and read first, wherever this one is. */
+  base?: string;
 }
 
 export interface FinishedPack {
@@ -51,22 +53,22 @@ export class PackWriter {
   }
 
   add(blob: EncodedBlob): void {
-    this.entries.push({ id: blob.id, type: blob.type, offset: this.size, length: blob.sealed.byteLength, rawLength: blob.rawLength });
+    this.entries.push({ id: blob.id, type: blob.type, offset: this.size, length: blob.sealed.byteLength, rawLength: blob.rawLength, ...(blob.base ? { base: blob.base } : {}) });
     this.append(blob.sealed);
   }
 
   /** Appends a blob that `encode` seals in place (see encodeBlobInto): no copy, no allocation. */
-  addEncoded(id: string, type: BlobType, rawLength: number, encode: (room: (length: number) => Buffer, at: number) => number): void {
-    const length = encode((n) => {
+  addEncoded(id: string, type: BlobType, rawLength: number, encode: (room: (length: number) => Buffer, at: number) => Encoded): void {
+    const { length, base } = encode((n) => {
       this.reserve(n);
       return this.buffer;
     }, this.size);
-    this.entries.push({ id, type, offset: this.size, length, rawLength });
+    this.entries.push({ id, type, offset: this.size, length, rawLength, ...(base ? { base } : {}) });
     this.size += length;
   }
 
   finish(keys: RepoKeys): FinishedPack {
-    const header = sealJson(keys.encryption, "pack header", this.entries.map((e) => [e.id, e.type, e.offset, e.length, e.rawLength]));
+    const header = sealJson(keys.encryption, "pack header", entriesToTuples(this.entries));
     this.append(header);
     this.reserve(TRAILER);
     this.size = this.buffer.writeUInt32LE(header.byteLength, this.size);
@@ -88,15 +90,21 @@ export class PackWriter {
   }
 }
 
-type EntryTuple = [string, BlobType, number, number, number];
+/** A blob's entry in pack headers and manifests: id, type, offset, length, raw length[, base]. */
+type EntryTuple = [string, BlobType, number, number, number] | [string, BlobType, number, number, number, string];
+
+const HEX_ID = /^[0-9a-f]{64}$/;
 
 export function entriesFromTuples(tuples: EntryTuple[], where: string): PackEntry[] {
   if (!Array.isArray(tuples)) throw new IntegrityError(where, "malformed blob list");
-  return tuples.map(([id, type, offset, length, rawLength]) => ({ id, type, offset, length, rawLength }));
+  return tuples.map(([id, type, offset, length, rawLength, base]) => {
+    if (base !== undefined && (typeof base !== "string" || !HEX_ID.test(base) || base === id)) throw new IntegrityError(where, `blob ${String(id).slice(0, 16)}… names an invalid base`);
+    return { id, type, offset, length, rawLength, ...(base !== undefined ? { base } : {}) };
+  });
 }
 
 export function entriesToTuples(entries: PackEntry[]): EntryTuple[] {
-  return entries.map((e) => [e.id, e.type, e.offset, e.length, e.rawLength]);
+  return entries.map((e) => (e.base ? [e.id, e.type, e.offset, e.length, e.rawLength, e.base] : [e.id, e.type, e.offset, e.length, e.rawLength]));
 }
 
 /** Reads the header from a whole pack's bytes (the fallback when a manifest is lost). */

@@ -153,3 +153,35 @@ export function zstdDecompressFrame(frame: Uint8Array, maxLength: number, fresh 
   out.copy(result, 0, 0, length);
   return result;
 }
+
+/**
+ * The first bytes of a formatted zstd dictionary. zstd reads a dictionary that starts with them
+ * as trained tables, not as plain content, so such a base is never used (see canBeDictionary).
+ */
+const DICTIONARY_MAGIC = Buffer.from([0x37, 0xa4, 0x30, 0xec]);
+
+/** True when `base` is taken by zstd as raw content, i.e. usable as a delta base. */
+export function canBeDictionary(base: Uint8Array): boolean {
+  return base.byteLength >= DICTIONARY_MAGIC.byteLength && !DICTIONARY_MAGIC.equals(base.subarray(0, DICTIONARY_MAGIC.byteLength));
+}
+
+/**
+ * One frame of `data` compressed with `base` as a raw-content dictionary: what stays the same as
+ * in the base costs a few bytes of match references (zstd's `--patch-from`). Node's one-shot call
+ * builds a context per frame; deltas are the few changed page groups of a commit, so that is cheap.
+ */
+export function zstdCompressAgainst(data: Uint8Array, base: Uint8Array, level: number): Buffer {
+  try {
+    return zstdCompressSync(data, { dictionary: base, params: { [zc.ZSTD_c_compressionLevel]: level } });
+  } catch (err) {
+    throw new CodecError(`zstd delta compression failed: ${(err as Error).message}`);
+  }
+}
+
+export function zstdDecompressAgainst(frame: Uint8Array, base: Uint8Array, maxLength: number): Buffer {
+  try {
+    return zstdDecompressSync(frame, { dictionary: base, maxOutputLength: maxLength });
+  } catch (err) {
+    throw new CodecError(`zstd delta frame does not decompress: ${(err as Error).message}`);
+  }
+}

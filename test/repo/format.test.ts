@@ -6,7 +6,7 @@ import { PackWriter, readPackHeader } from "../../src/repo/pack.ts";
 import { decodeManifest, encodeManifest } from "../../src/repo/manifest.ts";
 import { decodeSnapshot, encodeSnapshot, type SnapshotRecord } from "../../src/repo/snapshot.ts";
 import { encodeConfig, newConfig, parseConfig } from "../../src/repo/config.ts";
-import { IntegrityError, UnsupportedFormatError } from "../../src/errors.ts";
+import { IntegrityError } from "../../src/errors.ts";
 
 const keys = deriveKeys(generateMasterKey());
 
@@ -37,6 +37,55 @@ describe("blobs", () => {
   });
 });
 
+describe("delta blobs (format version 2)", () => {
+  // An 8 KiB page group of prose-like rows, and the same group after one row changed.
+  const rand = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const words = ["session", "memory", "tool", "reply", "the", "agent", "cron", "note", "token", "window"];
+  const r = rand(7);
+  const old = Buffer.alloc(8192);
+  for (let at = 0; at < old.length; ) at += old.write(`${words[Math.floor(r() * words.length)]} ${Math.floor(r() * 1e6)} `, at);
+  const changed = Buffer.from(old);
+  changed.write("a changed row in the middle of the group", 4000);
+  const base = { id: chunkId(keys, old), data: old };
+
+  it("a changed group is stored against its old version in a fraction of its own size, and needs that base to open", () => {
+    const alone = encodeBlob(keys, BlobType.data, changed);
+    const delta = encodeBlob(keys, BlobType.data, changed, undefined, base);
+    expect(alone.base).toBeUndefined();
+    expect(delta.base).toBe(base.id);
+    expect(delta.sealed.length * 5).toBeLessThan(alone.sealed.length);
+    expect(decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1", undefined, (id) => (id === base.id ? old : undefined))).toEqual(changed);
+    const into = Buffer.alloc(changed.length + 1);
+    expect(decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1", into, () => old)).toEqual(changed);
+    expect(() => decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1")).toThrow(/data\/ab\/p1.*delta of blob/);
+    // Offered the wrong plaintext for the base, the result does not match the id.
+    expect(() => decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1", undefined, () => randomBytes(8192))).toThrow(IntegrityError);
+  });
+
+  it("a base that would not help, or that zstd would read as a trained dictionary, is not used", () => {
+    expect(encodeBlob(keys, BlobType.data, changed, undefined, { id: "ab".repeat(32), data: randomBytes(8192) }).base).toBeUndefined();
+    const magic = Buffer.concat([Buffer.from([0x37, 0xa4, 0x30, 0xec]), old.subarray(4)]);
+    const blob = encodeBlob(keys, BlobType.data, changed, undefined, { id: chunkId(keys, magic), data: magic });
+    expect(blob.base).toBeUndefined();
+    expect(decodeBlob(keys, blob.id, blob.sealed, "p")).toEqual(changed);
+  });
+
+  it("pack headers and manifests carry a delta's base; a malformed base is refused", () => {
+    const w = new PackWriter();
+    const full = encodeBlob(keys, BlobType.data, old);
+    const delta = encodeBlob(keys, BlobType.data, changed, undefined, base);
+    w.add(full);
+    w.add(delta);
+    const pack = w.finish(keys);
+    const header = readPackHeader(keys, pack.id, pack.bytes, "data/p");
+    expect(header.map((e) => e.base)).toEqual([undefined, base.id]);
+    const m = encodeManifest(keys, { packs: [{ id: pack.id, size: pack.bytes.length, blobs: header }] });
+    expect(decodeManifest(keys, m.bytes, "index/m").packs[0]!.blobs).toEqual(header);
+    const bad = encodeManifest(keys, { packs: [{ id: pack.id, size: 1, blobs: [{ ...header[1]!, base: "not-an-id" }] }] });
+    expect(() => decodeManifest(keys, bad.bytes, "index/bad")).toThrow(/index\/bad.*invalid base/);
+  });
+});
+
 describe("packs, manifests, snapshot records, config", () => {
   it("a pack's header lists every blob where it is; the pack id is its hash", () => {
     const pack = new PackWriter();
@@ -63,10 +112,12 @@ describe("packs, manifests, snapshot records, config", () => {
     expect(() => decodeManifest(keys, snap.bytes, "index/m")).toThrow(IntegrityError);
   });
 
-  it("config round-trips; an unknown version is refused with a message that says so", () => {
+  it("config round-trips; version 1 is still read, an unknown version is refused with a message that says so", () => {
     const cfg = newConfig({ sqliteGroupPages: 2 });
+    expect(cfg.version).toBe(2);
     expect(parseConfig(encodeConfig(cfg))).toEqual(cfg);
-    expect(() => parseConfig(Buffer.from(JSON.stringify({ ...cfg, version: 2 })))).toThrow(UnsupportedFormatError);
+    expect(parseConfig(Buffer.from(JSON.stringify({ ...cfg, version: 1 }))).version).toBe(1);
+    expect(() => parseConfig(Buffer.from(JSON.stringify({ ...cfg, version: 3 })))).toThrow(/version 3 is not supported/);
     expect(() => parseConfig(Buffer.from("nope"))).toThrow(/config/);
   });
 });

@@ -1,0 +1,70 @@
+import { chunkId, type RepoKeys } from "../crypto/keys.ts";
+import { BlobType } from "../repo/blob.ts";
+import type { IndexCache } from "../index/cache.ts";
+import type { BlobReader } from "./blob-reader.ts";
+import type { BlobWriter } from "./blob-writer.ts";
+
+/** Changed page groups held before their bases are fetched (they are copies: groups are views). */
+const WINDOW_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Stores a database's page groups, each new one as a delta against the group at the same place in
+ * the file's previous version. A database's pages stay where they are from one day to the next,
+ * so the old group is nearly the same bytes: measured on a bench day, the changed groups of five
+ * OpenClaw databases took 9.5 MB compressed one by one, 3.2 MB as deltas (the floor, all changed
+ * 4 KiB pages of a database compressed together, was 5.2 MB).
+ *
+ * A base is always a full blob (a previous version stored as a delta hands over its own base), so
+ * a restore decodes at most one blob before another. Bases are read from the repository in a few
+ * range requests per window of changed groups, not one each.
+ */
+export class DeltaSink {
+  private readonly keys: RepoKeys;
+  private readonly cache: IndexCache;
+  private readonly reader: BlobReader;
+  private readonly writer: BlobWriter;
+  private readonly previous: readonly string[];
+  private index = 0;
+  private staged: { id: string; data: Buffer; base: string }[] = [];
+  private stagedBytes = 0;
+
+  constructor(keys: RepoKeys, cache: IndexCache, reader: BlobReader, writer: BlobWriter, previous: readonly string[]) {
+    this.keys = keys;
+    this.cache = cache;
+    this.reader = reader;
+    this.writer = writer;
+    this.previous = previous;
+  }
+
+  /** The next page group, in file order; returns its id (the group may be stored later, by flush). */
+  readonly add = async (data: Uint8Array): Promise<string> => {
+    const place = this.index++;
+    const id = chunkId(this.keys, data);
+    if (this.writer.has(id)) return id;
+    const base = this.baseFor(this.previous[place], id);
+    if (!base) return this.writer.add(BlobType.data, data, id);
+    this.staged.push({ id, data: Buffer.from(data), base });
+    this.stagedBytes += data.byteLength;
+    if (this.stagedBytes >= WINDOW_BYTES) await this.flush();
+    return id;
+  };
+
+  /** Stores the groups held back, each against its base's plaintext. */
+  async flush(): Promise<void> {
+    const staged = this.staged;
+    this.staged = [];
+    this.stagedBytes = 0;
+    if (staged.length === 0) return;
+    const baseIds = [...new Set(staged.map((s) => s.base))];
+    const plains = await this.reader.readMany(baseIds);
+    const bases = new Map(baseIds.map((id, i) => [id, plains[i]!]));
+    for (const s of staged) await this.writer.add(BlobType.data, s.data, s.id, { id: s.base, data: bases.get(s.base)! });
+  }
+
+  private baseFor(previous: string | undefined, id: string): string | undefined {
+    if (previous === undefined || previous === id) return undefined;
+    const loc = this.cache.blob(previous);
+    if (!loc || loc.type !== BlobType.data) return undefined;
+    return loc.base ?? previous;
+  }
+}

@@ -1,0 +1,154 @@
+import { describe, expect, it } from "vitest";
+import Database from "better-sqlite3";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { buildOpenClawLikeDb, editOpenClawLikeDb } from "../helpers/sqlite-writer.ts";
+import type { TestRepo } from "../helpers/repo.ts";
+import { useScratch } from "../helpers/scratch.ts";
+import { Repository } from "../../src/engine/repository.ts";
+
+/** Rows of the repository's index cache: each blob and the base it is a delta of, if any. */
+async function indexedBlobs(t: TestRepo): Promise<Map<string, { base: string | null; pack: string }>> {
+  const { id } = JSON.parse(await fs.readFile(path.join(t.url, "config"), "utf8")) as { id: string };
+  const db = new Database(path.join(t.cacheDir, id, "index.sqlite"), { readonly: true });
+  try {
+    const rows = db.prepare<[], { id: string; base: string | null; pack: string }>("SELECT id, base, pack FROM blobs").all();
+    return new Map(rows.map((r) => [r.id, { base: r.base, pack: r.pack }]));
+  } finally {
+    db.close();
+  }
+}
+
+/** Turns a fresh repository into a format version 1 one (no deltas), as an older clawback made it. */
+async function asVersion1(t: TestRepo): Promise<Repository> {
+  const file = path.join(t.url, "config");
+  const cfg = JSON.parse(await fs.readFile(file, "utf8")) as { version: number };
+  await fs.writeFile(file, JSON.stringify({ ...cfg, version: 1 }));
+  await t.repo.close();
+  return t.reopen();
+}
+
+describe("database page groups stored as deltas of their previous version", () => {
+  const scratch = useScratch();
+
+  /** Three versions of an 8 MB OpenClaw-like database, each committed to `repos`; returns the snapshot ids per repo. */
+  async function threeDays(src: string, repos: Repository[], updated = 0.01): Promise<string[][]> {
+    const db = path.join(src, "agent", "openclaw-agent.sqlite");
+    await fs.mkdir(path.dirname(db), { recursive: true });
+    buildOpenClawLikeDb(db, 8 * 1024 * 1024);
+    await fs.writeFile(path.join(src, "notes.md"), "day one\n");
+    const ids: string[][] = repos.map(() => []);
+    for (let day = 0; day < 3; day++) {
+      if (day > 0) {
+        editOpenClawLikeDb(db, "update-random", updated, 10 + day);
+        editOpenClawLikeDb(db, "append", 0.005, 20 + day);
+      }
+      for (const [i, repo] of repos.entries()) ids[i]!.push((await repo.commit(src)).snapshot.id);
+    }
+    return ids;
+  }
+
+  it("a day's changed groups take under half the bytes; every snapshot restores the same bytes as without deltas", async () => {
+    const withDeltas = await scratch.repo();
+    const plain = await scratch.repo();
+    const v1 = await asVersion1(plain);
+    const src = await scratch.dir("src");
+    const [ids, plainIds] = await threeDays(src, [withDeltas.repo, v1]);
+
+    const added = async (repo: Repository, id: string) => (await repo.show(id)).stats.addedBytes;
+    for (const day of [1, 2]) {
+      expect(await added(withDeltas.repo, ids![day]!)).toBeLessThan(0.5 * (await added(v1, plainIds![day]!)));
+    }
+    const blobs = await indexedBlobs(withDeltas);
+    const deltas = [...blobs.values()].filter((b) => b.base !== null);
+    expect(deltas.length).toBeGreaterThan(20);
+    // Depth one: a base is always a full blob, so a restore decodes at most one blob before another.
+    for (const d of deltas) expect(blobs.get(d.base!)?.base, "a base that is itself a delta").toBeNull();
+    expect([...(await indexedBlobs(plain)).values()].every((b) => b.base === null)).toBe(true);
+
+    for (const day of [0, 1, 2]) {
+      const a = path.join(await scratch.dir("a"), "out");
+      const b = path.join(await scratch.dir("b"), "out");
+      await withDeltas.repo.checkout(ids![day]!, a);
+      await v1.checkout(plainIds![day]!, b);
+      const file = path.join("agent", "openclaw-agent.sqlite");
+      expect((await fs.readFile(path.join(a, file))).equals(await fs.readFile(path.join(b, file))), `day ${day}`).toBe(true);
+    }
+    const check = await withDeltas.repo.check({ readData: true });
+    expect(check.errors).toEqual([]);
+  });
+
+  it("prune keeps the bases of deltas when the snapshots that stored them are forgotten, also through repacks", async () => {
+    // Small packs and many changed rows, so prune has packs of deltas to rewrite. (Day 0's packs
+    // mostly stay: the old versions of changed groups are the bases the later deltas need.)
+    const t = await scratch.repo({ packSize: 16 * 1024 });
+    const src = await scratch.dir("src");
+    const [ids] = await threeDays(src, [t.repo], 0.15);
+    const before = path.join(await scratch.dir("before"), "out");
+    await t.repo.checkout(ids![2]!, before);
+    const packsBefore = await indexedBlobs(t);
+
+    await t.repo.forget([ids![0]!, ids![1]!]);
+    const pruned = await t.repo.prune();
+    expect(pruned.packsRepacked).toBeGreaterThan(0);
+    const blobs = await indexedBlobs(t);
+    const deltas = [...blobs.values()].filter((b) => b.base !== null);
+    expect(deltas.length).toBeGreaterThan(20);
+    for (const d of deltas) expect(blobs.has(d.base!), "a delta's base left the index").toBe(true);
+    // Day 1's deltas of groups that changed again are gone; the live ones sharing their packs were
+    // rewritten, as deltas of the same bases.
+    const moved = [...blobs].filter(([id, b]) => b.base !== null && packsBefore.get(id)!.pack !== b.pack);
+    expect(moved.length, "deltas rewritten by the repack").toBeGreaterThan(0);
+    for (const [id, b] of moved) expect(b.base).toBe(packsBefore.get(id)!.base);
+    expect((await t.repo.check({ readData: true })).errors).toEqual([]);
+
+    // From a fresh cache too: the bases come back from the manifests.
+    const fresh = await t.reopen({ cacheDir: await scratch.dir("cache") });
+    const after = path.join(await scratch.dir("after"), "out");
+    await fresh.checkout(ids![2]!, after);
+    const file = path.join("agent", "openclaw-agent.sqlite");
+    expect((await fs.readFile(path.join(after, file))).equals(await fs.readFile(path.join(before, file)))).toBe(true);
+  });
+
+  it("a damaged base is reported by check and fails the restore of the delta, leaving the target as it was", async () => {
+    const t = await scratch.repo();
+    const src = await scratch.dir("src");
+    const [ids] = await threeDays(src, [t.repo]);
+    const blobs = await indexedBlobs(t);
+    const delta = [...blobs.values()].find((b) => b.base !== null)!;
+    const basePack = blobs.get(delta.base!)!.pack;
+    // Packs of day 0 hold the bases; the deltas of day 2 live in another pack.
+    expect(basePack).not.toBe(delta.pack);
+    const packFile = path.join(t.url, "data", basePack.slice(0, 2), basePack);
+    const bytes = await fs.readFile(packFile);
+    const { id: configId } = JSON.parse(await fs.readFile(path.join(t.url, "config"), "utf8")) as { id: string };
+    const db = new Database(path.join(t.cacheDir, configId, "index.sqlite"), { readonly: true });
+    const at = db.prepare<[string], { offset: number }>("SELECT offset FROM blobs WHERE id = ?").get(delta.base!)!.offset;
+    db.close();
+    bytes[at + 40] = bytes[at + 40]! ^ 0xff;
+    await fs.writeFile(packFile, bytes);
+
+    const check = await t.repo.check({ readData: true });
+    expect(check.ok).toBe(false);
+    expect(check.errors.join("\n")).toContain(basePack);
+
+    const target = await scratch.dir("target");
+    await fs.writeFile(path.join(target, "keep.txt"), "mine");
+    await expect(t.repo.checkout(ids![2]!, target, { safetySnapshot: false })).rejects.toThrow(basePack);
+    expect(await fs.readdir(target)).toEqual(["keep.txt"]);
+  });
+
+  it("a version 1 repository is still read and written, never with deltas", async () => {
+    const t = await scratch.repo();
+    const v1 = await asVersion1(t);
+    const src = await scratch.dir("src");
+    const [ids] = await threeDays(src, [v1]);
+    expect([...(await indexedBlobs(t)).values()].every((b) => b.base === null)).toBe(true);
+    const out = path.join(await scratch.dir("out"), "out");
+    await v1.checkout(ids![2]!, out);
+    const restored = new (await import("node:sqlite")).DatabaseSync(path.join(out, "agent", "openclaw-agent.sqlite"), { readOnly: true });
+    expect(restored.prepare("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+    restored.close();
+    expect(JSON.parse(await fs.readFile(path.join(t.url, "config"), "utf8")).version).toBe(1);
+  });
+});
