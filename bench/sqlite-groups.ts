@@ -2,13 +2,14 @@
 // with JSON text, memory rows with embedding blobs, indexes), captures it with captureSqlite, edits
 // it (1 % of rows updated uniformly, 1 % updated among the newest rows, 1 % rows appended),
 // captures again, and for each group size prints what the second capture would add to a
-// repository: the groups whose content is not among the first capture's, their bytes raw and
-// zstd-compressed one by one (as blobs are stored), and ~150 bytes of metadata per new chunk
+// repository: the groups whose content is not among the first capture's, their bytes raw,
+// zstd-compressed one by one, and as a commit stores them (each as a delta of the group at the
+// same place in the first capture when that is smaller), and ~150 bytes of metadata per new chunk
 // (index entry, pack-header entry, listing id). Also prints the chunk count of one capture, which
 // every snapshot's listing and the local index carry, and the cost of the snapshot listing: the
-// database's entry lists one 64-hex-digit id per chunk and is itself chunked (~64 KiB pieces), so a
-// change anywhere in a stretch of ids rewrites that stretch; estimated with fixed 64 KiB windows of
-// ids (ids are fixed-width, so this matches content-defined cuts closely), zstd-compressed.
+// database's entry lists one 64-hex-digit id per chunk and is itself chunked, so a change anywhere
+// in a stretch of ids rewrites that stretch; estimated with fixed 64 KiB windows of ids, zstd-compressed
+// (an upper bound: commits cut listings into ~4 KiB pieces, src/engine/listing.ts).
 //
 // Run: node bench/sqlite-groups.ts [sizeMB=50]
 
@@ -57,6 +58,7 @@ interface Row {
   newChunks: number;
   newBytes: number;
   zstdBytes: number;
+  deltaBytes: number;
   metaBytes: number;
   listingBytes: number;
   total: number;
@@ -67,25 +69,32 @@ async function measure(before: string, after: string, pageSize: number): Promise
   for (const g of GROUPS) {
     const oldIds = await groupHashes(before, pageSize, g);
     const old = new Set(oldIds);
+    const oldGroups: Buffer[] = [];
+    for await (const group of pageGroups(before, pageSize, g)) oldGroups.push(Buffer.from(group));
     const ids: string[] = [];
     let chunks = 0;
     let newChunks = 0;
     let newBytes = 0;
     let zstdBytes = 0;
+    let deltaBytes = 0;
     const added = new Set<string>();
     for await (const group of pageGroups(after, pageSize, g)) {
-      chunks++;
+      const place = chunks++;
       const h = createHash("sha256").update(group).digest("hex");
       ids.push(h);
       if (old.has(h) || added.has(h)) continue;
       added.add(h);
       newChunks++;
       newBytes += group.byteLength;
-      zstdBytes += Math.min(group.byteLength, zstdCompressSync(group).byteLength);
+      const alone = Math.min(group.byteLength, zstdCompressSync(group).byteLength);
+      zstdBytes += alone;
+      // As a commit stores it: against the group at the same place in the previous version (blob.ts).
+      const base = oldGroups[place];
+      deltaBytes += base ? Math.min(alone, zstdCompressSync(group, { dictionary: base }).byteLength + 32) : alone;
     }
     const metaBytes = newChunks * META_PER_CHUNK;
     const listingBytes = listingCost(oldIds, ids).bytes;
-    rows.push({ g, chunks, newChunks, newBytes, zstdBytes, metaBytes, listingBytes, total: zstdBytes + metaBytes + listingBytes });
+    rows.push({ g, chunks, newChunks, newBytes, zstdBytes, deltaBytes, metaBytes, listingBytes, total: deltaBytes + metaBytes + listingBytes });
   }
   return rows;
 }
@@ -136,11 +145,11 @@ async function main(): Promise<void> {
       const captureMs = Date.now() - t;
       const size = (await fs.stat(b.file)).size;
       console.log(`\n## ${edit}: ${changed.events} events and ${changed.memories} memory rows (${FRACTION * 100} % of each); db ${mb(size)} MB, capture ${captureMs} ms`);
-      console.log("| pages/group | group KiB | chunks in db | new chunks | new bytes (MB, % of db) | zstd (MB) | metadata (MB) | listing (MB) | total (MB, % of db) |");
-      console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+      console.log("| pages/group | group KiB | chunks in db | new chunks | new bytes (MB, % of db) | zstd alone (MB) | as deltas (MB) | metadata (MB) | listing (MB) | total (MB, % of db) |");
+      console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
       for (const r of await measure(a.file, b.file, b.pageSize)) {
         console.log(
-          `| ${r.g}${r.g === DEFAULT_SQLITE_GROUP_PAGES ? " (default)" : ""} | ${(r.g * b.pageSize) / 1024} | ${r.chunks} | ${r.newChunks} | ${mb(r.newBytes)} (${pct(r.newBytes, size)} %) | ${mb(r.zstdBytes)} | ${mb(r.metaBytes)} | ${mb(r.listingBytes)} | ${mb(r.total)} (${pct(r.total, size)} %) |`,
+          `| ${r.g}${r.g === DEFAULT_SQLITE_GROUP_PAGES ? " (default)" : ""} | ${(r.g * b.pageSize) / 1024} | ${r.chunks} | ${r.newChunks} | ${mb(r.newBytes)} (${pct(r.newBytes, size)} %) | ${mb(r.zstdBytes)} | ${mb(r.deltaBytes)} | ${mb(r.metaBytes)} | ${mb(r.listingBytes)} | ${mb(r.total)} (${pct(r.total, size)} %) |`,
         );
       }
       await fs.rm(a.file);

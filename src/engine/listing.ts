@@ -8,7 +8,7 @@ import type { ChunkerParams } from "../chunker/index.ts";
 
 /**
  * How a listing is cut: content-defined, like files, but into small pieces (about 4 KiB, 60 chunk
- * ids). A database's entry lists one id per 8 KiB page group, and a day's changes touch a few
+ * ids). A database's entry lists one id per page group, and a day's changes touch a few
  * percent of the groups scattered over the file: with the 64 KiB file chunks nearly every piece
  * of such an entry changed every day (1.7 MB a day on the bench state), with 4 KiB pieces about
  * half do. The pieces are read back with merged range requests, so their number costs no extra

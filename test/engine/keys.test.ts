@@ -45,7 +45,7 @@ describe("passphrases and key files", () => {
 
   it("nothing in the bucket besides config and keys/ reveals names or content", async () => {
     const t = await scratch.repo();
-    const src = await fs.mkdtemp(path.join(t.cacheDir, "..", "src-"));
+    const src = await scratch.dir("src");
     await fs.writeFile(path.join(src, "very-secret-name.txt"), "top secret content ".repeat(100));
     await t.repo.commit(src);
     for (const e of await fs.readdir(t.url, { recursive: true, withFileTypes: true })) {

@@ -13,8 +13,13 @@ export function randomBytesFrom(rand: () => number, n: number): Buffer {
   return createCipheriv("aes-128-ctr", key, Buffer.alloc(16)).update(Buffer.alloc(n));
 }
 
+/** Every folder tempDir made in this test file: test/helpers/cleanup.ts removes them after it. */
+export const madeTempDirs: string[] = [];
+
 export async function tempDir(label: string): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), `clawback-test-${label}-`));
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), `clawback-test-${label}-`));
+  madeTempDirs.push(dir);
+  return dir;
 }
 
 const ODD_NAMES = ["with space.txt", "line\nbreak", "hash#tag", "what?", "100%", "naïve-日本語.md", "plus+sign", "tilde~", "quote'\"", "emoji 🦀"];
