@@ -34,26 +34,26 @@ export class BlobReader {
   /**
    * Reads several blobs, in the order given, with one range request per run of blobs that lie
    * close together in a pack (a listing is tens of blobs, mostly written side by side), not one
-   * request each: on B2, reads are the transactions that cost.
+   * request each: on B2, reads are the transactions that cost. Deltas are decoded against their
+   * bases, which are read first; pass the bases among `ids` to have their plaintexts too.
    */
   async readMany(ids: readonly string[], depth = 0): Promise<Buffer[]> {
-    const byPack = new Map<string, { id: string; loc: BlobLocation }[]>();
-    const bases = new Set<string>();
-    for (const id of new Set(ids)) {
-      const loc = this.locate(id);
-      const list = byPack.get(loc.pack) ?? [];
-      list.push({ id, loc });
-      byPack.set(loc.pack, list);
-      if (loc.base) bases.add(loc.base);
-    }
-    // Deltas' bases first, then the deltas against them (at most the same number of bytes again).
-    const basePlain = new Map<string, Buffer>();
+    const wanted = [...new Set(ids)].map((id) => ({ id, loc: this.locate(id) }));
+    // Deltas' bases first (a base asked for as well is read once), then the deltas against them.
+    const bases = new Set(wanted.flatMap(({ loc }) => (loc.base ? [loc.base] : [])));
+    const plain = new Map<string, Buffer>();
     if (bases.size > 0) {
       if (depth >= MAX_DELTA_DEPTH) throw new IntegrityError(`blob ${[...bases][0]!}`, `deltas are chained more than ${MAX_DELTA_DEPTH} deep`);
       const baseIds = [...bases];
-      (await this.readMany(baseIds, depth + 1)).forEach((data, i) => basePlain.set(baseIds[i]!, data));
+      (await this.readMany(baseIds, depth + 1)).forEach((data, i) => plain.set(baseIds[i]!, data));
     }
-    const plain = new Map<string, Buffer>();
+    const byPack = new Map<string, { id: string; loc: BlobLocation }[]>();
+    for (const { id, loc } of wanted) {
+      if (plain.has(id)) continue;
+      const list = byPack.get(loc.pack) ?? [];
+      list.push({ id, loc });
+      byPack.set(loc.pack, list);
+    }
     for (const [pack, blobs] of byPack) {
       const key = packKey(pack);
       const sorted = blobs.map(({ id, loc }) => ({ id, offset: loc.offset, length: loc.length, base: loc.base })).sort((a, b) => a.offset - b.offset);
@@ -62,7 +62,7 @@ export class BlobReader {
         if (bytes.byteLength !== range.end - range.start) throw new IntegrityError(key, "short range read");
         for (const b of range.blobs) {
           // Only the base the index names is offered: a blob naming another one is reported.
-          const baseOf = (base: string) => (base === b.base ? basePlain.get(base) : undefined);
+          const baseOf = (base: string) => (base === b.base ? plain.get(base) : undefined);
           plain.set(b.id, decodeBlob(this.keys, b.id, bytes.subarray(b.offset - range.start, b.offset - range.start + b.length), key, undefined, baseOf));
         }
       }

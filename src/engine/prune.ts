@@ -54,14 +54,14 @@ export async function prune(ctx: RepoContext, opts: { dryRun?: boolean } = {}): 
     const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize, { dedupeAgainstIndex: false });
     for (const r of repack) {
       // A pack's live blobs in a few range requests (at most the pack's size in memory), not one each.
-      const blobs = await ctx.reader.readMany(r.ids);
       // Deltas stay deltas of the same base (kept: it is referenced through them).
       const locs = r.ids.map((id) => ctx.cache.blob(id));
-      const baseIds = [...new Set(locs.flatMap((loc) => (loc?.base ? [loc.base] : [])))];
-      const bases = new Map((await ctx.reader.readMany(baseIds)).map((data, i) => [baseIds[i]!, data]));
+      const all = [...r.ids, ...new Set(locs.flatMap((loc) => (loc?.base ? [loc.base] : [])))];
+      const plains = await ctx.reader.readMany(all);
+      const plainOf = new Map(all.map((id, i) => [id, plains[i]!]));
       for (const [i, id] of r.ids.entries()) {
         const base = locs[i]?.base;
-        await writer.add(locs[i]?.type ?? BlobType.data, blobs[i]!, id, base ? { id: base, data: bases.get(base)! } : undefined);
+        await writer.add(locs[i]?.type ?? BlobType.data, plainOf.get(id)!, id, base ? { id: base, data: plainOf.get(base)! } : undefined);
       }
     }
     const fresh = await writer.flush();
