@@ -4,6 +4,7 @@ import type { RepoKeys } from "../crypto/keys.ts";
 import { decodeBlob } from "../repo/blob.ts";
 import { packKey } from "../repo/layout.ts";
 import type { IndexCache, BlobLocation } from "../index/cache.ts";
+import pLimit from "p-limit";
 import { mergeRanges } from "./ranges.ts";
 
 /**
@@ -12,6 +13,13 @@ import { mergeRanges } from "./ranges.ts";
  * in an error, not a loop.
  */
 const MAX_DELTA_DEPTH = 4;
+/** Range requests in flight per call (each at most 4 MiB). */
+const READ_CONCURRENCY = 4;
+/**
+ * Blobs this close are read in one request. The blobs asked for here are often scattered (bases
+ * of a commit's deltas): closing a 32 KiB gap costs less than a request, a 256 KiB one does not.
+ */
+const SPARSE_GAP = 32 * 1024;
 
 /** Reads blobs by id, verified before they are returned. */
 export class BlobReader {
@@ -54,18 +62,30 @@ export class BlobReader {
       list.push({ id, loc });
       byPack.set(loc.pack, list);
     }
-    for (const [pack, blobs] of byPack) {
+    // A few range requests at a time: on a remote store each one is a round trip, and a daily
+    // commit's bases take a hundred or more.
+    const limit = pLimit(READ_CONCURRENCY);
+    const reads = [...byPack].flatMap(([pack, blobs]) => {
       const key = packKey(pack);
       const sorted = blobs.map(({ id, loc }) => ({ id, offset: loc.offset, length: loc.length, base: loc.base })).sort((a, b) => a.offset - b.offset);
-      for (const range of mergeRanges(sorted)) {
-        const bytes = await this.backend.get(key, { offset: range.start, length: range.end - range.start });
-        if (bytes.byteLength !== range.end - range.start) throw new IntegrityError(key, "short range read");
-        for (const b of range.blobs) {
-          // Only the base the index names is offered: a blob naming another one is reported.
-          const baseOf = (base: string) => (base === b.base ? plain.get(base) : undefined);
-          plain.set(b.id, decodeBlob(this.keys, b.id, bytes.subarray(b.offset - range.start, b.offset - range.start + b.length), key, undefined, baseOf));
-        }
-      }
+      return [...mergeRanges(sorted, SPARSE_GAP)].map((range) =>
+        limit(async () => {
+          const bytes = await this.backend.get(key, { offset: range.start, length: range.end - range.start });
+          if (bytes.byteLength !== range.end - range.start) throw new IntegrityError(key, "short range read");
+          for (const b of range.blobs) {
+            // Only the base the index names is offered: a blob naming another one is reported.
+            const baseOf = (base: string) => (base === b.base ? plain.get(base) : undefined);
+            plain.set(b.id, decodeBlob(this.keys, b.id, bytes.subarray(b.offset - range.start, b.offset - range.start + b.length), key, undefined, baseOf));
+          }
+        }),
+      );
+    });
+    try {
+      await Promise.all(reads);
+    } catch (err) {
+      limit.clearQueue();
+      await Promise.allSettled(reads);
+      throw err;
     }
     return ids.map((id) => plain.get(id)!);
   }

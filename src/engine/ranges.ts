@@ -5,19 +5,24 @@ export interface Range<T> {
   blobs: T[];
 }
 
-/** Blobs closer than this are fetched in one request, and no request exceeds MAX_RANGE. */
+/**
+ * Blobs closer than this are fetched in one request (a restore, which reads nearly everything),
+ * and no request exceeds MAX_RANGE.
+ */
 const MERGE_GAP = 256 * 1024;
 const MAX_RANGE = 4 * 1024 * 1024;
 
 /**
  * Groups blobs of one pack, sorted by offset, into runs worth one range request each: few
  * requests (reads are the transactions B2 charges for) without fetching much that is not needed.
+ * Sparse reads (a commit's delta bases, scattered over old packs) pass a smaller `gap`: with the
+ * restore's, a bench day's commit downloaded 49 MB of packs for its bases.
  */
-export function* mergeRanges<T extends { offset: number; length: number }>(sorted: readonly T[]): Generator<Range<T>> {
+export function* mergeRanges<T extends { offset: number; length: number }>(sorted: readonly T[], gap = MERGE_GAP): Generator<Range<T>> {
   let current: Range<T> | undefined;
   for (const b of sorted) {
     const end = b.offset + b.length;
-    if (current && b.offset - current.end <= MERGE_GAP && end - current.start <= MAX_RANGE) {
+    if (current && b.offset - current.end <= gap && end - current.start <= MAX_RANGE) {
       current.end = Math.max(current.end, end);
       current.blobs.push(b);
     } else {
