@@ -4,7 +4,7 @@
 // captures again, and for each group size prints what the second capture would add to a
 // repository: the groups whose content is not among the first capture's, their bytes raw,
 // zstd-compressed one by one, and as a commit stores them (each as a delta of the group at the
-// same place in the first capture when that is smaller), and ~150 bytes of metadata per new chunk
+// same place in the first capture while that is under half its size alone), and ~150 bytes of metadata per new chunk
 // (index entry, pack-header entry, listing id). Also prints the chunk count of one capture, which
 // every snapshot's listing and the local index carry, and the cost of the snapshot listing: the
 // database's entry lists one 64-hex-digit id per chunk and is itself chunked, so a change anywhere
@@ -90,7 +90,8 @@ async function measure(before: string, after: string, pageSize: number): Promise
       zstdBytes += alone;
       // As a commit stores it: against the group at the same place in the previous version (blob.ts).
       const base = oldGroups[place];
-      deltaBytes += base ? Math.min(alone, zstdCompressSync(group, { dictionary: base }).byteLength + 32) : alone;
+      const delta = base ? zstdCompressSync(group, { dictionary: base }).byteLength + 32 : Infinity;
+      deltaBytes += delta * 2 < alone ? delta : alone;
     }
     const metaBytes = newChunks * META_PER_CHUNK;
     const listingBytes = listingCost(oldIds, ids).bytes;

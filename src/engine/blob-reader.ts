@@ -65,11 +65,13 @@ export class BlobReader {
     // A few range requests at a time: on a remote store each one is a round trip, and a daily
     // commit's bases take a hundred or more.
     const limit = pLimit(READ_CONCURRENCY);
+    let failed = false;
     const reads = [...byPack].flatMap(([pack, blobs]) => {
       const key = packKey(pack);
       const sorted = blobs.map(({ id, loc }) => ({ id, offset: loc.offset, length: loc.length, base: loc.base })).sort((a, b) => a.offset - b.offset);
       return [...mergeRanges(sorted, SPARSE_GAP)].map((range) =>
         limit(async () => {
+          if (failed) return; // another range failed: the call fails, no point reading on
           const bytes = await this.backend.get(key, { offset: range.start, length: range.end - range.start });
           if (bytes.byteLength !== range.end - range.start) throw new IntegrityError(key, "short range read");
           for (const b of range.blobs) {
@@ -80,13 +82,9 @@ export class BlobReader {
         }),
       );
     });
-    try {
-      await Promise.all(reads);
-    } catch (err) {
-      limit.clearQueue();
-      await Promise.allSettled(reads);
-      throw err;
-    }
+    const settled = await Promise.allSettled(reads.map((read) => read.catch((err: unknown) => ((failed = true), Promise.reject(err)))));
+    const failure = settled.find((r) => r.status === "rejected");
+    if (failure) throw failure.reason;
     return ids.map((id) => plain.get(id)!);
   }
 }

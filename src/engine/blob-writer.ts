@@ -78,7 +78,7 @@ export class BlobWriter {
   /**
    * Stores a blob unless the repository already has it; returns its id. The data is only read
    * before this returns (encoded, or copied into a batch), so it may be a view of a reused buffer.
-   * With a `base`, it is stored as a delta against it when that is smaller (encoded on this
+   * With a `base`, it may be stored as a delta against it (see encodeBlobInto; encoded on this
    * thread: deltas are the few changed page groups of a commit).
    */
   async add(type: BlobType, data: Uint8Array, id = chunkId(this.keys, data), base?: DeltaBase): Promise<string> {
