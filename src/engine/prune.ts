@@ -25,14 +25,14 @@ export async function prune(ctx: RepoContext, opts: { dryRun?: boolean } = {}): 
     const used = await referencedBlobs(ctx);
     const kept: ManifestPack[] = [];
     const doomed: { id: string; size: number }[] = [];
-    const repack: { pack: string; ids: string[]; size: number }[] = [];
+    const repack: { pack: string; ids: string[]; size: number; liveBytes: number }[] = [];
     for (const pack of ctx.cache.packs()) {
       const entries = ctx.cache.packEntries(pack.id);
       const live = entries.filter((e) => used.has(e.id));
       const liveBytes = live.reduce((n, e) => n + e.length, 0);
       const allBytes = entries.reduce((n, e) => n + e.length, 0);
       if (live.length === 0) doomed.push(pack);
-      else if (liveBytes < allBytes * REPACK_BELOW) repack.push({ pack: pack.id, ids: live.map((e) => e.id), size: pack.size });
+      else if (liveBytes < allBytes * REPACK_BELOW) repack.push({ pack: pack.id, ids: live.map((e) => e.id), size: pack.size, liveBytes });
       else kept.push({ id: pack.id, size: pack.size, blobs: entries });
     }
 
@@ -44,10 +44,12 @@ export async function prune(ctx: RepoContext, opts: { dryRun?: boolean } = {}): 
       if (isObjectId(id) && !indexed.has(id)) orphans.push({ id, size: obj.size });
     }
 
+    const released = [...doomed, ...orphans, ...repack].reduce((n, p) => n + p.size, 0);
     const result: PruneResult = {
       packsDeleted: doomed.length + orphans.length,
       packsRepacked: repack.length,
-      bytesFreed: [...doomed, ...orphans, ...repack].reduce((n, p) => n + p.size, 0),
+      // Until the repack has run, what it writes again is estimated by the live blobs' bytes.
+      bytesFreed: released - repack.reduce((n, r) => n + r.liveBytes, 0),
     };
     if (opts.dryRun || (doomed.length === 0 && repack.length === 0 && orphans.length === 0)) return result;
 
@@ -65,7 +67,7 @@ export async function prune(ctx: RepoContext, opts: { dryRun?: boolean } = {}): 
       }
     }
     const fresh = await writer.flush();
-    result.bytesFreed -= fresh.reduce((n, p) => n + p.size, 0);
+    result.bytesFreed = released - fresh.reduce((n, p) => n + p.size, 0);
 
     const oldManifests = [];
     for await (const obj of ctx.backend.list(INDEX_PREFIX)) oldManifests.push(obj.key);

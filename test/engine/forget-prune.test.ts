@@ -68,6 +68,26 @@ describe("forget and prune", () => {
     expect(await fresh.prune()).toEqual({ packsDeleted: 0, packsRepacked: 0, bytesFreed: 0 });
   });
 
+  it("a dry run changes nothing and says what prune will free, counting what a repack writes again", async () => {
+    const t = await scratch.repo({ packSize: 4 * 1024 * 1024 });
+    const src = await scratch.dir("src");
+    // One pack holds both files; once the first snapshot goes, 40 % of it is live and is repacked.
+    await fs.writeFile(path.join(src, "kept.bin"), randomBytesFrom(prng(1), 400 * 1024));
+    await fs.writeFile(path.join(src, "gone.bin"), randomBytesFrom(prng(2), 600 * 1024));
+    const first = await t.repo.commit(src);
+    await fs.rm(path.join(src, "gone.bin"));
+    await t.repo.commit(src);
+    await t.repo.forget([first.snapshot.id]);
+    const before = await listObjects(t.url, "data");
+    const dry = await t.repo.prune({ dryRun: true });
+    expect(await listObjects(t.url, "data")).toEqual(before);
+    const result = await t.repo.prune();
+    expect(result.packsRepacked).toBe(1);
+    expect({ ...dry, bytesFreed: 0 }).toEqual({ ...result, bytesFreed: 0 });
+    expect(result.bytesFreed).toBeGreaterThan(550 * 1024);
+    expect(Math.abs(dry.bytesFreed - result.bytesFreed)).toBeLessThan(0.02 * result.bytesFreed);
+  });
+
   it("forget by policy keeps the newest per day and never removes safety snapshots", async () => {
     const t = await scratch.repo();
     const src = await scratch.dir("src");
