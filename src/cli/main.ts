@@ -68,14 +68,14 @@ export interface CliIo {
   stdout: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean };
   stderr: NodeJS.WriteStream | { write(s: string): unknown; isTTY?: boolean };
   env: NodeJS.ProcessEnv;
-  /** Cancels commit and checkout (they stop, release their lock and remove their temporary files). */
+  /** Cancels commit, checkout and prune (they stop, release their lock and remove their temporary files). */
   signal?: AbortSignal;
 }
 
 /** Exit codes: 0 ok; 1 other error; 2 usage; 3 wrong passphrase; 4 no/unsupported repository; 5 unknown snapshot; 6 missing object; 7 integrity; 8 storage; 9 locked; 10 bad path; 11 unsafe path; 12 done with warnings (some files not stored); 130 interrupted. */
 export async function main(argv: string[], io?: CliIo): Promise<number> {
   if (io) return runMain(argv, io);
-  // The real process: during commit or checkout, the first Ctrl-C (or SIGTERM) cancels the
+  // The real process: during commit, checkout or prune, the first Ctrl-C (or SIGTERM) cancels the
   // operation cleanly, so no lock (which would hold off prune for 30 minutes) or staging folder is
   // left behind; a second one, or one during any other command, ends the process at once.
   const controller = new AbortController();
@@ -93,7 +93,7 @@ export async function main(argv: string[], io?: CliIo): Promise<number> {
   }
 }
 
-/** How many operations that honour the abort signal are running (commit, checkout). */
+/** How many operations that honour the abort signal are running (commit, checkout, prune). */
 let cancellable = 0;
 
 async function cancellably<T>(work: () => Promise<T>): Promise<T> {
@@ -256,7 +256,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
         let text = `${verb} ${result.removed.length} snapshots, kept ${result.kept.length}`;
         let pruned;
         if (values.prune && !values["dry-run"]) {
-          pruned = await repo.prune();
+          pruned = await cancellably(() => repo.prune({ ...(io.signal ? { signal: io.signal } : {}) }));
           text += `\npruned: ${pruned.packsDeleted} packs deleted, ${pruned.packsRepacked} repacked, ${formatBytes(pruned.bytesFreed)} freed`;
         }
         out(text, { ...result, ...(pruned ? { prune: pruned } : {}) });
@@ -264,7 +264,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
       }
       case "prune": {
         arity(command, args, 0);
-        const r = await repo.prune({ dryRun: Boolean(values["dry-run"]) });
+        const r = await cancellably(() => repo.prune({ dryRun: Boolean(values["dry-run"]), ...(io.signal ? { signal: io.signal } : {}) }));
         out(`${values["dry-run"] ? "would delete" : "deleted"} ${r.packsDeleted} packs, repacked ${r.packsRepacked}, ${formatBytes(r.bytesFreed)} freed`, r);
         return 0;
       }

@@ -7,7 +7,8 @@ import { deleteMany } from "../storage/delete.ts";
 import { BlobWriter } from "./blob-writer.ts";
 import type { RepoContext } from "./context.ts";
 import { referencedBlobs } from "./references.ts";
-import type { PruneResult } from "./types.ts";
+import type { PruneOptions, PruneResult } from "./types.ts";
+import { AbortedError } from "../errors.ts";
 
 /** A pack whose live bytes are below this share of its blob bytes is rewritten. */
 const REPACK_BELOW = 0.5;
@@ -18,7 +19,7 @@ const REPACK_BELOW = 0.5;
  * manifest, then the old manifests, then the old packs — a crash at any point leaves every
  * snapshot restorable (at worst some unreferenced packs stay for the next prune).
  */
-export async function prune(ctx: RepoContext, opts: { dryRun?: boolean } = {}): Promise<PruneResult> {
+export async function prune(ctx: RepoContext, opts: PruneOptions = {}): Promise<PruneResult> {
   const lock = await acquireLock(ctx.backend, ctx.keys, true, "prune");
   try {
     await syncIndex(ctx.cache, ctx.backend, ctx.keys);
@@ -53,8 +54,14 @@ export async function prune(ctx: RepoContext, opts: { dryRun?: boolean } = {}): 
     };
     if (opts.dryRun || (doomed.length === 0 && repack.length === 0 && orphans.length === 0)) return result;
 
+    // Cancelling stops between steps and releases the lock; each step leaves every snapshot
+    // restorable (the order above), so what is left undone waits for the next prune.
+    const stopIfAborted = () => {
+      if (opts.signal?.aborted) throw new AbortedError();
+    };
     const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize, { dedupeAgainstIndex: false });
     for (const r of repack) {
+      stopIfAborted();
       // A pack's live blobs in a few range requests (at most the pack's size in memory), not one each.
       // Deltas stay deltas of the same base (kept: it is referenced through them).
       const locs = r.ids.map((id) => ctx.cache.blob(id));
@@ -67,12 +74,15 @@ export async function prune(ctx: RepoContext, opts: { dryRun?: boolean } = {}): 
       }
     }
     const fresh = await writer.flush();
+    stopIfAborted();
     result.bytesFreed = released - fresh.reduce((n, p) => n + p.size, 0);
 
     const oldManifests = [];
     for await (const obj of ctx.backend.list(INDEX_PREFIX)) oldManifests.push(obj.key);
     const manifest = encodeManifest(ctx.keys, { packs: [...kept, ...fresh] });
     await ctx.backend.put(manifestKey(manifest.id), manifest.bytes);
+    // From here the new manifest lists everything kept: the old ones and packs only wait to go.
+    // Not stopped half-way: the cache is brought in line with the bucket below.
     await deleteMany(ctx.backend, oldManifests.filter((key) => key !== manifestKey(manifest.id)));
     await deleteMany(ctx.backend, [...doomed, ...orphans, ...repack.map((r) => ({ id: r.pack }))].map((p) => packKey(p.id)));
 

@@ -25,7 +25,7 @@ import { listSnapshots, loadListing, resolveSnapshot, summarize } from "./snapsh
 import { isUnder } from "./listing.ts";
 import type {
   Change, CheckOptions, CheckResult, CheckoutOptions, CheckoutResult, CommitOptions, CommitResult, FileEntry, ForgetResult, KeyInfo,
-  PruneResult, RepoStats, RetentionPolicy, SnapshotSummary,
+  PruneOptions, PruneResult, RepoStats, RetentionPolicy, SnapshotSummary,
 } from "./types.ts";
 
 export interface OpenOptions {
@@ -160,7 +160,7 @@ export class Repository {
     return forgetByPolicy(this.ctx, policy, opts);
   }
 
-  prune(opts: { dryRun?: boolean } = {}): Promise<PruneResult> {
+  prune(opts: PruneOptions = {}): Promise<PruneResult> {
     return prune(this.ctx, opts);
   }
 

@@ -105,6 +105,13 @@ export interface ForgetResult {
   kept: string[];
 }
 
+export interface PruneOptions {
+  /** Say what would be freed, change nothing. */
+  dryRun?: boolean;
+  /** Stops prune between steps (the lock is released; what is left waits for the next prune). */
+  signal?: AbortSignal;
+}
+
 export interface PruneResult {
   packsDeleted: number;
   packsRepacked: number;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { LockedError } from "../../src/errors.ts";
+import { AbortedError, LockedError } from "../../src/errors.ts";
 import { LocalBackend } from "../../src/storage/local.ts";
 import { acquireLock } from "../../src/repo/lock.ts";
 import { deriveKeys } from "../../src/crypto/keys.ts";
@@ -101,6 +101,38 @@ describe("forget and prune", () => {
     const res = await t.repo.forgetByPolicy({ keepDaily: 1 });
     expect(res.kept.sort()).toEqual([safety, made[3]].sort());
     expect((await t.repo.log()).map((s) => s.id).sort()).toEqual([safety, made[3]].sort());
+  });
+
+  it("a cancelled prune stops with its lock released; every snapshot restores, and the next prune finishes the work", async () => {
+    const t = await scratch.repo({ packSize: 4 * 1024 * 1024 });
+    const src = await scratch.dir("src");
+    await fs.writeFile(path.join(src, "kept.bin"), randomBytesFrom(prng(1), 400 * 1024));
+    await fs.writeFile(path.join(src, "gone.bin"), randomBytesFrom(prng(2), 600 * 1024));
+    const first = await t.repo.commit(src);
+    await fs.rm(path.join(src, "gone.bin"));
+    const second = await t.repo.commit(src);
+    const expected = new Map([[second.snapshot.id, await describeTree(src)]]);
+    await t.repo.forget([first.snapshot.id]);
+
+    // Cancelled as the repack uploads its pack (Ctrl-C in the CLI aborts the same signal).
+    const controller = new AbortController();
+    const cancelling = await t.reopen({
+      wrapBackend: (b) => ({ ...b, location: b.location, list: (p) => b.list(p), get: (k, r) => b.get(k, r), head: (k) => b.head(k), delete: (k) => b.delete(k), close: () => b.close(), put: async (key, body) => {
+        await b.put(key, body);
+        if (key.startsWith("data/")) controller.abort();
+      } }),
+    });
+    const before = await listObjects(t.url, "index");
+    await expect(cancelling.prune({ signal: controller.signal })).rejects.toBeInstanceOf(AbortedError);
+    expect(await listObjects(t.url, "locks")).toEqual([]);
+    expect(await listObjects(t.url, "index")).toEqual(before);
+    await assertAllRestorable(cancelling, expected);
+
+    const result = await t.repo.prune();
+    expect(result.packsRepacked).toBe(1);
+    expect(result.packsDeleted).toBe(1); // the pack the cancelled repack had written, listed nowhere
+    await assertAllRestorable(t.repo, expected);
+    expect((await t.repo.check({ readData: true })).errors).toEqual([]);
   });
 
   it("prune refuses to run while a commit holds its lock, and a commit refuses while prune holds one", async () => {
