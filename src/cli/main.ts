@@ -155,7 +155,10 @@ function count(name: string, v: string | undefined): number | undefined {
 async function openRepo(values: Values, io: CliIo, create = false): Promise<Repository> {
   const url = values.repo ?? io.env.CLAWBACK_REPOSITORY;
   if (!url) throw new UsageError("no repository: pass --repo URL or set CLAWBACK_REPOSITORY");
-  const passphrase = await readPassphrase({ ...(values["passphrase-file"] ? { file: values["passphrase-file"] } : {}), envName: "CLAWBACK_PASSPHRASE", env: io.env, prompt: "passphrase: ", confirm: create });
+  // A b2:// repository's default passphrase is the B2 application key (what the plugin uses when
+  // configured with only keyId, applicationKey and bucket), so the CLI opens it with the same env.
+  const envNames = ["CLAWBACK_PASSPHRASE", ...(url.startsWith("b2://") ? ["B2_APPLICATION_KEY"] : [])];
+  const passphrase = await readPassphrase({ ...(values["passphrase-file"] ? { file: values["passphrase-file"] } : {}), envNames, env: io.env, prompt: "passphrase: ", confirm: create });
   const opts = { passphrase, backendOptions: { env: io.env }, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) };
   return create ? Repository.init(url, opts) : Repository.open(url, opts);
 }
@@ -310,7 +313,7 @@ async function keyCommand(repo: Repository, args: string[], values: Values, io: 
     return 0;
   }
   if (sub === "add") {
-    const passphrase = await readPassphrase({ ...(values["new-passphrase-file"] ? { file: values["new-passphrase-file"] } : {}), envName: "CLAWBACK_NEW_PASSPHRASE", env: io.env, prompt: "new passphrase: ", confirm: true });
+    const passphrase = await readPassphrase({ ...(values["new-passphrase-file"] ? { file: values["new-passphrase-file"] } : {}), envNames: ["CLAWBACK_NEW_PASSPHRASE"], env: io.env, prompt: "new passphrase: ", confirm: true });
     const id = await repo.addKey(passphrase);
     out(`added key ${shortId(id)}`, { id });
     return 0;

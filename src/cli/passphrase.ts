@@ -38,19 +38,19 @@ async function promptHidden(question: string): Promise<string> {
 }
 
 /**
- * The passphrase, from (in order) a file, an environment variable, or a prompt when stdin is a
- * terminal. Trailing newlines of a file are dropped.
+ * The passphrase, from (in order) a file, the first of `envNames` that is set, or a prompt when
+ * stdin is a terminal. Trailing newlines of a file are dropped.
  */
-export async function readPassphrase(opts: { file?: string; envName: string; env: NodeJS.ProcessEnv; prompt: string; confirm?: boolean }): Promise<string> {
+export async function readPassphrase(opts: { file?: string; envNames: string[]; env: NodeJS.ProcessEnv; prompt: string; confirm?: boolean }): Promise<string> {
   if (opts.file) {
     const text = await fs.readFile(opts.file, "utf8").catch(() => {
       throw new UsageError(`cannot read passphrase file ${opts.file}`);
     });
     return text.replace(/\r?\n$/, "");
   }
-  const fromEnv = opts.env[opts.envName];
+  const fromEnv = opts.envNames.map((name) => opts.env[name]).find((v) => v);
   if (fromEnv) return fromEnv;
-  if (!process.stdin.isTTY) throw new UsageError(`no passphrase: set ${opts.envName}, pass --passphrase-file, or run on a terminal`);
+  if (!process.stdin.isTTY) throw new UsageError(`no passphrase: set ${opts.envNames.join(" or ")}, pass --passphrase-file, or run on a terminal`);
   const first = await promptHidden(opts.prompt);
   if (opts.confirm && (await promptHidden("again: ")) !== first) throw new UsageError("the passphrases did not match");
   return first;
