@@ -17,6 +17,7 @@ const INLINE_FIRST_BYTES = 4 * 1024 * 1024;
 export interface WriterStats {
   addedBytes: number;
   addedChunks: number;
+  addedDeltas: number;
   addedPacks: number;
 }
 
@@ -49,7 +50,7 @@ export class BlobWriter {
   private readonly spareOutputs: Buffer[] = [];
   private inlineBytes = 0;
   private failure: unknown;
-  readonly stats: WriterStats = { addedBytes: 0, addedChunks: 0, addedPacks: 0 };
+  readonly stats: WriterStats = { addedBytes: 0, addedChunks: 0, addedDeltas: 0, addedPacks: 0 };
   private readonly backend: Backend;
   private readonly keys: RepoKeys;
   private readonly cache: IndexCache;
@@ -90,7 +91,11 @@ export class BlobWriter {
     else {
       this.inlineBytes += data.byteLength;
       const before = this.pack.byteLength;
-      this.pack.addEncoded(id, type, data.byteLength, (room, at) => encodeBlobInto(this.keys, type, data, id, room, at, base));
+      this.pack.addEncoded(id, type, data.byteLength, (room, at) => {
+        const encoded = encodeBlobInto(this.keys, type, data, id, room, at, base);
+        if (encoded.base) this.stats.addedDeltas++;
+        return encoded;
+      });
       this.stats.addedBytes += this.pack.byteLength - before;
       if (this.pack.byteLength >= this.packSize) this.sealPack();
     }

@@ -4,8 +4,17 @@ import type { IndexCache } from "../index/cache.ts";
 import type { BlobReader } from "./blob-reader.ts";
 import type { BlobWriter } from "./blob-writer.ts";
 
-/** Changed page groups held before their bases are fetched (they are copies: groups are views). */
+/**
+ * Changed page groups held before their bases are fetched (they are copies: groups are views).
+ * The first window of a file is smaller: it decides whether the file is worth deltas at all.
+ */
 const WINDOW_BYTES = 4 * 1024 * 1024;
+const FIRST_WINDOW_BYTES = 1024 * 1024;
+/**
+ * A window of at least this many changed groups of which under a quarter became deltas means the
+ * file was rewritten (VACUUM, a rebuilt database): its old groups are not worth reading any more.
+ */
+const GIVE_UP_AFTER = 32;
 
 /**
  * Stores a database's page groups, each new one as a delta against the group at the same place in
@@ -27,6 +36,8 @@ export class DeltaSink {
   private index = 0;
   private staged: { id: string; data: Buffer; base: string }[] = [];
   private stagedBytes = 0;
+  private gaveUp = false;
+  private flushes = 0;
 
   constructor(keys: RepoKeys, cache: IndexCache, reader: BlobReader, writer: BlobWriter, previous: readonly string[]) {
     this.keys = keys;
@@ -41,11 +52,11 @@ export class DeltaSink {
     const place = this.index++;
     const id = chunkId(this.keys, data);
     if (this.writer.has(id)) return id;
-    const base = this.baseFor(this.previous[place], id);
+    const base = this.gaveUp ? undefined : this.baseFor(this.previous[place], id);
     if (!base) return this.writer.add(BlobType.data, data, id);
     this.staged.push({ id, data: Buffer.from(data), base });
     this.stagedBytes += data.byteLength;
-    if (this.stagedBytes >= WINDOW_BYTES) await this.flush();
+    if (this.stagedBytes >= (this.flushes === 0 ? FIRST_WINDOW_BYTES : WINDOW_BYTES)) await this.flush();
     return id;
   };
 
@@ -55,10 +66,14 @@ export class DeltaSink {
     this.staged = [];
     this.stagedBytes = 0;
     if (staged.length === 0) return;
+    this.flushes++;
     const baseIds = [...new Set(staged.map((s) => s.base))];
     const plains = await this.reader.readMany(baseIds);
     const bases = new Map(baseIds.map((id, i) => [id, plains[i]!]));
+    const deltasBefore = this.writer.stats.addedDeltas;
     for (const s of staged) await this.writer.add(BlobType.data, s.data, s.id, { id: s.base, data: bases.get(s.base)! });
+    const deltas = this.writer.stats.addedDeltas - deltasBefore;
+    if (staged.length >= GIVE_UP_AFTER && deltas * 4 < staged.length) this.gaveUp = true;
   }
 
   private baseFor(previous: string | undefined, id: string): string | undefined {

@@ -10,6 +10,8 @@ export interface SnapshotStatsRecord {
   /** Bytes of new blob data this commit added (after compression and encryption). */
   addedBytes: number;
   addedChunks: number;
+  /** Of addedChunks, how many were stored as deltas of an older version (absent before format 2). */
+  addedDeltas?: number;
   addedPacks: number;
   /** Files read from disk (the rest came from the unchanged-file cache). */
   filesRead: number;

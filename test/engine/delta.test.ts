@@ -138,6 +138,36 @@ describe("database page groups stored as deltas of their previous version", () =
     expect(await fs.readdir(target)).toEqual(["keep.txt"]);
   });
 
+  it("a database rewritten by VACUUM is stored whole, without reading its old groups back", async () => {
+    const t = await scratch.repo();
+    const src = await scratch.dir("src");
+    const db = path.join(src, "openclaw-agent.sqlite");
+    buildOpenClawLikeDb(db, 16 * 1024 * 1024);
+    const first = await t.repo.commit(src);
+    const { DatabaseSync } = await import("node:sqlite");
+    const conn = new DatabaseSync(db);
+    conn.exec("DELETE FROM transcript_events WHERE id % 3 = 0; VACUUM;");
+    conn.close();
+
+    let read = 0;
+    const counting = await t.reopen({
+      wrapBackend: (b) => ({ ...b, location: b.location, list: (p) => b.list(p), head: (k) => b.head(k), delete: (k) => b.delete(k), close: () => b.close(), put: (k, body) => b.put(k, body), get: async (key, range) => {
+        const bytes = await b.get(key, range);
+        if (key.startsWith("data/")) read += bytes.byteLength;
+        return bytes;
+      } }),
+    });
+    const second = await counting.commit(src);
+    expect(second.snapshot.stats.addedDeltas).toBeLessThan(second.snapshot.stats.addedChunks / 4);
+    // The first window (1 MiB of groups) shows deltas do not pay; the rest are not tried.
+    expect(read).toBeLessThan(0.15 * first.snapshot.stats.addedBytes);
+    const out = path.join(await scratch.dir("out"), "out");
+    await counting.checkout(second.snapshot.id, out);
+    const restored = new DatabaseSync(path.join(out, "openclaw-agent.sqlite"), { readOnly: true });
+    expect(restored.prepare("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
+    restored.close();
+  });
+
   it("a version 1 repository is still read and written, never with deltas", async () => {
     const t = await scratch.repo();
     const v1 = await asVersion1(t);
