@@ -9,7 +9,7 @@ import { parseKeyFile, unwrapMasterKey } from "../../src/crypto/keyfile.ts";
 import type { Repository } from "../../src/engine/repository.ts";
 import { describeTree, makeRandomTree, randomBytesFrom, prng, tempDir } from "../helpers/tree.ts";
 import { faultyBackend } from "../helpers/faulty-backend.ts";
-import { PASSPHRASE } from "../helpers/repo.ts";
+import { PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
 import { useScratch } from "../helpers/scratch.ts";
 
 async function listObjects(repoDir: string, folder: string): Promise<string[]> {
@@ -20,8 +20,10 @@ async function listObjects(repoDir: string, folder: string): Promise<string[]> {
   return out.sort();
 }
 
+type TreeDescription = Awaited<ReturnType<typeof describeTree>>;
+
 /** Every listed snapshot restores completely and equals what was committed. */
-async function assertAllRestorable(repo: Repository, expected: Map<string, Awaited<ReturnType<typeof describeTree>>>): Promise<void> {
+async function assertAllRestorable(repo: Repository, expected: Map<string, TreeDescription>): Promise<void> {
   for (const snap of await repo.log()) {
     const dst = path.join(await tempDir("verify"), "out");
     await repo.checkout(snap.id, dst, { safetySnapshot: false });
@@ -37,7 +39,7 @@ describe("forget and prune", () => {
   it("prune frees what forgotten snapshots alone used, repacks mostly-empty packs, and the rest still restores", async () => {
     const t = await scratch.repo({ packSize: 512 * 1024 });
     const src = await scratch.dir("src");
-    const expected = new Map<string, Awaited<ReturnType<typeof describeTree>>>();
+    const expected = new Map<string, TreeDescription>();
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
       await fs.writeFile(path.join(src, `gen-${i}.bin`), randomBytesFrom(prng(100 + i), 700 * 1024));
@@ -68,16 +70,24 @@ describe("forget and prune", () => {
     expect(await fresh.prune()).toEqual({ packsDeleted: 0, packsRepacked: 0, bytesFreed: 0 });
   });
 
-  it("a dry run changes nothing and says what prune will free, counting what a repack writes again", async () => {
+  /**
+   * One pack holding two files, then a snapshot without the larger one, then the first snapshot
+   * forgotten: 40 % of the pack is live, so prune repacks it.
+   */
+  async function packMostlyForgotten(): Promise<{ t: TestRepo; expected: Map<string, TreeDescription> }> {
     const t = await scratch.repo({ packSize: 4 * 1024 * 1024 });
     const src = await scratch.dir("src");
-    // One pack holds both files; once the first snapshot goes, 40 % of it is live and is repacked.
     await fs.writeFile(path.join(src, "kept.bin"), randomBytesFrom(prng(1), 400 * 1024));
     await fs.writeFile(path.join(src, "gone.bin"), randomBytesFrom(prng(2), 600 * 1024));
     const first = await t.repo.commit(src);
     await fs.rm(path.join(src, "gone.bin"));
-    await t.repo.commit(src);
+    const second = await t.repo.commit(src);
     await t.repo.forget([first.snapshot.id]);
+    return { t, expected: new Map([[second.snapshot.id, await describeTree(src)]]) };
+  }
+
+  it("a dry run changes nothing and says what prune will free, counting what a repack writes again", async () => {
+    const { t } = await packMostlyForgotten();
     const before = await listObjects(t.url, "data");
     const dry = await t.repo.prune({ dryRun: true });
     expect(await listObjects(t.url, "data")).toEqual(before);
@@ -104,15 +114,7 @@ describe("forget and prune", () => {
   });
 
   it("a cancelled prune stops with its lock released; every snapshot restores, and the next prune finishes the work", async () => {
-    const t = await scratch.repo({ packSize: 4 * 1024 * 1024 });
-    const src = await scratch.dir("src");
-    await fs.writeFile(path.join(src, "kept.bin"), randomBytesFrom(prng(1), 400 * 1024));
-    await fs.writeFile(path.join(src, "gone.bin"), randomBytesFrom(prng(2), 600 * 1024));
-    const first = await t.repo.commit(src);
-    await fs.rm(path.join(src, "gone.bin"));
-    const second = await t.repo.commit(src);
-    const expected = new Map([[second.snapshot.id, await describeTree(src)]]);
-    await t.repo.forget([first.snapshot.id]);
+    const { t, expected } = await packMostlyForgotten();
 
     // Cancelled as the repack uploads its pack (Ctrl-C in the CLI aborts the same signal).
     const controller = new AbortController();
