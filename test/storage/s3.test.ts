@@ -107,8 +107,10 @@ describe("S3 backend on s3rver", () => {
     const keys = Array.from({ length: 1500 }, (_, i) => `data/${(i % 256).toString(16).padStart(2, "0")}/obj-${String(i).padStart(5, "0")}`);
     await Promise.all(keys.map((k) => b.put(k, new TextEncoder().encode(k))));
     const before = b.counts().list;
+    const listRetriesBefore = b.retryStats().retries;
     const listed = await collect(b.list("data/"));
-    expect(b.counts().list - before).toBe(2); // 1,000 + 500
+    // 1,000 + 500 (plus any page s3rver failed with 500 and was asked again: seen on a loaded machine).
+    expect(b.counts().list - before - (b.retryStats().retries - listRetriesBefore)).toBe(2);
     expect(listed.map((o) => o.key).sort()).toEqual([...keys].sort());
     expect(new Set(listed.map((o) => o.key)).size).toBe(1500);
     for (const o of listed) expect(o.size).toBe(o.key.length);
