@@ -26,8 +26,9 @@ export interface EncodedBlob {
  * A delta is kept while it is under 1/DELTA_REFRESH of the chunk compressed alone; past that the
  * chunk is stored whole and becomes the base of its next versions. Deltas are taken against the
  * oldest full version, so a page group that keeps changing drifts further from it every day;
- * restarting the drift at half the chunk's size stored 20 % less database bytes over 20 simulated
- * days than restarting only when the delta stops being smaller (111 against 139 MB).
+ * restarting the drift at half the chunk's size stored 20 % less database bytes over 20 generated
+ * days than restarting only when the delta stops being smaller (111 against 139 MB,
+ * `node bench/deltas.ts policies`).
  */
 const DELTA_REFRESH = 2;
 
