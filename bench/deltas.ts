@@ -8,10 +8,10 @@
 //                                  under several delta rules, database bytes stored per day and
 //                                  in all (zstd -3, as blobs are compressed; metadata not counted)
 //
-// Rules compared by `policies`: a delta against the oldest full version of the group, stored whole
-// again once the delta is no smaller than the group alone (`whole-when-larger`) or once it reaches
-// half of it (`half`, what blob.ts does); deltas against the previous version (`chain`, not built),
-// and chains cut at 8 and 4 levels.
+// Rules compared by `policies`: no deltas (each changed group compressed alone); a delta against
+// the oldest full version of the group, stored whole again once the delta is no smaller than the
+// group alone (`whole-when-larger`) or once it reaches half of it (`half`, what blob.ts does);
+// deltas against the previous version (`chain`, not built), and chains cut at 8 and 4 levels.
 import { backup, DatabaseSync } from "node:sqlite";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -127,7 +127,8 @@ async function policies(): Promise<void> {
   const days = Number(arg("days", "20"));
   const state = path.join(dir, "state");
   await generateInit(state, { sizeBytes: Math.round(sizeMb * 1024 * 1024) });
-  const rules = [oldestBase("whole-when-larger", 1), oldestBase("half", 2), chain("chain", Infinity), chain("chain-8", 8), chain("chain-4", 4)];
+  const alone: Rule = { name: "no deltas", store: (_file, _place, _group, _previous, size) => size };
+  const rules = [alone, oldestBase("whole-when-larger", 1), oldestBase("half", 2), chain("chain", Infinity), chain("chain-8", 8), chain("chain-4", 4)];
   const totals = rules.map(() => 0);
   let before = await databases(state);
   console.log(`| day | ${rules.map((r) => r.name).join(" | ")} |`);
