@@ -18,7 +18,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { constants, zstdCompressSync } from "node:zlib";
 import { Repository } from "../src/engine/repository.ts";
-import type { Backend } from "../src/storage/backend.ts";
+import { observedBackend } from "../test/helpers/observed-backend.ts";
 import { generateInit, simulateDay } from "./gen/index.ts";
 import { arg } from "./lib/args.ts";
 import { fmtBytes, isSqliteFile, walkFiles } from "./lib/fsutil.ts";
@@ -28,32 +28,16 @@ const sizeMb = Number(arg("size-mb", "500"));
 const dir = arg("dir", path.join(os.tmpdir(), "clawback-bench-deltas"));
 const GROUP = 32 * 1024;
 
-/** A backend that counts range requests and bytes read from packs. */
-function counting(inner: Backend, counts: { gets: number; bytes: number }): Backend {
-  return {
-    location: inner.location,
-    put: (key, body) => inner.put(key, body),
-    head: (key) => inner.head(key),
-    list: (prefix) => inner.list(prefix),
-    delete: (key) => inner.delete(key),
-    counts: () => inner.counts(),
-    close: () => inner.close(),
-    async get(key, range) {
-      const bytes = await inner.get(key, range);
-      if (key.startsWith("data/")) {
-        counts.gets++;
-        counts.bytes += bytes.byteLength;
-      }
-      return bytes;
-    },
-  };
-}
-
 async function reads(): Promise<void> {
   const state = path.join(dir, "state");
   await generateInit(state, { sizeBytes: Math.round(sizeMb * 1024 * 1024) });
   const counts = { gets: 0, bytes: 0 };
-  const repo = await Repository.init(path.join(dir, "repo"), { passphrase: "bench", cacheDir: path.join(dir, "cache"), wrapBackend: (b) => counting(b, counts) });
+  const countPackReads = (key: string, bytes: Uint8Array) => {
+    if (!key.startsWith("data/")) return;
+    counts.gets++;
+    counts.bytes += bytes.byteLength;
+  };
+  const repo = await Repository.init(path.join(dir, "repo"), { passphrase: "bench", cacheDir: path.join(dir, "cache"), wrapBackend: (b) => observedBackend(b, { afterGet: countPackReads }) });
   const first = await repo.commit(state);
   await simulateDay(state);
   counts.gets = counts.bytes = 0;
@@ -87,13 +71,22 @@ interface Rule {
   store(file: string, place: number, group: Buffer, previous: Buffer | undefined, alone: number): number;
 }
 
+/** A rule's state per database: one slot per page group. */
+function perFile<T>(): (file: string) => T[] {
+  const state = new Map<string, T[]>();
+  return (file) => {
+    let slots = state.get(file);
+    if (!slots) state.set(file, (slots = []));
+    return slots;
+  };
+}
+
 function oldestBase(name: string, keepBelow: number): Rule {
-  const bases = new Map<string, Buffer[]>();
+  const basesOf = perFile<Buffer>();
   return {
     name,
     store(file, place, group, previous, alone) {
-      const mine = bases.get(file) ?? [];
-      bases.set(file, mine);
+      const mine = basesOf(file);
       if (previous && !mine[place]) mine[place] = previous; // the day-0 version
       const base = mine[place];
       const delta = base ? zstd(group, base) + 32 : Infinity;
@@ -105,12 +98,11 @@ function oldestBase(name: string, keepBelow: number): Rule {
 }
 
 function chain(name: string, maxDepth: number): Rule {
-  const depths = new Map<string, number[]>();
+  const depthsOf = perFile<number>();
   return {
     name,
     store(file, place, group, previous, alone) {
-      const mine = depths.get(file) ?? [];
-      depths.set(file, mine);
+      const mine = depthsOf(file);
       const depth = mine[place] ?? 0;
       const delta = previous && depth < maxDepth ? zstd(group, previous) + 32 : Infinity;
       if (delta < alone) {

@@ -45,6 +45,13 @@ export class BlobReader {
    * request each: on B2, reads are the transactions that cost. Deltas are decoded against their
    * bases, which are read first; pass the bases among `ids` to have their plaintexts too.
    */
+  /** readMany, keyed by id (what callers that look plaintexts up by id want). */
+  async readMap(ids: Iterable<string>): Promise<Map<string, Buffer>> {
+    const unique = [...new Set(ids)];
+    const plains = await this.readMany(unique);
+    return new Map(unique.map((id, i) => [id, plains[i]!]));
+  }
+
   async readMany(ids: readonly string[], depth = 0): Promise<Buffer[]> {
     const wanted = [...new Set(ids)].map((id) => ({ id, loc: this.locate(id) }));
     // Deltas' bases first (a base asked for as well is read once), then the deltas against them.

@@ -95,8 +95,7 @@ export async function check(ctx: RepoContext, opts: CheckOptions = {}): Promise<
         if (!h || h.offset !== e.offset || h.length !== e.length || h.base !== e.base) throw new ClawbackError(`${key}: blob ${e.id.slice(0, 16)}… is not where the manifest says`);
       }
       // Deltas open against their bases, read (and verified) through the index.
-      const baseIds = [...new Set(header.flatMap((e) => (e.base ? [e.base] : [])))];
-      const bases = new Map((await ctx.reader.readMany(baseIds)).map((data, i) => [baseIds[i]!, data]));
+      const bases = await ctx.reader.readMap(header.flatMap((e) => (e.base ? [e.base] : [])));
       for (const e of header) decodeBlob(ctx.keys, e.id, bytes.subarray(e.offset, e.offset + e.length), key, undefined, (base) => (base === e.base ? bases.get(base) : undefined));
       packsRead++;
       opts.progress?.progress?.({ phase: "check", files: packsRead, totalFiles: toRead.length, bytes: 0 });

@@ -71,9 +71,7 @@ export class DeltaSink {
     this.stagedBytes = 0;
     if (staged.length === 0) return;
     this.flushes++;
-    const baseIds = [...new Set(staged.map((s) => s.base))];
-    const plains = await this.reader.readMany(baseIds);
-    const bases = new Map(baseIds.map((id, i) => [id, plains[i]!]));
+    const bases = await this.reader.readMap(staged.map((s) => s.base));
     const deltasBefore = this.writer.stats.addedDeltas;
     for (const s of staged) await this.writer.add(BlobType.data, s.data, s.id, { id: s.base, data: bases.get(s.base)! });
     const deltas = this.writer.stats.addedDeltas - deltasBefore;

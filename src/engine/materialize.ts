@@ -26,8 +26,6 @@ interface PlannedBlob {
 const FETCH_AHEAD = 2;
 /** Smallest plaintext buffer per range: most ranges fit, so buffers are reused, not grown. */
 const ARENA_BYTES = 12 * 1024 * 1024;
-/** Plan key of the blobs stored as deltas (not a pack id: those are hex). */
-const DELTAS = "deltas";
 /** Delta plaintext read per round (their bases take at most as much again). */
 const DELTA_WINDOW_BYTES = 4 * 1024 * 1024;
 
@@ -57,7 +55,10 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     }
   }
 
+  // Full blobs by pack; deltas apart: they are written after everything else, a window at a time
+  // with their bases.
   const plan = new Map<string, Map<string, PlannedBlob>>();
+  const deltaPlan = new Map<string, PlannedBlob>();
   // What each file must hold, and how many pieces are still to be written into it: a file is
   // read back as soon as its last piece is out (on the codec's worker thread when it has one, so
   // the reading back overlaps the writing of the next ranges).
@@ -70,10 +71,8 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     for (const id of f.chunks ?? []) {
       const loc = ctx.reader.locate(id);
       item.chunks.push({ id, rawLength: loc.rawLength });
-      // Deltas are written after everything else, a window at a time with their bases.
-      const key = loc.base ? DELTAS : loc.pack;
-      let blobs = plan.get(key);
-      if (!blobs) plan.set(key, (blobs = new Map()));
+      let blobs = loc.base ? deltaPlan : plan.get(loc.pack);
+      if (!blobs) plan.set(loc.pack, (blobs = new Map()));
       let blob = blobs.get(id);
       if (!blob) blobs.set(id, (blob = { id, offset: loc.offset, length: loc.length, rawLength: loc.rawLength, places: [] }));
       blob.places.push({ file, position });
@@ -86,8 +85,7 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
 
   const totalBytes = files.reduce((n, f) => n + f.size, 0);
   let written = 0;
-  const deltas = [...(plan.get(DELTAS)?.values() ?? [])];
-  plan.delete(DELTAS);
+  const deltas = [...deltaPlan.values()];
   const ranges = [...plan].flatMap(([pack, blobs]) => [...mergeRanges([...blobs.values()].sort((a, b) => a.offset - b.offset))].map((range) => ({ pack, range })));
   // Plaintext buffers of ranges already written, reused by the next ones (see decodeSlices).
   const spareArenas: Buffer[] = [];

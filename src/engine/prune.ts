@@ -65,9 +65,7 @@ export async function prune(ctx: RepoContext, opts: PruneOptions = {}): Promise<
       // A pack's live blobs in a few range requests (at most the pack's size in memory), not one each.
       // Deltas stay deltas of the same base (kept: it is referenced through them).
       const locs = r.ids.map((id) => ctx.cache.blob(id));
-      const all = [...r.ids, ...new Set(locs.flatMap((loc) => (loc?.base ? [loc.base] : [])))];
-      const plains = await ctx.reader.readMany(all);
-      const plainOf = new Map(all.map((id, i) => [id, plains[i]!]));
+      const plainOf = await ctx.reader.readMap([...r.ids, ...locs.flatMap((loc) => (loc?.base ? [loc.base] : []))]);
       for (const [i, id] of r.ids.entries()) {
         const base = locs[i]?.base;
         await writer.add(locs[i]?.type ?? BlobType.data, plainOf.get(id)!, id, base ? { id: base, data: plainOf.get(base)! } : undefined);

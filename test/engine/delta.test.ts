@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { buildOpenClawLikeDb, editOpenClawLikeDb } from "../helpers/sqlite-writer.ts";
 import type { TestRepo } from "../helpers/repo.ts";
 import { s3Target } from "../helpers/targets.ts";
+import { observedBackend } from "../helpers/observed-backend.ts";
 import { useScratch } from "../helpers/scratch.ts";
 import { Repository } from "../../src/engine/repository.ts";
 
@@ -151,13 +152,7 @@ describe("database page groups stored as deltas of their previous version", () =
     conn.close();
 
     let read = 0;
-    const counting = await t.reopen({
-      wrapBackend: (b) => ({ ...b, location: b.location, list: (p) => b.list(p), head: (k) => b.head(k), delete: (k) => b.delete(k), close: () => b.close(), put: (k, body) => b.put(k, body), get: async (key, range) => {
-        const bytes = await b.get(key, range);
-        if (key.startsWith("data/")) read += bytes.byteLength;
-        return bytes;
-      } }),
-    });
+    const counting = await t.reopen({ wrapBackend: (b) => observedBackend(b, { afterGet: (key, bytes) => void (key.startsWith("data/") && (read += bytes.byteLength)) }) });
     const second = await counting.commit(src);
     expect(second.snapshot.stats.addedDeltas).toBeLessThan(second.snapshot.stats.addedChunks / 8);
     // The first window (1 MiB of groups) shows deltas do not pay; the rest are not tried.

@@ -9,6 +9,7 @@ import { parseKeyFile, unwrapMasterKey } from "../../src/crypto/keyfile.ts";
 import type { Repository } from "../../src/engine/repository.ts";
 import { describeTree, makeRandomTree, randomBytesFrom, prng, tempDir } from "../helpers/tree.ts";
 import { faultyBackend } from "../helpers/faulty-backend.ts";
+import { observedBackend } from "../helpers/observed-backend.ts";
 import { PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
 import { useScratch } from "../helpers/scratch.ts";
 
@@ -118,12 +119,7 @@ describe("forget and prune", () => {
 
     // Cancelled as the repack uploads its pack (Ctrl-C in the CLI aborts the same signal).
     const controller = new AbortController();
-    const cancelling = await t.reopen({
-      wrapBackend: (b) => ({ ...b, location: b.location, list: (p) => b.list(p), get: (k, r) => b.get(k, r), head: (k) => b.head(k), delete: (k) => b.delete(k), close: () => b.close(), put: async (key, body) => {
-        await b.put(key, body);
-        if (key.startsWith("data/")) controller.abort();
-      } }),
-    });
+    const cancelling = await t.reopen({ wrapBackend: (b) => observedBackend(b, { afterPut: (key) => key.startsWith("data/") && controller.abort() }) });
     const before = await listObjects(t.url, "index");
     await expect(cancelling.prune({ signal: controller.signal })).rejects.toBeInstanceOf(AbortedError);
     expect(await listObjects(t.url, "locks")).toEqual([]);
