@@ -7,8 +7,14 @@ import { randomBytesFrom, prng, tempDir } from "../helpers/tree.ts";
 
 const CHILD = fileURLToPath(new URL("./memory.child.ts", import.meta.url));
 
-/** Peak RSS of a commit and a checkout of one file of `mb` MiB, each in a fresh process. */
-async function peaks(mb: number, dirs: string[]): Promise<{ commitMb: number; checkoutMb: number }> {
+type Peaks = { commitMb: number; checkoutMb: number };
+
+/**
+ * Peak RSS of a commit and a checkout of one file of `mb` MiB, each in a fresh process, the lower
+ * of two runs: the same run's peak moves by up to 50 MB from one run to the next (when the
+ * collector and the worker threads happen to run), more than the growth this test looks for.
+ */
+async function peaks(mb: number, dirs: string[]): Promise<Peaks> {
   const base = await tempDir(`mem${mb}`);
   dirs.push(base);
   const src = path.join(base, "src");
@@ -17,9 +23,15 @@ async function peaks(mb: number, dirs: string[]): Promise<{ commitMb: number; ch
   const rand = prng(mb);
   for (let i = 0; i < mb; i += 16) await handle.write(randomBytesFrom(rand, 16 * 2 ** 20));
   await handle.close();
-  const res = spawnSync(process.execPath, [CHILD, src, base], { encoding: "utf8" });
-  if (res.status !== 0) throw new Error(res.stderr);
-  return JSON.parse(res.stdout) as { commitMb: number; checkoutMb: number };
+  const runs: Peaks[] = [];
+  for (let run = 0; run < 2; run++) {
+    const out = path.join(base, `run${run}`);
+    await fs.mkdir(out);
+    const res = spawnSync(process.execPath, [CHILD, src, out], { encoding: "utf8" });
+    if (res.status !== 0) throw new Error(res.stderr);
+    runs.push(JSON.parse(res.stdout) as Peaks);
+  }
+  return { commitMb: Math.min(...runs.map((r) => r.commitMb)), checkoutMb: Math.min(...runs.map((r) => r.checkoutMb)) };
 }
 
 describe("memory stays bounded (invariant 6)", () => {
