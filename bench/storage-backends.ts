@@ -10,7 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { Backend } from "../src/storage/backend.ts";
-import { b2TransactionClasses } from "../src/storage/b2.ts";
+import { b2TransactionClasses } from "../src/storage/backend.ts";
 import { deleteMany } from "../src/storage/delete.ts";
 import { openBackend } from "../src/storage/open.ts";
 import { RetryBackend } from "../src/storage/retry.ts";

@@ -12,20 +12,22 @@ export const CLAWBACK_CLI = join(REPO_ROOT, "src", "cli", "main.ts");
 let clawbackCli = CLAWBACK_CLI;
 
 /**
- * Copy this repository's clawback (src/, wasm/, package.json; node_modules linked) into `dir`,
- * compile it there as `npm install` does for users (dist/, plain JavaScript: no type stripping at
- * each start), and use that copy for the rest of the run: the working tree may change while a
- * long bench runs, and one run should measure one version. Returns a description of the version.
+ * Copy this repository's clawback (src/, wasm/, bin/, package.json; node_modules linked) into
+ * `dir`, compile it there as `npm install` does for users (dist/, plain JavaScript: no type
+ * stripping at each start), run it through bin/clawback.js as the `clawback` command does, and
+ * use that copy for the rest of the run: the working tree may change while a long bench runs, and
+ * one run should measure one version. Returns a description of the version.
  */
 export function freezeClawback(dir: string): string {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   cpSync(join(REPO_ROOT, "src"), join(dir, "src"), { recursive: true });
   cpSync(join(REPO_ROOT, "wasm"), join(dir, "wasm"), { recursive: true });
+  cpSync(join(REPO_ROOT, "bin"), join(dir, "bin"), { recursive: true });
   cpSync(join(REPO_ROOT, "package.json"), join(dir, "package.json"));
   symlinkSync(join(REPO_ROOT, "node_modules"), join(dir, "node_modules"));
   execFileSync(process.execPath, [join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(REPO_ROOT, "tsconfig.build.json"), "--outDir", join(dir, "dist")]);
-  clawbackCli = join(dir, "dist", "cli", "main.js");
+  clawbackCli = join(dir, "bin", "clawback.js");
   return describeClawback();
 }
 

@@ -1,6 +1,6 @@
 import type { Change, FileEntry, SnapshotSummary } from "../engine/types.ts";
 import type { RequestCounts } from "../storage/backend.ts";
-import { b2TransactionClasses } from "../storage/b2.ts";
+import { b2TransactionClasses } from "../storage/backend.ts";
 
 export function formatBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -7,7 +7,7 @@ import { Repository } from "../engine/repository.ts";
 import type { RetentionPolicy } from "../engine/types.ts";
 import { readPassphrase } from "./passphrase.ts";
 import { ProgressLine } from "./progress.ts";
-import { b2TransactionClasses } from "../storage/b2.ts";
+import { b2TransactionClasses } from "../storage/backend.ts";
 import { changeLine, requestsLine, entryLine, formatBytes, formatDuration, shortId, snapshotDetails, snapshotLine } from "./format.ts";
 
 export const USAGE = `usage: clawback <command> [options]
@@ -177,6 +177,8 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
     return 0;
   }
 
+  // A commit's walk needs no key: it runs while the repository opens (scrypt, on the thread pool).
+  const scan = command === "commit" && args.length === 1 ? Repository.scan(args[0]!, { excludes: values.exclude ?? [] }) : undefined;
   const repo = await openRepo(values, io);
   const progress = new ProgressLine(io.stderr as NodeJS.WriteStream, !json);
   try {
@@ -189,6 +191,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
           ...(values.exclude ? { excludes: values.exclude } : {}),
           ...(values.host ? { host: values.host } : {}),
           ...(io.signal ? { signal: io.signal } : {}),
+          ...(scan ? { scan } : {}),
           progress,
         }));
         progress.clear();

@@ -1,27 +1,28 @@
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { AbortedError, PathError } from "../errors.ts";
+import { AbortedError } from "../errors.ts";
 import { BlobType } from "../repo/blob.ts";
 import { encodeManifest } from "../repo/manifest.ts";
 import { encodeSnapshot, type SnapshotRecord } from "../repo/snapshot.ts";
 import { manifestKey, snapshotKey } from "../repo/layout.ts";
 import { acquireLock } from "../repo/lock.ts";
-import type { CachedFile } from "../index/cache.ts";
+import type { CachedFile, FileStat } from "../index/cache.ts";
 import { syncIndex } from "../index/sync.ts";
 import { BlobWriter } from "./blob-writer.ts";
 import { DeltaSink } from "./delta-sink.ts";
 import { allowsDeltas } from "../repo/config.ts";
 import type { RepoContext } from "./context.ts";
-import { compileMatcher } from "./glob.ts";
 import { LISTING_CHUNKS, serializeListing } from "./listing.ts";
 import { Chunker, gearTableFromKey } from "../chunker/index.ts";
 import { ChangedWhileReading, databaseStatKey, readContent, sameStat, statKey, WHOLE_READ_BYTES } from "./source-reader.ts";
 import { Prefetcher } from "./prefetch.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
-import { isSidecarAmong, type CapturedDatabase } from "./sqlite-capture.ts";
+import type { CapturedDatabase } from "./sqlite-capture.ts";
 import { summarize } from "./snapshots.ts";
-import { walkTree, type WalkEntry } from "./walk.ts";
+import { SourceScan } from "./source-scan.ts";
+import { reusableListing, walkDigest } from "./listing-memo.ts";
+import type { WalkEntry } from "./walk.ts";
 import type { CommitOptions, CommitResult, FileEntry, Warning } from "./types.ts";
 
 const READ_ATTEMPTS = 3;
@@ -33,7 +34,10 @@ const READ_ATTEMPTS = 3;
  */
 export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions = {}): Promise<CommitResult> {
   const started = Date.now();
-  const root = await resolveSourceRoot(dir);
+  const excludes = opts.excludes ?? [];
+  const scan = opts.scan ?? new SourceScan(dir, excludes);
+  if (opts.scan) await opts.scan.assertFor(dir, excludes);
+  const root = await scan.root;
   const lock = await acquireLock(ctx.backend, ctx.keys, false, "commit");
   const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), "clawback-commit-"));
   try {
@@ -44,75 +48,12 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       opts.progress?.warn?.(w);
     };
     const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize);
-    const store = (data: Uint8Array) => writer.add(BlobType.data, data);
-    const deltas = allowsDeltas(ctx.config);
-    const excludes = opts.excludes ?? [];
-    const exclude = compileMatcher(excludes);
-    const entries: FileEntry[] = [];
-    const seen: { path: string; file: CachedFile }[] = [];
-    let files = 0;
-    let dirs = 0;
-    let bytes = 0;
-    let filesRead = 0;
-
-    // Walk first (names and stats only), so the reads of upcoming small files can start early.
-    const items: WalkEntry[] = [];
-    for await (const item of walkTree(root, exclude, isSidecarAmong, warn)) items.push(item);
-    // Prefetch small files about to be read; not known databases (captured, never read whole),
-    // and not files the stat cache will let through unread.
-    const prefetch = new Prefetcher(items, (item) => {
-      if (!item.stat.isFile() || item.stat.size > WHOLE_READ_BYTES) return false;
-      const cached = ctx.cache.cachedFile(root, item.relPath);
-      return !cached || (!cached.sqlite && !sameStat(cached, statKey(item.stat)));
-    });
-    const captures = new CaptureAhead(items, ctx.cache, root, tmpDir);
-
-    for (const [index, item] of items.entries()) {
-      if (opts.signal?.aborted) throw new AbortedError();
-      const st = item.stat;
-      const base = { path: item.relPath, mode: Number(st.mode) & 0o7777, mtimeMs: Number(st.mtimeNs / 1000n) / 1000 };
-      if (st.isDirectory()) {
-        entries.push({ ...base, type: "dir", size: 0 });
-        dirs++;
-        continue;
-      }
-      if (st.isSymbolicLink()) {
-        const target = await fs.readlink(item.absPath);
-        if (path.isAbsolute(target) || path.posix.normalize(path.posix.join(path.posix.dirname(item.relPath), target)).startsWith("..")) {
-          warn({ path: item.relPath, message: `not stored: symlink target ${JSON.stringify(target)} points outside the folder` });
-          continue;
-        }
-        entries.push({ ...base, type: "symlink", size: 0, target });
-        continue;
-      }
-
-      opts.progress?.progress?.({ phase: "commit", files, totalFiles: items.length, bytes, path: item.relPath });
-      const cached = ctx.cache.cachedFile(root, item.relPath);
-      // A database's stat key also covers its -wal (taken before the capture, never after).
-      let key = cached?.sqlite ? await databaseStatKey(item.absPath, st) : statKey(st);
-      let content: { chunks: string[]; size: number; sqlite: boolean } | undefined;
-      if (cached && sameStat(cached, key) && (cached.chunksIndexed || cached.chunks.every((id) => writer.has(id)))) {
-        content = cached;
-      } else {
-        const early = await captures.take(index);
-        if (early) key = early.key;
-        const beforeCapture = async () => void (key = await databaseStatKey(item.absPath, st));
-        // A database's changed page groups are stored as deltas of the groups its last version had.
-        const previous = deltas && cached?.sqlite ? cached.chunks : undefined;
-        const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous));
-        content = await readWithRetries(ctx, item.absPath, st, { prefetched: prefetch.take(index), captured: early?.copy }, beforeCapture, tmpDir, store, groupSink, warn, item.relPath);
-        if (!content) continue;
-        filesRead++;
-      }
-      entries.push({ ...base, type: "file", size: content.size, chunks: content.chunks, ...(content.sqlite ? { sqlite: true } : {}) });
-      seen.push({ path: item.relPath, file: { ...key, chunks: content.chunks, sqlite: content.sqlite } });
-      files++;
-      bytes += content.size;
-    }
-
-    const tree: string[] = [];
-    const listingChunker = await Chunker.create(LISTING_CHUNKS, gearTableFromKey(ctx.keys.gear));
-    for await (const piece of listingChunker.chunks(oneBuffer(serializeListing(entries)))) tree.push(await writer.add(BlobType.tree, piece));
+    const { entries: items, warnings: walkWarnings } = await scan.walked;
+    walkWarnings.forEach(warn);
+    const walk = walkDigest(items, excludes);
+    const reused = walkWarnings.length === 0 ? await reusableListing(ctx.cache.listingMemo(root), walk, root) : undefined;
+    const listing = reused ? { ...reused, filesRead: 0, seen: undefined } : await storeFiles(ctx, root, items, writer, tmpDir, warn, opts);
+    const { tree, files, dirs, bytes, filesRead } = listing;
 
     const packs = await writer.flush();
     let manifestId: string | undefined;
@@ -122,7 +63,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       manifestId = manifest.id;
     }
 
-    const parent = latestFor(ctx, root, opts.host ?? os.hostname());
+    const parent = ctx.cache.latestSnapshot(root, opts.host ?? os.hostname());
     const record: SnapshotRecord = {
       version: 1,
       time: new Date().toISOString(),
@@ -140,7 +81,11 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
 
     if (manifestId) ctx.cache.addManifest(manifestId, packs);
     ctx.cache.putSnapshot(snap.id, record);
-    ctx.cache.putFiles(root, seen);
+    if (listing.seen) {
+      ctx.cache.putFiles(root, listing.seen);
+      const databases = listing.seen.filter((f) => f.file.sqlite).map(({ path: p, file: { size, mtimeNs, ctimeNs, ino } }): [string, FileStat] => [p, { size, mtimeNs, ctimeNs, ino }]);
+      ctx.cache.putListingMemo(root, warnings.length === 0 ? { walk, databases, tree, files, dirs, bytes } : undefined);
+    }
     return { snapshot: summarize(snap.id, record), warnings };
   } finally {
     await fs.rm(tmpDir, { recursive: true, force: true });
@@ -148,15 +93,84 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
   }
 }
 
-async function resolveSourceRoot(dir: string): Promise<string> {
-  let st;
-  try {
-    st = await fs.stat(dir);
-  } catch {
-    throw new PathError(dir, "folder to back up does not exist");
+/** The folder's files, each found unchanged in the stat cache or read and stored; then its listing, stored. */
+async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEntry[], writer: BlobWriter, tmpDir: string, warn: (w: Warning) => void, opts: CommitOptions): Promise<StoredListing> {
+  const store = (data: Uint8Array) => writer.add(BlobType.data, data);
+  const deltas = allowsDeltas(ctx.config);
+  const entries: FileEntry[] = [];
+  const seen: { path: string; file: CachedFile }[] = [];
+  let files = 0;
+  let dirs = 0;
+  let bytes = 0;
+  let filesRead = 0;
+
+  // Prefetch small files about to be read; not known databases (captured, never read whole),
+  // and not files the stat cache will let through unread.
+  const prefetch = new Prefetcher(items, (item) => {
+    if (!item.stat.isFile() || item.stat.size > WHOLE_READ_BYTES) return false;
+    const cached = ctx.cache.cachedFile(root, item.relPath);
+    return !cached || (!cached.sqlite && !sameStat(cached, statKey(item.stat)));
+  });
+  const captures = new CaptureAhead(items, ctx.cache, root, tmpDir);
+
+  for (const [index, item] of items.entries()) {
+    if (opts.signal?.aborted) throw new AbortedError();
+    const st = item.stat;
+    const base = { path: item.relPath, mode: Number(st.mode) & 0o7777, mtimeMs: Number(st.mtimeNs / 1000n) / 1000 };
+    if (st.isDirectory()) {
+      entries.push({ ...base, type: "dir", size: 0 });
+      dirs++;
+      continue;
+    }
+    if (st.isSymbolicLink()) {
+      const target = await fs.readlink(item.absPath);
+      if (path.isAbsolute(target) || path.posix.normalize(path.posix.join(path.posix.dirname(item.relPath), target)).startsWith("..")) {
+        warn({ path: item.relPath, message: `not stored: symlink target ${JSON.stringify(target)} points outside the folder` });
+        continue;
+      }
+      entries.push({ ...base, type: "symlink", size: 0, target });
+      continue;
+    }
+
+    opts.progress?.progress?.({ phase: "commit", files, totalFiles: items.length, bytes, path: item.relPath });
+    const cached = ctx.cache.cachedFile(root, item.relPath);
+    // A database's stat key also covers its -wal (taken before the capture, never after).
+    let key = cached?.sqlite ? await databaseStatKey(item.absPath, st) : statKey(st);
+    let content: { chunks: string[]; size: number; sqlite: boolean } | undefined;
+    if (cached && sameStat(cached, key) && (cached.chunksIndexed || cached.chunks.every((id) => writer.has(id)))) {
+      content = cached;
+    } else {
+      const early = await captures.take(index);
+      if (early) key = early.key;
+      const beforeCapture = async () => void (key = await databaseStatKey(item.absPath, st));
+      // A database's changed page groups are stored as deltas of the groups its last version had.
+      const previous = deltas && cached?.sqlite ? cached.chunks : undefined;
+      const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous));
+      content = await readWithRetries(ctx, item.absPath, st, { prefetched: prefetch.take(index), captured: early?.copy }, beforeCapture, tmpDir, store, groupSink, warn, item.relPath);
+      if (!content) continue;
+      filesRead++;
+    }
+    entries.push({ ...base, type: "file", size: content.size, chunks: content.chunks, ...(content.sqlite ? { sqlite: true } : {}) });
+    seen.push({ path: item.relPath, file: { ...key, chunks: content.chunks, sqlite: content.sqlite } });
+    files++;
+    bytes += content.size;
   }
-  if (!st.isDirectory()) throw new PathError(dir, "not a folder");
-  return fs.realpath(dir);
+
+  const tree: string[] = [];
+  const listingChunker = await Chunker.create(LISTING_CHUNKS, gearTableFromKey(ctx.keys.gear));
+  for await (const piece of listingChunker.chunks(oneBuffer(serializeListing(entries)))) tree.push(await writer.add(BlobType.tree, piece));
+
+  return { tree, files, dirs, bytes, filesRead, seen };
+}
+
+interface StoredListing {
+  tree: string[];
+  files: number;
+  dirs: number;
+  bytes: number;
+  filesRead: number;
+  /** The stat-cache rows of the files listed. */
+  seen: { path: string; file: CachedFile }[];
 }
 
 async function readWithRetries(
@@ -187,14 +201,6 @@ async function readWithRetries(
       return undefined;
     }
   }
-}
-
-function latestFor(ctx: RepoContext, root: string, host: string): string | undefined {
-  let best: { id: string; time: string } | undefined;
-  for (const [id, rec] of ctx.cache.snapshotRecords()) {
-    if (rec.root === root && rec.host === host && (!best || rec.time > best.time)) best = { id, time: rec.time };
-  }
-  return best?.id;
 }
 
 async function* oneBuffer(buf: Uint8Array): AsyncGenerator<Uint8Array> {

@@ -58,7 +58,7 @@ async function scanFolder(ctx: RepoContext, dir: string, excludes: string[], ref
   const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), "clawback-diff-"));
   const entries: FileEntry[] = [];
   try {
-    for await (const item of walkTree(root, compileMatcher(excludes), isSidecarAmong, () => {})) {
+    for (const item of await walkTree(root, compileMatcher(excludes), isSidecarAmong, () => {})) {
       const st = item.stat;
       const base = { path: item.relPath, mode: Number(st.mode) & 0o7777, mtimeMs: Number(st.mtimeNs / 1000n) / 1000 };
       if (st.isDirectory()) entries.push({ ...base, type: "dir", size: 0 });

@@ -23,6 +23,7 @@ import { check } from "./check.ts";
 import { repoStats } from "./stats.ts";
 import { listSnapshots, loadListing, resolveSnapshot, summarize } from "./snapshots.ts";
 import { isUnder } from "./listing.ts";
+import { SourceScan } from "./source-scan.ts";
 import type {
   Change, CheckOptions, CheckResult, CheckoutOptions, CheckoutResult, CommitOptions, CommitResult, FileEntry, ForgetResult, KeyInfo,
   PruneOptions, PruneResult, RepoStats, RetentionPolicy, SnapshotSummary,
@@ -115,6 +116,14 @@ export class Repository {
       await backend.close();
       throw err;
     }
+  }
+
+  /**
+   * Begins walking a folder to commit, before (and while) the repository opens: pass the result
+   * to commit() as `scan`, with the same folder and excludes.
+   */
+  static scan(dir: string, opts: { excludes?: readonly string[] } = {}): SourceScan {
+    return new SourceScan(dir, opts.excludes);
   }
 
   commit(dir: string, opts?: CommitOptions): Promise<CommitResult> {

@@ -1,4 +1,5 @@
 import type { SnapshotRecord, SnapshotStatsRecord } from "../repo/snapshot.ts";
+import type { SourceScan } from "./source-scan.ts";
 
 // The engine's public shapes: what commit, checkout and the other commands take and return.
 // The CLI and the OpenClaw plugin are written against these and nothing deeper.
@@ -60,6 +61,8 @@ export interface CommitOptions {
   host?: string;
   progress?: ProgressSink;
   signal?: AbortSignal;
+  /** The folder's walk, begun earlier (Repository.scan) with the same folder and excludes. */
+  scan?: SourceScan;
 }
 
 export interface CommitResult {

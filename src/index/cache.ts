@@ -24,6 +24,22 @@ export interface FileStat {
   ino: string;
 }
 
+/**
+ * What the last commit of a folder stored as its listing, and the walk it came from: when the
+ * next commit walks exactly the same names and stats, it reuses the listing instead of rebuilding
+ * it (engine/listing-memo.ts).
+ */
+export interface ListingMemo {
+  /** SHA-256 over the walk's names and stats and the excludes. */
+  walk: string;
+  /** Database stat keys (they also cover the -wal, which the walk does not stat). */
+  databases: [path: string, key: FileStat][];
+  tree: string[];
+  files: number;
+  dirs: number;
+  bytes: number;
+}
+
 export interface CachedFile extends FileStat {
   chunks: string[];
   sqlite: boolean;
@@ -71,7 +87,7 @@ export class IndexCache {
     this.db.pragma("synchronous = NORMAL");
     const version = this.db.pragma("user_version", { simple: true }) as number;
     if (version !== SCHEMA_VERSION) {
-      this.db.exec("DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS manifests; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS snapshots; DROP TABLE IF EXISTS meta;");
+      this.db.exec("DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS manifests; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS snapshots; DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS listing_memos;");
     }
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL, raw_length INTEGER NOT NULL, type INTEGER NOT NULL, base TEXT) WITHOUT ROWID;
@@ -81,6 +97,7 @@ export class IndexCache {
       CREATE TABLE IF NOT EXISTS snapshots (id TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS files (root TEXT NOT NULL, path TEXT NOT NULL, size INTEGER, mtime TEXT, ctime TEXT, ino TEXT, chunks TEXT, sqlite INTEGER, generation INTEGER NOT NULL, PRIMARY KEY (root, path)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS listing_memos (root TEXT PRIMARY KEY, memo TEXT NOT NULL, generation INTEGER NOT NULL) WITHOUT ROWID;
     `);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.stmts = {
@@ -192,6 +209,17 @@ export class IndexCache {
     return { packs: p.n, blobs: b.n, packBytes: p.bytes ?? 0 };
   }
 
+  snapshotIds(): Set<string> {
+    return new Set(this.db.prepare<[], { id: string }>("SELECT id FROM snapshots").all().map((r) => r.id));
+  }
+
+  /** The newest snapshot of `root` taken on `host` (records are parsed by SQLite, not loaded one by one). */
+  latestSnapshot(root: string, host: string): string | undefined {
+    return this.db
+      .prepare<[string, string], { id: string }>("SELECT id FROM snapshots WHERE record ->> '$.root' = ? AND record ->> '$.host' = ? ORDER BY record ->> '$.time' DESC LIMIT 1")
+      .get(root, host)?.id;
+  }
+
   snapshotRecords(): Map<string, SnapshotRecord> {
     const rows = this.db.prepare<[], { id: string; record: string }>("SELECT id, record FROM snapshots").all();
     return new Map(rows.map((r) => [r.id, JSON.parse(r.record) as SnapshotRecord]));
@@ -247,6 +275,17 @@ export class IndexCache {
       }
       if (before) for (const p of before.keys()) if (!present.has(p)) this.stmts.deleteFile.run(root, p);
     })();
+  }
+
+  /** The listing memo of `root`, if no blob has left the index since it was written. */
+  listingMemo(root: string): ListingMemo | undefined {
+    const row = this.db.prepare<[string], { memo: string; generation: number }>("SELECT memo, generation FROM listing_memos WHERE root = ?").get(root);
+    return row && row.generation === this.generation() ? (JSON.parse(row.memo) as ListingMemo) : undefined;
+  }
+
+  putListingMemo(root: string, memo: ListingMemo | undefined): void {
+    if (memo) this.db.prepare("INSERT OR REPLACE INTO listing_memos (root, memo, generation) VALUES (?, ?, ?)").run(root, JSON.stringify(memo), this.generation());
+    else this.db.prepare("DELETE FROM listing_memos WHERE root = ?").run(root);
   }
 
   close(): void {

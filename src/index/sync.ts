@@ -34,8 +34,8 @@ export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoK
 
   const snapshots = new Set<string>();
   for await (const obj of backend.list(SNAPSHOTS_PREFIX)) if (isObjectId(idOf(obj.key))) snapshots.add(idOf(obj.key));
-  const cached = cache.snapshotRecords();
-  for (const id of cached.keys()) if (!snapshots.has(id)) cache.deleteSnapshot(id);
+  const cached = cache.snapshotIds();
+  for (const id of cached) if (!snapshots.has(id)) cache.deleteSnapshot(id);
   for (const id of snapshots) {
     if (cached.has(id)) continue;
     const key = snapshotKey(id);

@@ -340,11 +340,3 @@ export async function openB2Backend(config: B2Config): Promise<B2Backend> {
   checkB2Access(auth, config.bucket, normalizePrefix(config.prefix), config.access ?? "readwrite");
   return new B2Backend(config, auth);
 }
-
-/**
- * Request counts as B2 bills them: class A (uploads, deletes; free), class B (downloads and HEAD),
- * class C (listings). The authorize call and the lifecycle check (one class C each) are not counted.
- */
-export function b2TransactionClasses(counts: RequestCounts): { classA: number; classB: number; classC: number } {
-  return { classA: counts.put + counts.delete, classB: counts.get + counts.head, classC: counts.list };
-}

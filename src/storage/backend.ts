@@ -54,3 +54,11 @@ export interface Backend {
 export function emptyCounts(): RequestCounts {
   return { put: 0, get: 0, head: 0, list: 0, delete: 0, bytesUp: 0, bytesDown: 0 };
 }
+
+/**
+ * Request counts as B2 bills them: class A (uploads, deletes; free), class B (downloads and HEAD),
+ * class C (listings). The authorize call and the lifecycle check (one class C each) are not counted.
+ */
+export function b2TransactionClasses(counts: RequestCounts): { classA: number; classB: number; classC: number } {
+  return { classA: counts.put + counts.delete, classB: counts.get + counts.head, classC: counts.list };
+}

@@ -2,10 +2,9 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError, UsageError } from "../errors.ts";
 import type { Backend } from "./backend.ts";
-import { openB2Backend, type B2Access } from "./b2.ts";
+import type { B2Access } from "./b2.ts";
 import { LocalBackend } from "./local.ts";
 import { withRetries, type RetryOptions } from "./retry.ts";
-import { S3Backend } from "./s3.ts";
 
 /**
  * Settings a backend may need beyond its URL (credentials come from here or the environment,
@@ -106,6 +105,8 @@ function remoteTuning(options: BackendOptions) {
 /**
  * Opens the backend a repository URL names: file:///path (or a plain path), s3://bucket/prefix,
  * b2://bucket/prefix. Remote backends come wrapped in the retry decorator (unless retry: false).
+ * Their modules load only when used: importing node:http costs a local repository's commands
+ * about 40 ms at start.
  */
 export async function openBackend(url: string, options: BackendOptions = {}): Promise<Backend> {
   if (url.startsWith("file://")) return new LocalBackend(fileURLToPath(url));
@@ -132,6 +133,7 @@ export async function openBackend(url: string, options: BackendOptions = {}): Pr
     const sessionToken = pick(options.sessionToken, env, "AWS_SESSION_TOKEN");
     const pathStyleEnv = env.CLAWBACK_S3_PATH_STYLE;
     const pathStyle = options.pathStyle ?? (pathStyleEnv === undefined ? true : !/^(0|false|no)$/i.test(pathStyleEnv));
+    const { S3Backend } = await import("./s3.ts");
     const backend = new S3Backend({
       endpoint,
       region,
@@ -150,6 +152,7 @@ export async function openBackend(url: string, options: BackendOptions = {}): Pr
   if (!applicationKey) throw new ConfigError("B2_APPLICATION_KEY", `no B2 application key for ${url} (set applicationKey or B2_APPLICATION_KEY)`);
   const authUrl = pick(options.b2AuthUrl, env, "CLAWBACK_B2_AUTH_URL");
   const region = pick(options.region, env);
+  const { openB2Backend } = await import("./b2.ts");
   const backend = await openB2Backend({
     bucket,
     prefix,

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StorageAuthError } from "../../src/errors.ts";
-import { emptyCounts } from "../../src/storage/backend.ts";
+import { b2TransactionClasses, emptyCounts } from "../../src/storage/backend.ts";
 import {
   B2Backend,
-  b2TransactionClasses,
   lifecycleWarnings,
   parseAuthorizeResponse,
   regionFromS3ApiUrl,
