@@ -13,7 +13,7 @@ import { randomUUID } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { backup, DatabaseSync } from "node:sqlite";
 import { IntegrityError, LockedError, PathError } from "../errors.ts";
-import { MMAP_PRAGMA, openPrivateCopy, quickCheck } from "./sqlite-check.ts";
+import { openPrivateCopy, quickCheck } from "./sqlite-check.ts";
 
 /**
  * Pages per group when a captured database is cut for storage. Chosen by measurement
@@ -245,7 +245,6 @@ function openSource(source: string, mode: SqliteOpenMode, busyTimeoutMs: number)
   const db = new DatabaseSync(url, { readOnly: mode !== "readwrite", timeout: busyTimeoutMs, enableForeignKeyConstraints: false });
   try {
     if (mode === "readwrite") db.exec("PRAGMA query_only = ON");
-    db.exec(MMAP_PRAGMA);
     // Opening is lazy: this first read is where a missing -shm, a hot journal, a lock or a
     // damaged header shows up.
     db.prepare("SELECT count(*) FROM sqlite_schema").get();

@@ -3,22 +3,13 @@ import { pathToFileURL } from "node:url";
 import { DatabaseSync } from "node:sqlite";
 
 /**
- * Read pages through a memory map, not one pread each: a 500 MB state's databases cost 160,000
- * preads between the backup and the quick_check. Reads only (SQLite writes through the map only
- * when told to), and a -wal is still read the usual way.
- */
-export const MMAP_PRAGMA = "PRAGMA mmap_size = 1073741824";
-
-/**
  * Opens a private database file (a captured copy) read-only. Immutable: no locks are taken and no
  * -wal/-shm is made beside it.
  */
 export function openPrivateCopy(file: string): DatabaseSync {
   const url = pathToFileURL(file);
   url.search = "mode=ro&immutable=1";
-  const db = new DatabaseSync(url, { readOnly: true });
-  db.exec(MMAP_PRAGMA);
-  return db;
+  return new DatabaseSync(url, { readOnly: true });
 }
 
 export interface QuickCheckRequest {
