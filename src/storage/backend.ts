@@ -9,6 +9,12 @@ export interface ObjectInfo {
 export interface ByteRange {
   offset: number;
   length: number;
+  /**
+   * A buffer of at least `length` bytes the caller will not touch until it is done with the
+   * result: a backend that can read straight into memory (the local one) returns a view of it,
+   * so a restore reuses a few buffers instead of allocating one per range. Others ignore it.
+   */
+  into?: Uint8Array;
 }
 
 /** Request counts and bytes by kind, for stats and for B2 transaction classes. */

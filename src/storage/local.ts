@@ -53,7 +53,8 @@ export class LocalBackend implements Backend {
       }
       const handle = await fs.open(file, "r");
       try {
-        const buf = Buffer.allocUnsafe(range.length); // only the bytes read are returned
+        // Only the bytes read are returned.
+        const buf = range.into && range.into.byteLength >= range.length ? range.into : Buffer.allocUnsafe(range.length);
         const { bytesRead } = await handle.read(buf, 0, range.length, range.offset);
         this.stats.bytesDown += bytesRead;
         return new Uint8Array(buf.buffer, buf.byteOffset, bytesRead);
