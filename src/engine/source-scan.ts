@@ -11,14 +11,12 @@ import { walkTree, type WalkEntry } from "./walk.ts";
  * while scrypt unwraps the key on the thread pool (about 0.2 s of a no-change commit's 0.9).
  */
 export class SourceScan {
-  readonly dir: string;
   readonly excludes: readonly string[];
   /** The folder's real path; rejects with a PathError when it is missing or not a folder. */
   readonly root: Promise<string>;
   readonly walked: Promise<{ entries: WalkEntry[]; warnings: Warning[] }>;
 
   constructor(dir: string, excludes: readonly string[] = []) {
-    this.dir = dir;
     this.excludes = [...excludes];
     this.root = resolveSourceRoot(dir);
     this.walked = this.root.then(async (root) => {

@@ -3,7 +3,7 @@ import type { Matcher } from "./glob.ts";
 import type { Warning } from "./types.ts";
 
 /**
- * The walk returns to the event loop every few milliseconds: timers (the progress line) keep
+ * The walk returns to the event loop every millisecond: timers (the progress line) keep
  * running, and so does whatever runs beside it, such as the opening of the repository, whose
  * scrypt can only start on the thread pool once its few file reads have come back.
  */
