@@ -43,9 +43,12 @@ describe("memory stays bounded (invariant 6)", () => {
   it("committing and restoring a file six times larger does not raise peak RSS with it", async () => {
     const small = await peaks(64, dirs);
     const large = await peaks(384, dirs);
-    // 320 MiB more data; the pipeline's buffers are fixed, so the peak moves by far less.
-    expect(large.commitMb - small.commitMb).toBeLessThan(80);
-    expect(large.checkoutMb - small.checkoutMb).toBeLessThan(80);
+    // 320 MiB more data: memory that grew with the file would add at least that much. The
+    // pipeline's buffers are fixed, but a longer run also lets more dead buffers build up before
+    // V8 collects them (it waits for 64 MB of new external memory per isolate, and a commit has
+    // two: the main thread and the codec worker), so the bound leaves room for that.
+    expect(large.commitMb - small.commitMb).toBeLessThan(150);
+    expect(large.checkoutMb - small.checkoutMb).toBeLessThan(150);
     expect(large.commitMb).toBeLessThan(450);
     expect(large.checkoutMb).toBeLessThan(450);
   });
