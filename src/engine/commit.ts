@@ -15,7 +15,7 @@ import { allowsDeltas } from "../repo/config.ts";
 import type { RepoContext } from "./context.ts";
 import { LISTING_CHUNKS, serializeListing } from "./listing.ts";
 import { Chunker, gearTableFromKey } from "../chunker/index.ts";
-import { ChangedWhileReading, databaseStatKey, readContent, sameStat, statKey, WHOLE_READ_BYTES } from "./source-reader.ts";
+import { ChangedWhileReading, databaseStatKey, isRacy, readContent, sameStat, statKey, untrusted, WHOLE_READ_BYTES } from "./source-reader.ts";
 import { Prefetcher } from "./prefetch.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
 import type { CapturedDatabase } from "./sqlite-capture.ts";
@@ -48,11 +48,11 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       opts.progress?.warn?.(w);
     };
     const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize);
-    const { entries: items, warnings: walkWarnings } = await scan.walked;
+    const { entries: items, warnings: walkWarnings, startedMs: walkedMs } = await scan.walked;
     walkWarnings.forEach(warn);
     const walk = walkDigest(items, excludes);
     const reused = walkWarnings.length === 0 ? await reusableListing(ctx.cache.listingMemo(root), walk, root) : undefined;
-    const listing = reused ? { ...reused, filesRead: 0, seen: undefined } : await storeFiles(ctx, root, items, writer, tmpDir, warn, opts);
+    const listing = reused ? { ...reused, filesRead: 0, seen: undefined, trusted: true } : await storeFiles(ctx, root, items, walkedMs, writer, tmpDir, warn, opts);
     const { tree, files, dirs, bytes, filesRead } = listing;
 
     const packs = await writer.flush();
@@ -84,7 +84,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     if (listing.seen) {
       ctx.cache.putFiles(root, listing.seen);
       const databases = listing.seen.filter((f) => f.file.sqlite).map(({ path: p, file: { size, mtimeNs, ctimeNs, ino } }): [string, FileStat] => [p, { size, mtimeNs, ctimeNs, ino }]);
-      ctx.cache.putListingMemo(root, warnings.length === 0 ? { walk, databases, tree, files, dirs, bytes } : undefined);
+      ctx.cache.putListingMemo(root, warnings.length === 0 && listing.trusted ? { walk, databases, tree, files, dirs, bytes } : undefined);
     }
     return { snapshot: summarize(snap.id, record), warnings };
   } finally {
@@ -93,8 +93,11 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
   }
 }
 
-/** The folder's files, each found unchanged in the stat cache or read and stored; then its listing, stored. */
-async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEntry[], writer: BlobWriter, tmpDir: string, warn: (w: Warning) => void, opts: CommitOptions): Promise<StoredListing> {
+/**
+ * The folder's files, each found unchanged in the stat cache or read and stored; then its listing,
+ * stored. `statMs`: when the walk that statted `items` began.
+ */
+async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEntry[], statMs: number, writer: BlobWriter, tmpDir: string, warn: (w: Warning) => void, opts: CommitOptions): Promise<StoredListing> {
   const store = (data: Uint8Array) => writer.add(BlobType.data, data);
   const deltas = allowsDeltas(ctx.config);
   const entries: FileEntry[] = [];
@@ -103,6 +106,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   let dirs = 0;
   let bytes = 0;
   let filesRead = 0;
+  let racy = 0;
 
   // Prefetch small files about to be read; not known databases (captured, never read whole),
   // and not files the stat cache will let through unread.
@@ -151,7 +155,9 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
       filesRead++;
     }
     entries.push({ ...base, type: "file", size: content.size, chunks: content.chunks, ...(content.sqlite ? { sqlite: true } : {}) });
-    seen.push({ path: item.relPath, file: { ...key, chunks: content.chunks, sqlite: content.sqlite } });
+    // A file modified just before it was statted is read again next time (see isRacy).
+    const rowKey = isRacy(key, statMs) ? (racy++, untrusted(key)) : key;
+    seen.push({ path: item.relPath, file: { ...rowKey, chunks: content.chunks, sqlite: content.sqlite } });
     files++;
     bytes += content.size;
   }
@@ -160,7 +166,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   const listingChunker = await Chunker.create(LISTING_CHUNKS, gearTableFromKey(ctx.keys.gear));
   for await (const piece of listingChunker.chunks(oneBuffer(serializeListing(entries)))) tree.push(await writer.add(BlobType.tree, piece));
 
-  return { tree, files, dirs, bytes, filesRead, seen };
+  return { tree, files, dirs, bytes, filesRead, seen, trusted: racy === 0 };
 }
 
 interface StoredListing {
@@ -171,6 +177,8 @@ interface StoredListing {
   filesRead: number;
   /** The stat-cache rows of the files listed. */
   seen: { path: string; file: CachedFile }[];
+  /** False when some row does not vouch for its file (a racy file): the listing is not to be reused. */
+  trusted: boolean;
 }
 
 async function readWithRetries(

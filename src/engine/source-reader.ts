@@ -111,8 +111,28 @@ export async function readContent(
   return content;
 }
 
-/** Files modified this recently are read twice (see readContent). */
+/** Files modified this recently are read twice (see readContent), and their stat-cache rows are not trusted (see isRacy). */
 const HOT_MS = 3000;
+
+/** What a stat-cache row of a racy file holds for its ctime: no stat has it, so the row never matches. */
+const UNTRUSTED_CTIME = "racy";
+
+/**
+ * A racy file (git's term) was modified so shortly before it was statted, at `statMs`, that a
+ * later write could fall in the same timestamp tick (a few milliseconds on ext4, two seconds on
+ * FAT) and leave its size, mtime, ctime and inode exactly as recorded: its stat-cache row must not
+ * vouch for it next time. For a database this looks at its -wal's mtime as well.
+ */
+export function isRacy(key: FileStat, statMs: number): boolean {
+  const from = BigInt(statMs - HOT_MS) * 1_000_000n;
+  const [main = "0", wal] = key.mtimeNs.split("+");
+  return BigInt(main) >= from || (wal !== undefined && BigInt(wal.split(":")[0] ?? "0") >= from);
+}
+
+/** The key a racy file's stat-cache row is written with: it matches no stat, so the file is read again. */
+export function untrusted(key: FileStat): FileStat {
+  return { ...key, ctimeNs: UNTRUSTED_CTIME };
+}
 
 function stream(absPath: string): AsyncIterable<Uint8Array> {
   return createReadStream(absPath, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>;

@@ -14,15 +14,17 @@ export class SourceScan {
   readonly excludes: readonly string[];
   /** The folder's real path; rejects with a PathError when it is missing or not a folder. */
   readonly root: Promise<string>;
-  readonly walked: Promise<{ entries: WalkEntry[]; warnings: Warning[] }>;
+  /** The entries, the walk's warnings, and when the walk began (every stat in it is that recent or more). */
+  readonly walked: Promise<{ entries: WalkEntry[]; warnings: Warning[]; startedMs: number }>;
 
   constructor(dir: string, excludes: readonly string[] = []) {
     this.excludes = [...excludes];
     this.root = resolveSourceRoot(dir);
     this.walked = this.root.then(async (root) => {
       const warnings: Warning[] = [];
+      const startedMs = Date.now();
       const entries = await walkTree(root, compileMatcher(this.excludes), isSidecarAmong, (w) => warnings.push(w));
-      return { entries, warnings };
+      return { entries, warnings, startedMs };
     });
     // Whoever uses the scan awaits these; a scan made and then not used (the repository failed to
     // open) must not end the process with an unhandled rejection.

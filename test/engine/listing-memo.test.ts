@@ -3,7 +3,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import Database from "better-sqlite3";
 import { Repository, UsageError, type ProgressEvent } from "../../src/lib.ts";
-import { describeTree, makeRandomTree } from "../helpers/tree.ts";
+import { describeTree, makeRandomTree, settle } from "../helpers/tree.ts";
 import { buildOpenClawLikeDb } from "../helpers/sqlite-writer.ts";
 import { useScratch } from "../helpers/scratch.ts";
 
@@ -11,6 +11,16 @@ import { useScratch } from "../helpers/scratch.ts";
 async function cacheFile(cacheDir: string): Promise<string> {
   const [repoId] = await fs.readdir(cacheDir);
   return path.join(cacheDir, repoId!, "index.sqlite");
+}
+
+/** Whether the cache holds a listing memo for the folder committed (one folder per test). */
+async function hasMemo(cacheDir: string): Promise<boolean> {
+  const db = new Database(await cacheFile(cacheDir), { readonly: true });
+  try {
+    return db.prepare("SELECT count(*) FROM listing_memos").pluck().get() === 1;
+  } finally {
+    db.close();
+  }
 }
 
 /** Files a commit looked at one by one (its per-file progress events). */
@@ -51,13 +61,17 @@ describe("a commit of an unchanged folder reuses the last listing", () => {
     await makeRandomTree(src, 32);
     await fs.writeFile(path.join(src, "notes.md"), "first");
     await fs.writeFile(path.join(src, "debug.log"), "noise");
+    await settle(path.join(src, "notes.md"), path.join(src, "debug.log"));
     const base = await t.repo.commit(src, { excludes: ["*.log"] });
     expect((await t.repo.ls(base.snapshot.id)).some((e) => e.path === "debug.log")).toBe(false);
+    expect(await hasMemo(t.cacheDir)).toBe(true);
 
     // Same size, new content.
     await fs.writeFile(path.join(src, "notes.md"), "again");
+    await settle(path.join(src, "notes.md"));
     const edited = await t.repo.commit(src, { excludes: ["*.log"] });
     expect(edited.snapshot.stats.filesRead).toBe(1);
+    expect(await hasMemo(t.cacheDir)).toBe(true);
     const notes = path.join(await scratch.dir("out"), "notes");
     await t.repo.checkout(edited.snapshot.id, notes, { paths: ["notes.md"] });
     expect(await fs.readFile(path.join(notes, "notes.md"), "utf8")).toBe("again");
@@ -66,6 +80,7 @@ describe("a commit of an unchanged folder reuses the last listing", () => {
     await fs.mkdir(path.join(src, "a-new-folder"));
     const withFolder = await t.repo.commit(src, { excludes: ["*.log"] });
     expect((await t.repo.ls(withFolder.snapshot.id)).some((e) => e.path === "a-new-folder" && e.type === "dir")).toBe(true);
+    expect(await hasMemo(t.cacheDir)).toBe(true);
 
     // Without the exclude, the log file is listed again.
     const all = await t.repo.commit(src);
@@ -80,7 +95,9 @@ describe("a commit of an unchanged folder reuses the last listing", () => {
     const { DatabaseSync } = await import("node:sqlite");
     const conn = new DatabaseSync(dbPath);
     conn.exec("PRAGMA wal_autocheckpoint = 0; CREATE TABLE marks (v TEXT)");
+    await settle(dbPath);
     await t.repo.commit(src);
+    expect(await hasMemo(t.cacheDir)).toBe(true);
     const mainBefore = await fs.stat(dbPath, { bigint: true });
     conn.exec("INSERT INTO marks VALUES ('after the first commit')");
     const mainAfter = await fs.stat(dbPath, { bigint: true });
@@ -102,6 +119,7 @@ describe("a commit of an unchanged folder reuses the last listing", () => {
     const src = await scratch.dir("src");
     await makeRandomTree(src, 33);
     const first = await t.repo.commit(src);
+    expect(await hasMemo(t.cacheDir)).toBe(true);
     await t.repo.forget([first.snapshot.id]);
     await t.repo.prune();
     // The folder is unchanged, but the listing and chunks the memo names are gone from the bucket.
@@ -113,6 +131,25 @@ describe("a commit of an unchanged folder reuses the last listing", () => {
     await t.repo.checkout(snapshot.id, out);
     expect(await describeTree(out)).toEqual(await describeTree(src));
     expect((await t.repo.check({ readData: true })).errors).toEqual([]);
+  });
+});
+
+describe("a file changed just before a commit (racy)", () => {
+  const scratch = useScratch();
+
+  it("is read again by the next commit, and no listing is reused until it has settled", async () => {
+    const t = await scratch.repo();
+    const src = await scratch.dir("src");
+    const file = path.join(src, "fresh.md");
+    await fs.writeFile(file, "just written");
+    expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(1);
+    expect(await hasMemo(t.cacheDir)).toBe(false);
+    // Its stat is unchanged, but a write in the same timestamp tick would have left it so.
+    expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(1);
+    await settle(file);
+    expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(1);
+    expect(await hasMemo(t.cacheDir)).toBe(true);
+    expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(0);
   });
 });
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { buildOpenClawLikeDb, checkWriterInvariants, editOpenClawLikeDb, startWriter, type Writer } from "../helpers/sqlite-writer.ts";
-import { dirSize } from "../helpers/tree.ts";
+import { dirSize, settle } from "../helpers/tree.ts";
 import { useScratch } from "../helpers/scratch.ts";
 
 describe("SQLite databases in a commit (invariant 8)", () => {
@@ -96,6 +96,7 @@ describe("SQLite databases in a commit (invariant 8)", () => {
         db.close();
       }
     };
+    await settle(path.join(src, "a-notes.txt"), ...dbs);
     const first = await t.repo.commit(src);
     expect(first.snapshot.stats.filesRead).toBe(4);
     expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(0);
@@ -119,6 +120,7 @@ describe("SQLite databases in a commit (invariant 8)", () => {
     const { DatabaseSync } = await import("node:sqlite");
     const idle = new DatabaseSync(db);
     idle.exec("PRAGMA wal_autocheckpoint = 0; UPDATE memory SET updated_at = updated_at WHERE id = 2");
+    await settle(db);
     await t.repo.commit(src);
     expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(0);
     expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(0);

@@ -95,3 +95,16 @@ export async function dirSize(root: string): Promise<number> {
   }
   return total;
 }
+
+/**
+ * Sets each file's times a minute back (a database's -wal too, when there is one), as if it had
+ * last changed then: a file changed in the seconds before a commit is read again by the next
+ * commit (racy, see isRacy), which tests that expect a second commit to read nothing must avoid.
+ */
+export async function settle(...files: string[]): Promise<void> {
+  const past = Date.now() / 1000 - 60;
+  for (const file of files) {
+    await fs.utimes(file, past, past);
+    await fs.utimes(`${file}-wal`, past, past).catch(() => {});
+  }
+}
