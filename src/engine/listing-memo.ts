@@ -14,24 +14,31 @@ import type { WalkEntry } from "./walk.ts";
 
 /** Bytes hashed per entry besides its name: a NUL, then mode, size, mtime, ctime and inode as 64-bit numbers. */
 const ENTRY_FIXED_BYTES = 1 + 5 * 8;
+/** Entries are written into a buffer of this size, hashed each time it fills (memory does not grow with the folder). */
+const DIGEST_BLOCK = 64 * 1024;
 
 /** SHA-256 over what a listing is made from: each entry's name, mode, size, times and inode, and the excludes. */
 export function walkDigest(entries: readonly WalkEntry[], excludes: readonly string[]): string {
   // Numbers go in as bytes: turning 50,000 BigInts into strings took longer than the hashing.
-  let length = 0;
-  for (const e of entries) length += Buffer.byteLength(e.relPath) + ENTRY_FIXED_BYTES;
-  const buf = Buffer.allocUnsafe(length);
+  const hash = createHash("sha256").update(JSON.stringify(excludes)).update("\0");
+  let block = Buffer.allocUnsafe(DIGEST_BLOCK);
   let at = 0;
   for (const { relPath, stat: st } of entries) {
-    at += buf.write(relPath, at, "utf8");
-    buf[at++] = 0; // names cannot contain NUL, so one name cannot run into the next entry
-    at = buf.writeBigUInt64LE(st.mode, at);
-    at = buf.writeBigUInt64LE(st.size, at);
-    at = buf.writeBigUInt64LE(st.mtimeNs, at);
-    at = buf.writeBigUInt64LE(st.ctimeNs, at);
-    at = buf.writeBigUInt64LE(st.ino, at);
+    const need = Buffer.byteLength(relPath) + ENTRY_FIXED_BYTES;
+    if (at + need > block.byteLength) {
+      hash.update(block.subarray(0, at));
+      at = 0;
+      if (need > block.byteLength) block = Buffer.allocUnsafe(need);
+    }
+    at += block.write(relPath, at, "utf8");
+    block[at++] = 0; // names cannot contain NUL, so one name cannot run into the next entry
+    at = block.writeBigUInt64LE(st.mode, at);
+    at = block.writeBigUInt64LE(st.size, at);
+    at = block.writeBigUInt64LE(st.mtimeNs, at);
+    at = block.writeBigUInt64LE(st.ctimeNs, at);
+    at = block.writeBigUInt64LE(st.ino, at);
   }
-  return createHash("sha256").update(JSON.stringify(excludes)).update("\0").update(buf).digest("hex");
+  return hash.update(block.subarray(0, at)).digest("hex");
 }
 
 /**
