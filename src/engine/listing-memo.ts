@@ -12,31 +12,39 @@ import type { WalkEntry } from "./walk.ts";
 // This trusts stats exactly as far as the stat cache does: a file whose stat is unchanged is
 // taken as unchanged, and a database also needs its -wal unchanged.
 
-/** Bytes hashed per entry besides its name: a NUL, then mode, size, mtime, ctime and inode as 64-bit numbers. */
-const ENTRY_FIXED_BYTES = 1 + 5 * 8;
 /** Entries are written into a buffer of this size, hashed each time it fills (memory does not grow with the folder). */
 const DIGEST_BLOCK = 64 * 1024;
 
 /** SHA-256 over what a listing is made from: each entry's name, mode, size, times and inode, and the excludes. */
 export function walkDigest(entries: readonly WalkEntry[], excludes: readonly string[]): string {
-  // Numbers go in as bytes: turning 50,000 BigInts into strings took longer than the hashing.
+  // Each entry: its name, zeros up to the next multiple of 8 (at least one: names cannot contain
+  // NUL, so one name cannot run into what follows), then mode, size, mtime, ctime and inode as
+  // 64-bit numbers stored through an aligned view. Turning the BigInts into strings, or writing
+  // them byte by byte, made this a tenth of a no-change commit.
   const hash = createHash("sha256").update(JSON.stringify(excludes)).update("\0");
-  let block = Buffer.allocUnsafe(DIGEST_BLOCK);
+  let block = Buffer.alloc(DIGEST_BLOCK);
+  let numbers = new BigUint64Array(block.buffer, block.byteOffset, block.byteLength / 8);
   let at = 0;
   for (const { relPath, stat: st } of entries) {
-    const need = Buffer.byteLength(relPath) + ENTRY_FIXED_BYTES;
-    if (at + need > block.byteLength) {
+    const most = relPath.length * 3 + 8 + 5 * 8; // UTF-8 takes at most 3 bytes per UTF-16 unit
+    if (at + most > block.byteLength) {
       hash.update(block.subarray(0, at));
       at = 0;
-      if (need > block.byteLength) block = Buffer.allocUnsafe(need);
+      if (most > block.byteLength) {
+        block = Buffer.alloc(most + (8 - (most % 8)));
+        numbers = new BigUint64Array(block.buffer, block.byteOffset, block.byteLength / 8);
+      }
     }
     at += block.write(relPath, at, "utf8");
-    block[at++] = 0; // names cannot contain NUL, so one name cannot run into the next entry
-    at = block.writeBigUInt64LE(st.mode, at);
-    at = block.writeBigUInt64LE(st.size, at);
-    at = block.writeBigUInt64LE(st.mtimeNs, at);
-    at = block.writeBigUInt64LE(st.ctimeNs, at);
-    at = block.writeBigUInt64LE(st.ino, at);
+    const end = (at & ~7) + 8;
+    block.fill(0, at, end);
+    let word = end / 8;
+    numbers[word++] = st.mode;
+    numbers[word++] = st.size;
+    numbers[word++] = st.mtimeNs;
+    numbers[word++] = st.ctimeNs;
+    numbers[word++] = st.ino;
+    at = word * 8;
   }
   return hash.update(block.subarray(0, at)).digest("hex");
 }
