@@ -52,7 +52,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     walkWarnings.forEach(warn);
     const walk = walkDigest(items, excludes);
     const reused = walkWarnings.length === 0 ? await reusableListing(ctx.cache.listingMemo(root), walk, root) : undefined;
-    const listing = reused ? { ...reused, filesRead: 0, seen: undefined, trusted: true } : await storeFiles(ctx, root, items, walkedMs, writer, tmpDir, warn, opts);
+    const listing = reused ? { ...reused, filesRead: 0, seen: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, tmpDir, warn, opts);
     const { tree, files, dirs, bytes, filesRead } = listing;
 
     const packs = await writer.flush();

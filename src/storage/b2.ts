@@ -7,7 +7,6 @@
 // when they are missing (docs/storage.md has the rule).
 
 import { StorageAuthError, StorageError, TransientStorageError } from "../errors.ts";
-import type { RequestCounts } from "./backend.ts";
 import { HttpFailure, httpRequest, parseRetryAfter, type HttpResponse } from "./http.ts";
 import { withRetry, type RetryOptions } from "./retry.ts";
 import { normalizePrefix, S3Backend, type S3Config } from "./s3.ts";
