@@ -1,9 +1,17 @@
 #!/usr/bin/env node
-import { enableCompileCache } from "node:module";
+// A namespace import: a named import of something an old Node lacks would fail before the
+// version check below could say why.
+import * as nodeModule from "node:module";
+import { unsupportedNode } from "../dist/cli/runtime.js";
 
+const tooOld = unsupportedNode(process.versions.node, process.execPath);
+if (tooOld) {
+  process.stderr.write(`clawback: ${tooOld}\n`);
+  process.exit(1);
+}
 // V8 keeps the compiled CLI on disk (in the system's temporary folder), so every run after the
 // first skips compiling it: a tenth of a no-change commit's time.
-enableCompileCache();
+nodeModule.enableCompileCache();
 const { main } = await import("../dist/cli/main.js");
 
 process.exitCode = await main(process.argv.slice(2));
