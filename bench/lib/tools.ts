@@ -51,6 +51,8 @@ export interface RunResult {
   wallMs: number;
   /** Peak resident set size of the process, bytes (0 if it could not be measured). */
   peakRss: number;
+  /** User plus system CPU time of the process and its threads, ms (NaN without GNU time). */
+  cpuMs: number;
 }
 
 export function which(cmd: string): string | null {
@@ -92,15 +94,19 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Nod
       const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
       if (poll) clearInterval(poll);
       let peakRss = hwm;
+      let cpuMs = NaN;
       if (hasGnuTime && existsSync(timeFile)) {
         const t = readFileSync(timeFile, "utf8");
         rmSync(timeFile, { force: true });
         const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(t);
         if (m) peakRss = Number(m[1]) * 1024;
+        const user = /User time \(seconds\): ([\d.]+)/.exec(t);
+        const sys = /System time \(seconds\): ([\d.]+)/.exec(t);
+        if (user && sys) cpuMs = (Number(user[1]) + Number(sys[1])) * 1000;
         const st = /Exit status: (\d+)/.exec(t);
         if (st) code = Number(st[1]);
       }
-      resolvePromise({ code: code ?? 1, stdout, stderr, wallMs, peakRss });
+      resolvePromise({ code: code ?? 1, stdout, stderr, wallMs, peakRss, cpuMs });
     });
   });
 }
