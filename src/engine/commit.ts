@@ -15,8 +15,8 @@ import { allowsDeltas } from "../repo/config.ts";
 import type { RepoContext } from "./context.ts";
 import { LISTING_CHUNKS, serializeListing } from "./listing.ts";
 import { Chunker, gearTableFromKey } from "../chunker/index.ts";
-import { ChangedWhileReading, databaseStatKey, isRacy, readContent, sameStat, statKey, untrusted, WHOLE_READ_BYTES } from "./source-reader.ts";
-import { Prefetcher } from "./prefetch.ts";
+import { ChangedWhileReading, databaseStatKey, isRacy, readContent, sameStat, statKey, untrusted } from "./source-reader.ts";
+import { WholeFileReader } from "./whole-read.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
 import type { CapturedDatabase } from "./sqlite-capture.ts";
 import { summarize } from "./snapshots.ts";
@@ -108,13 +108,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   let filesRead = 0;
   let racy = 0;
 
-  // Prefetch small files about to be read; not known databases (captured, never read whole),
-  // and not files the stat cache will let through unread.
-  const prefetch = new Prefetcher(items, (item) => {
-    if (!item.stat.isFile() || item.stat.size > WHOLE_READ_BYTES) return false;
-    const cached = ctx.cache.cachedFile(root, item.relPath);
-    return !cached || (!cached.sqlite && !sameStat(cached, statKey(item.stat)));
-  });
+  const whole = new WholeFileReader();
   const captures = new CaptureAhead(items, ctx.cache, root, tmpDir);
 
   for (const [index, item] of items.entries()) {
@@ -150,7 +144,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
       // A database's changed page groups are stored as deltas of the groups its last version had.
       const previous = deltas && cached?.sqlite ? cached.chunks : undefined;
       const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous));
-      content = await readWithRetries(ctx, item.absPath, st, { prefetched: prefetch.take(index), captured: early?.copy }, beforeCapture, tmpDir, store, groupSink, warn, item.relPath);
+      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy }, beforeCapture, tmpDir, store, groupSink, warn, item.relPath);
       if (!content) continue;
       filesRead++;
     }
@@ -185,7 +179,7 @@ async function readWithRetries(
   ctx: RepoContext,
   absPath: string,
   firstStat: import("node:fs").BigIntStats,
-  started: { prefetched: Promise<Buffer> | undefined; captured: Promise<CapturedDatabase> | undefined },
+  started: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined },
   beforeCapture: () => Promise<void>,
   tmpDir: string,
   sink: (d: Uint8Array) => Promise<string>,
@@ -194,13 +188,13 @@ async function readWithRetries(
   relPath: string,
 ) {
   let st = firstStat;
-  let early: typeof started | undefined = started;
+  let captured = started.captured;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, tmpDir, sink, beforeCapture, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(early?.prefetched ? { prefetched: early.prefetched } : {}), ...(early?.captured ? { captured: early.captured } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, tmpDir, sink, beforeCapture, whole: started.whole, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
-        early = undefined;
+        captured = undefined;
         st = await fs.lstat(absPath, { bigint: true });
         continue;
       }

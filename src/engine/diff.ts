@@ -7,6 +7,7 @@ import type { RepoContext } from "./context.ts";
 import { compileMatcher } from "./glob.ts";
 import { loadListing, resolveSnapshot } from "./snapshots.ts";
 import { readContent } from "./source-reader.ts";
+import { WholeFileReader } from "./whole-read.ts";
 import { isSidecarAmong } from "./sqlite-capture.ts";
 import { walkTree } from "./walk.ts";
 import type { Change, FileEntry } from "./types.ts";
@@ -57,6 +58,7 @@ async function scanFolder(ctx: RepoContext, dir: string, excludes: string[], ref
   const known = new Map(reference.map((e) => [e.path, e]));
   const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), "clawback-diff-"));
   const entries: FileEntry[] = [];
+  const whole = new WholeFileReader();
   try {
     for (const item of await walkTree(root, compileMatcher(excludes), isSidecarAmong, () => {})) {
       const st = item.stat;
@@ -75,6 +77,7 @@ async function scanFolder(ctx: RepoContext, dir: string, excludes: string[], ref
           groupPages: ctx.config.sqliteGroupPages,
           tmpDir,
           sink: async (data) => chunkId(ctx.keys, data),
+          whole,
         }).catch(() => undefined);
         entries.push({ ...base, type: "file", size: content?.size ?? Number(st.size), ...(content ? { chunks: content.chunks } : {}) });
       }

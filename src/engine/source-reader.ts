@@ -6,6 +6,7 @@ import { chunkId, type RepoKeys } from "../crypto/keys.ts";
 import type { Chunker } from "../chunker/index.ts";
 import type { FileStat } from "../index/cache.ts";
 import { captureSqlite, pageGroups, readSqliteHeader, type CapturedDatabase } from "./sqlite-capture.ts";
+import type { WholeFileReader } from "./whole-read.ts";
 
 export interface ReadContent {
   chunks: string[];
@@ -53,8 +54,8 @@ async function* once(buf: Uint8Array): AsyncGenerator<Uint8Array> {
 
 /**
  * Reads one file into chunks. A database is captured through SQLite's backup API and cut at
- * page-group boundaries; anything else goes through FastCDC: a small file read whole (or handed in
- * already read, `prefetched`), a large one streamed. A plain file whose stat changes during the
+ * page-group boundaries; anything else goes through FastCDC: a small file read whole (`whole`, whose
+ * buffer is reused for the next file), a large one streamed. A plain file whose stat changes during the
  * read throws ChangedWhileReading so the caller can try again.
  */
 export async function readContent(
@@ -68,7 +69,7 @@ export async function readContent(
     sink: ChunkSink;
     /** Takes a database's page groups, in file order, instead of `sink` (see DeltaSink). */
     pageGroupSink?: { add: ChunkSink; flush(): Promise<void> };
-    prefetched?: Promise<Buffer>;
+    whole: WholeFileReader;
     /** Called once the file is known to be a database, before it is captured. */
     beforeCapture?: () => Promise<void>;
     /** The database's capture, already started (see CaptureAhead). */
@@ -76,7 +77,7 @@ export async function readContent(
   },
 ): Promise<ReadContent> {
   const size = Number(before.size);
-  const whole = size <= WHOLE_READ_BYTES && !opts.captured ? await (opts.prefetched ?? fs.readFile(absPath)) : undefined;
+  const whole = size <= WHOLE_READ_BYTES && !opts.captured ? opts.whole.read(absPath, size) : undefined;
   const database = opts.captured !== undefined || (size >= MIN_DATABASE_BYTES && (whole ? whole.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC) : (await readSqliteHeader(absPath)) !== undefined));
   if (database) {
     if (!opts.captured) await opts.beforeCapture?.();
