@@ -70,7 +70,22 @@ export class Chunker {
    * next is requested, so a source may refill one buffer. One stream at a time per Chunker: a
    * second use takes the Chunker over and the first stream then fails with UsageError.
    */
-  async *chunks(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  chunks(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    return this.#stream(source, (window, length) => window.take(length));
+  }
+
+  /**
+   * Like chunks(), but each chunk is a view of the chunker's window, valid only until the next
+   * one is asked for: no copy and no allocation per chunk. For consumers that are done with a
+   * chunk before they ask for the next (hashing it, or storing it through a BlobWriter, which
+   * encodes or copies it before it returns). Copying every chunk out was a tenth of a first
+   * commit's main-thread time.
+   */
+  chunkViews(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    return this.#stream(source, (window, length) => window.view(length));
+  }
+
+  async *#stream(source: AsyncIterable<Uint8Array>, out: (window: ScanWindow, length: number) => Uint8Array): AsyncGenerator<Uint8Array> {
     const run = this.#claim();
     const window = this.#window;
     for await (const piece of source) {
@@ -82,7 +97,7 @@ export class Chunker {
           for (let n = CUT_CAPACITY; n === CUT_CAPACITY; ) {
             n = window.scan(false);
             for (let i = 0; i < n; i++) {
-              yield window.take(window.lengthOf(i));
+              yield out(window, window.lengthOf(i));
               this.#checkOwner(run);
             }
           }
@@ -95,7 +110,7 @@ export class Chunker {
     for (let n = CUT_CAPACITY; n === CUT_CAPACITY; ) {
       n = window.scan(true);
       for (let i = 0; i < n; i++) {
-        yield window.take(window.lengthOf(i));
+        yield out(window, window.lengthOf(i));
         this.#checkOwner(run);
       }
     }

@@ -112,6 +112,16 @@ export class ScanWindow {
     return this.#bytes.slice(start, start + length);
   }
 
+  /**
+   * The next `length` uncut bytes as a view of the window, marked cut: valid until the window is
+   * next appended to or compacted.
+   */
+  view(length: number): Uint8Array {
+    const start = this.#consumed;
+    this.#consumed += length;
+    return this.#bytes.subarray(start, start + length);
+  }
+
   /** Marks the next `length` bytes cut without copying them. */
   skip(length: number): void {
     this.#consumed += length;

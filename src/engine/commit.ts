@@ -158,7 +158,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
 
   const tree: string[] = [];
   const listingChunker = await Chunker.create(LISTING_CHUNKS, gearTableFromKey(ctx.keys.gear));
-  for await (const piece of listingChunker.chunks(oneBuffer(serializeListing(entries)))) tree.push(await writer.add(BlobType.tree, piece));
+  for await (const piece of listingChunker.chunkViews(oneBuffer(serializeListing(entries)))) tree.push(await writer.add(BlobType.tree, piece));
 
   return { tree, files, dirs, bytes, filesRead, seen, trusted: racy === 0 };
 }

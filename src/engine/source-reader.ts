@@ -14,7 +14,11 @@ export interface ReadContent {
   sqlite: boolean;
 }
 
-/** Called for each chunk of content; returns the chunk's id (after storing it, or not). */
+/**
+ * Called for each chunk of content; returns the chunk's id (after storing it, or not). The chunk
+ * is a view of a reused buffer: the sink must be done with it (hashed, encoded or copied) by the
+ * time its promise settles.
+ */
 export type ChunkSink = (data: Uint8Array) => Promise<string>;
 
 /** The file changed while it was being read. */
@@ -93,7 +97,7 @@ export async function readContent(
     }
   }
   const source = whole ? once(whole) : stream(absPath);
-  const content = await consume(opts.chunker.chunks(source), opts, false);
+  const content = await consume(opts.chunker.chunkViews(source), opts, false);
   // Synchronous: a stat is microseconds, a round trip through the thread pool per file is not.
   const after = lstatSync(absPath, { bigint: true });
   if (!sameStat(statKey(before), statKey(after)) || content.size !== Number(after.size)) {
@@ -103,7 +107,7 @@ export async function readContent(
   // invisible to the stat check. A file written to in the last few seconds is read a second
   // time (hashing only) and kept only if both reads agree.
   if (Date.now() - Number(after.mtimeNs / 1_000_000n) < HOT_MS) {
-    const again = await consume(opts.chunker.chunks(stream(absPath)), { sink: async (piece) => chunkId(opts.keys, piece) }, false);
+    const again = await consume(opts.chunker.chunkViews(stream(absPath)), { sink: async (piece) => chunkId(opts.keys, piece) }, false);
     const last = await fs.lstat(absPath, { bigint: true });
     if (!sameStat(statKey(after), statKey(last)) || again.chunks.length !== content.chunks.length || again.chunks.some((id, i) => id !== content.chunks[i])) {
       throw new ChangedWhileReading(`${path.basename(absPath)} changed while it was read`);

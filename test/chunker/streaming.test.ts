@@ -183,3 +183,31 @@ describe("several chunkers and streams", () => {
     await expect(collect(chunker, strings())).rejects.toThrow(/Uint8Array/);
   });
 });
+
+describe("chunkViews", () => {
+  it("yields the same chunks as chunks() across window refills, as views of one reused window", async () => {
+    const chunker = await Chunker.create(SMALL);
+    // Several windows' worth, in odd pieces, so views are cut before and after compactions.
+    const data = pseudoRandom(3 * windowSizeFor(SMALL) + 12_345, 7);
+    const r1 = prng(3);
+    const r2 = prng(4);
+    const copies = await collect(chunker, inPieces(data, () => 1 + Math.floor(r1() * 300_000)));
+    const seen: Uint8Array[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    for await (const view of chunker.chunkViews(inPieces(data, () => 1 + Math.floor(r2() * 300_000)))) {
+      seen.push(view.slice()); // what a consumer sees while the view is valid
+      buffers.add(view.buffer);
+    }
+    expect(seen.map((c) => c.length)).toEqual(copies.map((c) => c.length));
+    expect(Buffer.compare(concat(seen), data)).toBe(0);
+    expect(buffers.size).toBe(1);
+  });
+
+  it("a view kept past the next step no longer holds its chunk (the contract: done with it before asking for the next)", async () => {
+    const chunker = await Chunker.create(TINY);
+    const data = pseudoRandom(windowSizeFor(TINY) * 2, 11);
+    const kept: { view: Uint8Array; copy: Uint8Array }[] = [];
+    for await (const view of chunker.chunkViews(inPieces(data, () => 65_536))) kept.push({ view, copy: view.slice() });
+    expect(kept.some(({ view, copy }) => Buffer.compare(view, copy) !== 0)).toBe(true);
+  });
+});
