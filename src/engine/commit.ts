@@ -17,6 +17,7 @@ import { LISTING_CHUNKS, serializeListing } from "./listing.ts";
 import { Chunker, gearTableFromKey } from "../chunker/index.ts";
 import { ChangedWhileReading, databaseStatKey, isRacy, readContent, sameStat, statKey, untrusted } from "./source-reader.ts";
 import { WholeFileReader } from "./whole-read.ts";
+import { makeScratchDir } from "./scratch-dir.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
 import type { CapturedDatabase } from "./sqlite-capture.ts";
 import { summarize } from "./snapshots.ts";
@@ -26,6 +27,13 @@ import type { WalkEntry } from "./walk.ts";
 import type { CommitOptions, CommitResult, FileEntry, Warning } from "./types.ts";
 
 const READ_ATTEMPTS = 3;
+
+/** The largest file a commit may copy whole into its scratch folder: the largest that could be a database. */
+function largestCaptured(items: readonly WalkEntry[]): number {
+  let largest = 0;
+  for (const item of items) if (item.stat.isFile() && item.stat.size > largest) largest = Number(item.stat.size);
+  return largest;
+}
 
 /**
  * Commit: walk the folder, store new chunks in packs, then the pack manifest, then the snapshot
@@ -39,7 +47,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
   if (opts.scan) await opts.scan.assertFor(dir, excludes);
   const root = await scan.root;
   const lock = await acquireLock(ctx.backend, ctx.keys, false, "commit");
-  const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), "clawback-commit-"));
+  let tmpDir: string | undefined;
   try {
     await syncIndex(ctx.cache, ctx.backend, ctx.keys);
     const warnings: Warning[] = [];
@@ -52,7 +60,8 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     walkWarnings.forEach(warn);
     const walk = walkDigest(items, excludes);
     const reused = walkWarnings.length === 0 ? await reusableListing(ctx.cache.listingMemo(root), walk, root) : undefined;
-    const listing = reused ? { ...reused, filesRead: 0, seen: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, tmpDir, warn, opts);
+    if (!reused) tmpDir = await makeScratchDir(largestCaptured(items));
+    const listing = reused ? { ...reused, filesRead: 0, seen: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, tmpDir!, warn, opts);
     const { tree, files, dirs, bytes, filesRead } = listing;
 
     const packs = await writer.flush();
@@ -88,7 +97,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     }
     return { snapshot: summarize(snap.id, record), warnings };
   } finally {
-    await fs.rm(tmpDir, { recursive: true, force: true });
+    if (tmpDir) await fs.rm(tmpDir, { recursive: true, force: true });
     await lock.release();
   }
 }
