@@ -7,7 +7,7 @@
 
 import { execFileSync } from "node:child_process";
 import { cpus, totalmem } from "node:os";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { generateInit, simulateDay } from "./gen/index.ts";
 import { duBytes, fmtBytes } from "./lib/fsutil.ts";
@@ -52,6 +52,10 @@ await generateInit(base, { sizeBytes: Math.round(sizeMb * 1024 * 1024), seed });
 const stateBytes = duBytes(base);
 console.log(`  ${fmtBytes(stateBytes)} in ${((Date.now() - t0) / 1000).toFixed(0)} s; tools: ${names.join(", ")}${hasGnuTime ? "" : " (peak RSS by polling /proc: install `time` for exact numbers)"}`);
 for (const n of notes) console.log(`  ${n}`);
+// Per run: the state and its mirror, three repositories and three restores, about 8× the state.
+const needed = runs * 8 * stateBytes;
+const fsInfo = statfsSync(work);
+if (fsInfo.bavail * fsInfo.bsize < needed) console.log(`  warning: ${fmtBytes(fsInfo.bavail * fsInfo.bsize)} free under ${work}, the runs keep about ${fmtBytes(needed)} until the end`);
 
 const failed = new Set<string>();
 async function step(tool: Tool, op: Op, fn: () => Promise<RunResult>): Promise<void> {
@@ -73,8 +77,12 @@ async function step(tool: Tool, op: Op, fn: () => Promise<RunResult>): Promise<v
 
 for (let run = 1; run <= runs; run++) {
   console.log(`run ${run}/${runs}`);
-  const dir = join(work, "run");
-  rmSync(dir, { recursive: true, force: true });
+  // Each run keeps its own folder until the bench ends (about 4.5 GB a run): nothing is deleted
+  // between the generation and the last checkout. On ext4 without a journal, creating files in
+  // the minute after a large deletion is several times slower (the inode allocator skips every
+  // recently freed inode), which made each checkout's time depend on what the bench had deleted
+  // just before it rather than on the tool.
+  const dir = join(work, `run-${run}`);
   mkdirSync(dir, { recursive: true });
   const state = join(dir, "state");
   const mirror = join(dir, "mirror");
@@ -99,15 +107,11 @@ for (let run = 1; run <= runs; run++) {
   await simulateDay(state);
   syncMirror(state, mirror);
   for (const t of order) await step(t, "daily", () => t.backup(t.name === "clawback" ? state : mirror));
-  // Restores are removed only after every tool's checkout: deleting 500 MB of files just before a
-  // timed step slowed that step's writes by 1-3 s (whichever tool came second or third paid).
   const targets = order.map((t) => join(dir, `restore-${t.name}`));
   for (const [i, t] of order.entries()) {
     await step(t, "checkout", () => t.restore(targets[i]!));
     if (!failed.has(t.name)) restored[t.name] = duBytes(targets[i]!);
   }
-  for (const target of targets) rmSync(target, { recursive: true, force: true });
-  if (!keepWork) rmSync(dir, { recursive: true, force: true });
 }
 
 // ---- report ----
