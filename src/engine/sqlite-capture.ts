@@ -143,6 +143,7 @@ const SQLITE_LOCKED = 6;
 const SQLITE_READONLY = 8;
 const SQLITE_IOERR = 10;
 const SQLITE_CORRUPT = 11;
+const SQLITE_FULL = 13;
 const SQLITE_CANTOPEN = 14;
 const SQLITE_NOTADB = 26;
 
@@ -288,6 +289,9 @@ async function captureOnce(dbPath: string, source: string, dest: string, modes: 
     db.close();
     if (code === SQLITE_BUSY || code === SQLITE_LOCKED) throw new Busy("database is locked", true, err);
     if (code === SQLITE_CORRUPT || code === SQLITE_NOTADB) throw new IntegrityError(dbPath, `database is damaged: ${errText(err)}`);
+    // The copy's folder is full: trying again cannot help, and it is that folder, not the
+    // database, that the message must name.
+    if (code === SQLITE_FULL) throw pathError(path.dirname(dest), `no room for the copy of ${dbPath}: ${errText(err)}`, err);
     const destDir = await fs.access(path.dirname(dest), fsConstants.W_OK).then(() => true, () => false);
     if (!destDir) throw pathError(path.dirname(dest), `cannot write the copy: ${errText(err)}`, err);
     // Most likely a lock that was released before the probe ran; try again.

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
@@ -263,6 +264,35 @@ describe("captureSqlite", () => {
     await expect(captureSqlite(good, path.join(dir, "no-such-tmp"))).rejects.toThrow(PathError);
 
     expect(await fs.readdir(tmp)).toEqual([]);
+  });
+});
+
+/** A 1 MiB tmpfs mounted for the test, or undefined where mounting is not allowed (not root, no CAP_SYS_ADMIN). */
+function smallFileSystem(dir: string): (() => void) | undefined {
+  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]);
+  if (mounted.status !== 0) return undefined;
+  return () => void spawnSync("umount", [dir]);
+}
+
+describe("captureSqlite into a full folder", () => {
+  it("fails at once with a PathError naming the folder, leaving nothing in it", async (ctx) => {
+    const dir = await freshDir("capture-full");
+    const db = path.join(dir, "big.sqlite");
+    makeDb(db, { rows: 20_000 }); // several MiB, more than the folder below can hold
+    const small = path.join(dir, "small");
+    await fs.mkdir(small);
+    const unmount = smallFileSystem(small);
+    if (!unmount) return ctx.skip();
+    try {
+      const err = await captureSqlite(db, small).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(PathError);
+      expect((err as PathError).path).toBe(small);
+      // Said at once, not after the retries a busy database gets ("SQLite backup failed 5 times").
+      expect((err as Error).message).toContain(`no room for the copy of ${db}`);
+      expect(await fs.readdir(small)).toEqual([]);
+    } finally {
+      unmount();
+    }
   });
 });
 
