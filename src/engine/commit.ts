@@ -188,7 +188,7 @@ async function readWithRetries(
   ctx: RepoContext,
   absPath: string,
   firstStat: import("node:fs").BigIntStats,
-  started: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined },
+  reading: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined },
   beforeCapture: () => Promise<void>,
   tmpDir: string,
   sink: (d: Uint8Array) => Promise<string>,
@@ -197,10 +197,10 @@ async function readWithRetries(
   relPath: string,
 ) {
   let st = firstStat;
-  let captured = started.captured;
+  let captured = reading.captured;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, tmpDir, sink, beforeCapture, whole: started.whole, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, tmpDir, sink, beforeCapture, whole: reading.whole, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
         captured = undefined;
