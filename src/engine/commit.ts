@@ -17,7 +17,7 @@ import { LISTING_CHUNKS, serializeListing } from "./listing.ts";
 import { Chunker, gearTableFromKey } from "../chunker/index.ts";
 import { ChangedWhileReading, databaseStatKey, isRacy, readContent, sameStat, statKey, untrusted } from "./source-reader.ts";
 import { WholeFileReader } from "./whole-read.ts";
-import { makeScratchDir } from "./scratch-dir.ts";
+import { largestFile, makeScratchDir } from "./scratch-dir.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
 import type { CapturedDatabase } from "./sqlite-capture.ts";
 import { summarize } from "./snapshots.ts";
@@ -27,13 +27,6 @@ import type { WalkEntry } from "./walk.ts";
 import type { CommitOptions, CommitResult, FileEntry, Warning } from "./types.ts";
 
 const READ_ATTEMPTS = 3;
-
-/** The largest file a commit may copy whole into its scratch folder: the largest that could be a database. */
-function largestCaptured(items: readonly WalkEntry[]): number {
-  let largest = 0;
-  for (const item of items) if (item.stat.isFile() && item.stat.size > largest) largest = Number(item.stat.size);
-  return largest;
-}
 
 /**
  * Commit: walk the folder, store new chunks in packs, then the pack manifest, then the snapshot
@@ -60,7 +53,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     walkWarnings.forEach(warn);
     const walk = walkDigest(items, excludes);
     const reused = walkWarnings.length === 0 ? await reusableListing(ctx.cache.listingMemo(root), walk, root) : undefined;
-    if (!reused) tmpDir = await makeScratchDir(largestCaptured(items));
+    if (!reused) tmpDir = await makeScratchDir(largestFile(items));
     const listing = reused ? { ...reused, filesRead: 0, seen: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, tmpDir!, warn, opts);
     const { tree, files, dirs, bytes, filesRead } = listing;
 

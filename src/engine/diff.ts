@@ -1,6 +1,4 @@
 import * as fs from "node:fs/promises";
-import * as os from "node:os";
-import * as path from "node:path";
 import { chunkId } from "../crypto/keys.ts";
 import { PathError } from "../errors.ts";
 import type { RepoContext } from "./context.ts";
@@ -8,6 +6,7 @@ import { compileMatcher } from "./glob.ts";
 import { loadListing, resolveSnapshot } from "./snapshots.ts";
 import { readContent } from "./source-reader.ts";
 import { WholeFileReader } from "./whole-read.ts";
+import { largestFile, makeScratchDir } from "./scratch-dir.ts";
 import { isSidecarAmong } from "./sqlite-capture.ts";
 import { walkTree } from "./walk.ts";
 import type { Change, FileEntry } from "./types.ts";
@@ -56,11 +55,12 @@ async function scanFolder(ctx: RepoContext, dir: string, excludes: string[], ref
     throw new PathError(dir, "folder does not exist");
   });
   const known = new Map(reference.map((e) => [e.path, e]));
-  const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), "clawback-diff-"));
+  const items = await walkTree(root, compileMatcher(excludes), isSidecarAmong, () => {});
+  const tmpDir = await makeScratchDir(largestFile(items));
   const entries: FileEntry[] = [];
   const whole = new WholeFileReader();
   try {
-    for (const item of await walkTree(root, compileMatcher(excludes), isSidecarAmong, () => {})) {
+    for (const item of items) {
       const st = item.stat;
       const base = { path: item.relPath, mode: Number(st.mode) & 0o7777, mtimeMs: Number(st.mtimeNs / 1000n) / 1000 };
       if (st.isDirectory()) entries.push({ ...base, type: "dir", size: 0 });

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
+import type { WalkEntry } from "./walk.ts";
 
 /** Linux's shared-memory file system: RAM-backed, so a copy there never goes to the disk. */
 const SHM = "/dev/shm";
@@ -10,11 +11,12 @@ const TMPFS_MAGIC = 0x01021994;
 const MEMORY_SHARE = 0.25;
 /** A scratch folder left by a process that is gone is removed once it is this old. */
 const STALE_MS = 60 * 60 * 1000;
-const PREFIX = "clawback-commit-";
+const PREFIX = "clawback-scratch-";
 
 /**
- * Makes the private folder a commit copies live databases into (each copy is written once by
- * SQLite's backup API, read once or twice, then deleted), and returns its path.
+ * Makes the private folder a commit (or a diff against a folder) copies live databases into (each
+ * copy is written once by SQLite's backup API, read once or twice, then deleted), and returns its
+ * path. `largestCandidate`: see largestFile.
  *
  * In RAM when it fits: on the bench state the five backup copies took 1.2 s of wall time into
  * /tmp on ext4 and 0.64 s into /dev/shm, with a fifth less system time, and nothing is written
@@ -31,6 +33,13 @@ export async function makeScratchDir(largestCandidate: number): Promise<string> 
   const parent = process.env.TMPDIR || !(await fitsInMemory(2 * largestCandidate)) ? os.tmpdir() : SHM;
   await removeStale(parent);
   return fs.mkdtemp(path.join(parent, `${PREFIX}${process.pid}-`));
+}
+
+/** The largest regular file of a walk: the largest that could be a database to copy. */
+export function largestFile(items: readonly WalkEntry[]): number {
+  let largest = 0;
+  for (const item of items) if (item.stat.isFile() && Number(item.stat.size) > largest) largest = Number(item.stat.size);
+  return largest;
 }
 
 async function fitsInMemory(bytes: number): Promise<boolean> {

@@ -40,7 +40,7 @@ describe("a commit's scratch folder", () => {
     delete process.env.TMPDIR;
     const dir = await make(1024 * 1024);
     expect(path.dirname(dir)).toBe("/dev/shm");
-    expect(path.basename(dir)).toMatch(new RegExp(`^clawback-commit-${process.pid}-`));
+    expect(path.basename(dir)).toMatch(new RegExp(`^clawback-scratch-${process.pid}-`));
     expect((await fs.stat(dir)).mode & 0o777).toBe(0o700);
   });
 
@@ -63,9 +63,9 @@ describe("a commit's scratch folder", () => {
     const hourAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
     const dead = deadPid();
     const names = {
-      deadOld: `clawback-commit-${dead}-aaaaaa`,
-      deadRecent: `clawback-commit-${dead}-bbbbbb`,
-      liveOld: `clawback-commit-${process.pid}-cccccc`,
+      deadOld: `clawback-scratch-${dead}-aaaaaa`,
+      deadRecent: `clawback-scratch-${dead}-bbbbbb`,
+      liveOld: `clawback-scratch-${process.pid}-cccccc`,
       unrelated: `something-else-${dead}-dddddd`,
     };
     for (const [key, name] of Object.entries(names)) {
