@@ -1,14 +1,11 @@
 import * as fs from "node:fs/promises";
 import { chunkId } from "../crypto/keys.ts";
-import { PathError } from "../errors.ts";
 import type { RepoContext } from "./context.ts";
-import { compileMatcher } from "./glob.ts";
 import { loadListing, resolveSnapshot } from "./snapshots.ts";
 import { readContent } from "./source-reader.ts";
 import { WholeFileReader } from "./whole-read.ts";
 import { largestFile, makeScratchDir } from "./scratch-dir.ts";
-import { isSidecarAmong } from "./sqlite-capture.ts";
-import { walkTree } from "./walk.ts";
+import { SourceScan } from "./source-scan.ts";
 import type { Change, FileEntry } from "./types.ts";
 
 /** Changes from snapshot `a` to snapshot `b`, or to a folder as it is now (nothing is stored). */
@@ -51,11 +48,9 @@ function compareListings(before: readonly FileEntry[], after: readonly FileEntry
  * mtime match the snapshot's entry is taken as unchanged; others are read and chunked (nothing is stored).
  */
 async function scanFolder(ctx: RepoContext, dir: string, excludes: string[], reference: FileEntry[]): Promise<FileEntry[]> {
-  const root = await fs.realpath(dir).catch(() => {
-    throw new PathError(dir, "folder does not exist");
-  });
+  // The same walk a commit of the folder makes (its warnings matter only to a commit).
+  const { entries: items } = await new SourceScan(dir, excludes).walked;
   const known = new Map(reference.map((e) => [e.path, e]));
-  const items = await walkTree(root, compileMatcher(excludes), isSidecarAmong, () => {});
   const tmpDir = await makeScratchDir(largestFile(items));
   const entries: FileEntry[] = [];
   const whole = new WholeFileReader();

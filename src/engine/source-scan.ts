@@ -48,7 +48,7 @@ async function resolveSourceRoot(dir: string): Promise<string> {
   try {
     st = await fs.stat(dir);
   } catch {
-    throw new PathError(dir, "folder to back up does not exist");
+    throw new PathError(dir, "folder does not exist");
   }
   if (!st.isDirectory()) throw new PathError(dir, "not a folder");
   return fs.realpath(dir);

@@ -376,12 +376,13 @@ describe("clawback CLI, one repository through its life cycle", () => {
     await expect(fs.stat(path.join(base, "never"))).rejects.toThrow();
   });
 
-  it("errors: missing source folder → exit 10 naming the path (commit, diff); a file as checkout target too", async () => {
+  it("errors: missing source folder → exit 10 naming the path (commit, diff); a file as folder to compare with or checkout target too", async () => {
     const missing = path.join(base, "no such folder");
     const file = path.join(base, "third.pass");
     await Promise.all([
-      fails(["commit", missing], 10, [missing]),
-      fails(["diff", "latest", missing], 10, [missing]),
+      fails(["commit", missing], 10, [missing, "does not exist"]),
+      fails(["diff", "latest", missing], 10, [missing, "no such folder to compare with"]),
+      fails(["diff", "latest", file], 10, [file, "no such folder to compare with"]),
       fails(["checkout", "latest", file], 10, [file, "not a folder"]),
     ]);
   });
