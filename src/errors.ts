@@ -149,6 +149,12 @@ export class PathError extends ClawbackError {
   }
 }
 
+/**
+ * A folder that holds temporary copies (the scratch folder a commit copies live databases into)
+ * has no room left for one; `path` is that folder.
+ */
+export class ScratchFullError extends PathError {}
+
 /** A snapshot listing names a path that would land outside the restore target. */
 export class UnsafePathError extends ClawbackError {
   override readonly exitCode = 11;

@@ -1,7 +1,8 @@
 import * as fs from "node:fs/promises";
 import type { FileStat, IndexCache } from "../index/cache.ts";
 import type { WalkEntry } from "./walk.ts";
-import { captureSqlite, readSqliteHeader, type CapturedDatabase } from "./sqlite-capture.ts";
+import { readSqliteHeader, type CapturedDatabase } from "./sqlite-capture.ts";
+import { captureInScratch, type ScratchDir } from "./scratch-dir.ts";
 import { databaseStatKey, sameStat, WHOLE_READ_BYTES } from "./source-reader.ts";
 
 export interface EarlyCapture {
@@ -20,15 +21,15 @@ export class CaptureAhead {
   private readonly items: readonly WalkEntry[];
   private readonly cache: IndexCache;
   private readonly root: string;
-  private readonly tmpDir: string;
+  private readonly scratch: ScratchDir;
   private readonly started = new Map<number, EarlyCapture>();
   private scanned = 0;
 
-  constructor(items: readonly WalkEntry[], cache: IndexCache, root: string, tmpDir: string) {
+  constructor(items: readonly WalkEntry[], cache: IndexCache, root: string, scratch: ScratchDir) {
     this.items = items;
     this.cache = cache;
     this.root = root;
-    this.tmpDir = tmpDir;
+    this.scratch = scratch;
   }
 
   /** This item's early capture, if one was started; then starts the next one. */
@@ -57,7 +58,7 @@ export class CaptureAhead {
       if (!cached && !(await readSqliteHeader(item.absPath).catch(() => undefined))) continue;
       const key = await databaseStatKey(item.absPath, item.stat);
       if (cached && sameStat(cached, key)) continue; // unchanged: the commit will not read it
-      const copy = captureSqlite(item.absPath, this.tmpDir, { deferCheck: true });
+      const copy = captureInScratch(item.absPath, this.scratch, { deferCheck: true });
       copy.catch(() => {}); // a failure surfaces when the commit reaches this file
       this.started.set(this.scanned, { key, copy });
       this.scanned++;

@@ -15,9 +15,9 @@ import { allowsDeltas } from "../repo/config.ts";
 import type { RepoContext } from "./context.ts";
 import { LISTING_CHUNKS, serializeListing } from "./listing.ts";
 import { Chunker, gearTableFromKey } from "../chunker/index.ts";
-import { ChangedWhileReading, databaseStatKey, isRacy, readContent, sameStat, statKey, untrusted } from "./source-reader.ts";
+import { ChangedWhileReading, databaseStatKey, fileUnreadable, isRacy, readContent, sameStat, statKey, untrusted } from "./source-reader.ts";
 import { WholeFileReader } from "./whole-read.ts";
-import { largestFile, makeScratchDir } from "./scratch-dir.ts";
+import { largestFile, makeScratchDir, type ScratchDir } from "./scratch-dir.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
 import type { CapturedDatabase } from "./sqlite-capture.ts";
 import { summarize } from "./snapshots.ts";
@@ -40,7 +40,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
   if (opts.scan) await opts.scan.assertFor(dir, excludes);
   const root = await scan.root;
   const lock = await acquireLock(ctx.backend, ctx.keys, false, "commit");
-  let tmpDir: string | undefined;
+  let scratch: ScratchDir | undefined;
   try {
     await syncIndex(ctx.cache, ctx.backend, ctx.keys);
     const warnings: Warning[] = [];
@@ -53,8 +53,8 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     walkWarnings.forEach(warn);
     const walk = walkDigest(items, excludes);
     const reused = walkWarnings.length === 0 ? await reusableListing(ctx.cache.listingMemo(root), walk, root) : undefined;
-    if (!reused) tmpDir = await makeScratchDir(largestFile(items));
-    const listing = reused ? { ...reused, filesRead: 0, seen: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, tmpDir!, warn, opts);
+    if (!reused) scratch = await makeScratchDir(largestFile(items));
+    const listing = reused ? { ...reused, filesRead: 0, seen: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, scratch!, warn, opts);
     const { tree, files, dirs, bytes, filesRead } = listing;
 
     const packs = await writer.flush();
@@ -90,7 +90,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     }
     return { snapshot: summarize(snap.id, record), warnings };
   } finally {
-    if (tmpDir) await fs.rm(tmpDir, { recursive: true, force: true });
+    await scratch?.remove();
     await lock.release();
   }
 }
@@ -99,7 +99,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
  * The folder's files, each found unchanged in the stat cache or read and stored; then its listing,
  * stored. `statMs`: when the walk that statted `items` began.
  */
-async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEntry[], statMs: number, writer: BlobWriter, tmpDir: string, warn: (w: Warning) => void, opts: CommitOptions): Promise<StoredListing> {
+async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEntry[], statMs: number, writer: BlobWriter, scratch: ScratchDir, warn: (w: Warning) => void, opts: CommitOptions): Promise<StoredListing> {
   const store = (data: Uint8Array) => writer.add(BlobType.data, data);
   const deltas = allowsDeltas(ctx.config);
   const entries: FileEntry[] = [];
@@ -111,7 +111,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   let racy = 0;
 
   const whole = new WholeFileReader();
-  const captures = new CaptureAhead(items, ctx.cache, root, tmpDir);
+  const captures = new CaptureAhead(items, ctx.cache, root, scratch);
 
   for (const [index, item] of items.entries()) {
     if (opts.signal?.aborted) throw new AbortedError();
@@ -146,7 +146,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
       // A database's changed page groups are stored as deltas of the groups its last version had.
       const previous = deltas && cached?.sqlite ? cached.chunks : undefined;
       const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous));
-      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy }, beforeCapture, tmpDir, store, groupSink, warn, item.relPath);
+      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
       if (!content) continue;
       filesRead++;
     }
@@ -183,7 +183,7 @@ async function readWithRetries(
   firstStat: import("node:fs").BigIntStats,
   reading: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined },
   beforeCapture: () => Promise<void>,
-  tmpDir: string,
+  scratch: ScratchDir,
   sink: (d: Uint8Array) => Promise<string>,
   groupSink: (() => DeltaSink) | undefined,
   warn: (w: Warning) => void,
@@ -193,13 +193,14 @@ async function readWithRetries(
   let captured = reading.captured;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, tmpDir, sink, beforeCapture, whole: reading.whole, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
         captured = undefined;
         st = await fs.lstat(absPath, { bigint: true });
         continue;
       }
+      if (!fileUnreadable(err, absPath)) throw err;
       const why = err instanceof ChangedWhileReading ? `kept changing while it was read (${READ_ATTEMPTS} attempts)` : (err as Error).message;
       warn({ path: relPath, message: `not stored: ${why}` });
       return undefined;

@@ -2,7 +2,7 @@ import * as fs from "node:fs/promises";
 import { chunkId } from "../crypto/keys.ts";
 import type { RepoContext } from "./context.ts";
 import { loadListing, resolveSnapshot } from "./snapshots.ts";
-import { readContent } from "./source-reader.ts";
+import { fileUnreadable, readContent } from "./source-reader.ts";
 import { WholeFileReader } from "./whole-read.ts";
 import { largestFile, makeScratchDir } from "./scratch-dir.ts";
 import { SourceScan } from "./source-scan.ts";
@@ -51,7 +51,7 @@ async function scanFolder(ctx: RepoContext, dir: string, excludes: string[], ref
   // The same walk a commit of the folder makes (its warnings matter only to a commit).
   const { entries: items } = await new SourceScan(dir, excludes).walked;
   const known = new Map(reference.map((e) => [e.path, e]));
-  const tmpDir = await makeScratchDir(largestFile(items));
+  const scratch = await makeScratchDir(largestFile(items));
   const entries: FileEntry[] = [];
   const whole = new WholeFileReader();
   try {
@@ -70,15 +70,18 @@ async function scanFolder(ctx: RepoContext, dir: string, excludes: string[], ref
           keys: ctx.keys,
           chunker: ctx.chunker,
           groupPages: ctx.config.sqliteGroupPages,
-          tmpDir,
+          scratch,
           sink: async (data) => chunkId(ctx.keys, data),
           whole,
-        }).catch(() => undefined);
+        }).catch((err: unknown) => {
+          if (fileUnreadable(err, item.absPath)) return undefined;
+          throw err;
+        });
         entries.push({ ...base, type: "file", size: content?.size ?? Number(st.size), ...(content ? { chunks: content.chunks } : {}) });
       }
     }
   } finally {
-    await fs.rm(tmpDir, { recursive: true, force: true });
+    await scratch.remove();
   }
   return entries;
 }

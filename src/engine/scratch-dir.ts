@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
+import { ScratchFullError } from "../errors.ts";
+import { captureSqlite, type CaptureOptions, type CapturedDatabase } from "./sqlite-capture.ts";
 import type { WalkEntry } from "./walk.ts";
 
 /** Linux's shared-memory file system: RAM-backed, so a copy there never goes to the disk. */
@@ -14,9 +16,8 @@ const STALE_MS = 60 * 60 * 1000;
 const PREFIX = "clawback-scratch-";
 
 /**
- * Makes the private folder a commit (or a diff against a folder) copies live databases into (each
- * copy is written once by SQLite's backup API, read once or twice, then deleted), and returns its
- * path. `largestCandidate`: see largestFile.
+ * The private folders a commit (or a diff against a folder) copies live databases into: each copy
+ * is written once by SQLite's backup API, read once or twice, then deleted.
  *
  * In RAM when it fits: on the bench state the five backup copies took 1.2 s of wall time into
  * /tmp on ext4 and 0.64 s into /dev/shm, with a fifth less system time, and nothing is written
@@ -26,12 +27,75 @@ const PREFIX = "clawback-scratch-";
  * space and a quarter of the memory the system has available. Otherwise, or where there is no
  * /dev/shm, or when TMPDIR names a folder (the user's choice), the system's temporary folder.
  *
- * Folders of this kind that a dead process left behind (a commit killed mid-way) are removed
- * first: in /dev/shm they would hold memory until the next reboot.
+ * /dev/shm is shared with every other process (a browser keeps its shared memory there), so it
+ * can fill up after the choice was made: a copy that finds no room there is made again in a folder
+ * on disk, and so are all later ones (see captureInScratch). A copy that finds no room on disk
+ * fails the commit (ScratchFullError naming the folder).
  */
-export async function makeScratchDir(largestCandidate: number): Promise<string> {
-  const parent = process.env.TMPDIR || !(await fitsInMemory(2 * largestCandidate)) ? os.tmpdir() : SHM;
+export class ScratchDir {
+  /** The first folder: in RAM when `inMemory`. */
+  readonly first: string;
+  readonly inMemory: boolean;
+  private readonly diskParent: string;
+  private spilled: Promise<string> | undefined;
+
+  constructor(first: string, inMemory: boolean, diskParent: string) {
+    this.first = first;
+    this.inMemory = inMemory;
+    this.diskParent = diskParent;
+  }
+
+  /** The folder the next copy goes to. */
+  folder(): Promise<string> {
+    return this.spilled ?? Promise.resolve(this.first);
+  }
+
+  /**
+   * A copy into `full` found no room. When that is the RAM folder, later copies go to a folder on
+   * disk (made on the first call; copies running side by side may all report it) and this returns
+   * true: try again. False when `full` is on disk already: there is nowhere else to go.
+   */
+  async spill(full: string): Promise<boolean> {
+    if (!this.inMemory || full !== this.first) return false;
+    this.spilled ??= makePrivateFolder(this.diskParent);
+    await this.spilled;
+    return true;
+  }
+
+  async remove(): Promise<void> {
+    const folders = [this.first, ...(this.spilled ? [await this.spilled.catch(() => undefined)] : [])];
+    for (const folder of folders) if (folder) await fs.rm(folder, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Makes a commit's scratch folders (see ScratchDir). `largestCandidate`: see largestFile. Folders
+ * of this kind that a dead process left behind (a commit killed mid-way) are removed first: in
+ * /dev/shm they would hold memory until the next reboot.
+ */
+export async function makeScratchDir(largestCandidate: number): Promise<ScratchDir> {
+  const disk = os.tmpdir();
+  const inMemory = !process.env.TMPDIR && (await fitsInMemory(2 * largestCandidate));
+  const parent = inMemory ? SHM : disk;
   await removeStale(parent);
+  return new ScratchDir(await makePrivateFolder(parent), inMemory, disk);
+}
+
+/**
+ * Captures the database at `dbPath` into the scratch folder (see captureSqlite), once more on disk
+ * when the RAM folder had no room for it.
+ */
+export async function captureInScratch(dbPath: string, scratch: ScratchDir, options: CaptureOptions): Promise<CapturedDatabase> {
+  const folder = await scratch.folder();
+  try {
+    return await captureSqlite(dbPath, folder, options);
+  } catch (err) {
+    if (err instanceof ScratchFullError && err.path === folder && (await scratch.spill(folder))) return captureSqlite(dbPath, await scratch.folder(), options);
+    throw err;
+  }
+}
+
+function makePrivateFolder(parent: string): Promise<string> {
   return fs.mkdtemp(path.join(parent, `${PREFIX}${process.pid}-`));
 }
 

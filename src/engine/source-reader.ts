@@ -5,7 +5,9 @@ import * as path from "node:path";
 import { chunkId, type RepoKeys } from "../crypto/keys.ts";
 import type { Chunker } from "../chunker/index.ts";
 import type { FileStat } from "../index/cache.ts";
-import { captureSqlite, pageGroups, readSqliteHeader, type CapturedDatabase } from "./sqlite-capture.ts";
+import { ClawbackError, IntegrityError, LockedError, PathError, ScratchFullError } from "../errors.ts";
+import { pageGroups, readSqliteHeader, type CapturedDatabase } from "./sqlite-capture.ts";
+import { captureInScratch, type ScratchDir } from "./scratch-dir.ts";
 import type { WholeFileReader } from "./whole-read.ts";
 
 export interface ReadContent {
@@ -23,6 +25,25 @@ export type ChunkSink = (data: Uint8Array) => Promise<string>;
 
 /** The file changed while it was being read. */
 export class ChangedWhileReading extends Error {}
+
+/**
+ * True when `err`, thrown by readContent for the file at `absPath`, is about that file: it
+ * vanished, cannot be read, kept changing, is a damaged or locked database. The commit stores
+ * the rest and reports the file. Anything else (the repository or its storage failed, the
+ * scratch folder is full or unwritable, the work was cancelled, a bug) is not the file's doing
+ * and would be the same for every file after it: it fails the commit, rather than leave the
+ * file out of a snapshot that looks complete.
+ */
+export function fileUnreadable(err: unknown, absPath: string): boolean {
+  if (err instanceof ChangedWhileReading || err instanceof LockedError) return true;
+  if (err instanceof ScratchFullError) return false;
+  if (err instanceof PathError) return err.path === absPath;
+  if (err instanceof IntegrityError) return err.object === absPath;
+  if (err instanceof ClawbackError) return false;
+  // A system call on the file (open, read, stat) failed: ENOENT, EACCES, ELOOP, EIO...
+  const sys = err as { syscall?: unknown; path?: unknown } | undefined;
+  return typeof sys?.syscall === "string" && (sys.path === undefined || sys.path === absPath);
+}
 
 /** Stat fields that change whenever a file's content may have changed. */
 export function statKey(st: BigIntStats): FileStat {
@@ -69,7 +90,8 @@ export async function readContent(
     keys: RepoKeys;
     chunker: Chunker;
     groupPages: number;
-    tmpDir: string;
+    /** Where a database is copied to. */
+    scratch: ScratchDir;
     sink: ChunkSink;
     /** Takes a database's page groups, in file order, instead of `sink` (see DeltaSink). */
     pageGroupSink?: { add: ChunkSink; flush(): Promise<void> };
@@ -85,7 +107,7 @@ export async function readContent(
   const database = opts.captured !== undefined || (size >= MIN_DATABASE_BYTES && (whole ? whole.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC) : (await readSqliteHeader(absPath)) !== undefined));
   if (database) {
     if (!opts.captured) await opts.beforeCapture?.();
-    const copy = await (opts.captured ?? captureSqlite(absPath, opts.tmpDir, { deferCheck: true }));
+    const copy = await (opts.captured ?? captureInScratch(absPath, opts.scratch, { deferCheck: true }));
     try {
       const groups = opts.pageGroupSink;
       const content = await consume(pageGroups(copy.file, copy.pageSize, opts.groupPages), groups ? { sink: groups.add } : opts, true);

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { randomUUID } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { backup, DatabaseSync } from "node:sqlite";
-import { IntegrityError, LockedError, PathError } from "../errors.ts";
+import { IntegrityError, LockedError, PathError, ScratchFullError } from "../errors.ts";
 import { openPrivateCopy, quickCheck } from "./sqlite-check.ts";
 
 /**
@@ -159,7 +159,8 @@ const SQLITE_NOTADB = 26;
  *
  * Errors, each naming `dbPath`: IntegrityError (not a database, corrupt, or the copy fails
  * verification), LockedError (the database stayed locked through every attempt), PathError
- * (missing, unreadable, or the copy could not be written). The caller deletes the copy.
+ * (missing, unreadable, or the copy could not be written), ScratchFullError (`tmpDir` has no room
+ * for the copy; naming `tmpDir`). The caller deletes the copy.
  */
 export async function captureSqlite(dbPath: string, tmpDir: string, options: CaptureOptions = {}): Promise<CapturedDatabase> {
   const source = path.resolve(dbPath);
@@ -291,7 +292,11 @@ async function captureOnce(dbPath: string, source: string, dest: string, modes: 
     if (code === SQLITE_CORRUPT || code === SQLITE_NOTADB) throw new IntegrityError(dbPath, `database is damaged: ${errText(err)}`);
     // The copy's folder is full: trying again cannot help, and it is that folder, not the
     // database, that the message must name.
-    if (code === SQLITE_FULL) throw pathError(path.dirname(dest), `no room for the copy of ${dbPath}: ${errText(err)}`, err);
+    if (code === SQLITE_FULL) {
+      const full = new ScratchFullError(path.dirname(dest), `no room for the copy of ${dbPath} (${errText(err)}); TMPDIR can name a folder with more room`);
+      full.cause = err;
+      throw full;
+    }
     const destDir = await fs.access(path.dirname(dest), fsConstants.W_OK).then(() => true, () => false);
     if (!destDir) throw pathError(path.dirname(dest), `cannot write the copy: ${errText(err)}`, err);
     // Most likely a lock that was released before the probe ran; try again.

@@ -4,6 +4,10 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { PASSPHRASE } from "../helpers/repo.ts";
+import { faultyBackend } from "../helpers/faulty-backend.ts";
+import { makeRandomTree } from "../helpers/tree.ts";
+import { StorageError } from "../../src/errors.ts";
+import type { Warning } from "../../src/engine/types.ts";
 import { useScratch } from "../helpers/scratch.ts";
 
 const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
@@ -45,6 +49,19 @@ describe("files that change or cannot be read during a commit", () => {
     } finally {
       writer.kill("SIGKILL");
     }
+  });
+
+  it("a storage failure part-way fails the commit; no file after it is reported as unreadable", async () => {
+    const t = await scratch.repo({ packSize: 64 * 1024 });
+    const src = await scratch.dir("src");
+    await makeRandomTree(src, 5, { files: 40, maxSize: 200_000 });
+    // The second pack upload fails for good, as a lost connection would after the retries.
+    const faulty = await t.reopen({ wrapBackend: (b) => faultyBackend(b, { failPutFrom: 2 }) });
+    const warned: Warning[] = [];
+    await expect(faulty.commit(src, { progress: { warn: (w) => warned.push(w) } })).rejects.toThrow(StorageError);
+    expect(warned).toEqual([]);
+    const fresh = await t.reopen({ cacheDir: await scratch.dir("cache") });
+    expect(await fresh.log()).toEqual([]);
   });
 
   it("an unreadable file is reported by path; the commit stores the rest and says so (exit 12)", async () => {

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
@@ -7,10 +6,11 @@ import * as path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
-import { IntegrityError, LockedError, PathError } from "../../src/errors.ts";
+import { IntegrityError, LockedError, PathError, ScratchFullError } from "../../src/errors.ts";
 import { captureSqlite, isSqliteSidecar, pageGroups, readSqliteHeader, sqliteSidecarBase } from "../../src/engine/sqlite-capture.ts";
 import { restoreIntoLiveDatabase } from "../../src/engine/sqlite-restore.ts";
 import { buildOpenClawLikeDb, checkWriterInvariants, editOpenClawLikeDb, openImmutable, startWriter, type Writer } from "../helpers/sqlite-writer.ts";
+import { mountTmpfs } from "../helpers/tmpfs.ts";
 
 let root: string;
 beforeAll(async () => {
@@ -267,26 +267,19 @@ describe("captureSqlite", () => {
   });
 });
 
-/** A 1 MiB tmpfs mounted for the test, or undefined where mounting is not allowed (not root, no CAP_SYS_ADMIN). */
-function smallFileSystem(dir: string): (() => void) | undefined {
-  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]);
-  if (mounted.status !== 0) return undefined;
-  return () => void spawnSync("umount", [dir]);
-}
-
 describe("captureSqlite into a full folder", () => {
-  it("fails at once with a PathError naming the folder, leaving nothing in it", async (ctx) => {
+  it("fails at once with a ScratchFullError naming the folder, leaving nothing in it", async (ctx) => {
     const dir = await freshDir("capture-full");
     const db = path.join(dir, "big.sqlite");
     makeDb(db, { rows: 20_000 }); // several MiB, more than the folder below can hold
     const small = path.join(dir, "small");
     await fs.mkdir(small);
-    const unmount = smallFileSystem(small);
+    const unmount = mountTmpfs(small, "1m");
     if (!unmount) return ctx.skip();
     try {
       const err = await captureSqlite(db, small).then(() => undefined, (e: unknown) => e);
-      expect(err).toBeInstanceOf(PathError);
-      expect((err as PathError).path).toBe(small);
+      expect(err).toBeInstanceOf(ScratchFullError);
+      expect((err as ScratchFullError).path).toBe(small);
       // Said at once, not after the retries a busy database gets ("SQLite backup failed 5 times").
       expect((err as Error).message).toContain(`no room for the copy of ${db}`);
       expect(await fs.readdir(small)).toEqual([]);

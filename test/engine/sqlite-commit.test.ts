@@ -4,6 +4,9 @@ import * as path from "node:path";
 import { buildOpenClawLikeDb, checkWriterInvariants, editOpenClawLikeDb, startWriter, type Writer } from "../helpers/sqlite-writer.ts";
 import { dirSize, settle } from "../helpers/tree.ts";
 import { useScratch } from "../helpers/scratch.ts";
+import { mountTmpfs } from "../helpers/tmpfs.ts";
+import { ScratchFullError } from "../../src/errors.ts";
+import type { Warning } from "../../src/engine/types.ts";
 
 describe("SQLite databases in a commit (invariant 8)", () => {
   const scratch = useScratch();
@@ -11,6 +14,35 @@ describe("SQLite databases in a commit (invariant 8)", () => {
   afterEach(async () => {
     await writer?.stop();
     writer = undefined;
+  });
+
+  it("a commit whose scratch folder has no room for a database's copy fails, naming the folder; no snapshot is listed", async (ctx) => {
+    const t = await scratch.repo();
+    const src = await scratch.dir("src");
+    const db = path.join(src, "openclaw.sqlite");
+    buildOpenClawLikeDb(db, 3 * 1024 * 1024);
+    await fs.writeFile(path.join(src, "notes.md"), "# notes\n");
+    // TMPDIR names the scratch folder's place (the user's choice): a 1 MiB file system.
+    const tmp = await scratch.dir("tmpdir");
+    const unmount = mountTmpfs(tmp, "1m");
+    if (!unmount) return ctx.skip();
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      const warned: Warning[] = [];
+      const err = await t.repo.commit(src, { progress: { warn: (w) => warned.push(w) } }).then(() => undefined, (e: unknown) => e);
+      // Not a snapshot without its database and a warning: the folder is at fault, not the file.
+      expect(err).toBeInstanceOf(ScratchFullError);
+      expect(path.dirname((err as ScratchFullError).path)).toBe(tmp);
+      expect((err as Error).message).toContain(`no room for the copy of ${db}`);
+      expect(warned).toEqual([]);
+      expect(await t.repo.log()).toEqual([]);
+      expect(await fs.readdir(tmp)).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+      unmount();
+    }
   });
 
   it("captures a database another process is writing; each restore passes integrity_check and is a committed state", async () => {
