@@ -17,8 +17,9 @@ export interface BlobCodec {
    */
   encodeBatch?(input: Buffer, items: BatchItem[], spare?: Buffer): Promise<{ sealed: Buffer; lengths: number[]; input: Buffer }>;
   /**
-   * Plaintexts of the given blobs of one fetched range, each verified against its id, as views of
-   * one buffer: `arena` when given and large enough (see arenaBytes), else a new one.
+   * Plaintexts of the given blobs of one fetched range, each authenticated but not checked against
+   * its id (the caller does that, see decodeSlices), as views of one buffer: `arena` when given and
+   * large enough (see arenaBytes), else a new one.
    */
   decodeRange(bytes: Uint8Array, blobs: BlobSlice[], where: string, arena?: Buffer): Promise<Buffer[]>;
   /**

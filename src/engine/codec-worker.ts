@@ -1,5 +1,5 @@
-// Worker thread entry: the CPU-heavy half of commit (compress, seal) and checkout (open,
-// decompress, re-derive ids; read restored files back), off the main thread. Imported by nothing; started by codec-pool.ts.
+// Worker thread entry: the CPU-heavy half of commit (compress, seal) and checkout (open and
+// decompress; read restored files back, re-deriving every chunk id), off the main thread. Imported by nothing; started by codec-pool.ts.
 import { parentPort, workerData } from "node:worker_threads";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { IntegrityError } from "../errors.ts";

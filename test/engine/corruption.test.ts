@@ -1,9 +1,14 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import { randomBytes } from "node:crypto";
 import { IntegrityError } from "../../src/errors.ts";
+import { chunkId, deriveKeys, parseKeyFile, unwrapMasterKey } from "../../src/crypto/index.ts";
+import { BlobType, encodeBlob } from "../../src/repo/blob.ts";
+import { readPackHeader } from "../../src/repo/pack.ts";
+import { idOf } from "../../src/repo/layout.ts";
 import { makeRandomTree, tempDir } from "../helpers/tree.ts";
-import { flipByte, newRepo, objectKeys, type TestRepo } from "../helpers/repo.ts";
+import { flipByte, newRepo, objectKeys, PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
 import { allTargets } from "../helpers/targets.ts";
 
 /** Every file under dir with its bytes, to prove nothing corrupted was written out. */
@@ -74,5 +79,51 @@ describe.each(allTargets())("one flipped byte in any object, on $name", (target)
     const result = await repo.check({ readData: true });
     expect(result.ok).toBe(false);
     expect(result.errors.join("\n")).toContain(victim);
+  });
+});
+
+describe("a blob whose content does not match the id it was sealed under", () => {
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
+  });
+
+  it("(an encoder bug, or a forger holding the key) fails the checkout at the read-back, naming the file; the target is untouched", async () => {
+    const t = await newRepo();
+    try {
+      const src = await tempDir("src");
+      const dst = await tempDir("dst");
+      dirs.push(src, dst);
+      const real = randomBytes(48 * 1024); // incompressible: stored raw, so a forgery of the same length fits in its place
+      await fs.writeFile(path.join(src, "notes.bin"), real);
+      const { snapshot } = await t.repo.commit(src);
+      await t.repo.close();
+
+      // The repository's keys, as only the passphrase holder has them.
+      const keyKey = (await objectKeys(t.raw, "keys/"))[0]!;
+      const keys = deriveKeys((await unwrapMasterKey(parseKeyFile(keyKey, await t.raw.get(keyKey)), PASSPHRASE))!);
+      const id = chunkId(keys, real);
+      // Other content, sealed and authenticated under the real chunk's id, put in its place.
+      const packKey = (await objectKeys(t.raw, "data/"))[0]!;
+      const pack = Buffer.from(await t.raw.get(packKey));
+      const entry = readPackHeader(keys, idOf(packKey), pack, packKey).find((e) => e.id === id)!;
+      const forged = encodeBlob(keys, BlobType.data, randomBytes(real.length), id).sealed;
+      expect(forged.length).toBe(entry.length);
+      forged.copy(pack, entry.offset);
+      await t.raw.put(packKey, pack);
+
+      await fs.writeFile(path.join(dst, "kept.txt"), "the target as it was");
+      const cacheDir = await tempDir("cache");
+      dirs.push(cacheDir);
+      const repo = await t.reopen({ cacheDir });
+      const err = await repo.checkout(snapshot.id, dst, { safetySnapshot: false }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(IntegrityError);
+      expect((err as IntegrityError).object).toBe("notes.bin");
+      expect((err as Error).message).toContain("do not match the snapshot");
+      expect(await fs.readdir(dst)).toEqual(["kept.txt"]);
+      expect((await fs.readdir(path.dirname(dst))).filter((n) => n.startsWith(`.${path.basename(dst)}.clawback-`))).toEqual([]);
+    } finally {
+      await t.cleanup();
+    }
   });
 });

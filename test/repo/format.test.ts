@@ -34,6 +34,11 @@ describe("blobs", () => {
   it("a blob whose content does not match the id it was sealed under is refused", () => {
     const lying = encodeBlob(keys, BlobType.data, Buffer.from("real content"), chunkId(keys, Buffer.from("claimed content")));
     expect(() => decodeBlob(keys, lying.id, lying.sealed, "p")).toThrow(/does not match its id/);
+    // A caller that checks ids itself later (a checkout's read-back) can skip it; authentication stays.
+    expect(decodeBlob(keys, lying.id, lying.sealed, "p", undefined, undefined, false).toString()).toBe("real content");
+    const bad = Buffer.from(lying.sealed);
+    bad[20] = bad[20]! ^ 1;
+    expect(() => decodeBlob(keys, lying.id, bad, "p", undefined, undefined, false)).toThrow(/failed authentication/);
   });
 });
 
