@@ -2,7 +2,7 @@
 // walking, hashing, and telling SQLite databases and their sidecars apart.
 
 import { createHash } from "node:crypto";
-import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readSync, type Stats } from "node:fs";
+import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, type Stats } from "node:fs";
 import { join, relative } from "node:path";
 
 export interface FileInfo {
@@ -72,4 +72,18 @@ export function fmtBytes(n: number): string {
   if (abs >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
   if (abs >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
   return `${n} B`;
+}
+
+/**
+ * Microseconds per file to create `files` empty files spread over `folders` new folders under
+ * `dir` (which must not exist), as a checkout creates them. The files are left in place: deleting
+ * them is what makes the next creations slow on ext4 without a journal (bench/README.md, "Where
+ * the checkout's variation comes from"), which is what this measures.
+ */
+export function fileCreationMicros(dir: string, files = 2000, folders = 200): number {
+  const started = process.hrtime.bigint();
+  mkdirSync(dir);
+  for (let d = 0; d < folders; d++) mkdirSync(join(dir, `d${d}`));
+  for (let i = 0; i < files; i++) closeSync(openSync(join(dir, `d${i % folders}`, `f${i}`), "w"));
+  return Number(process.hrtime.bigint() - started) / 1000 / (files + folders);
 }
