@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { chunkId, type RepoKeys } from "../crypto/keys.ts";
 import type { Chunker } from "../chunker/index.ts";
 import type { FileStat } from "../index/cache.ts";
-import { ClawbackError, IntegrityError, LockedError, PathError, ScratchFullError } from "../errors.ts";
+import { ClawbackError, IntegrityError, LockedError, ObjectNotFoundError, PathError, ScratchFullError } from "../errors.ts";
 import { pageGroups, readSqliteHeader, type CapturedDatabase } from "./sqlite-capture.ts";
 import { captureInScratch, type ScratchDir } from "./scratch-dir.ts";
 import type { WholeFileReader } from "./whole-read.ts";
@@ -27,18 +27,18 @@ export type ChunkSink = (data: Uint8Array) => Promise<string>;
 export class ChangedWhileReading extends Error {}
 
 /**
- * True when `err`, thrown by readContent for the file at `absPath`, is about that file: it
- * vanished, cannot be read, kept changing, is a damaged or locked database. The commit stores
- * the rest and reports the file. Anything else (the repository or its storage failed, the
- * scratch folder is full or unwritable, the work was cancelled, a bug) is not the file's doing
- * and would be the same for every file after it: it fails the commit, rather than leave the
- * file out of a snapshot that looks complete.
+ * True when `err`, thrown by readContent for the file at `absPath`, leaves only that file out:
+ * it vanished, cannot be read, kept changing, is a damaged or locked database, or a repository
+ * object its deltas need is damaged or missing (the rest can still be stored; `check` names the
+ * object). The commit stores the rest and reports the file. Anything else (storage requests
+ * failing, the scratch folder full or unwritable, cancellation, a bug) would be the same for
+ * every file after it: it fails the commit, rather than list a snapshot that silently lacks files.
  */
 export function fileUnreadable(err: unknown, absPath: string): boolean {
   if (err instanceof ChangedWhileReading || err instanceof LockedError) return true;
+  if (err instanceof IntegrityError || err instanceof ObjectNotFoundError) return true;
   if (err instanceof ScratchFullError) return false;
   if (err instanceof PathError) return err.path === absPath;
-  if (err instanceof IntegrityError) return err.object === absPath;
   if (err instanceof ClawbackError) return false;
   // A system call on the file (open, read, stat) failed: ENOENT, EACCES, ELOOP, EIO...
   const sys = err as { syscall?: unknown; path?: unknown } | undefined;

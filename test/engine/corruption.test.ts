@@ -94,7 +94,8 @@ describe("a blob whose content does not match the id it was sealed under", () =>
       const src = await tempDir("src");
       const dst = await tempDir("dst");
       dirs.push(src, dst);
-      const real = randomBytes(48 * 1024); // incompressible: stored raw, so a forgery of the same length fits in its place
+      // Under the chunker's minimum chunk size: one chunk. Incompressible: stored raw, so a forgery of the same length fits in its place.
+      const real = randomBytes(12 * 1024);
       await fs.writeFile(path.join(src, "notes.bin"), real);
       const { snapshot } = await t.repo.commit(src);
       await t.repo.close();

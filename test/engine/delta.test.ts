@@ -112,7 +112,7 @@ describe("database page groups stored as deltas of their previous version", () =
     expect((await fs.readFile(path.join(after, file))).equals(await fs.readFile(path.join(before, file)))).toBe(true);
   });
 
-  it("a damaged base is reported by check and fails the restore of the delta, leaving the target as it was", async () => {
+  it("a damaged base is reported by check, fails the restore of the delta leaving the target as it was, and leaves only its database out of the next commit", async () => {
     const t = await scratch.repo();
     const src = await scratch.dir("src");
     const [ids] = await threeDays(src, [t.repo]);
@@ -138,6 +138,24 @@ describe("database page groups stored as deltas of their previous version", () =
     await fs.writeFile(path.join(target, "keep.txt"), "mine");
     await expect(t.repo.checkout(ids![2]!, target, { safetySnapshot: false })).rejects.toThrow(basePack);
     expect(await fs.readdir(target)).toEqual(["keep.txt"]);
+
+    // The next commit, which needs bases from that pack for the database's changed groups (now
+    // every blob in it is damaged), leaves only the database out, naming the pack; everything else
+    // is stored and the snapshot is listed.
+    const cacheDb = new Database(path.join(t.cacheDir, configId, "index.sqlite"), { readonly: true });
+    for (const { offset } of cacheDb.prepare<[string], { offset: number }>("SELECT offset FROM blobs WHERE pack = ?").all(basePack)) bytes[offset + 41] = bytes[offset + 41]! ^ 0xff;
+    cacheDb.close();
+    await fs.writeFile(packFile, bytes);
+    const dbFile = path.join(src, "agent", "openclaw-agent.sqlite");
+    editOpenClawLikeDb(dbFile, "update-random", 0.01, 40);
+    await fs.writeFile(path.join(src, "notes.md"), "day four\n");
+    const { snapshot, warnings } = await t.repo.commit(src);
+    expect(warnings.map((w) => w.path)).toEqual(["agent/openclaw-agent.sqlite"]);
+    expect(warnings[0]!.message).toContain(basePack);
+    expect((await t.repo.ls(snapshot.id)).map((e) => e.path)).toEqual(["agent", "notes.md"]);
+    const after = await scratch.dir("after");
+    await t.repo.checkout(snapshot.id, after, { safetySnapshot: false });
+    expect(await fs.readFile(path.join(after, "notes.md"), "utf8")).toBe("day four\n");
   });
 
   it("a database rewritten by VACUUM is stored whole, without reading its old groups back", async () => {
