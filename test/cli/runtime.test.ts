@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { MIN_NODE_MAJOR, unsupportedNode } from "../../src/cli/runtime.ts";
+import { MIN_NODE_MAJOR, startFlags, unsupportedNode } from "../../src/cli/runtime.ts";
 
 const bin = fileURLToPath(new URL("../../bin/clawback.js", import.meta.url));
 // An older Node beside the one running the tests (the machines this project is set up on have one:
@@ -28,5 +28,28 @@ describe("Node.js version check", () => {
     const r = spawnSync(older!.path, [bin, "--help"], { encoding: "utf8" });
     expect(r.status).toBe(1);
     expect(r.stderr).toBe(`clawback: Node.js ${MIN_NODE_MAJOR} or newer is needed; ${older!.path} is Node.js ${older!.version.stdout.trim()}\n`);
+  });
+});
+
+describe("flags node is restarted with", () => {
+  it("a small young generation for checkout only, and only once", () => {
+    expect(startFlags(["checkout", "latest", "dir"], [])).toEqual(["--max-semi-space-size=4"]);
+    expect(startFlags(["--repo", "r", "checkout", "latest", "dir"], ["--no-warnings"])).toEqual(["--max-semi-space-size=4"]);
+    expect(startFlags(["checkout", "latest", "dir"], ["--max-semi-space-size=4"])).toEqual([]);
+    expect(startFlags(["checkout", "latest", "dir"], ["--max-semi-space-size=16"])).toEqual([]);
+    expect(startFlags(["commit", "dir"], [])).toEqual([]);
+    expect(startFlags(["log"], [])).toEqual([]);
+  });
+
+  it("the command replaces its process with one started with them, keeping node's own options", () => {
+    // A preloaded module prints the options of every node process that starts.
+    const probe = "data:text/javascript,process.stderr.write(JSON.stringify(process.execArgv.slice(2))+'\\n')";
+    const starts = (args: string[]) => {
+      const r = spawnSync(process.execPath, ["--import", probe, bin, ...args], { encoding: "utf8" });
+      expect(r.stdout).toContain("usage: clawback");
+      return r.stderr.trim().split("\n").map((line) => JSON.parse(line) as string[]);
+    };
+    expect(starts(["checkout", "--help"])).toEqual([[], ["--max-semi-space-size=4"]]);
+    expect(starts(["log", "--help"])).toEqual([[]]);
   });
 });
