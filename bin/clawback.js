@@ -13,7 +13,11 @@ if (tooOld) {
 // started with them, before anything else loads. Where it cannot (Windows), it runs as started.
 const flags = startFlags(process.argv.slice(2), process.execArgv);
 if (flags.length > 0 && typeof process.execve === "function") {
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)], process.env);
+  try {
+    process.execve(process.execPath, [process.execPath, ...process.execArgv, ...flags, ...process.argv.slice(1)], process.env);
+  } catch {
+    // Not restarted (the flags only make it faster): run as started.
+  }
 }
 // V8 keeps the compiled CLI on disk (in the system's temporary folder), so every run after the
 // first skips compiling it: a tenth of a no-change commit's time.
