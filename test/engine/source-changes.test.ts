@@ -55,7 +55,7 @@ describe("files that change or cannot be read during a commit", () => {
     const t = await scratch.repo({ packSize: 64 * 1024 });
     const src = await scratch.dir("src");
     await makeRandomTree(src, 5, { files: 40, maxSize: 200_000 });
-    // The second pack upload fails for good, as a lost connection would after the retries.
+    // Every upload after the lock object (the first pack on) fails for good, as a lost connection would after the retries.
     const faulty = await t.reopen({ wrapBackend: (b) => faultyBackend(b, { failPutFrom: 2 }) });
     const warned: Warning[] = [];
     await expect(faulty.commit(src, { progress: { warn: (w) => warned.push(w) } })).rejects.toThrow(StorageError);
