@@ -62,6 +62,7 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   // the reading back overlaps the writing of the next ranges).
   const pending = new Map<string, { item: VerifyItem; piecesLeft: number }>();
   const verifier = new Verifier(ctx);
+  ctx.cache.expectManyLookups(files.reduce((n, f) => n + (f.chunks?.length ?? 0), 0));
   for (const f of files) {
     const file = abs(f);
     const item: VerifyItem = { file, path: f.path, size: f.size, chunks: [] };

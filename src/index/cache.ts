@@ -144,6 +144,14 @@ export class IndexCache {
   }
 
   /**
+   * Loads every blob location now, for a caller about to look up more than the point lookups
+   * would answer (a checkout of thousands of chunks): they would only be spent first.
+   */
+  expectManyLookups(count: number): void {
+    if (count > POINT_LOOKUPS) this.locations();
+  }
+
+  /**
    * The first few thousand lookups are single queries (about 15 µs each); past that the whole map
    * is loaded. A no-change commit looks up only its listing's blobs (about a thousand on a 500 MB
    * state), and loading 48,000 locations for them was a tenth of its time.

@@ -4,6 +4,9 @@ import * as path from "node:path";
 import { makeRandomTree } from "../helpers/tree.ts";
 import type { Repository } from "../../src/engine/repository.ts";
 import { useScratch } from "../helpers/scratch.ts";
+import { IndexCache } from "../../src/index/cache.ts";
+import { BlobType } from "../../src/repo/blob.ts";
+import type { ManifestPack } from "../../src/repo/manifest.ts";
 
 async function answers(repo: Repository, src: string) {
   const log = await repo.log();
@@ -52,5 +55,41 @@ describe("the local index is only a cache (invariant 3)", () => {
     const log = await t.repo.log();
     expect(log.map((s) => s.host)).toEqual(["other-machine"]);
     expect((await t.repo.ls("latest")).length).toBeGreaterThan(5);
+  });
+});
+
+describe("blob lookups in the index cache", () => {
+  const scratch = useScratch();
+
+  it("answer the same through single queries, the map loaded on the way, or the map loaded up front", async () => {
+    const file = path.join(await scratch.dir("index"), "index.sqlite");
+    const hex = (n: number) => n.toString(16).padStart(64, "0");
+    // 6,000 blobs in five packs, more than the single queries answer; every tenth a delta.
+    const packs: ManifestPack[] = Array.from({ length: 5 }, (_, p) => ({
+      id: hex(1_000_000 + p),
+      size: 1200 * 100,
+      blobs: Array.from({ length: 1200 }, (_, b) => {
+        const n = p * 1200 + b;
+        return { id: hex(n + 1), type: BlobType.data, offset: b * 100, length: 100, rawLength: 300, ...(n % 10 === 9 ? { base: hex(n) } : {}) };
+      }),
+    }));
+    const writer = new IndexCache(file);
+    writer.addManifest(hex(9), packs);
+    writer.close();
+    const ids = [...packs.flatMap((p) => p.blobs.map((b) => b.id)), hex(999_999)];
+
+    const asked = new IndexCache(file);
+    const oneByOne = ids.map((id) => asked.blob(id));
+    asked.close();
+    const loaded = new IndexCache(file);
+    loaded.expectManyLookups(ids.length);
+    const upFront = ids.map((id) => loaded.blob(id));
+    expect(ids.map((id) => loaded.hasBlob(id))).toEqual(oneByOne.map((l) => l !== undefined));
+    loaded.close();
+
+    expect(upFront).toEqual(oneByOne);
+    expect(oneByOne.at(-1)).toBeUndefined();
+    expect(oneByOne[9]).toEqual({ pack: packs[0]!.id, offset: 900, length: 100, rawLength: 300, type: BlobType.data, base: hex(9) });
+    expect(oneByOne[5999]).toMatchObject({ pack: packs[4]!.id, offset: 119_900 });
   });
 });
