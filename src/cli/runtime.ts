@@ -27,6 +27,8 @@ const SEMI_SPACE_FLAG = "--max-semi-space-size";
  * memory (20–30 MB) but no time, and would pay for the restart on every no-change commit.
  */
 export function startFlags(args: readonly string[], execArgv: readonly string[]): string[] {
+  // Any argument "checkout" counts, not only the command (options may come first, some with a
+  // value); a commit of a folder named so restarts too, which only sizes its young generation.
   if (!args.includes("checkout")) return [];
   if (execArgv.some((a) => a.startsWith(SEMI_SPACE_FLAG))) return [];
   return [`${SEMI_SPACE_FLAG}=4`];

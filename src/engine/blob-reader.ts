@@ -84,7 +84,7 @@ export class BlobReader {
           for (const b of range.blobs) {
             // Only the base the index names is offered: a blob naming another one is reported.
             const baseOf = (base: string) => (base === b.base ? plain.get(base) : undefined);
-            plain.set(b.id, decodeBlob(this.keys, b.id, bytes.subarray(b.offset - range.start, b.offset - range.start + b.length), key, undefined, baseOf));
+            plain.set(b.id, decodeBlob(this.keys, b.id, bytes.subarray(b.offset - range.start, b.offset - range.start + b.length), key, { baseOf }));
           }
         }),
       );

@@ -96,7 +96,7 @@ export async function check(ctx: RepoContext, opts: CheckOptions = {}): Promise<
       }
       // Deltas open against their bases, read (and verified) through the index.
       const bases = await ctx.reader.readMap(header.flatMap((e) => (e.base ? [e.base] : [])));
-      for (const e of header) decodeBlob(ctx.keys, e.id, bytes.subarray(e.offset, e.offset + e.length), key, undefined, (base) => (base === e.base ? bases.get(base) : undefined));
+      for (const e of header) decodeBlob(ctx.keys, e.id, bytes.subarray(e.offset, e.offset + e.length), key, { baseOf: (base) => (base === e.base ? bases.get(base) : undefined) });
       packsRead++;
       opts.progress?.progress?.({ phase: "check", files: packsRead, totalFiles: toRead.length, bytes: 0 });
     });

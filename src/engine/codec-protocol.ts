@@ -81,7 +81,7 @@ export function decodeSlices(k: RepoKeys, bytes: Uint8Array, blobs: BlobSlice[],
   const into = arena && arena.byteLength >= needed ? arena : Buffer.allocUnsafeSlow(needed);
   let at = 0;
   const plain = blobs.map((b) => {
-    const data = decodeBlob(k, b.id, bytes.subarray(b.offset, b.offset + b.length), where, into.subarray(at, at + b.rawLength + 1), undefined, false);
+    const data = decodeBlob(k, b.id, bytes.subarray(b.offset, b.offset + b.length), where, { into: into.subarray(at, at + b.rawLength + 1), checkId: false });
     if (data.byteLength !== b.rawLength) throw new IntegrityError(where, `blob ${b.id.slice(0, 16)}… is ${data.byteLength} bytes, the index says ${b.rawLength}`);
     at += b.rawLength;
     return data;

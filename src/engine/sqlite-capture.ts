@@ -292,11 +292,7 @@ async function captureOnce(dbPath: string, source: string, dest: string, modes: 
     if (code === SQLITE_CORRUPT || code === SQLITE_NOTADB) throw new IntegrityError(dbPath, `database is damaged: ${errText(err)}`);
     // The copy's folder is full: trying again cannot help, and it is that folder, not the
     // database, that the message must name.
-    if (code === SQLITE_FULL) {
-      const full = new ScratchFullError(path.dirname(dest), `no room for the copy of ${dbPath} (${errText(err)}); TMPDIR can name a folder with more room`);
-      full.cause = err;
-      throw full;
-    }
+    if (code === SQLITE_FULL) throw pathError(path.dirname(dest), `no room for the copy of ${dbPath} (${errText(err)}); TMPDIR can name a folder with more room`, err, ScratchFullError);
     const destDir = await fs.access(path.dirname(dest), fsConstants.W_OK).then(() => true, () => false);
     if (!destDir) throw pathError(path.dirname(dest), `cannot write the copy: ${errText(err)}`, err);
     // Most likely a lock that was released before the probe ran; try again.
@@ -428,8 +424,8 @@ function errText(err: unknown): string {
   return typeof e.code === "string" && !msg.includes(e.code) && !e.code.startsWith("ERR_") ? `${e.code}: ${msg}` : msg;
 }
 
-function pathError(p: string, detail: string, cause: unknown): PathError {
-  const err = new PathError(p, detail);
+function pathError(p: string, detail: string, cause: unknown, Kind: typeof PathError = PathError): PathError {
+  const err = new Kind(p, detail);
   err.cause = cause;
   return err;
 }

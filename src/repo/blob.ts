@@ -115,16 +115,24 @@ export function encodeBlobInto(keys: RepoKeys, type: BlobType, data: Uint8Array,
   return { length: sealInto(keys.encryption, [header, payload], id32, out, at) };
 }
 
-/**
- * Opens, decompresses and re-derives the id; anything that does not match is an IntegrityError.
- * With `into` (at least one byte longer than the blob's plaintext), the plaintext is written there
- * and the result is a view of it: a fetched range decodes into one allocation, not one per blob.
- *
- * `checkId` false skips re-deriving the id of a whole (not delta) blob: for a caller that checks
- * every plaintext against its id later anyway (a checkout reads restored files back). The blob is
- * still authenticated (AES-GCM, with the id as associated data).
- */
-export function decodeBlob(keys: RepoKeys, id: string, sealed: Uint8Array, where: string, into?: Buffer, baseOf?: BaseLookup, checkId = true): Buffer {
+export interface DecodeOptions {
+  /**
+   * At least one byte longer than the blob's plaintext: the plaintext is written there and the
+   * result is a view of it, so a fetched range decodes into one allocation, not one per blob.
+   */
+  into?: Buffer;
+  /** The plaintexts of delta bases. */
+  baseOf?: BaseLookup;
+  /**
+   * false: the id of a whole (not delta) blob is not re-derived, for a caller that checks every
+   * plaintext against its id later anyway (a checkout reads restored files back). The blob is
+   * still authenticated (AES-GCM, with the id as associated data).
+   */
+  checkId?: boolean;
+}
+
+/** Opens, decompresses and re-derives the id; anything that does not match is an IntegrityError. */
+export function decodeBlob(keys: RepoKeys, id: string, sealed: Uint8Array, where: string, { into, baseOf, checkId = true }: DecodeOptions = {}): Buffer {
   const framed = open(keys.encryption, sealed, Buffer.from(id, "hex"));
   if (!framed || framed.byteLength < 1) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… failed authentication`);
   const codec = framed[0]! & 0x0f;
@@ -141,7 +149,7 @@ export function decodeBlob(keys: RepoKeys, id: string, sealed: Uint8Array, where
   if (decoded && (!checkId || equalHex(chunkId(keys, decoded), id))) return decoded;
   const again = decompress(payload, true, into);
   if (!again) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… does not decompress`);
-  return verified(keys, id, again, where);
+  return checkId ? verified(keys, id, again, where) : again;
 }
 
 /** A delta blob: its base's plaintext is the dictionary; the result is checked against the id. */

@@ -35,10 +35,10 @@ describe("blobs", () => {
     const lying = encodeBlob(keys, BlobType.data, Buffer.from("real content"), chunkId(keys, Buffer.from("claimed content")));
     expect(() => decodeBlob(keys, lying.id, lying.sealed, "p")).toThrow(/does not match its id/);
     // A caller that checks ids itself later (a checkout's read-back) can skip it; authentication stays.
-    expect(decodeBlob(keys, lying.id, lying.sealed, "p", undefined, undefined, false).toString()).toBe("real content");
+    expect(decodeBlob(keys, lying.id, lying.sealed, "p", { checkId: false }).toString()).toBe("real content");
     const bad = Buffer.from(lying.sealed);
     bad[20] = bad[20]! ^ 1;
-    expect(() => decodeBlob(keys, lying.id, bad, "p", undefined, undefined, false)).toThrow(/failed authentication/);
+    expect(() => decodeBlob(keys, lying.id, bad, "p", { checkId: false })).toThrow(/failed authentication/);
   });
 });
 
@@ -59,12 +59,12 @@ describe("delta blobs (format version 2)", () => {
     expect(alone.base).toBeUndefined();
     expect(delta.base).toBe(base.id);
     expect(delta.sealed.length * 5).toBeLessThan(alone.sealed.length);
-    expect(decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1", undefined, (id) => (id === base.id ? old : undefined))).toEqual(changed);
+    expect(decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1", { baseOf: (id) => (id === base.id ? old : undefined) })).toEqual(changed);
     const into = Buffer.alloc(changed.length + 1);
-    expect(decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1", into, () => old)).toEqual(changed);
+    expect(decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1", { into, baseOf: () => old })).toEqual(changed);
     expect(() => decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1")).toThrow(/data\/ab\/p1.*delta of blob/);
     // Offered the wrong plaintext for the base, the result does not match the id.
-    expect(() => decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1", undefined, () => randomBytes(8192))).toThrow(IntegrityError);
+    expect(() => decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1", { baseOf: () => randomBytes(8192) })).toThrow(IntegrityError);
   });
 
   it("a base that would not help, or that zstd would read as a trained dictionary, is not used", () => {
