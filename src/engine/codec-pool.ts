@@ -1,8 +1,8 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { RepoKeys } from "../crypto/keys.ts";
-import { IntegrityError } from "../errors.ts";
-import { decodeSlices, type BatchItem, type BlobSlice, type CodecRequest, type CodecResponse } from "./codec-protocol.ts";
+import { decodeSlices, fromWorkerFailure, type BatchItem, type BlobSlice, type CodecRequest, type CodecResponse } from "./codec-protocol.ts";
+import type { Placement } from "./placed-writes.ts";
 import type { VerifyItem } from "./verify-file.ts";
 
 /**
@@ -27,6 +27,15 @@ export interface BlobCodec {
    * rejects with the first difference. Undefined for the inline codec.
    */
   verifyFiles?(items: VerifyItem[]): Promise<void>;
+  /**
+   * Decodes a fetched range on another thread and writes each plaintext to its places there
+   * (`places[i]` for `blobs[i]`, see writePlaced); resolves once written, with the whole buffer
+   * `bytes` was a view of, for the next read. `movable`: that buffer is the caller's alone (not
+   * node's shared pool), so it is moved to the worker rather than copied. Undefined for the inline codec.
+   */
+  writeRange?(bytes: Uint8Array, blobs: BlobSlice[], places: Placement[][], where: string, movable: boolean): Promise<Buffer>;
+  /** Worker threads behind this codec (0: everything runs on the caller's thread). */
+  readonly threads: number;
   close(): Promise<void>;
 }
 
@@ -54,10 +63,16 @@ export function defaultCodecThreads(): CodecThreads {
 
 export function createCodec(keys: RepoKeys, threads: number | CodecThreads = defaultCodecThreads()): BlobCodec {
   const t = typeof threads === "number" ? { encode: threads, decode: threads } : threads;
-  const workers = t.encode > 0 || t.decode > 0 ? new WorkerPool(keys, Math.max(t.encode, t.decode)) : undefined;
+  const count = Math.max(t.encode, t.decode);
+  const workers = count > 0 ? new WorkerPool(keys, count) : undefined;
   return {
+    threads: count,
     ...(t.encode > 0 && workers
-      ? { encodeBatch: (input: Buffer, items: BatchItem[], spare?: Buffer) => workers.encodeBatch(input, items, spare), verifyFiles: (items: VerifyItem[]) => workers.verifyFiles(items) }
+      ? {
+          encodeBatch: (input: Buffer, items: BatchItem[], spare?: Buffer) => workers.encodeBatch(input, items, spare),
+          verifyFiles: (items: VerifyItem[]) => workers.verifyFiles(items),
+          writeRange: (bytes: Uint8Array, blobs: BlobSlice[], places: Placement[][], where: string, movable: boolean) => workers.writeRange(bytes, blobs, places, where, movable),
+        }
       : {}),
     decodeRange: t.decode > 0 && workers ? (bytes, blobs, where, arena) => workers.decodeRange(bytes, blobs, where, arena) : async (bytes, blobs, where, arena) => decodeSlices(keys, bytes, blobs, where, arena).plain,
     close: async () => workers?.close(),
@@ -94,6 +109,11 @@ class WorkerPool {
 
   async verifyFiles(items: VerifyItem[]): Promise<void> {
     await this.send({ seq: 0, op: "verify", items }, []);
+  }
+
+  async writeRange(bytes: Uint8Array, blobs: BlobSlice[], places: Placement[][], where: string, movable: boolean): Promise<Buffer> {
+    const res = await this.send({ seq: 0, op: "write", bytes, blobs, places, where }, movable || owns(bytes) ? [bytes.buffer as ArrayBuffer] : []);
+    return asBuffer(res.input!);
   }
 
   async decodeRange(bytes: Uint8Array, blobs: BlobSlice[], where: string, arena?: Buffer): Promise<Buffer[]> {
@@ -133,12 +153,8 @@ class WorkerPool {
     this.pending.delete(res.seq);
     this.load[worker] = (this.load[worker] ?? 1) - 1;
     if (this.load[worker] === 0) this.workers?.[worker]!.unref();
-    if (!res.error) return job.resolve(res);
-    const integrity = res.error.integrity;
-    if (integrity) {
-      const prefix = `integrity check failed for ${integrity.object}: `;
-      job.reject(new IntegrityError(integrity.object, res.error.message.startsWith(prefix) ? res.error.message.slice(prefix.length) : res.error.message));
-    } else job.reject(new Error(res.error.message));
+    if (res.error) job.reject(fromWorkerFailure(res.error));
+    else job.resolve(res);
   }
 
   private failAll(err: Error): void {

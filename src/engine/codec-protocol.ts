@@ -1,7 +1,8 @@
 // Messages between the codec pool and its worker threads, and the decode step both sides run.
 import { decodeBlob, encodeBlobInto, type BlobType } from "../repo/blob.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
-import { IntegrityError } from "../errors.ts";
+import { IntegrityError, PathError } from "../errors.ts";
+import type { Placement } from "./placed-writes.ts";
 import type { VerifyItem } from "./verify-file.ts";
 
 export interface BlobSlice {
@@ -24,17 +25,40 @@ export interface BatchItem {
 export type CodecRequest =
   | { seq: number; op: "encode"; input: Uint8Array; items: BatchItem[]; spare?: Uint8Array }
   | { seq: number; op: "decode"; bytes: Uint8Array; blobs: BlobSlice[]; where: string; arena?: Uint8Array }
-  | { seq: number; op: "verify"; items: VerifyItem[] };
+  | { seq: number; op: "verify"; items: VerifyItem[] }
+  /** Decode a fetched range and write each plaintext to its places (`places[i]` for `blobs[i]`). */
+  | { seq: number; op: "write"; bytes: Uint8Array; blobs: BlobSlice[]; places: Placement[][]; where: string };
 
 export interface CodecResponse {
   seq: number;
   /** encode: the sealed blobs back to back, in item order, and each one's length. */
   sealed?: Uint8Array;
   lengths?: number[];
-  /** encode: the request's input buffer, handed back for the next batch. */
+  /** encode: the request's input buffer, handed back for the next batch; write: its sealed bytes, likewise. */
   input?: Uint8Array;
   plain?: Uint8Array[];
-  error?: { message: string; integrity?: { object: string } };
+  error?: WorkerFailure;
+}
+
+/** A failure on a worker thread, as it crosses to the caller's (error classes do not survive the crossing). */
+export interface WorkerFailure {
+  message: string;
+  integrity?: { object: string; detail: string };
+  path?: { path: string; detail: string };
+}
+
+export function toWorkerFailure(err: unknown): WorkerFailure {
+  const message = (err as Error).message;
+  if (err instanceof IntegrityError) return { message, integrity: { object: err.object, detail: message.slice(`integrity check failed for ${err.object}: `.length) } };
+  if (err instanceof PathError) return { message, path: { path: err.path, detail: message.slice(`${err.path}: `.length) } };
+  return { message };
+}
+
+/** The error a worker's failure stands for, of the class it was thrown as where that matters to callers. */
+export function fromWorkerFailure(f: WorkerFailure): Error {
+  if (f.integrity) return new IntegrityError(f.integrity.object, f.integrity.detail);
+  if (f.path) return new PathError(f.path.path, f.path.detail);
+  return new Error(f.message);
 }
 
 /**

@@ -2,14 +2,17 @@
 // decompress; read restored files back, re-deriving every chunk id), off the main thread. Imported by nothing; started by codec-pool.ts.
 import { parentPort, workerData } from "node:worker_threads";
 import type { RepoKeys } from "../crypto/keys.ts";
-import { IntegrityError } from "../errors.ts";
-import { decodeSlices, encodeBatch, type CodecRequest, type CodecResponse } from "./codec-protocol.ts";
+import { decodeSlices, encodeBatch, toWorkerFailure, type CodecRequest, type CodecResponse } from "./codec-protocol.ts";
+import { writePlaced } from "./placed-writes.ts";
 import { verifyRestoredFile, VERIFY_BLOCK } from "./verify-file.ts";
 
 function serve(port: NonNullable<typeof parentPort>, raw: { encryption: Uint8Array; id: Uint8Array; gear: Uint8Array }): void {
   const keys: RepoKeys = { encryption: Buffer.from(raw.encryption), id: Buffer.from(raw.id), gear: Buffer.from(raw.gear) };
   port.on("message", (req: CodecRequest) => handle(port, keys, req));
 }
+
+/** The plaintext buffer of the last range this worker wrote, reused by the next (see decodeSlices). */
+let writeArena: Buffer | undefined;
 
 function handle(port: NonNullable<typeof parentPort>, keys: RepoKeys, req: CodecRequest): void {
   try {
@@ -23,14 +26,20 @@ function handle(port: NonNullable<typeof parentPort>, keys: RepoKeys, req: Codec
       const block = Buffer.allocUnsafe(VERIFY_BLOCK);
       for (const item of req.items) verifyRestoredFile(keys, item, block);
       port.postMessage({ seq: req.seq } satisfies CodecResponse);
+    } else if (req.op === "write") {
+      const { arena, plain } = decodeSlices(keys, req.bytes, req.blobs, req.where, writeArena);
+      writePlaced(req.places, plain);
+      writeArena = arena;
+      // A view arrives with its whole buffer (moved or cloned), which goes back for the next read.
+      const whole = req.bytes.buffer as ArrayBuffer;
+      port.postMessage({ seq: req.seq, input: new Uint8Array(whole) } satisfies CodecResponse, [whole]);
     } else {
       const given = req.arena && Buffer.from(req.arena.buffer, req.arena.byteOffset, req.arena.byteLength);
       const { arena, plain } = decodeSlices(keys, req.bytes, req.blobs, req.where, given);
       port.postMessage({ seq: req.seq, plain } satisfies CodecResponse, [arena.buffer as ArrayBuffer]);
     }
   } catch (err) {
-    const error = err instanceof IntegrityError ? { message: err.message, integrity: { object: err.object } } : { message: (err as Error).message };
-    port.postMessage({ seq: req.seq, error } satisfies CodecResponse);
+    port.postMessage({ seq: req.seq, error: toWorkerFailure(err) } satisfies CodecResponse);
   }
 }
 

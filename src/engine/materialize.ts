@@ -3,16 +3,11 @@ import * as path from "node:path";
 import { AbortedError, IntegrityError } from "../errors.ts";
 import { packKey } from "../repo/layout.ts";
 import { arenaBytes } from "./codec-protocol.ts";
+import { writePlaced, type Placement } from "./placed-writes.ts";
 import { mergeRanges, type Range } from "./ranges.ts";
 import { verifyRestoredFile, VERIFY_BLOCK, type VerifyItem } from "./verify-file.ts";
 import type { RepoContext } from "./context.ts";
 import type { FileEntry, ProgressSink } from "./types.ts";
-
-/** Where one blob's bytes go: a file and an offset in it (a blob may serve many places). */
-interface Placement {
-  file: string;
-  position: number;
-}
 
 interface PlannedBlob {
   id: string;
@@ -28,6 +23,8 @@ const FETCH_AHEAD = 2;
 const ARENA_BYTES = 12 * 1024 * 1024;
 /** Smallest buffer a sealed range is read into (ranges are merged up to 4 MiB; a lone blob may be larger). */
 const READ_BYTES = 8 * 1024 * 1024;
+/** Ranges waiting on each codec worker thread to be decoded and written there. */
+const WORKER_RANGES_EACH = 2;
 /** Delta plaintext read per round (their bases take at most as much again). */
 const DELTA_WINDOW_BYTES = 4 * 1024 * 1024;
 
@@ -51,7 +48,6 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   // A file with content is created by its first write (one open and close fewer per file than
   // creating every file first: 0.35 s of a 6,400-file checkout); an empty one is created here.
   for (const f of files) if (!f.chunks?.length) fs.closeSync(fs.openSync(abs(f), "w", 0o600));
-  const created = new Set<string>();
 
   // Full blobs by pack; deltas apart: they are written after everything else, a window at a time
   // with their bases.
@@ -86,6 +82,7 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   let written = 0;
   const deltas = [...deltaPlan.values()];
   const ranges = [...plan].flatMap(([pack, blobs]) => [...mergeRanges([...blobs.values()].sort((a, b) => a.offset - b.offset))].map((range) => ({ pack, range })));
+  const codec = ctx.codec();
   // Plaintext buffers of ranges already written, and buffers the sealed ranges were read into,
   // reused by the next ones: a fresh buffer per range cost a page fault per 4 KiB and, in
   // aggregate, full garbage collections (see decodeSlices).
@@ -95,33 +92,63 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     const at = spares.findIndex((b) => b.byteLength >= needed);
     return at >= 0 ? spares.splice(at, 1)[0]! : Buffer.allocUnsafeSlow(Math.max(needed, least));
   };
-  const fetchAndOpen = async ({ pack, range }: { pack: string; range: Range<PlannedBlob> }): Promise<Buffer[]> => {
+  const keepRead = (buf: Buffer) => {
+    if (buf.byteLength >= READ_BYTES && spareReads.length <= FETCH_AHEAD) spareReads.push(buf);
+  };
+  const fetchRange = async ({ pack, range }: { pack: string; range: Range<PlannedBlob> }) => {
     const key = packKey(pack);
     const length = range.end - range.start;
     const into = spareOf(spareReads, length, READ_BYTES);
     const bytes = await ctx.backend.get(key, { offset: range.start, length, into });
     if (bytes.byteLength !== length) throw new IntegrityError(key, "short range read");
     const slices = range.blobs.map((b) => ({ id: b.id, offset: b.offset - range.start, length: b.length, rawLength: b.rawLength }));
-    const plains = await ctx.codec().decodeRange(bytes, slices, key, spareOf(spareArenas, arenaBytes(slices), ARENA_BYTES));
-    // A decoding worker was handed the buffer (it is detached here); else it is free again.
-    if (into.byteLength > 0 && spareReads.length <= FETCH_AHEAD) spareReads.push(into);
-    return plains;
+    return { key, into, bytes, slices };
   };
-  // Fetch and open a few ranges ahead while the current one is written (bounded memory).
-  const ahead: Promise<Buffer[]>[] = [];
+  // Ranges decoded and written on the codec's worker threads, at most WORKER_RANGES_EACH per
+  // thread waiting there; the main thread decodes and writes the others itself, so both cores
+  // share the work whatever its mix (the worker also reads finished files back).
+  const workerJobs = new Set<Promise<void>>();
+  let workerFailure: { error: unknown } | undefined;
+  // Fetch a few ranges ahead while the current one is written (bounded memory).
+  const ahead: ReturnType<typeof fetchRange>[] = [];
   let next = 0;
-  for (const { range } of ranges) {
-    if (opts.signal?.aborted) throw new AbortedError();
-    while (ahead.length < FETCH_AHEAD && next < ranges.length) {
-      const job = fetchAndOpen(ranges[next++]!);
-      job.catch(() => {}); // awaited below, in order; this only keeps an early failure from going unhandled
-      ahead.push(job);
+  try {
+    for (const { range } of ranges) {
+      if (opts.signal?.aborted) throw new AbortedError();
+      if (workerFailure) throw workerFailure.error;
+      while (ahead.length < FETCH_AHEAD && next < ranges.length) {
+        const job = fetchRange(ranges[next++]!);
+        job.catch(() => {}); // awaited below, in order; this only keeps an early failure from going unhandled
+        ahead.push(job);
+      }
+      const { key, into, bytes, slices } = await ahead.shift()!;
+      const places = range.blobs.map((b) => b.places);
+      if (codec.writeRange && workerJobs.size < WORKER_RANGES_EACH * codec.threads) {
+        const job: Promise<void> = codec
+          .writeRange(bytes, slices, places, key, bytes.buffer === into.buffer)
+          .then(
+            (back) => {
+              keepRead(back);
+              wrote(range.blobs);
+            },
+            (error: unknown) => void (workerFailure ??= { error }),
+          )
+          .finally(() => workerJobs.delete(job));
+        workerJobs.add(job);
+        continue;
+      }
+      const plains = await codec.decodeRange(bytes, slices, key, spareOf(spareArenas, arenaBytes(slices), ARENA_BYTES));
+      if (into.byteLength > 0) keepRead(into); // else a decoding worker was handed it (it is detached here)
+      writePlaced(places, plains);
+      wrote(range.blobs);
+      const arena = plains[0] && Buffer.from(plains[0].buffer);
+      if (arena && spareArenas.length <= FETCH_AHEAD) spareArenas.push(arena);
     }
-    const plains = await ahead.shift()!;
-    const arena = plains[0] && Buffer.from(plains[0].buffer);
-    writeBlobs(range.blobs, plains);
-    if (arena && spareArenas.length <= FETCH_AHEAD) spareArenas.push(arena);
+  } finally {
+    // Whatever failed, no worker may still be writing when the caller removes the staging folder.
+    await Promise.all(workerJobs);
   }
+  if (workerFailure) throw workerFailure.error;
   for (let i = 0; i < deltas.length; ) {
     if (opts.signal?.aborted) throw new AbortedError();
     let bytes = 0;
@@ -130,39 +157,18 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
       window.push(deltas[i]!);
       bytes += deltas[i++]!.rawLength;
     }
-    writeBlobs(window, await ctx.reader.readMany(window.map((b) => b.id)));
+    writePlaced(window.map((b) => b.places), await ctx.reader.readMany(window.map((b) => b.id)));
+    wrote(window);
   }
 
-  /** Writes blobs' plaintexts to their places, each file opened once; hands completed files to the verifier. */
-  function writeBlobs(blobs: readonly PlannedBlob[], plains: readonly Buffer[]): void {
-    const byFile = new Map<string, { data: Buffer; position: number }[]>();
-    blobs.forEach((blob, i) => {
+  /** Counts blobs as written to all their places; hands the files they completed to the verifier. */
+  function wrote(blobs: readonly PlannedBlob[]): void {
+    for (const blob of blobs) {
       for (const place of blob.places) {
-        const pieces = byFile.get(place.file) ?? [];
-        pieces.push({ data: plains[i]!, position: place.position });
-        byFile.set(place.file, pieces);
+        written += blob.rawLength;
+        const waiting = pending.get(place.file)!;
+        if (--waiting.piecesLeft === 0) verifier.add(waiting.item);
       }
-    });
-    for (const [file, pieces] of byFile) {
-      const fd = fs.openSync(file, created.has(file) ? "r+" : "w", 0o600);
-      created.add(file);
-      try {
-        // Pieces that follow each other in the file go out in one writev.
-        pieces.sort((a, b) => a.position - b.position);
-        for (let i = 0; i < pieces.length; ) {
-          let end = pieces[i]!.position + pieces[i]!.data.byteLength;
-          let j = i + 1;
-          while (j < pieces.length && pieces[j]!.position === end && j - i < 1024) end += pieces[j++]!.data.byteLength;
-          writeAll(fd, pieces.slice(i, j).map((p) => p.data), pieces[i]!.position);
-          i = j;
-        }
-      } finally {
-        fs.closeSync(fd);
-      }
-      written += pieces.reduce((n, p) => n + p.data.byteLength, 0);
-      const waiting = pending.get(file)!;
-      waiting.piecesLeft -= pieces.length;
-      if (waiting.piecesLeft === 0) verifier.add(waiting.item);
     }
     verifier.send();
     opts.progress?.progress?.({ phase: "checkout", files: 0, totalFiles: files.length, bytes: written, totalBytes });
@@ -190,18 +196,6 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     fs.utimesSync(abs(d), toSeconds(d.mtimeMs), toSeconds(d.mtimeMs));
   }
   return { files: files.length, bytes: totalBytes };
-}
-
-/** writev until every byte is out (a short write continues where it stopped). */
-function writeAll(fd: number, buffers: Buffer[], position: number): void {
-  let pending = buffers;
-  let at = position;
-  while (pending.length > 0) {
-    let n = fs.writevSync(fd, pending, at);
-    at += n;
-    while (pending.length > 0 && n >= pending[0]!.byteLength) n -= pending.shift()!.byteLength;
-    if (n > 0) pending[0] = pending[0]!.subarray(n);
-  }
 }
 
 /**
