@@ -39,12 +39,6 @@ export class BlobReader {
     return loc;
   }
 
-  /**
-   * Reads several blobs, in the order given, with one range request per run of blobs that lie
-   * close together in a pack (a listing is tens of blobs, mostly written side by side), not one
-   * request each: on B2, reads are the transactions that cost. Deltas are decoded against their
-   * bases, which are read first; pass the bases among `ids` to have their plaintexts too.
-   */
   /** readMany, keyed by id (what callers that look plaintexts up by id want). */
   async readMap(ids: Iterable<string>): Promise<Map<string, Buffer>> {
     const unique = [...new Set(ids)];
@@ -52,7 +46,15 @@ export class BlobReader {
     return new Map(unique.map((id, i) => [id, plains[i]!]));
   }
 
-  async readMany(ids: readonly string[], depth = 0): Promise<Buffer[]> {
+  /**
+   * Reads several blobs, in the order given, with one range request per run of blobs that lie
+   * close together in a pack (a listing is tens of blobs, mostly written side by side), not one
+   * request each: on B2, reads are the transactions that cost. Deltas are decoded against their
+   * bases, which are read first; pass the bases among `ids` to have their plaintexts too.
+   * `checkId: false` skips re-deriving each plaintext's id (blobs are still authenticated), for a
+   * caller that checks what it builds from them later anyway: a checkout reads restored files back.
+   */
+  async readMany(ids: readonly string[], { checkId = true }: { checkId?: boolean } = {}, depth = 0): Promise<Buffer[]> {
     const wanted = [...new Set(ids)].map((id) => ({ id, loc: this.locate(id) }));
     // Deltas' bases first (a base asked for as well is read once), then the deltas against them.
     const bases = new Set(wanted.flatMap(({ loc }) => (loc.base ? [loc.base] : [])));
@@ -60,7 +62,7 @@ export class BlobReader {
     if (bases.size > 0) {
       if (depth >= MAX_DELTA_DEPTH) throw new IntegrityError(`blob ${[...bases][0]!}`, `deltas are chained more than ${MAX_DELTA_DEPTH} deep`);
       const baseIds = [...bases];
-      (await this.readMany(baseIds, depth + 1)).forEach((data, i) => plain.set(baseIds[i]!, data));
+      (await this.readMany(baseIds, { checkId }, depth + 1)).forEach((data, i) => plain.set(baseIds[i]!, data));
     }
     const byPack = new Map<string, { id: string; loc: BlobLocation }[]>();
     for (const { id, loc } of wanted) {
@@ -84,7 +86,7 @@ export class BlobReader {
           for (const b of range.blobs) {
             // Only the base the index names is offered: a blob naming another one is reported.
             const baseOf = (base: string) => (base === b.base ? plain.get(base) : undefined);
-            plain.set(b.id, decodeBlob(this.keys, b.id, bytes.subarray(b.offset - range.start, b.offset - range.start + b.length), key, { baseOf }));
+            plain.set(b.id, decodeBlob(this.keys, b.id, bytes.subarray(b.offset - range.start, b.offset - range.start + b.length), key, { baseOf, checkId }));
           }
         }),
       );

@@ -25,14 +25,17 @@ const ARENA_BYTES = 12 * 1024 * 1024;
 const READ_BYTES = 8 * 1024 * 1024;
 /** Ranges waiting on each codec worker thread to be decoded and written there. */
 const WORKER_RANGES_EACH = 2;
-/** Delta plaintext read per round (their bases take at most as much again). */
-const DELTA_WINDOW_BYTES = 4 * 1024 * 1024;
+/**
+ * Delta plaintext read per round (their bases take at most as much again): small enough that the
+ * worker's queue of ranges outlasts the decoding of one window here.
+ */
+const DELTA_WINDOW_BYTES = 1024 * 1024;
 
 /**
  * Writes the given entries under `dir` (a fresh staging folder): folders, then file content read
- * pack by pack in offset order (few, large range requests), then links; then re-reads every file
- * and recomputes each chunk's keyed id from the bytes on disk; then sets modes and times (folders
- * last, deepest first).
+ * pack by pack in offset order (few, large range requests), then links. Every file is read back
+ * once its last piece is written, each chunk's keyed id recomputed from the bytes on disk, and
+ * given its mode and time; folders get theirs last, deepest first.
  */
 export async function materialize(ctx: RepoContext, entries: readonly FileEntry[], dir: string, opts: { progress?: ProgressSink; signal?: AbortSignal }): Promise<{ files: number; bytes: number }> {
   // File operations are synchronous: a state folder is thousands of small files, and a trip through
@@ -49,8 +52,7 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   // creating every file first: 0.35 s of a 6,400-file checkout); an empty one is created here.
   for (const f of files) if (!f.chunks?.length) fs.closeSync(fs.openSync(abs(f), "w", 0o600));
 
-  // Full blobs by pack; deltas apart: they are written after everything else, a window at a time
-  // with their bases.
+  // Full blobs by pack; deltas apart: they are read a window at a time with their bases.
   const plan = new Map<string, Map<string, PlannedBlob>>();
   const deltaPlan = new Map<string, PlannedBlob>();
   // What each file must hold, and how many pieces are still to be written into it: a file is
@@ -61,7 +63,7 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   ctx.cache.expectManyLookups(files.reduce((n, f) => n + (f.chunks?.length ?? 0), 0));
   for (const f of files) {
     const file = abs(f);
-    const item: VerifyItem = { file, path: f.path, size: f.size, chunks: [] };
+    const item: VerifyItem = { file, path: f.path, size: f.size, chunks: [], mode: f.mode, mtime: toSeconds(f.mtimeMs) };
     let position = 0;
     for (const id of f.chunks ?? []) {
       const loc = ctx.reader.locate(id);
@@ -104,28 +106,56 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     const slices = range.blobs.map((b) => ({ id: b.id, offset: b.offset - range.start, length: b.length, rawLength: b.rawLength }));
     return { key, into, bytes, slices };
   };
-  // Ranges decoded and written on the codec's worker threads, at most WORKER_RANGES_EACH per
-  // thread waiting there; the main thread decodes and writes the others itself, so both cores
-  // share the work whatever its mix (the worker also reads finished files back).
+  // Deltas are read and decoded with their bases (BlobReader), a window at a time, on this thread.
+  const windows: PlannedBlob[][] = [];
+  for (let i = 0; i < deltas.length; ) {
+    let bytes = 0;
+    const window: PlannedBlob[] = [];
+    while (i < deltas.length && (window.length === 0 || bytes < DELTA_WINDOW_BYTES)) {
+      window.push(deltas[i]!);
+      bytes += deltas[i++]!.rawLength;
+    }
+    windows.push(window);
+  }
+  const readWindow = (window: PlannedBlob[]) => ctx.reader.readMany(window.map((b) => b.id), { checkId: false });
+
+  // Ranges go to the codec's worker threads, which decode and write them there, while fewer than
+  // WORKER_RANGES_EACH per thread wait; meanwhile this thread takes the delta windows, which only
+  // it can decode, and once they are done the ranges the workers have no room for. So both cores
+  // share the work whatever its mix (a worker also reads finished files back).
   const workerJobs = new Set<Promise<void>>();
   let workerFailure: { error: unknown } | undefined;
-  // Fetch a few ranges ahead while the current one is written (bounded memory).
-  const ahead: ReturnType<typeof fetchRange>[] = [];
-  let next = 0;
+  const workerHasRoom = () => codec.writeRange !== undefined && workerJobs.size < WORKER_RANGES_EACH * codec.threads;
+  // Reads run ahead of the decoding (bounded memory): a few ranges, one delta window.
+  const rangesAhead: ReturnType<typeof fetchRange>[] = [];
+  const windowsAhead: ReturnType<typeof readWindow>[] = [];
+  let rangesFetched = 0;
+  let windowsRead = 0;
+  let rangesTaken = 0;
+  let windowsTaken = 0;
+  const early = <T>(job: Promise<T>) => {
+    job.catch(() => {}); // awaited in order below; this only keeps an early failure from going unhandled
+    return job;
+  };
   try {
-    for (const { range } of ranges) {
+    while (rangesTaken < ranges.length || windowsTaken < windows.length) {
       if (opts.signal?.aborted) throw new AbortedError();
       if (workerFailure) throw workerFailure.error;
-      while (ahead.length < FETCH_AHEAD && next < ranges.length) {
-        const job = fetchRange(ranges[next++]!);
-        job.catch(() => {}); // awaited below, in order; this only keeps an early failure from going unhandled
-        ahead.push(job);
+      while (rangesAhead.length < FETCH_AHEAD && rangesFetched < ranges.length) rangesAhead.push(early(fetchRange(ranges[rangesFetched++]!)));
+      if (windowsAhead.length === 0 && windowsRead < windows.length) windowsAhead.push(early(readWindow(windows[windowsRead++]!)));
+
+      const toWorker = rangesTaken < ranges.length && workerHasRoom();
+      if (!toWorker && windowsTaken < windows.length) {
+        const window = windows[windowsTaken++]!;
+        writePlaced(window.map((b) => b.places), await windowsAhead.shift()!);
+        wrote(window);
+        continue;
       }
-      const { key, into, bytes, slices } = await ahead.shift()!;
+      const { range } = ranges[rangesTaken++]!;
+      const { key, into, bytes, slices } = await rangesAhead.shift()!;
       const places = range.blobs.map((b) => b.places);
-      if (codec.writeRange && workerJobs.size < WORKER_RANGES_EACH * codec.threads) {
-        const job: Promise<void> = codec
-          .writeRange(bytes, slices, places, key, bytes.buffer === into.buffer)
+      if (toWorker) {
+        const job: Promise<void> = codec.writeRange!(bytes, slices, places, key, bytes.buffer === into.buffer)
           .then(
             (back) => {
               keepRead(back);
@@ -149,17 +179,6 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     await Promise.all(workerJobs);
   }
   if (workerFailure) throw workerFailure.error;
-  for (let i = 0; i < deltas.length; ) {
-    if (opts.signal?.aborted) throw new AbortedError();
-    let bytes = 0;
-    const window: PlannedBlob[] = [];
-    while (i < deltas.length && (window.length === 0 || bytes < DELTA_WINDOW_BYTES)) {
-      window.push(deltas[i]!);
-      bytes += deltas[i++]!.rawLength;
-    }
-    writePlaced(window.map((b) => b.places), await ctx.reader.readMany(window.map((b) => b.id)));
-    wrote(window);
-  }
 
   /** Counts blobs as written to all their places; hands the files they completed to the verifier. */
   function wrote(blobs: readonly PlannedBlob[]): void {
@@ -176,19 +195,15 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
 
   await verifier.done((verified) => opts.progress?.progress?.({ phase: "verify", files: verified, totalFiles: files.length, bytes: written, totalBytes }), opts.signal);
 
+  // Files got their modes and times as they were read back.
   for (const e of entries) {
-    const at = toSeconds(e.mtimeMs);
-    if (e.type === "symlink") {
-      fs.mkdirSync(path.dirname(abs(e)), { recursive: true, mode: 0o700 });
-      fs.symlinkSync(e.target!, abs(e));
-      try {
-        fs.lutimesSync(abs(e), at, at);
-      } catch {
-        // some file systems cannot time a link; its target and content are what matter
-      }
-    } else if (e.type === "file") {
-      fs.chmodSync(abs(e), e.mode);
-      fs.utimesSync(abs(e), at, at);
+    if (e.type !== "symlink") continue;
+    fs.mkdirSync(path.dirname(abs(e)), { recursive: true, mode: 0o700 });
+    fs.symlinkSync(e.target!, abs(e));
+    try {
+      fs.lutimesSync(abs(e), toSeconds(e.mtimeMs), toSeconds(e.mtimeMs));
+    } catch {
+      // some file systems cannot time a link; its target and content are what matter
     }
   }
   for (const d of [...dirs].sort((a, b) => b.path.length - a.path.length)) {

@@ -9,6 +9,10 @@ export interface VerifyItem {
   size: number;
   /** The file's chunks in order: id and plaintext length. */
   chunks: { id: string; rawLength: number }[];
+  /** Given to the file once it has checked out (its content is final then). */
+  mode: number;
+  /** Access and modification time, seconds (see utimes). */
+  mtime: number;
 }
 
 /** Block size for reading restored files back. */
@@ -17,7 +21,8 @@ export const VERIFY_BLOCK = 1024 * 1024;
 /**
  * Reads a restored file back, chunk by chunk as the listing cuts it, and checks every chunk id:
  * one read per MiB, each chunk's span hashed incrementally (a database restores as thousands of
- * 8 KiB chunks). IntegrityError naming the listing path on any difference.
+ * 8 KiB chunks). IntegrityError naming the listing path on any difference. Then sets the file's
+ * mode and time through the same descriptor (on the thread that reads back, not at the end).
  */
 export function verifyRestoredFile(keys: RepoKeys, item: VerifyItem, block: Buffer): void {
   const fd = fs.openSync(item.file, "r");
@@ -50,6 +55,8 @@ export function verifyRestoredFile(keys: RepoKeys, item: VerifyItem, block: Buff
       position += bytesRead;
     }
     if (next !== chunks.length) throw new IntegrityError(item.path, "restored file is shorter than its chunks");
+    fs.fchmodSync(fd, item.mode);
+    fs.futimesSync(fd, item.mtime, item.mtime);
   } finally {
     fs.closeSync(fd);
   }
