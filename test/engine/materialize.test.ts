@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { IntegrityError, PathError } from "../../src/errors.ts";
+import { AbortedError, IntegrityError, PathError } from "../../src/errors.ts";
 import type { CodecThreads } from "../../src/engine/codec-pool.ts";
 import { describeTree, makeRandomTree } from "../helpers/tree.ts";
 import { flipByte, objectKeys } from "../helpers/repo.ts";
@@ -77,5 +77,25 @@ describe("checkout writes ranges on the worker and on the main thread", () => {
     } finally {
       unmount();
     }
+  });
+
+  it.each(codecs)("a checkout cancelled part-way (%s) stops with AbortedError and leaves nothing beside the target", async (_label, codecThreads) => {
+    const t = await scratch.repo({ packSize: 256 * 1024 });
+    const src = await scratch.dir("src");
+    await makeRandomTree(src, 13, { files: 30, maxSize: 1_500_000 });
+    const { snapshot } = await t.repo.commit(src);
+
+    const parent = await scratch.dir("dst");
+    const repo = await t.reopen({ codecThreads });
+    const controller = new AbortController();
+    let written = 0;
+    const progress = (e: { phase: string; bytes: number }) => {
+      if (e.phase === "checkout") written = e.bytes;
+      if (written > 0) controller.abort();
+    };
+    const err = await repo.checkout(snapshot.id, path.join(parent, "out"), { signal: controller.signal, progress: { progress } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortedError);
+    expect(written).toBeGreaterThan(0);
+    expect(await fs.readdir(parent)).toEqual([]);
   });
 });
