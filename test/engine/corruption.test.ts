@@ -4,10 +4,11 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { IntegrityError } from "../../src/errors.ts";
 import { chunkId, deriveKeys, parseKeyFile, unwrapMasterKey } from "../../src/crypto/index.ts";
-import { BlobType, encodeBlob } from "../../src/repo/blob.ts";
+import { BlobType, decodeBlob, encodeBlob } from "../../src/repo/blob.ts";
 import { readPackHeader } from "../../src/repo/pack.ts";
 import { idOf } from "../../src/repo/layout.ts";
 import { makeRandomTree, tempDir } from "../helpers/tree.ts";
+import { buildOpenClawLikeDb, editOpenClawLikeDb } from "../helpers/sqlite-writer.ts";
 import { flipByte, newRepo, objectKeys, PASSPHRASE, type TestRepo } from "../helpers/repo.ts";
 import { allTargets } from "../helpers/targets.ts";
 
@@ -123,6 +124,61 @@ describe("a blob whose content does not match the id it was sealed under", () =>
       expect((err as Error).message).toContain("do not match the snapshot");
       expect(await fs.readdir(dst)).toEqual(["kept.txt"]);
       expect((await fs.readdir(path.dirname(dst))).filter((n) => n.startsWith(`.${path.basename(dst)}.clawback-`))).toEqual([]);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it("a delta blob (decoded against its base, without its id re-derived) fails the checkout at the read-back too", async () => {
+    const t = await newRepo();
+    try {
+      const src = await tempDir("src");
+      const dst = await tempDir("dst");
+      dirs.push(src, dst);
+      const db = path.join(src, "openclaw-agent.sqlite");
+      buildOpenClawLikeDb(db, 2 * 1024 * 1024);
+      await t.repo.commit(src);
+      editOpenClawLikeDb(db, "update-random", 0.01, 5);
+      const { snapshot } = await t.repo.commit(src);
+      await t.repo.close();
+
+      const keyKey = (await objectKeys(t.raw, "keys/"))[0]!;
+      const keys = deriveKeys((await unwrapMasterKey(parseKeyFile(keyKey, await t.raw.get(keyKey)), PASSPHRASE))!);
+      const packs = new Map<string, { key: string; bytes: Buffer; entries: ReturnType<typeof readPackHeader> }>();
+      for (const key of await objectKeys(t.raw, "data/")) {
+        const bytes = Buffer.from(await t.raw.get(key));
+        packs.set(key, { key, bytes, entries: readPackHeader(keys, idOf(key), bytes, key) });
+      }
+      const all = [...packs.values()].flatMap((p) => p.entries.map((e) => ({ pack: p, e })));
+      const delta = all.find(({ e }) => e.base !== undefined)!;
+      const base = all.find(({ e }) => e.id === delta.e.base)!;
+      const sealedOf = ({ pack, e }: (typeof all)[number]) => pack.bytes.subarray(e.offset, e.offset + e.length);
+      const basePlain = decodeBlob(keys, base.e.id, sealedOf(base), base.pack.key);
+      const real = decodeBlob(keys, delta.e.id, sealedOf(delta), delta.pack.key, { baseOf: (id) => (id === base.e.id ? basePlain : undefined) });
+
+      // Other content, sealed as a delta of the same base under the real id, of the same sealed
+      // length so that it fits in the real one's place: one byte changed, tried at positions
+      // until the compressed delta comes out as long as the real one.
+      let forged: Buffer | undefined;
+      for (let at = 0; at < real.length && !forged; at += 97) {
+        const content = Buffer.from(real);
+        content[at] = content[at]! ^ 0x5a;
+        const blob = encodeBlob(keys, BlobType.data, content, delta.e.id, { id: base.e.id, data: basePlain });
+        if (blob.base === base.e.id && blob.sealed.length === delta.e.length) forged = blob.sealed;
+      }
+      expect(forged).toBeDefined();
+      forged!.copy(delta.pack.bytes, delta.e.offset);
+      await t.raw.put(delta.pack.key, delta.pack.bytes);
+
+      await fs.writeFile(path.join(dst, "kept.txt"), "the target as it was");
+      const cacheDir = await tempDir("cache");
+      dirs.push(cacheDir);
+      const repo = await t.reopen({ cacheDir });
+      const err = await repo.checkout(snapshot.id, dst, { safetySnapshot: false }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(IntegrityError);
+      expect((err as IntegrityError).object).toBe("openclaw-agent.sqlite");
+      expect((err as Error).message).toContain("do not match the snapshot");
+      expect(await fs.readdir(dst)).toEqual(["kept.txt"]);
     } finally {
       await t.cleanup();
     }
