@@ -89,21 +89,39 @@ describe("a blob whose content does not match the id it was sealed under", () =>
     for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
   });
 
+  /** The repository's keys, as only the passphrase holder has them. */
+  async function keysOf(t: TestRepo) {
+    const keyKey = (await objectKeys(t.raw, "keys/"))[0]!;
+    return deriveKeys((await unwrapMasterKey(parseKeyFile(keyKey, await t.raw.get(keyKey)), PASSPHRASE))!);
+  }
+
+  /** A checkout of the snapshot into a non-empty target, from a fresh cache, fails at the read-back naming `file`; the target is untouched. */
+  async function expectReadBackFailure(t: TestRepo, snapshotId: string, file: string): Promise<void> {
+    const dst = await tempDir("dst");
+    const cacheDir = await tempDir("cache");
+    dirs.push(dst, cacheDir);
+    await fs.writeFile(path.join(dst, "kept.txt"), "the target as it was");
+    const repo = await t.reopen({ cacheDir });
+    const err = await repo.checkout(snapshotId, dst, { safetySnapshot: false }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as IntegrityError).object).toBe(file);
+    expect((err as Error).message).toContain("do not match the snapshot");
+    expect(await fs.readdir(dst)).toEqual(["kept.txt"]);
+    expect((await fs.readdir(path.dirname(dst))).filter((n) => n.startsWith(`.${path.basename(dst)}.clawback-`))).toEqual([]);
+  }
+
   it("(an encoder bug, or a forger holding the key) fails the checkout at the read-back, naming the file; the target is untouched", async () => {
     const t = await newRepo();
     try {
       const src = await tempDir("src");
-      const dst = await tempDir("dst");
-      dirs.push(src, dst);
+      dirs.push(src);
       // Under the chunker's minimum chunk size: one chunk. Incompressible: stored raw, so a forgery of the same length fits in its place.
       const real = randomBytes(12 * 1024);
       await fs.writeFile(path.join(src, "notes.bin"), real);
       const { snapshot } = await t.repo.commit(src);
       await t.repo.close();
 
-      // The repository's keys, as only the passphrase holder has them.
-      const keyKey = (await objectKeys(t.raw, "keys/"))[0]!;
-      const keys = deriveKeys((await unwrapMasterKey(parseKeyFile(keyKey, await t.raw.get(keyKey)), PASSPHRASE))!);
+      const keys = await keysOf(t);
       const id = chunkId(keys, real);
       // Other content, sealed and authenticated under the real chunk's id, put in its place.
       const packKey = (await objectKeys(t.raw, "data/"))[0]!;
@@ -113,17 +131,7 @@ describe("a blob whose content does not match the id it was sealed under", () =>
       expect(forged.length).toBe(entry.length);
       forged.copy(pack, entry.offset);
       await t.raw.put(packKey, pack);
-
-      await fs.writeFile(path.join(dst, "kept.txt"), "the target as it was");
-      const cacheDir = await tempDir("cache");
-      dirs.push(cacheDir);
-      const repo = await t.reopen({ cacheDir });
-      const err = await repo.checkout(snapshot.id, dst, { safetySnapshot: false }).then(() => undefined, (e: unknown) => e);
-      expect(err).toBeInstanceOf(IntegrityError);
-      expect((err as IntegrityError).object).toBe("notes.bin");
-      expect((err as Error).message).toContain("do not match the snapshot");
-      expect(await fs.readdir(dst)).toEqual(["kept.txt"]);
-      expect((await fs.readdir(path.dirname(dst))).filter((n) => n.startsWith(`.${path.basename(dst)}.clawback-`))).toEqual([]);
+      await expectReadBackFailure(t, snapshot.id, "notes.bin");
     } finally {
       await t.cleanup();
     }
@@ -133,8 +141,7 @@ describe("a blob whose content does not match the id it was sealed under", () =>
     const t = await newRepo();
     try {
       const src = await tempDir("src");
-      const dst = await tempDir("dst");
-      dirs.push(src, dst);
+      dirs.push(src);
       const db = path.join(src, "openclaw-agent.sqlite");
       buildOpenClawLikeDb(db, 2 * 1024 * 1024);
       await t.repo.commit(src);
@@ -142,8 +149,7 @@ describe("a blob whose content does not match the id it was sealed under", () =>
       const { snapshot } = await t.repo.commit(src);
       await t.repo.close();
 
-      const keyKey = (await objectKeys(t.raw, "keys/"))[0]!;
-      const keys = deriveKeys((await unwrapMasterKey(parseKeyFile(keyKey, await t.raw.get(keyKey)), PASSPHRASE))!);
+      const keys = await keysOf(t);
       const packs = new Map<string, { key: string; bytes: Buffer; entries: ReturnType<typeof readPackHeader> }>();
       for (const key of await objectKeys(t.raw, "data/")) {
         const bytes = Buffer.from(await t.raw.get(key));
@@ -169,16 +175,7 @@ describe("a blob whose content does not match the id it was sealed under", () =>
       expect(forged).toBeDefined();
       forged!.copy(delta.pack.bytes, delta.e.offset);
       await t.raw.put(delta.pack.key, delta.pack.bytes);
-
-      await fs.writeFile(path.join(dst, "kept.txt"), "the target as it was");
-      const cacheDir = await tempDir("cache");
-      dirs.push(cacheDir);
-      const repo = await t.reopen({ cacheDir });
-      const err = await repo.checkout(snapshot.id, dst, { safetySnapshot: false }).then(() => undefined, (e: unknown) => e);
-      expect(err).toBeInstanceOf(IntegrityError);
-      expect((err as IntegrityError).object).toBe("openclaw-agent.sqlite");
-      expect((err as Error).message).toContain("do not match the snapshot");
-      expect(await fs.readdir(dst)).toEqual(["kept.txt"]);
+      await expectReadBackFailure(t, snapshot.id, "openclaw-agent.sqlite");
     } finally {
       await t.cleanup();
     }
