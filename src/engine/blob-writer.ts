@@ -13,6 +13,8 @@ import type { BatchItem } from "./codec-protocol.ts";
 const BATCH_BYTES = 1024 * 1024;
 /** New chunk bytes encoded inline before the worker takes over: a small commit never starts it. */
 const INLINE_FIRST_BYTES = 4 * 1024 * 1024;
+/** Batches the workers still have to do, at or above which this thread encodes blobs itself. */
+const WORKER_BEHIND = 2;
 
 export interface WriterStats {
   addedBytes: number;
@@ -87,7 +89,13 @@ export class BlobWriter {
     if (this.has(id)) return id;
     this.pendingIds.add(id);
     this.stats.addedChunks++;
-    if (!base && this.codec.encodeBatch && this.inlineBytes >= INLINE_FIRST_BYTES) this.stage(type, id, data);
+    const forWorker = !base && this.codec.encodeBatch !== undefined && this.inlineBytes >= INLINE_FIRST_BYTES;
+    if (forWorker && this.encoding.size >= this.maxEncoding && (this.codec.encodeBacklog?.() ?? this.maxEncoding) < WORKER_BEHIND) {
+      // Every slot looks taken, but the workers have finished most of it: let their results in.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // While the workers are really behind, this thread encodes the blob itself rather than wait.
+    if (forWorker && this.encoding.size < this.maxEncoding) this.stage(type, id, data);
     else {
       this.inlineBytes += data.byteLength;
       const before = this.pack.byteLength;
@@ -99,8 +107,8 @@ export class BlobWriter {
       this.stats.addedBytes += this.pack.byteLength - before;
       if (this.pack.byteLength >= this.packSize) this.sealPack();
     }
-    while (this.encoding.size >= this.maxEncoding || this.uploadQueue.length + this.uploading.size > this.maxUploads) {
-      await Promise.race([...this.encoding, ...this.uploading]);
+    while (this.uploadQueue.length + this.uploading.size > this.maxUploads) {
+      await Promise.race(this.uploading);
       this.throwIfFailed();
     }
     return id;

@@ -17,6 +17,11 @@ export interface BlobCodec {
    */
   encodeBatch?(input: Buffer, items: BatchItem[], spare?: Buffer): Promise<{ sealed: Buffer; lengths: number[]; input: Buffer }>;
   /**
+   * Encode batches sent and not yet finished by the workers, as they count them: unlike the
+   * promises, this is up to date while the caller's thread has not let its event loop run.
+   */
+  encodeBacklog?(): number;
+  /**
    * Plaintexts of the given blobs of one fetched range, each authenticated but not checked against
    * its id (the caller does that, see decodeSlices), as views of one buffer: `arena` when given and
    * large enough (see arenaBytes), else a new one.
@@ -70,6 +75,7 @@ export function createCodec(keys: RepoKeys, threads: number | CodecThreads = def
     ...(t.encode > 0 && workers
       ? {
           encodeBatch: (input: Buffer, items: BatchItem[], spare?: Buffer) => workers.encodeBatch(input, items, spare),
+          encodeBacklog: () => workers.encodeBacklog(),
           verifyFiles: (items: VerifyItem[]) => workers.verifyFiles(items),
           writeRange: (bytes: Uint8Array, blobs: BlobSlice[], places: Placement[][], where: string, movable: boolean) => workers.writeRange(bytes, blobs, places, where, movable),
         }
@@ -95,14 +101,23 @@ class WorkerPool {
   private seq = 0;
   private readonly keys: RepoKeys;
   private readonly threads: number;
+  /** Encode batches finished, one counter per worker, written by the workers. */
+  private readonly encoded: Int32Array[];
+  private encodesSent = 0;
 
   constructor(keys: RepoKeys, threads: number) {
     this.keys = keys;
     this.threads = threads;
+    this.encoded = Array.from({ length: threads }, () => new Int32Array(new SharedArrayBuffer(4)));
+  }
+
+  encodeBacklog(): number {
+    return this.encodesSent - this.encoded.reduce((n, c) => n + Atomics.load(c, 0), 0);
   }
 
   async encodeBatch(input: Buffer, items: BatchItem[], spare?: Buffer): Promise<{ sealed: Buffer; lengths: number[]; input: Buffer }> {
     const transfer = [input, ...(spare ? [spare] : [])].filter(owns).map((b) => b.buffer as ArrayBuffer);
+    this.encodesSent++;
     const res = await this.send({ seq: 0, op: "encode", input, items, ...(spare ? { spare } : {}) }, transfer);
     return { sealed: asBuffer(res.sealed!), lengths: res.lengths!, input: asBuffer(res.input!) };
   }
@@ -124,8 +139,7 @@ class WorkerPool {
   }
 
   private start(): Worker[] {
-    const workerData = { encryption: this.keys.encryption, id: this.keys.id, gear: this.keys.gear };
-    const workers = Array.from({ length: this.threads }, () => new Worker(WORKER_URL, { workerData }));
+    const workers = Array.from({ length: this.threads }, (_, i) => new Worker(WORKER_URL, { workerData: { encryption: this.keys.encryption, id: this.keys.id, gear: this.keys.gear, encoded: this.encoded[i]! } }));
     this.load = workers.map(() => 0);
     workers.forEach((w, i) => {
       w.unref();

@@ -6,20 +6,29 @@ import { decodeSlices, encodeBatch, toWorkerFailure, type CodecRequest, type Cod
 import { writePlaced } from "./placed-writes.ts";
 import { verifyRestoredFile, VERIFY_BLOCK } from "./verify-file.ts";
 
-function serve(port: NonNullable<typeof parentPort>, raw: { encryption: Uint8Array; id: Uint8Array; gear: Uint8Array }): void {
+interface WorkerSetup {
+  encryption: Uint8Array;
+  id: Uint8Array;
+  gear: Uint8Array;
+  /** Encode batches finished, shared with the pool (see WorkerPool.encodeBacklog). */
+  encoded: Int32Array;
+}
+
+function serve(port: NonNullable<typeof parentPort>, raw: WorkerSetup): void {
   const keys: RepoKeys = { encryption: Buffer.from(raw.encryption), id: Buffer.from(raw.id), gear: Buffer.from(raw.gear) };
-  port.on("message", (req: CodecRequest) => handle(port, keys, req));
+  port.on("message", (req: CodecRequest) => handle(port, keys, req, raw.encoded));
 }
 
 /** The plaintext buffer of the last range this worker wrote, reused by the next (see decodeSlices). */
 let writeArena: Buffer | undefined;
 
-function handle(port: NonNullable<typeof parentPort>, keys: RepoKeys, req: CodecRequest): void {
+function handle(port: NonNullable<typeof parentPort>, keys: RepoKeys, req: CodecRequest, encoded: Int32Array): void {
   try {
     if (req.op === "encode") {
       // The input and output buffers go back to the main thread, which reuses them for later
       // batches (fresh buffers of this size cost a page fault per 4 KiB).
       const { sealed, lengths } = encodeBatch(keys, req.input, req.items, req.spare);
+      Atomics.add(encoded, 0, 1);
       const moved = new Set([req.input.buffer as ArrayBuffer, sealed.buffer as ArrayBuffer]);
       port.postMessage({ seq: req.seq, sealed, lengths, input: req.input } satisfies CodecResponse, [...moved]);
     } else if (req.op === "verify") {
@@ -43,4 +52,4 @@ function handle(port: NonNullable<typeof parentPort>, keys: RepoKeys, req: Codec
   }
 }
 
-if (parentPort && workerData) serve(parentPort, workerData as { encryption: Uint8Array; id: Uint8Array; gear: Uint8Array });
+if (parentPort && workerData) serve(parentPort, workerData as WorkerSetup);
