@@ -13,8 +13,6 @@ import type { BatchItem } from "./codec-protocol.ts";
 const BATCH_BYTES = 1024 * 1024;
 /** New chunk bytes encoded inline before the worker takes over: a small commit never starts it. */
 const INLINE_FIRST_BYTES = 4 * 1024 * 1024;
-/** Batches the workers still have to do, at or above which this thread encodes blobs itself. */
-const WORKER_BEHIND = 2;
 
 export interface WriterStats {
   addedBytes: number;
@@ -90,9 +88,10 @@ export class BlobWriter {
     this.pendingIds.add(id);
     this.stats.addedChunks++;
     const forWorker = !base && this.codec.encodeBatch !== undefined && this.inlineBytes >= INLINE_FIRST_BYTES;
-    if (forWorker && this.encoding.size >= this.maxEncoding && (this.codec.encodeBacklog?.() ?? this.maxEncoding) < WORKER_BEHIND) {
-      // Every slot looks taken, but the workers have finished most of it: let their results in.
-      await new Promise((resolve) => setImmediate(resolve));
+    if (forWorker && this.encoding.size >= this.maxEncoding && !this.workersBehind()) {
+      // Every slot is taken, but the workers are about to finish one: wait for it, as before.
+      await Promise.race(this.encoding);
+      this.throwIfFailed();
     }
     // While the workers are really behind, this thread encodes the blob itself rather than wait.
     if (forWorker && this.encoding.size < this.maxEncoding) this.stage(type, id, data);
@@ -112,6 +111,15 @@ export class BlobWriter {
       this.throwIfFailed();
     }
     return id;
+  }
+
+  /**
+   * True when every worker has a batch queued behind the one it is on. Counted by the workers
+   * (encodeBacklog): the promises of finished batches only settle when this thread's event loop
+   * runs, which a commit reading from the page cache rarely lets it do.
+   */
+  private workersBehind(): boolean {
+    return (this.codec.encodeBacklog?.() ?? 0) > this.codec.threads;
   }
 
   private stage(type: BlobType, id: string, data: Uint8Array): void {
