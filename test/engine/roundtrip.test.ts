@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import { spawnSync } from "node:child_process";
 import { describeTree, makeRandomTree } from "../helpers/tree.ts";
 import { allTargets } from "../helpers/targets.ts";
 import { useScratch } from "../helpers/scratch.ts";
@@ -100,5 +101,29 @@ describe("checkout into an existing folder", () => {
     expect(await fs.readFile(path.join(src, "notes.md"), "utf8")).toBe("v1");
     expect(await fs.readFile(path.join(src, "credentials", "token"), "utf8")).toBe("rotated secret");
     expect(await fs.readFile(path.join(src, ".env"), "utf8")).toBe("KEY=1");
+  });
+});
+
+describe("modification times", () => {
+  const scratch = useScratch();
+
+  it("come back to the microsecond, also just below a millisecond, where a float shows the next one", async () => {
+    const t = await scratch.repo();
+    const src = await scratch.dir("src");
+    // 462.49988 ms: node's float mtimeMs rounds it to 462.5; the listing keeps 462.499 ms.
+    const stamps = ["1795536677.462499880", "1795536677.000000999", "1795536677.999999999", "1600000000.123456789"];
+    for (const [i, stamp] of stamps.entries()) {
+      const file = path.join(src, `f${i}`);
+      await fs.writeFile(file, `file ${i}`);
+      expect(spawnSync("touch", ["-d", `@${stamp}`, file]).status).toBe(0);
+    }
+    const { snapshot } = await t.repo.commit(src);
+    const dst = path.join(await scratch.dir("dst"), "out");
+    await t.repo.checkout(snapshot.id, dst);
+    for (const [i, stamp] of stamps.entries()) {
+      const restored = (await fs.stat(path.join(dst, `f${i}`), { bigint: true })).mtimeNs;
+      const [sec, frac] = stamp.split(".");
+      expect(restored / 1000n).toBe(BigInt(sec!) * 1_000_000n + BigInt(frac!.slice(0, 6)));
+    }
   });
 });

@@ -61,7 +61,11 @@ export async function makeRandomTree(root: string, seed: number, opts: { files?:
 export interface TreeItem {
   type: "file" | "dir" | "symlink";
   mode: number;
-  mtimeMs?: number;
+  /**
+   * Whole microseconds, as listings keep them: rounding a float mtimeMs to milliseconds instead
+   * made a source at x.49988 ms (which the float shows as x.5) and its restore at x.499 ms differ.
+   */
+  mtimeUs?: number;
   sha256?: string;
   target?: string;
 }
@@ -73,14 +77,16 @@ export async function describeTree(root: string, opts: { dirTimes?: boolean } = 
     for (const name of (await fs.readdir(path.join(root, rel))).sort()) {
       const r = rel ? `${rel}/${name}` : name;
       const abs = path.join(root, r);
-      const st = await fs.lstat(abs);
+      const st = await fs.lstat(abs, { bigint: true });
+      const mtimeUs = Number(st.mtimeNs / 1000n);
+      const mode = Number(st.mode) & 0o7777;
       if (st.isDirectory()) {
-        out[r] = { type: "dir", mode: st.mode & 0o7777, ...(opts.dirTimes ? { mtimeMs: Math.round(st.mtimeMs) } : {}) };
+        out[r] = { type: "dir", mode, ...(opts.dirTimes ? { mtimeUs } : {}) };
         await visit(r);
       } else if (st.isSymbolicLink()) {
         out[r] = { type: "symlink", mode: 0, target: await fs.readlink(abs) };
       } else {
-        out[r] = { type: "file", mode: st.mode & 0o7777, mtimeMs: Math.round(st.mtimeMs), sha256: createHash("sha256").update(await fs.readFile(abs)).digest("hex") };
+        out[r] = { type: "file", mode, mtimeUs, sha256: createHash("sha256").update(await fs.readFile(abs)).digest("hex") };
       }
     }
   }
