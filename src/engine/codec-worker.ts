@@ -27,8 +27,13 @@ function handle(port: NonNullable<typeof parentPort>, keys: RepoKeys, req: Codec
     if (req.op === "encode") {
       // The input and output buffers go back to the main thread, which reuses them for later
       // batches (fresh buffers of this size cost a page fault per 4 KiB).
-      const { sealed, lengths } = encodeBatch(keys, req.input, req.items, req.spare);
-      Atomics.add(encoded, 0, 1);
+      let result: ReturnType<typeof encodeBatch>;
+      try {
+        result = encodeBatch(keys, req.input, req.items, req.spare);
+      } finally {
+        Atomics.add(encoded, 0, 1); // done, one way or the other, before the answer goes
+      }
+      const { sealed, lengths } = result;
       const moved = new Set([req.input.buffer as ArrayBuffer, sealed.buffer as ArrayBuffer]);
       port.postMessage({ seq: req.seq, sealed, lengths, input: req.input } satisfies CodecResponse, [...moved]);
     } else if (req.op === "verify") {
