@@ -23,8 +23,9 @@ const SEMI_SPACE_FLAG = "--max-semi-space-size";
  * node's default young generation (up to 64 MiB) those dead buffers pile up as external memory
  * until V8 starts full collections for them (19 in a checkout of the bench state). With 4 MiB
  * semi-spaces they are freed by cheap young collections (34 of them, and 4 full ones): checkouts
- * into /dev/shm took 2.62–2.80 s against 2.97–3.02 s, and 35–45 MB less memory. A commit gains
- * memory (20–30 MB) but no time, and would pay for the restart on every no-change commit.
+ * into /dev/shm took 2.36–2.44 s against 2.48–2.70 s, with a peak of 227–251 MB against 263–273 MB
+ * (bench/README.md). A commit gains memory (20–45 MB) but no time, and would pay for the restart
+ * on every no-change commit.
  */
 export function startFlags(args: readonly string[], execArgv: readonly string[]): string[] {
   // Any argument "checkout" counts, not only the command (options may come first, some with a

@@ -137,23 +137,24 @@ export function decodeBlob(keys: RepoKeys, id: string, sealed: Uint8Array, where
   if (!framed || framed.byteLength < 1) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… failed authentication`);
   const codec = framed[0]! & 0x0f;
   const payload = framed.subarray(1);
-  if (codec === CODEC_ZSTD_DELTA) return decodeDelta(keys, id, payload, where, { into, baseOf, checkId });
+  const checked = (plain: Buffer) => (checkId ? verified(keys, id, plain, where) : plain);
+  if (codec === CODEC_ZSTD_DELTA) return decodeDelta(id, payload, where, checked, into, baseOf);
   if (codec !== CODEC_ZSTD) {
     if (into && payload.byteLength >= into.byteLength) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… is larger than its index entry says`);
-    const plain = into ? into.subarray(0, payload.copy(into)) : payload;
-    return checkId ? verified(keys, id, plain, where) : plain;
+    return checked(into ? into.subarray(0, payload.copy(into)) : payload);
   }
   // A kept zstd context could in principle be left mid-frame by an earlier bad input; a result
   // that does not verify is decoded once more with a fresh context before it counts as corrupt.
+  // (Without checkId a caller's own check later reports such a result instead.)
   const decoded = decompress(payload, false, into);
   if (decoded && (!checkId || equalHex(chunkId(keys, decoded), id))) return decoded;
   const again = decompress(payload, true, into);
   if (!again) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… does not decompress`);
-  return checkId ? verified(keys, id, again, where) : again;
+  return checked(again);
 }
 
-/** A delta blob: its base's plaintext is the dictionary; the result is checked against the id unless told not to. */
-function decodeDelta(keys: RepoKeys, id: string, payload: Buffer, where: string, { into, baseOf, checkId }: DecodeOptions): Buffer {
+/** A delta blob: its base's plaintext is the dictionary; `checked` checks the result against the id (or not). */
+function decodeDelta(id: string, payload: Buffer, where: string, checked: (plain: Buffer) => Buffer, into: Buffer | undefined, baseOf: BaseLookup | undefined): Buffer {
   if (payload.byteLength < BASE_ID_BYTES) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… is a truncated delta`);
   const baseId = payload.subarray(0, BASE_ID_BYTES).toString("hex");
   const base = baseOf?.(baseId);
@@ -164,7 +165,7 @@ function decodeDelta(keys: RepoKeys, id: string, payload: Buffer, where: string,
   } catch {
     throw new IntegrityError(where, `blob ${id.slice(0, 16)}… does not decompress against its base`);
   }
-  const data = checkId === false ? plain : verified(keys, id, plain, where);
+  const data = checked(plain);
   return into ? into.subarray(0, data.copy(into)) : data;
 }
 

@@ -63,8 +63,14 @@ describe("delta blobs (format version 2)", () => {
     const into = Buffer.alloc(changed.length + 1);
     expect(decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1", { into, baseOf: () => old })).toEqual(changed);
     expect(() => decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1")).toThrow(/data\/ab\/p1.*delta of blob/);
-    // Offered the wrong plaintext for the base, the result does not match the id.
-    expect(() => decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1", { baseOf: () => randomBytes(8192) })).toThrow(IntegrityError);
+    // Offered the wrong plaintext for the base, the result does not match the id; a caller that
+    // checks ids itself later (a checkout's read-back) gets that result, but never an unauthenticated one.
+    const wrongBase = randomBytes(8192);
+    expect(() => decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1", { baseOf: () => wrongBase })).toThrow(IntegrityError);
+    expect(decodeBlob(keys, delta.id, delta.sealed, "data/ab/p1", { baseOf: () => wrongBase, checkId: false }).equals(changed)).toBe(false);
+    const bad = Buffer.from(delta.sealed);
+    bad[20] = bad[20]! ^ 1;
+    expect(() => decodeBlob(keys, delta.id, bad, "data/ab/p1", { baseOf: () => old, checkId: false })).toThrow(/failed authentication/);
   });
 
   it("a base that would not help, or that zstd would read as a trained dictionary, is not used", () => {
