@@ -6,6 +6,7 @@ import { packKey } from "../repo/layout.ts";
 import type { IndexCache, BlobLocation } from "../index/cache.ts";
 import pLimit from "p-limit";
 import { mergeRanges } from "./ranges.ts";
+import { afterBlobs } from "./young-gc.ts";
 
 /**
  * How many deltas deep a blob may lie. Commits write depth 1 (a delta's base is a full blob); two
@@ -88,6 +89,7 @@ export class BlobReader {
             const baseOf = (base: string) => (base === b.base ? plain.get(base) : undefined);
             plain.set(b.id, decodeBlob(this.keys, b.id, bytes.subarray(b.offset - range.start, b.offset - range.start + b.length), key, { baseOf, checkId }));
           }
+          afterBlobs(bytes.byteLength);
         }),
       );
     });

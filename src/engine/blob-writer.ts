@@ -8,6 +8,7 @@ import type { ManifestPack } from "../repo/manifest.ts";
 import type { IndexCache } from "../index/cache.ts";
 import type { BlobCodec } from "./codec-pool.ts";
 import type { BatchItem } from "./codec-protocol.ts";
+import { afterBlobs } from "./young-gc.ts";
 
 /** Chunk bytes sent to a codec worker per message. */
 const BATCH_BYTES = 1024 * 1024;
@@ -104,6 +105,7 @@ export class BlobWriter {
         return encoded;
       });
       this.stats.addedBytes += this.pack.byteLength - before;
+      afterBlobs(data.byteLength);
       if (this.pack.byteLength >= this.packSize) this.sealPack();
     }
     while (this.uploadQueue.length + this.uploading.size > this.maxUploads) {

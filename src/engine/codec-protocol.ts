@@ -4,6 +4,7 @@ import type { RepoKeys } from "../crypto/keys.ts";
 import { IntegrityError, PathError } from "../errors.ts";
 import type { Placement } from "./placed-writes.ts";
 import type { VerifyItem } from "./verify-file.ts";
+import { afterBlobs } from "./young-gc.ts";
 
 export interface BlobSlice {
   id: string;
@@ -83,6 +84,7 @@ export function encodeBatch(k: RepoKeys, input: Uint8Array, items: readonly Batc
     at += n;
     return n;
   });
+  afterBlobs(input.byteLength);
   return { sealed: out.subarray(0, at), lengths };
 }
 
@@ -110,6 +112,7 @@ export function decodeSlices(k: RepoKeys, bytes: Uint8Array, blobs: BlobSlice[],
     at += b.rawLength;
     return data;
   });
+  afterBlobs(at);
   return { arena: into, plain };
 }
 
