@@ -1,7 +1,7 @@
 import type { Backend } from "../storage/backend.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { chunkId } from "../crypto/keys.ts";
-import { encodeBlobInto, type BlobType, type DeltaBase, type EncodedBlob } from "../repo/blob.ts";
+import { encodeBlobInto, type BlobType, type DeltaBase } from "../repo/blob.ts";
 import { PackWriter, type FinishedPack } from "../repo/pack.ts";
 import { packKey } from "../repo/layout.ts";
 import type { ManifestPack } from "../repo/manifest.ts";
@@ -23,7 +23,7 @@ export interface WriterStats {
 }
 
 export interface BlobWriterOptions {
-  /** Packs sealed and waiting for, or in, upload (each up to packSize bytes in memory). */
+  /** Packs in upload at once (at least 1); one more pack buffer is the one being filled. */
   maxUploads?: number;
   /** Batches (about 1 MiB of chunks each) handed to a codec worker and not yet back. */
   maxEncoding?: number;
@@ -34,10 +34,14 @@ export interface BlobWriterOptions {
 /**
  * Deduplicates blobs against the index and this run, has them compressed and sealed (inline,
  * straight into the pack, or on a worker thread in batches), fills packs, and uploads each full
- * pack while the next one fills. Memory is bounded by maxUploads packs plus maxEncoding batches.
+ * pack while the next one fills. Memory is bounded by maxUploads + 1 pack buffers plus
+ * maxEncoding batches: a blob waits for a pack buffer, not the other way round.
  */
 export class BlobWriter {
-  private pack: PackWriter;
+  /** The pack being filled; none while every pack buffer is in upload. */
+  private pack: PackWriter | undefined;
+  /** Pack buffers made so far: at most maxUploads + 1. */
+  private packBuffers = 0;
   /** Buffers of packs already stored, refilled by the next packs. */
   private readonly spareBuffers: Buffer[] = [];
   private readonly written: ManifestPack[] = [];
@@ -47,6 +51,11 @@ export class BlobWriter {
   private readonly uploading = new Set<Promise<void>>();
   /** The batch being filled for the codec worker, and buffers of batches done, for reuse. */
   private staged: { input: Buffer; items: BatchItem[]; used: number } | undefined;
+  /**
+   * Batches back from the codec worker whose blobs wait for room in a pack, oldest first:
+   * `next` is the first blob not appended yet, `at` where it starts in `sealed`.
+   */
+  private readonly landed: { items: BatchItem[]; sealed: Buffer; lengths: number[]; next: number; at: number }[] = [];
   private readonly spareInputs: Buffer[] = [];
   private readonly spareOutputs: Buffer[] = [];
   private inlineBytes = 0;
@@ -67,8 +76,7 @@ export class BlobWriter {
     this.cache = cache;
     this.codec = codec;
     this.packSize = packSize;
-    this.pack = this.newPack();
-    this.maxUploads = opts.maxUploads ?? 2;
+    this.maxUploads = Math.max(1, opts.maxUploads ?? 2);
     this.maxEncoding = opts.maxEncoding ?? 4;
     this.dedupeAgainstIndex = opts.dedupeAgainstIndex ?? true;
   }
@@ -89,30 +97,62 @@ export class BlobWriter {
     this.pendingIds.add(id);
     this.stats.addedChunks++;
     const forWorker = !base && this.codec.encodeBatch !== undefined && this.inlineBytes >= INLINE_FIRST_BYTES;
-    if (forWorker && this.encoding.size >= this.maxEncoding && !this.workersBehind()) {
+    if (forWorker && this.batchesOut() >= this.maxEncoding && !this.workersBehind()) {
       // Every slot is taken, but the workers are about to finish one: wait for it, as before.
-      await Promise.race(this.encoding);
-      this.throwIfFailed();
+      await this.waitForProgress();
     }
     // While the workers are really behind, this thread encodes the blob itself rather than wait.
-    if (forWorker && this.encoding.size < this.maxEncoding) this.stage(type, id, data);
+    if (forWorker && this.batchesOut() < this.maxEncoding) this.stage(type, id, data);
     else {
+      const pack = await this.packWithRoom();
       this.inlineBytes += data.byteLength;
-      const before = this.pack.byteLength;
-      this.pack.addEncoded(id, type, data.byteLength, (room, at) => {
+      const before = pack.byteLength;
+      pack.addEncoded(id, type, data.byteLength, (room, at) => {
         const encoded = encodeBlobInto(this.keys, type, data, id, room, at, base);
         if (encoded.base) this.stats.addedDeltas++;
         return encoded;
       });
-      this.stats.addedBytes += this.pack.byteLength - before;
+      this.stats.addedBytes += pack.byteLength - before;
       afterBlobs(data.byteLength);
-      if (this.pack.byteLength >= this.packSize) this.sealPack();
-    }
-    while (this.uploadQueue.length + this.uploading.size > this.maxUploads) {
-      await Promise.race(this.uploading);
-      this.throwIfFailed();
+      if (pack.byteLength >= this.packSize) this.sealPack();
     }
     return id;
+  }
+
+  /** Batches sent to the workers and not appended yet: in work, or back and waiting for a pack. */
+  private batchesOut(): number {
+    return this.encoding.size + this.landed.length;
+  }
+
+  /** Waits until a batch comes back or an upload ends (and so frees a pack buffer). */
+  private async waitForProgress(): Promise<void> {
+    // A failed upload keeps its buffer: without this, what waits for one would wait for ever.
+    this.throwIfFailed();
+    // Never empty here: landed batches wait only while every pack buffer is queued or in upload,
+    // and a queued pack starts uploading as soon as fewer than maxUploads (at least 1) are.
+    await Promise.race([...this.encoding, ...this.uploading]);
+    this.throwIfFailed();
+  }
+
+  /** The pack being filled, waiting for an upload to end when every buffer is taken. */
+  private async packWithRoom(): Promise<PackWriter> {
+    for (;;) {
+      const pack = this.currentPack();
+      if (pack) return pack;
+      await this.waitForProgress();
+    }
+  }
+
+  /** The pack being filled, in a spare buffer or a new one; none while all maxUploads + 1 are taken. */
+  private currentPack(): PackWriter | undefined {
+    if (this.pack) return this.pack;
+    let buffer = this.spareBuffers.pop();
+    if (!buffer && this.packBuffers < this.maxUploads + 1) {
+      this.packBuffers++;
+      // Room for a full pack, the blob that overflows it and the header, so the buffer rarely grows.
+      buffer = Buffer.allocUnsafe(this.packSize + (this.packSize >> 3) + 512 * 1024);
+    }
+    return buffer && (this.pack = new PackWriter(buffer));
   }
 
   /**
@@ -145,13 +185,8 @@ export class BlobWriter {
     const job: Promise<void> = this.codec.encodeBatch!(batch.input, batch.items, this.spareOutputs.pop()).then(
       ({ sealed, lengths, input }) => {
         if (input.byteLength === BATCH_BYTES) this.spareInputs.push(input);
-        let at = 0;
-        batch.items.forEach((item, i) => {
-          const length = lengths[i]!;
-          this.append({ id: item.id, type: item.type, rawLength: item.length, sealed: sealed.subarray(at, at + length) });
-          at += length;
-        });
-        if (this.spareOutputs.length < this.maxEncoding) this.spareOutputs.push(Buffer.from(sealed.buffer, 0, sealed.buffer.byteLength));
+        this.landed.push({ items: batch.items, sealed, lengths, next: 0, at: 0 });
+        this.appendLanded();
       },
       (err: unknown) => this.fail(err),
     );
@@ -159,22 +194,32 @@ export class BlobWriter {
     this.encoding.add(tracked);
   }
 
-  private append(blob: EncodedBlob): void {
-    this.pack.add(blob);
-    this.stats.addedBytes += blob.sealed.byteLength;
-    if (this.pack.byteLength >= this.packSize) this.sealPack();
+  /** Appends the blobs of batches that came back, as far as there is a pack buffer for them. */
+  private appendLanded(): void {
+    while (this.landed.length > 0) {
+      const batch = this.landed[0]!;
+      while (batch.next < batch.items.length) {
+        const pack = this.currentPack();
+        if (!pack) return; // the rest when an upload ends
+        const item = batch.items[batch.next]!;
+        const length = batch.lengths[batch.next]!;
+        pack.add({ id: item.id, type: item.type, rawLength: item.length, sealed: batch.sealed.subarray(batch.at, batch.at + length) });
+        this.stats.addedBytes += length;
+        batch.at += length;
+        batch.next++;
+        if (pack.byteLength >= this.packSize) this.sealPack();
+      }
+      this.landed.shift();
+      if (this.spareOutputs.length < this.maxEncoding) this.spareOutputs.push(Buffer.from(batch.sealed.buffer, 0, batch.sealed.buffer.byteLength));
+    }
   }
 
   private sealPack(): void {
-    if (this.pack.count === 0) return;
-    this.uploadQueue.push(this.pack.finish(this.keys));
-    this.pack = this.newPack();
+    const pack = this.pack;
+    if (!pack || pack.count === 0) return;
+    this.pack = undefined; // the next one is made when a blob needs it
+    this.uploadQueue.push(pack.finish(this.keys));
     this.pump();
-  }
-
-  private newPack(): PackWriter {
-    // Room for a full pack, the blob that overflows it and the header, so the buffer rarely grows.
-    return new PackWriter(this.spareBuffers.pop() ?? Buffer.allocUnsafe(this.packSize + (this.packSize >> 3) + 512 * 1024));
   }
 
   private pump(): void {
@@ -185,13 +230,14 @@ export class BlobWriter {
           this.written.push({ id: pack.id, size: pack.bytes.byteLength, blobs: pack.entries });
           this.stats.addedPacks++;
           this.stats.addedBytes += pack.bytes.byteLength - pack.entries.reduce((n, e) => n + e.length, 0);
-          if (this.spareBuffers.length < this.maxUploads) this.spareBuffers.push(pack.buffer);
+          this.spareBuffers.push(pack.buffer);
         },
         (err: unknown) => this.fail(err),
       );
       const tracked: Promise<void> = upload.finally(() => {
         this.uploading.delete(tracked);
         this.pump();
+        this.appendLanded();
       });
       this.uploading.add(tracked);
     }
@@ -208,7 +254,7 @@ export class BlobWriter {
   /** Waits for every blob to be encoded and every pack uploaded; returns the packs written. */
   async flush(): Promise<ManifestPack[]> {
     this.dispatch();
-    while (this.encoding.size > 0) await Promise.all(this.encoding);
+    while (this.batchesOut() > 0) await this.waitForProgress();
     this.throwIfFailed();
     this.sealPack();
     while (this.uploading.size > 0 || this.uploadQueue.length > 0) await Promise.all(this.uploading);

@@ -32,12 +32,12 @@ describe("codec pool", () => {
       const jobs = batches.map((b) => codec.encodeBatch!(b.input, b.items));
       // Nothing can have been finished yet by this thread's reckoning or the worker's: six outstanding.
       expect(codec.encodeBacklog!()).toBeGreaterThan(0);
-      // Without a turn of this thread's event loop (no message can arrive), the count still goes down.
-      const seen = new Set<number>();
+      // Without a turn of this thread's event loop (no message can arrive), the count still goes
+      // down to 0. (Whether this loop also sees the steps between depends on how the two threads
+      // are scheduled: on a loaded machine it can miss them all, so that is not asserted.)
       const deadline = Date.now() + 20_000;
-      while (codec.encodeBacklog!() > 0 && Date.now() < deadline) seen.add(codec.encodeBacklog!());
+      while (codec.encodeBacklog!() > 0 && Date.now() < deadline);
       expect(codec.encodeBacklog!()).toBe(0);
-      expect(seen.size).toBeGreaterThan(1); // it went down step by step, not only once the batches came back
 
       const results = await Promise.all(jobs);
       results.forEach(({ sealed, lengths }, b) => {

@@ -1,14 +1,19 @@
 import type { Backend } from "../../src/storage/backend.ts";
 
 /**
- * Wraps a real backend and lets a test watch it: `afterPut` and `afterGet` run once the inner call
- * has succeeded (to count what was read, or to cancel an operation at a given moment). Every call
- * goes through unchanged.
+ * Wraps a real backend and lets a test watch it: `beforePut` runs (and is awaited) before the inner
+ * call, to see what is stored or to make uploads slow; `afterPut` and `afterGet` run once the inner
+ * call has succeeded (to count what was read, or to cancel an operation at a given moment). Every
+ * call goes through unchanged.
  */
-export function observedBackend(inner: Backend, hooks: { afterPut?(key: string): void; afterGet?(key: string, bytes: Uint8Array): void }): Backend {
+export function observedBackend(
+  inner: Backend,
+  hooks: { beforePut?(key: string, body: Uint8Array): Promise<void> | void; afterPut?(key: string): void; afterGet?(key: string, bytes: Uint8Array): void },
+): Backend {
   return {
     location: inner.location,
     async put(key, body) {
+      await hooks.beforePut?.(key, body);
       await inner.put(key, body);
       hooks.afterPut?.(key);
     },
