@@ -104,7 +104,7 @@ export class BlobWriter {
     // While the workers are really behind, this thread encodes the blob itself rather than wait.
     if (forWorker && this.batchesOut() < this.maxEncoding) this.stage(type, id, data);
     else {
-      const pack = await this.packWithRoom();
+      const pack = this.currentPack() ?? (await this.packWithRoom());
       this.inlineBytes += data.byteLength;
       const before = pack.byteLength;
       pack.addEncoded(id, type, data.byteLength, (room, at) => {
