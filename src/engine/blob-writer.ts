@@ -98,13 +98,14 @@ export class BlobWriter {
     this.stats.addedChunks++;
     const forWorker = !base && this.codec.encodeBatch !== undefined && this.inlineBytes >= INLINE_FIRST_BYTES;
     if (forWorker && this.batchesOut() >= this.maxEncoding && !this.workersBehind()) {
-      // Every slot is taken, but the workers are about to finish one: wait for it, as before.
+      // Every slot is taken (batches in work, or back and waiting for a pack buffer) and the
+      // workers are about to finish one: wait for a batch to come back or an upload to end.
       await this.waitForProgress();
     }
     // While the workers are really behind, this thread encodes the blob itself rather than wait.
     if (forWorker && this.batchesOut() < this.maxEncoding) this.stage(type, id, data);
     else {
-      const pack = this.currentPack() ?? (await this.packWithRoom());
+      const pack = await this.packWithRoom();
       this.inlineBytes += data.byteLength;
       const before = pack.byteLength;
       pack.addEncoded(id, type, data.byteLength, (room, at) => {

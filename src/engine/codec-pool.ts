@@ -15,7 +15,7 @@ export interface BlobCodec {
    * is moved there and handed back with the result; `spare` is a buffer to seal into if it is
    * large enough. Undefined for the inline codec: the caller encodes on its own thread.
    */
-  encodeBatch?(input: Buffer, items: BatchItem[], spare?: Buffer): Promise<{ sealed: Buffer; lengths: number[]; input: Buffer }>;
+  encodeBatch?(input: Buffer, items: BatchItem[], spare?: Buffer): Promise<EncodedBatch>;
   /**
    * Encode batches sent and not yet finished by the workers, as they count them: unlike the
    * promises, this is up to date while the caller's thread has not let its event loop run.
@@ -42,6 +42,13 @@ export interface BlobCodec {
   /** Worker threads behind this codec (0: everything runs on the caller's thread). */
   readonly threads: number;
   close(): Promise<void>;
+}
+
+/** A batch back from encodeBatch: the sealed blobs back to back, each one's length, and the input buffer to reuse. */
+export interface EncodedBatch {
+  sealed: Buffer;
+  lengths: number[];
+  input: Buffer;
 }
 
 export interface CodecThreads {
@@ -115,7 +122,7 @@ class WorkerPool {
     return this.encodesSent - this.encoded.reduce((n, c) => n + Atomics.load(c, 0), 0);
   }
 
-  async encodeBatch(input: Buffer, items: BatchItem[], spare?: Buffer): Promise<{ sealed: Buffer; lengths: number[]; input: Buffer }> {
+  async encodeBatch(input: Buffer, items: BatchItem[], spare?: Buffer): Promise<EncodedBatch> {
     const transfer = [input, ...(spare ? [spare] : [])].filter(owns).map((b) => b.buffer as ArrayBuffer);
     this.encodesSent++;
     const res = await this.send({ seq: 0, op: "encode", input, items, ...(spare ? { spare } : {}) }, transfer);
