@@ -18,7 +18,7 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { zstdCompressSync } from "node:zlib";
-import { captureSqlite, DEFAULT_SQLITE_GROUP_PAGES, pageGroups } from "../src/engine/sqlite-capture.ts";
+import { captureSqlite, DEFAULT_SQLITE_GROUP_PAGES, pageGroups } from "../src/engine/sqlite/sqlite-capture.ts";
 import { buildOpenClawLikeDb, editOpenClawLikeDb, type Edit } from "../test/helpers/sqlite-writer.ts";
 
 const GROUPS = [1, 2, 4, 8, 16, 32];

@@ -5,8 +5,8 @@ import { decodeBlob } from "../repo/blob.ts";
 import { packKey } from "../repo/layout.ts";
 import type { IndexCache, BlobLocation } from "../index/cache.ts";
 import pLimit from "p-limit";
-import { mergeRanges } from "./ranges.ts";
-import { afterBlobs } from "./young-gc.ts";
+import { mergeRanges } from "./checkout/ranges.ts";
+import { afterBlobs } from "./codec/young-gc.ts";
 
 /**
  * How many deltas deep a blob may lie. Commits write depth 1 (a delta's base is a full blob); two

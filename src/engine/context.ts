@@ -4,7 +4,7 @@ import type { RepoConfig } from "../repo/config.ts";
 import type { IndexCache } from "../index/cache.ts";
 import type { Chunker } from "../chunker/index.ts";
 import type { BlobReader } from "./blob-reader.ts";
-import type { BlobCodec } from "./codec-pool.ts";
+import type { BlobCodec } from "./codec/codec-pool.ts";
 
 /** Everything a command needs from an open repository. Commands are functions over this. */
 export interface RepoContext {

@@ -11,19 +11,19 @@ import { encodeConfig, newConfig, parseConfig, type RepoConfig } from "../repo/c
 import { IndexCache } from "../index/cache.ts";
 import { syncIndex } from "../index/sync.ts";
 import { BlobReader } from "./blob-reader.ts";
-import { createCodec, type BlobCodec, type CodecThreads } from "./codec-pool.ts";
-import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite-capture.ts";
+import { createCodec, type BlobCodec, type CodecThreads } from "./codec/codec-pool.ts";
+import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite/sqlite-capture.ts";
 import type { RepoContext } from "./context.ts";
-import { commit } from "./commit.ts";
-import { checkout } from "./checkout.ts";
-import { diffSnapshots } from "./diff.ts";
-import { forgetByPolicy, forgetSnapshots } from "./forget.ts";
-import { prune } from "./prune.ts";
-import { check } from "./check.ts";
-import { repoStats } from "./stats.ts";
+import { commit } from "./commit/commit.ts";
+import { checkout } from "./checkout/checkout.ts";
+import { diffSnapshots } from "./maintenance/diff.ts";
+import { forgetByPolicy, forgetSnapshots } from "./maintenance/forget.ts";
+import { prune } from "./maintenance/prune.ts";
+import { check } from "./maintenance/check.ts";
+import { repoStats } from "./maintenance/stats.ts";
 import { listSnapshots, loadListing, resolveSnapshot, summarize } from "./snapshots.ts";
 import { isUnder } from "./listing.ts";
-import { SourceScan } from "./source-scan.ts";
+import { SourceScan } from "./commit/source-scan.ts";
 import type {
   Change, CheckOptions, CheckResult, CheckoutOptions, CheckoutResult, CommitOptions, CommitResult, FileEntry, ForgetResult, KeyInfo,
   PruneOptions, PruneResult, RepoStats, RetentionPolicy, SnapshotSummary,

@@ -1,5 +1,5 @@
 import type { SnapshotRecord, SnapshotStatsRecord } from "../repo/snapshot.ts";
-import type { SourceScan } from "./source-scan.ts";
+import type { SourceScan } from "./commit/source-scan.ts";
 
 // The engine's public shapes: what commit, checkout and the other commands take and return.
 // The CLI and the OpenClaw plugin are written against these and nothing deeper.

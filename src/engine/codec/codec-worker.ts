@@ -1,0 +1,60 @@
+// Worker thread entry: the CPU-heavy half of commit (compress, seal) and checkout (open and
+// decompress; read restored files back, re-deriving every chunk id), off the main thread. Imported by nothing; started by codec-pool.ts.
+import { parentPort, workerData } from "node:worker_threads";
+import type { RepoKeys } from "../../crypto/keys.ts";
+import { decodeSlices, encodeBatch, toWorkerFailure, type CodecRequest, type CodecResponse } from "./codec-protocol.ts";
+import { writePlaced } from "../checkout/placed-writes.ts";
+import { verifyRestoredFile, VERIFY_BLOCK } from "../checkout/verify-file.ts";
+
+interface WorkerSetup {
+  encryption: Uint8Array;
+  id: Uint8Array;
+  gear: Uint8Array;
+  /** Encode batches finished, shared with the pool (see WorkerPool.encodeBacklog). */
+  encoded: Int32Array;
+}
+
+function serve(port: NonNullable<typeof parentPort>, raw: WorkerSetup): void {
+  const keys: RepoKeys = { encryption: Buffer.from(raw.encryption), id: Buffer.from(raw.id), gear: Buffer.from(raw.gear) };
+  port.on("message", (req: CodecRequest) => handle(port, keys, req, raw.encoded));
+}
+
+/** The plaintext buffer of the last range this worker wrote, reused by the next (see decodeSlices). */
+let writeArena: Buffer | undefined;
+
+function handle(port: NonNullable<typeof parentPort>, keys: RepoKeys, req: CodecRequest, encoded: Int32Array): void {
+  try {
+    if (req.op === "encode") {
+      // The input and output buffers go back to the main thread, which reuses them for later
+      // batches (fresh buffers of this size cost a page fault per 4 KiB).
+      let result: ReturnType<typeof encodeBatch>;
+      try {
+        result = encodeBatch(keys, req.input, req.items, req.spare);
+      } finally {
+        Atomics.add(encoded, 0, 1); // done, one way or the other, before the answer goes
+      }
+      const { sealed, lengths } = result;
+      const moved = new Set([req.input.buffer as ArrayBuffer, sealed.buffer as ArrayBuffer]);
+      port.postMessage({ seq: req.seq, sealed, lengths, input: req.input } satisfies CodecResponse, [...moved]);
+    } else if (req.op === "verify") {
+      const block = Buffer.allocUnsafe(VERIFY_BLOCK);
+      for (const item of req.items) verifyRestoredFile(keys, item, block);
+      port.postMessage({ seq: req.seq } satisfies CodecResponse);
+    } else if (req.op === "write") {
+      const { arena, plain } = decodeSlices(keys, req.bytes, req.blobs, req.where, writeArena);
+      writePlaced(req.places, plain);
+      writeArena = arena;
+      // A view arrives with its whole buffer (moved or cloned), which goes back for the next read.
+      const whole = req.bytes.buffer as ArrayBuffer;
+      port.postMessage({ seq: req.seq, input: new Uint8Array(whole) } satisfies CodecResponse, [whole]);
+    } else {
+      const given = req.arena && Buffer.from(req.arena.buffer, req.arena.byteOffset, req.arena.byteLength);
+      const { arena, plain } = decodeSlices(keys, req.bytes, req.blobs, req.where, given);
+      port.postMessage({ seq: req.seq, plain } satisfies CodecResponse, [arena.buffer as ArrayBuffer]);
+    }
+  } catch (err) {
+    port.postMessage({ seq: req.seq, error: toWorkerFailure(err) } satisfies CodecResponse);
+  }
+}
+
+if (parentPort && workerData) serve(parentPort, workerData as WorkerSetup);

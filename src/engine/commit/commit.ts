@@ -1,0 +1,213 @@
+import * as fs from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { AbortedError } from "../../errors.ts";
+import { BlobType } from "../../repo/blob.ts";
+import { encodeManifest } from "../../repo/manifest.ts";
+import { encodeSnapshot, type SnapshotRecord } from "../../repo/snapshot.ts";
+import { manifestKey, snapshotKey } from "../../repo/layout.ts";
+import { acquireLock } from "../../repo/lock.ts";
+import type { CachedFile, FileStat } from "../../index/cache.ts";
+import { syncIndex } from "../../index/sync.ts";
+import { BlobWriter } from "./blob-writer.ts";
+import { DeltaSink } from "./delta-sink.ts";
+import { allowsDeltas } from "../../repo/config.ts";
+import type { RepoContext } from "../context.ts";
+import { LISTING_CHUNKS, serializeListing } from "../listing.ts";
+import { Chunker, gearTableFromKey } from "../../chunker/index.ts";
+import { ChangedWhileReading, databaseStatKey, fileUnreadable, isRacy, readContent, sameStat, statKey, untrusted } from "./source-reader.ts";
+import { WholeFileReader } from "./whole-read.ts";
+import { largestFile, makeScratchDir, type ScratchDir } from "../sqlite/scratch-dir.ts";
+import { CaptureAhead } from "./capture-ahead.ts";
+import type { CapturedDatabase } from "../sqlite/sqlite-capture.ts";
+import { summarize } from "../snapshots.ts";
+import { SourceScan } from "./source-scan.ts";
+import { reusableListing, walkDigest } from "./listing-memo.ts";
+import type { WalkEntry } from "./walk.ts";
+import type { CommitOptions, CommitResult, FileEntry, Warning } from "../types.ts";
+
+const READ_ATTEMPTS = 3;
+
+/**
+ * Commit: walk the folder, store new chunks in packs, then the pack manifest, then the snapshot
+ * record (invariant 1: a crash before the record leaves no snapshot listed, only unreferenced
+ * packs for prune).
+ */
+export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions = {}): Promise<CommitResult> {
+  const started = Date.now();
+  const excludes = opts.excludes ?? [];
+  const scan = opts.scan ?? new SourceScan(dir, excludes);
+  if (opts.scan) await opts.scan.assertFor(dir, excludes);
+  const root = await scan.root;
+  const lock = await acquireLock(ctx.backend, ctx.keys, false, "commit");
+  let scratch: ScratchDir | undefined;
+  try {
+    await syncIndex(ctx.cache, ctx.backend, ctx.keys);
+    const warnings: Warning[] = [];
+    const warn = (w: Warning) => {
+      warnings.push(w);
+      opts.progress?.warn?.(w);
+    };
+    const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize);
+    const { entries: items, warnings: walkWarnings, startedMs: walkedMs } = await scan.walked;
+    walkWarnings.forEach(warn);
+    const walk = walkDigest(items, excludes);
+    const reused = walkWarnings.length === 0 ? await reusableListing(ctx.cache.listingMemo(root), walk, root) : undefined;
+    if (!reused) scratch = await makeScratchDir(largestFile(items));
+    const listing = reused ? { ...reused, filesRead: 0, seen: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, scratch!, warn, opts);
+    const { tree, files, dirs, bytes, filesRead } = listing;
+
+    const packs = await writer.flush();
+    let manifestId: string | undefined;
+    if (packs.length > 0) {
+      const manifest = encodeManifest(ctx.keys, { packs });
+      await ctx.backend.put(manifestKey(manifest.id), manifest.bytes);
+      manifestId = manifest.id;
+    }
+
+    const parent = ctx.cache.latestSnapshot(root, opts.host ?? os.hostname());
+    const record: SnapshotRecord = {
+      version: 1,
+      time: new Date().toISOString(),
+      host: opts.host ?? os.hostname(),
+      reason: opts.reason ?? "manual",
+      tags: opts.tags ?? [],
+      ...(parent ? { parent } : {}),
+      root,
+      tree,
+      excludes,
+      stats: { files, dirs, bytes, ...writer.stats, filesRead, durationMs: Date.now() - started },
+    };
+    const snap = encodeSnapshot(ctx.keys, record);
+    await ctx.backend.put(snapshotKey(snap.id), snap.bytes);
+
+    if (manifestId) ctx.cache.addManifest(manifestId, packs);
+    ctx.cache.putSnapshot(snap.id, record);
+    if (listing.seen) {
+      ctx.cache.putFiles(root, listing.seen);
+      const databases = listing.seen.filter((f) => f.file.sqlite).map(({ path: p, file: { size, mtimeNs, ctimeNs, ino } }): [string, FileStat] => [p, { size, mtimeNs, ctimeNs, ino }]);
+      ctx.cache.putListingMemo(root, warnings.length === 0 && listing.trusted ? { walk, databases, tree, files, dirs, bytes } : undefined);
+    }
+    return { snapshot: summarize(snap.id, record), warnings };
+  } finally {
+    await scratch?.remove();
+    await lock.release();
+  }
+}
+
+/**
+ * The folder's files, each found unchanged in the stat cache or read and stored; then its listing,
+ * stored. `statMs`: when the walk that statted `items` began.
+ */
+async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEntry[], statMs: number, writer: BlobWriter, scratch: ScratchDir, warn: (w: Warning) => void, opts: CommitOptions): Promise<StoredListing> {
+  const store = (data: Uint8Array) => writer.add(BlobType.data, data);
+  const deltas = allowsDeltas(ctx.config);
+  const entries: FileEntry[] = [];
+  const seen: { path: string; file: CachedFile }[] = [];
+  let files = 0;
+  let dirs = 0;
+  let bytes = 0;
+  let filesRead = 0;
+  let racy = 0;
+
+  const whole = new WholeFileReader();
+  const captures = new CaptureAhead(items, ctx.cache, root, scratch);
+
+  for (const [index, item] of items.entries()) {
+    if (opts.signal?.aborted) throw new AbortedError();
+    const st = item.stat;
+    const base = { path: item.relPath, mode: Number(st.mode) & 0o7777, mtimeMs: Number(st.mtimeNs / 1000n) / 1000 };
+    if (st.isDirectory()) {
+      entries.push({ ...base, type: "dir", size: 0 });
+      dirs++;
+      continue;
+    }
+    if (st.isSymbolicLink()) {
+      const target = await fs.readlink(item.absPath);
+      if (path.isAbsolute(target) || path.posix.normalize(path.posix.join(path.posix.dirname(item.relPath), target)).startsWith("..")) {
+        warn({ path: item.relPath, message: `not stored: symlink target ${JSON.stringify(target)} points outside the folder` });
+        continue;
+      }
+      entries.push({ ...base, type: "symlink", size: 0, target });
+      continue;
+    }
+
+    opts.progress?.progress?.({ phase: "commit", files, totalFiles: items.length, bytes, path: item.relPath });
+    const cached = ctx.cache.cachedFile(root, item.relPath);
+    // A database's stat key also covers its -wal (taken before the capture, never after).
+    let key = cached?.sqlite ? await databaseStatKey(item.absPath, st) : statKey(st);
+    let content: { chunks: string[]; size: number; sqlite: boolean } | undefined;
+    if (cached && sameStat(cached, key) && (cached.chunksIndexed || cached.chunks.every((id) => writer.has(id)))) {
+      content = cached;
+    } else {
+      const early = await captures.take(index);
+      if (early) key = early.key;
+      const beforeCapture = async () => void (key = await databaseStatKey(item.absPath, st));
+      // A database's changed page groups are stored as deltas of the groups its last version had.
+      const previous = deltas && cached?.sqlite ? cached.chunks : undefined;
+      const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous));
+      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
+      if (!content) continue;
+      filesRead++;
+    }
+    entries.push({ ...base, type: "file", size: content.size, chunks: content.chunks, ...(content.sqlite ? { sqlite: true } : {}) });
+    // A file modified just before it was statted is read again next time (see isRacy).
+    const rowKey = isRacy(key, statMs) ? (racy++, untrusted(key)) : key;
+    seen.push({ path: item.relPath, file: { ...rowKey, chunks: content.chunks, sqlite: content.sqlite } });
+    files++;
+    bytes += content.size;
+  }
+
+  const tree: string[] = [];
+  const listingChunker = await Chunker.create(LISTING_CHUNKS, gearTableFromKey(ctx.keys.gear));
+  for await (const piece of listingChunker.chunkViews(oneBuffer(serializeListing(entries)))) tree.push(await writer.add(BlobType.tree, piece));
+
+  return { tree, files, dirs, bytes, filesRead, seen, trusted: racy === 0 };
+}
+
+interface StoredListing {
+  tree: string[];
+  files: number;
+  dirs: number;
+  bytes: number;
+  filesRead: number;
+  /** The stat-cache rows of the files listed. */
+  seen: { path: string; file: CachedFile }[];
+  /** False when some row does not vouch for its file (a racy file): the listing is not to be reused. */
+  trusted: boolean;
+}
+
+async function readWithRetries(
+  ctx: RepoContext,
+  absPath: string,
+  firstStat: import("node:fs").BigIntStats,
+  reading: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined },
+  beforeCapture: () => Promise<void>,
+  scratch: ScratchDir,
+  sink: (d: Uint8Array) => Promise<string>,
+  groupSink: (() => DeltaSink) | undefined,
+  warn: (w: Warning) => void,
+  relPath: string,
+) {
+  let st = firstStat;
+  let captured = reading.captured;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}) });
+    } catch (err) {
+      if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
+        captured = undefined;
+        st = await fs.lstat(absPath, { bigint: true });
+        continue;
+      }
+      if (!fileUnreadable(err, absPath)) throw err;
+      const why = err instanceof ChangedWhileReading ? `kept changing while it was read (${READ_ATTEMPTS} attempts)` : (err as Error).message;
+      warn({ path: relPath, message: `not stored: ${why}` });
+      return undefined;
+    }
+  }
+}
+
+async function* oneBuffer(buf: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield buf;
+}

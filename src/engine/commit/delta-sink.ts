@@ -1,0 +1,87 @@
+import { chunkId, type RepoKeys } from "../../crypto/keys.ts";
+import { BlobType } from "../../repo/blob.ts";
+import type { IndexCache } from "../../index/cache.ts";
+import type { BlobReader } from "../blob-reader.ts";
+import type { BlobWriter } from "./blob-writer.ts";
+
+/**
+ * Changed page groups held before their bases are fetched (they are copies: groups are views).
+ * The first window of a file is smaller: it decides whether the file is worth deltas at all.
+ */
+const WINDOW_BYTES = 4 * 1024 * 1024;
+const FIRST_WINDOW_BYTES = 1024 * 1024;
+/**
+ * A window of at least this many changed groups of which under an eighth became deltas means the
+ * file was rewritten (VACUUM, a rebuilt database): its old groups are not worth reading any more.
+ * After VACUUM, 1 group in 32 was a delta. Not a quarter: with a quarter the 10-day bench stored
+ * more (day 10: 444.3 MB against 439.9 MB without giving up), presumably because a database's
+ * first groups (header, schema, roots of busy tables) change every day and are often stored whole
+ * again (the half rule in blob.ts), so a first window can look like a rewrite when it is not.
+ */
+const GIVE_UP_AFTER = 32;
+
+/**
+ * Stores a database's page groups, each new one as a delta against the group at the same place in
+ * the file's previous version. A database's pages stay where they are from one day to the next,
+ * so the old group is nearly the same bytes: on the first generated day the changed 32 KiB groups
+ * of the bench state's five databases take 20.0 MB compressed one by one and 3.2 MB as deltas
+ * (`node bench/deltas.ts policies`).
+ *
+ * A base is always a full blob (a previous version stored as a delta hands over its own base), so
+ * a restore decodes at most one blob before another. Bases are read from the repository in a few
+ * range requests per window of changed groups, not one each.
+ */
+export class DeltaSink {
+  private readonly keys: RepoKeys;
+  private readonly cache: IndexCache;
+  private readonly reader: BlobReader;
+  private readonly writer: BlobWriter;
+  private readonly previous: readonly string[];
+  private index = 0;
+  private staged: { id: string; data: Buffer; base: string }[] = [];
+  private stagedBytes = 0;
+  private gaveUp = false;
+  private flushes = 0;
+
+  constructor(keys: RepoKeys, cache: IndexCache, reader: BlobReader, writer: BlobWriter, previous: readonly string[]) {
+    this.keys = keys;
+    this.cache = cache;
+    this.reader = reader;
+    this.writer = writer;
+    this.previous = previous;
+  }
+
+  /** The next page group, in file order; returns its id (the group may be stored later, by flush). */
+  readonly add = async (data: Uint8Array): Promise<string> => {
+    const place = this.index++;
+    const id = chunkId(this.keys, data);
+    if (this.writer.has(id)) return id;
+    const base = this.gaveUp ? undefined : this.baseFor(this.previous[place], id);
+    if (!base) return this.writer.add(BlobType.data, data, id);
+    this.staged.push({ id, data: Buffer.from(data), base });
+    this.stagedBytes += data.byteLength;
+    if (this.stagedBytes >= (this.flushes === 0 ? FIRST_WINDOW_BYTES : WINDOW_BYTES)) await this.flush();
+    return id;
+  };
+
+  /** Stores the groups held back, each against its base's plaintext. */
+  async flush(): Promise<void> {
+    const staged = this.staged;
+    this.staged = [];
+    this.stagedBytes = 0;
+    if (staged.length === 0) return;
+    this.flushes++;
+    const bases = await this.reader.readMap(staged.map((s) => s.base));
+    const deltasBefore = this.writer.stats.addedDeltas;
+    for (const s of staged) await this.writer.add(BlobType.data, s.data, s.id, { id: s.base, data: bases.get(s.base)! });
+    const deltas = this.writer.stats.addedDeltas - deltasBefore;
+    if (staged.length >= GIVE_UP_AFTER && deltas * 8 < staged.length) this.gaveUp = true;
+  }
+
+  private baseFor(previous: string | undefined, id: string): string | undefined {
+    if (previous === undefined || previous === id) return undefined;
+    const loc = this.cache.blob(previous);
+    if (!loc || loc.type !== BlobType.data) return undefined;
+    return loc.base ?? previous;
+  }
+}

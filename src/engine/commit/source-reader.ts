@@ -1,0 +1,176 @@
+import { createReadStream, lstatSync } from "node:fs";
+import * as fs from "node:fs/promises";
+import type { BigIntStats } from "node:fs";
+import * as path from "node:path";
+import { chunkId, type RepoKeys } from "../../crypto/keys.ts";
+import type { Chunker } from "../../chunker/index.ts";
+import type { FileStat } from "../../index/cache.ts";
+import { ClawbackError, IntegrityError, LockedError, ObjectNotFoundError, PathError, ScratchFullError } from "../../errors.ts";
+import { pageGroups, readSqliteHeader, type CapturedDatabase } from "../sqlite/sqlite-capture.ts";
+import { captureInScratch, type ScratchDir } from "../sqlite/scratch-dir.ts";
+import type { WholeFileReader } from "./whole-read.ts";
+
+export interface ReadContent {
+  chunks: string[];
+  size: number;
+  sqlite: boolean;
+}
+
+/**
+ * Called for each chunk of content; returns the chunk's id (after storing it, or not). The chunk
+ * is a view of a reused buffer: the sink must be done with it (hashed, encoded or copied) by the
+ * time its promise settles.
+ */
+export type ChunkSink = (data: Uint8Array) => Promise<string>;
+
+/** The file changed while it was being read. */
+export class ChangedWhileReading extends Error {}
+
+/**
+ * True when `err`, thrown by readContent for the file at `absPath`, leaves only that file out:
+ * it vanished, cannot be read, kept changing, is a damaged or locked database, or a repository
+ * object its deltas need is damaged or missing (the rest can still be stored; `check` names the
+ * object). The commit stores the rest and reports the file. Anything else (storage requests
+ * failing, the scratch folder full or unwritable, cancellation, a bug) would be the same for
+ * every file after it: it fails the commit, rather than list a snapshot that silently lacks files.
+ */
+export function fileUnreadable(err: unknown, absPath: string): boolean {
+  if (err instanceof ChangedWhileReading || err instanceof LockedError) return true;
+  if (err instanceof IntegrityError || err instanceof ObjectNotFoundError) return true;
+  if (err instanceof ScratchFullError) return false;
+  if (err instanceof PathError) return err.path === absPath;
+  if (err instanceof ClawbackError) return false;
+  // A system call on the file (open, read, stat) failed: ENOENT, EACCES, ELOOP, EIO...
+  const sys = err as { syscall?: unknown; path?: unknown } | undefined;
+  return typeof sys?.syscall === "string" && (sys.path === undefined || sys.path === absPath);
+}
+
+/** Stat fields that change whenever a file's content may have changed. */
+export function statKey(st: BigIntStats): FileStat {
+  return { size: Number(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs), ino: String(st.ino) };
+}
+
+/**
+ * A WAL-mode database can change while its main file's stat does not (the change sits in the
+ * -wal file), so a database's stat key also covers its -wal sidecar: its size, mtime and inode.
+ * Not its ctime: SQLite running as root re-chowns the -wal on every open, our own capture
+ * included, which would make every database look changed on every commit.
+ */
+export async function databaseStatKey(absPath: string, st: BigIntStats): Promise<FileStat> {
+  const base = statKey(st);
+  const wal = await fs.stat(`${absPath}-wal`, { bigint: true }).catch(() => undefined);
+  if (!wal) return base;
+  return { ...base, mtimeNs: `${base.mtimeNs}+${wal.mtimeNs}:${wal.size}:${wal.ino}` };
+}
+
+export const sameStat = (a: FileStat, b: FileStat) => a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
+
+/** The smallest SQLite database is one 512-byte page; anything shorter is not worth opening. */
+const MIN_DATABASE_BYTES = 512;
+
+const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
+
+/** Files up to this size are read in one call into a buffer of their size (most of a state folder). */
+export const WHOLE_READ_BYTES = 4 * 1024 * 1024;
+
+async function* once(buf: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield buf;
+}
+
+/**
+ * Reads one file into chunks. A database is captured through SQLite's backup API and cut at
+ * page-group boundaries; anything else goes through FastCDC: a small file read whole (`whole`, whose
+ * buffer is reused for the next file), a large one streamed. A plain file whose stat changes during the
+ * read throws ChangedWhileReading so the caller can try again.
+ */
+export async function readContent(
+  absPath: string,
+  before: BigIntStats,
+  opts: {
+    keys: RepoKeys;
+    chunker: Chunker;
+    groupPages: number;
+    /** Where a database is copied to. */
+    scratch: ScratchDir;
+    sink: ChunkSink;
+    /** Takes a database's page groups, in file order, instead of `sink` (see DeltaSink). */
+    pageGroupSink?: { add: ChunkSink; flush(): Promise<void> };
+    whole: WholeFileReader;
+    /** Called once the file is known to be a database, before it is captured. */
+    beforeCapture?: () => Promise<void>;
+    /** The database's capture, already started (see CaptureAhead). */
+    captured?: Promise<CapturedDatabase>;
+  },
+): Promise<ReadContent> {
+  const size = Number(before.size);
+  const whole = size <= WHOLE_READ_BYTES && !opts.captured ? opts.whole.read(absPath, size) : undefined;
+  const database = opts.captured !== undefined || (size >= MIN_DATABASE_BYTES && (whole ? whole.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC) : (await readSqliteHeader(absPath)) !== undefined));
+  if (database) {
+    if (!opts.captured) await opts.beforeCapture?.();
+    const copy = await (opts.captured ?? captureInScratch(absPath, opts.scratch, { deferCheck: true }));
+    try {
+      const groups = opts.pageGroupSink;
+      const content = await consume(pageGroups(copy.file, copy.pageSize, opts.groupPages), groups ? { sink: groups.add } : opts, true);
+      await groups?.flush();
+      await copy.checked; // a damaged copy fails here; what it stored is left for prune
+      return content;
+    } finally {
+      await fs.rm(copy.file, { force: true });
+    }
+  }
+  const source = whole ? once(whole) : stream(absPath);
+  const content = await consume(opts.chunker.chunkViews(source), opts, false);
+  // Synchronous: a stat is microseconds, a round trip through the thread pool per file is not.
+  const after = lstatSync(absPath, { bigint: true });
+  if (!sameStat(statKey(before), statKey(after)) || content.size !== Number(after.size)) {
+    throw new ChangedWhileReading(`${path.basename(absPath)} changed while it was read`);
+  }
+  // A write moves mtime when it starts, not when it ends, so a write still in progress is
+  // invisible to the stat check. A file written to in the last few seconds is read a second
+  // time (hashing only) and kept only if both reads agree.
+  if (Date.now() - Number(after.mtimeNs / 1_000_000n) < HOT_MS) {
+    const again = await consume(opts.chunker.chunkViews(stream(absPath)), { sink: async (piece) => chunkId(opts.keys, piece) }, false);
+    const last = await fs.lstat(absPath, { bigint: true });
+    if (!sameStat(statKey(after), statKey(last)) || again.chunks.length !== content.chunks.length || again.chunks.some((id, i) => id !== content.chunks[i])) {
+      throw new ChangedWhileReading(`${path.basename(absPath)} changed while it was read`);
+    }
+  }
+  return content;
+}
+
+/** Files modified this recently are read twice (see readContent), and their stat-cache rows are not trusted (see isRacy). */
+const HOT_MS = 3000;
+
+/** What a stat-cache row of a racy file holds for its ctime: no stat has it, so the row never matches. */
+const UNTRUSTED_CTIME = "racy";
+
+/**
+ * A racy file (git's term) was modified so shortly before it was statted, at `statMs`, that a
+ * later write could fall in the same timestamp tick (a few milliseconds on ext4, two seconds on
+ * FAT) and leave its size, mtime, ctime and inode exactly as recorded: its stat-cache row must not
+ * vouch for it next time. For a database this looks at its -wal's mtime as well.
+ */
+export function isRacy(key: FileStat, statMs: number): boolean {
+  const from = BigInt(statMs - HOT_MS) * 1_000_000n;
+  const [main = "0", wal] = key.mtimeNs.split("+");
+  return BigInt(main) >= from || (wal !== undefined && BigInt(wal.split(":")[0] ?? "0") >= from);
+}
+
+/** The key a racy file's stat-cache row is written with: it matches no stat, so the file is read again. */
+export function untrusted(key: FileStat): FileStat {
+  return { ...key, ctimeNs: UNTRUSTED_CTIME };
+}
+
+function stream(absPath: string): AsyncIterable<Uint8Array> {
+  return createReadStream(absPath, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>;
+}
+
+async function consume(pieces: AsyncIterable<Uint8Array>, opts: { sink: ChunkSink }, sqlite: boolean): Promise<ReadContent> {
+  const chunks: string[] = [];
+  let size = 0;
+  for await (const piece of pieces) {
+    size += piece.byteLength;
+    chunks.push(await opts.sink(piece));
+  }
+  return { chunks, size, sqlite };
+}

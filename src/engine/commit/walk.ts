@@ -1,0 +1,89 @@
+import { lstatSync, readdirSync, type BigIntStats } from "node:fs";
+import type { Matcher } from "../glob.ts";
+import type { Warning } from "../types.ts";
+
+/**
+ * The walk returns to the event loop every millisecond: timers (the progress line) keep
+ * running, and so does whatever runs beside it, such as the opening of the repository, whose
+ * scrypt can only start on the thread pool once its few file reads have come back.
+ */
+const YIELD_AFTER_MS = 1;
+
+export interface WalkEntry {
+  /** "/"-separated, relative to the root. */
+  relPath: string;
+  absPath: string;
+  stat: BigIntStats;
+}
+
+/** A folder being listed: its names, sorted, and the next one to visit. */
+interface OpenFolder {
+  relDir: string;
+  absDir: string;
+  names: string[];
+  siblings: ReadonlySet<string>;
+  next: number;
+}
+
+/**
+ * Depth-first walk in a stable order (names sorted by code unit), without following links.
+ * Excluded paths are not descended into; `skip` drops individual names given their siblings
+ * (SQLite sidecars beside their database).
+ * Unreadable folders are reported and skipped, never fatal.
+ */
+export async function walkTree(root: string, exclude: Matcher, skip: (name: string, siblings: ReadonlySet<string>) => boolean, warn: (w: Warning) => void): Promise<WalkEntry[]> {
+  // Synchronous readdir and lstat: a state folder is thousands of small files, and a trip through
+  // the thread pool per call cost 1.2 s for 9,400 entries where the calls themselves take 0.1 s.
+  // An explicit stack rather than recursive generators, whose every entry passed through one
+  // promise per folder level (a third of the walk's time).
+  const entries: WalkEntry[] = [];
+  const stack: OpenFolder[] = [];
+  const open = (relDir: string, absDir: string): void => {
+    let names: string[];
+    try {
+      names = readdirSync(absDir).sort();
+    } catch (err) {
+      warn({ path: relDir || ".", message: `cannot read folder: ${(err as Error).message}` });
+      return;
+    }
+    stack.push({ relDir, absDir, names, siblings: new Set(names), next: 0 });
+  };
+  open("", root);
+  let lastYield = performance.now();
+  let sinceCheck = 0;
+  while (stack.length > 0) {
+    const folder = stack[stack.length - 1]!;
+    if (folder.next === folder.names.length) {
+      stack.pop();
+      continue;
+    }
+    const name = folder.names[folder.next++]!;
+    if (skip(name, folder.siblings)) continue;
+    if (++sinceCheck === 32) {
+      sinceCheck = 0;
+      if (performance.now() - lastYield > YIELD_AFTER_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+      }
+    }
+    const relPath = folder.relDir ? `${folder.relDir}/${name}` : name;
+    const absPath = folder.absDir.endsWith("/") ? folder.absDir + name : `${folder.absDir}/${name}`;
+    let stat: BigIntStats;
+    try {
+      stat = lstatSync(absPath, { bigint: true });
+    } catch (err) {
+      warn({ path: relPath, message: `cannot stat: ${(err as Error).message}` });
+      continue;
+    }
+    if (exclude.matches(relPath, stat.isDirectory())) continue;
+    if (stat.isDirectory()) {
+      entries.push({ relPath, absPath, stat });
+      open(relPath, absPath);
+    } else if (stat.isFile() || stat.isSymbolicLink()) {
+      entries.push({ relPath, absPath, stat });
+    } else {
+      warn({ path: relPath, message: "skipped: not a regular file, folder or symlink" });
+    }
+  }
+  return entries;
+}
