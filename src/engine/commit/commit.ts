@@ -143,8 +143,12 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
     let key = scrubs(opts.scrub, item.relPath, cached?.sqlite === true) ? withScrubTag(plainKey, tag) : plainKey;
     const scrub = scrubFor(opts.scrub, item.relPath);
     let content: { chunks: string[]; size: number; sqlite: boolean } | undefined;
-    if (cached && sameStat(cached, key) && (cached.chunksIndexed || cached.chunks.every((id) => writer.has(id)))) {
-      content = cached;
+    const reusable = cached && sameStat(cached, key) && (cached.chunksIndexed || cached.chunks.every((id) => writer.has(id)));
+    // A row's size is the file's, for matching its stat; what was stored of a database (its
+    // captured copy) or of a scrubbed file has a size of its own: the sum of its chunks.
+    const storedSize = reusable && (cached.sqlite || key.ctimeNs !== plainKey.ctimeNs) ? sizeOfChunks(ctx, cached.chunks) : cached?.size;
+    if (reusable && storedSize !== undefined) {
+      content = { ...cached, size: storedSize };
     } else {
       const early = await captures.take(index);
       if (early) key = early.key;
@@ -214,6 +218,17 @@ async function readWithRetries(
       return undefined;
     }
   }
+}
+
+/** The plaintext size of stored chunks, from the index; undefined when one is not indexed yet. */
+function sizeOfChunks(ctx: RepoContext, chunks: readonly string[]): number | undefined {
+  let size = 0;
+  for (const id of chunks) {
+    const where = ctx.cache.blob(id);
+    if (!where) return undefined;
+    size += where.rawLength;
+  }
+  return size;
 }
 
 async function* oneBuffer(buf: Uint8Array): AsyncGenerator<Uint8Array> {

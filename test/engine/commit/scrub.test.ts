@@ -124,6 +124,35 @@ describe("a commit's scrub (CommitScrub)", () => {
     expect(back.snapshot.stats.addedBytes).toBe(0);
   });
 
+  it("a scrubbed file or a database taken from the stat cache is listed with the size of what was stored, and restores", async () => {
+    const t = await scratch.repo();
+    const src = await scratch.dir("src");
+    await fs.writeFile(path.join(src, "config.json"), JSON.stringify({ token: SECRET }));
+    // A database whose last transactions are still in its -wal: its capture is larger than its file.
+    const dbFile = path.join(src, "state.sqlite");
+    makeDatabase(dbFile, 100 * 1024);
+    const writer = new DatabaseSync(dbFile);
+    writer.exec("PRAGMA wal_autocheckpoint = 0; CREATE TABLE grown (x BLOB);");
+    writer.prepare("INSERT INTO grown VALUES (randomblob(200000))").run();
+    await settle(path.join(src, "config.json"), dbFile, `${dbFile}-wal`);
+    try {
+      const first = await t.repo.commit(src, { scrub: scrub("v1") });
+      // A new file: the listing memo does not apply, each unchanged file comes from the stat cache.
+      await fs.writeFile(path.join(src, "new.txt"), "new");
+      await settle(path.join(src, "new.txt"));
+      const second = await t.repo.commit(src, { scrub: scrub("v1") });
+      expect(second.snapshot.stats.filesRead).toBe(1);
+      const sizes = async (id: string) => Object.fromEntries((await t.repo.ls(id)).filter((e) => e.type === "file").map((e) => [e.path, e.size]));
+      const firstSizes = await sizes(first.snapshot.id);
+      expect(await sizes(second.snapshot.id)).toEqual({ ...firstSizes, "new.txt": 3 });
+      expect(firstSizes["state.sqlite"]).toBeGreaterThan((await fs.stat(dbFile)).size);
+      const out = await scratch.dir("out");
+      expect(JSON.parse((await restoredBytes(t.repo, second.snapshot.id, out, "config.json")).toString())).toEqual({ token: "REDACTED" });
+    } finally {
+      writer.close();
+    }
+  });
+
   it("a scrub that fails, or leaves its changes in a -wal, fails the commit: nothing is stored unscrubbed", async () => {
     const t = await scratch.repo();
     const src = await scratch.dir("src");
