@@ -16,15 +16,21 @@ export const OPENCLAW_DIST = fileURLToPath(new URL("../../../node_modules/opencl
 const OPENCLAW_BIN = fileURLToPath(new URL("../../../node_modules/openclaw/openclaw.mjs", import.meta.url));
 const MAKE_STATE = fileURLToPath(new URL("./make-state.child.mjs", import.meta.url));
 
+/** The environment of an OpenClaw process: the test runner's own variables removed (OpenClaw's CLI prints nothing under VITEST). */
+function openclawEnv(stateDir: string, home: string): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("VITEST") && k !== "NODE_ENV" && k !== "TEST"));
+  return { ...env, OPENCLAW_STATE_DIR: stateDir, HOME: home, NO_COLOR: "1" };
+}
+
 /** Runs the openclaw CLI on a state folder (Node 24: the one running the tests). */
 export async function openclaw(stateDir: string, home: string, args: string[], timeoutMs = 240_000): Promise<{ stdout: string; stderr: string }> {
-  return run(process.execPath, [OPENCLAW_BIN, ...args], { env: { ...process.env, OPENCLAW_STATE_DIR: stateDir, HOME: home, NO_COLOR: "1" }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
+  return run(process.execPath, [OPENCLAW_BIN, ...args], { env: openclawEnv(stateDir, home), timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
 }
 
 /** Creates state/openclaw.sqlite and agents/<id>/agent/openclaw-agent.sqlite with OpenClaw's own code. */
 export async function makeOpenClawState(stateDir: string, home: string, agents: string[]): Promise<void> {
   await fs.mkdir(home, { recursive: true });
-  await run(process.execPath, [MAKE_STATE, OPENCLAW_DIST, ...agents], { env: { ...process.env, OPENCLAW_STATE_DIR: stateDir, HOME: home }, timeout: 120_000 });
+  await run(process.execPath, [MAKE_STATE, OPENCLAW_DIST, ...agents], { env: openclawEnv(stateDir, home), timeout: 120_000 });
 }
 
 /** A function of the installed OpenClaw's bundle, found by its source name (2026.9.6 exports none of these). */
