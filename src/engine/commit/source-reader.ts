@@ -109,6 +109,9 @@ export async function readContent(
   const whole = size <= WHOLE_READ_BYTES && !opts.captured ? opts.whole.read(absPath, size) : undefined;
   const database = opts.captured !== undefined || (size >= MIN_DATABASE_BYTES && (whole ? whole.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC) : (await readSqliteHeader(absPath)) !== undefined));
   if (database) {
+    // Every capture makes a private copy (SQLite's backup API), which a database scrub edits; a
+    // capture path that reads the live file's pages without a copy must not serve a commit
+    // whose scrub has a `database` step (captureForStore is where that choice belongs).
     if (!opts.captured) await opts.beforeCapture?.();
     const copy = await (opts.captured ?? captureForStore(absPath, opts.scratch, opts.scrub?.database));
     try {
