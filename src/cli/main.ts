@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { ClawbackError, PathError, UsageError } from "../errors.ts";
 import { Repository } from "../engine/repository.ts";
 import type { RetentionPolicy } from "../engine/types.ts";
+import type { LockInfo } from "../repo/lock.ts";
 import { readPassphrase } from "./passphrase.ts";
 import { ProgressLine } from "./progress.ts";
 import { b2TransactionClasses } from "../storage/backend.ts";
@@ -25,6 +26,7 @@ commands:
   check                              verify the repository [--read-data] [--read-data-subset n/m|p%]
   stats                              sizes and dedup ratio
   key add|list|remove [id]           manage passphrases  [--new-passphrase-file F]
+  unlock                             remove locks left by processes that are gone [--remove-all]
 
 a snapshot is named by its id, a unique id prefix, 'latest' or 'latest~N'.
 
@@ -60,6 +62,7 @@ const OPTIONS = {
   prune: { type: "boolean" },
   "read-data": { type: "boolean" },
   "read-data-subset": { type: "string" },
+  "remove-all": { type: "boolean" },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
@@ -166,7 +169,7 @@ async function openRepo(values: Values, io: CliIo, create = false): Promise<Repo
 async function run(command: string, args: string[], values: Values, io: CliIo): Promise<number> {
   const json = Boolean(values.json);
   const out = (human: string, data: unknown) => io.stdout.write(json ? `${JSON.stringify(data, null, 1)}\n` : human.endsWith("\n") || human === "" ? human : `${human}\n`);
-  const known = ["init", "commit", "log", "show", "ls", "diff", "checkout", "forget", "prune", "check", "stats", "key"];
+  const known = ["init", "commit", "log", "show", "ls", "diff", "checkout", "forget", "prune", "check", "stats", "key", "unlock"];
   if (!known.includes(command)) throw new UsageError(`unknown command '${command}' (see 'clawback --help')`);
 
   if (command === "init") {
@@ -299,6 +302,23 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
       }
       case "key":
         return await keyCommand(repo, args, values, io, out);
+      case "unlock": {
+        arity(command, args, 0);
+        const all = Boolean(values["remove-all"]);
+        if (all) io.stderr.write("warning: removing every lock, also those of commits and prunes that may be running on other machines; a prune that runs beside a commit can delete data the commit needs\n");
+        const r = await repo.unlock({ all });
+        const lockLine = (l: LockInfo) => `${l.key}: ${l.purpose}, pid ${l.pid} on ${l.host} since ${l.time}${l.stale ? ` (${l.stale})` : ""}`;
+        out(
+          [
+            ...r.removed.map((l) => `removed ${lockLine(l)}`),
+            ...(all ? r.unreadable.map((k) => `removed ${k} (unreadable)`) : []),
+            ...r.kept.map((l) => `kept ${lockLine(l)}: its process may still be running (--remove-all removes it)`),
+            `${r.removed.length + (all ? r.unreadable.length : 0)} locks removed, ${r.kept.length} kept`,
+          ].join("\n"),
+          r,
+        );
+        return 0;
+      }
     }
     return 0;
   } finally {

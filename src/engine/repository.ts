@@ -9,6 +9,7 @@ import { Chunker, gearTableFromKey, type ChunkerParams } from "../chunker/index.
 import { CONFIG_KEY, KEYS_PREFIX, idOf, keyFileKey } from "../repo/layout.ts";
 import { encodeConfig, newConfig, parseConfig, type RepoConfig } from "../repo/config.ts";
 import { IndexCache } from "../index/cache.ts";
+import { removeLocks, type LockInfo } from "../repo/lock.ts";
 import { syncIndex } from "../index/sync.ts";
 import { BlobReader } from "./blob-reader.ts";
 import { createCodec, type BlobCodec, type CodecThreads } from "./codec/codec-pool.ts";
@@ -45,6 +46,13 @@ export interface InitOptions extends OpenOptions {
   sqliteGroupPages?: number;
   packSize?: number;
   scrypt?: ScryptParams;
+}
+
+export interface UnlockResult {
+  removed: LockInfo[];
+  kept: LockInfo[];
+  /** Locks that do not open with this repository's key (removed too with `all`). */
+  unreadable: string[];
 }
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -207,6 +215,14 @@ export class Repository {
     if (victim.current) throw new UsageError("refusing to remove the key file this session was opened with; open with another passphrase first");
     if (keys.length === 1) throw new UsageError("refusing to remove the last key file");
     await this.ctx.backend.delete(keyFileKey(victim.id));
+  }
+
+  /**
+   * Removes locks that hold nothing off any more (see staleReason in repo/lock.ts), or with `all`
+   * every lock (only for a user who knows no commit or prune of any machine is running).
+   */
+  unlock(opts: { all?: boolean } = {}): Promise<UnlockResult> {
+    return removeLocks(this.ctx.backend, this.ctx.keys, opts);
   }
 
   requestCounts(): RequestCounts {
