@@ -117,6 +117,16 @@ export class StorageError extends ClawbackError {
   }
 }
 
+/**
+ * The repository's storage has no room for a write (a local repository's disk is full, or its
+ * quota used up). One error for the whole command: nothing about the file being committed.
+ */
+export class RepositoryFullError extends StorageError {
+  constructor(location: string, key: string, options?: { cause?: unknown }) {
+    super(`the repository at ${location} is full: no space left to write ${key} (free space there, or run 'clawback prune', which deletes before it writes)`, { operation: "put", key, location }, options);
+  }
+}
+
 /** Credentials were refused or lack a capability the operation needs. */
 export class StorageAuthError extends StorageError {}
 

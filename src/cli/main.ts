@@ -266,7 +266,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
         let pruned;
         if (values.prune && !values["dry-run"]) {
           pruned = await cancellably(() => repo.prune({ ...(io.signal ? { signal: io.signal } : {}) }));
-          text += `\npruned: ${pruned.packsDeleted} packs deleted, ${pruned.packsRepacked} repacked, ${formatBytes(pruned.bytesFreed)} freed`;
+          text += `\npruned: ${pruned.packsDeleted} packs deleted, ${pruned.packsRepacked} repacked${partialsNote(pruned.partialWritesDeleted)}, ${formatBytes(pruned.bytesFreed)} freed`;
         }
         out(text, { ...result, ...(pruned ? { prune: pruned } : {}) });
         return 0;
@@ -274,7 +274,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
       case "prune": {
         arity(command, args, 0);
         const r = await cancellably(() => repo.prune({ dryRun: Boolean(values["dry-run"]), ...(io.signal ? { signal: io.signal } : {}) }));
-        out(`${values["dry-run"] ? "would delete" : "deleted"} ${r.packsDeleted} packs, repacked ${r.packsRepacked}, ${formatBytes(r.bytesFreed)} freed`, r);
+        out(`${values["dry-run"] ? "would delete" : "deleted"} ${r.packsDeleted} packs, repacked ${r.packsRepacked}${partialsNote(r.partialWritesDeleted)}, ${formatBytes(r.bytesFreed)} freed`, r);
         return 0;
       }
       case "check": {
@@ -326,6 +326,10 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
     if (values.requests) io.stderr.write(`${requestsLine(repo.requestCounts())}\n`);
     await repo.close();
   }
+}
+
+function partialsNote(n: number): string {
+  return n > 0 ? `, ${n} partial writes of interrupted commands removed` : "";
 }
 
 async function keyCommand(repo: Repository, args: string[], values: Values, io: CliIo, out: (h: string, d: unknown) => void): Promise<number> {

@@ -24,6 +24,8 @@ const REFRESH_MS = 5 * 60 * 1000;
 
 export interface HeldLock {
   release(): Promise<void>;
+  /** The stale locks of others that were deleted on the way (see staleReason). */
+  readonly setAside: readonly LockInfo[];
 }
 
 /** A lock found in the repository. */
@@ -36,6 +38,8 @@ export interface LockInfo {
   purpose: string;
   /** Why the lock no longer holds anything off, when it does not (see staleReason). */
   stale?: string;
+  /** True when its process is known to be gone (not only silent for a long time). */
+  holderGone: boolean;
 }
 
 /**
@@ -47,12 +51,19 @@ export interface LockInfo {
  * host names, or one could take another's live lock for a dead one of its own.
  */
 export function staleReason(lock: Pick<LockRecord, "host" | "pid" | "start" | "boot" | "time">, now = Date.now()): string | undefined {
-  if (lock.host === hostname() && isGone({ pid: lock.pid, ...(lock.start ? { start: lock.start } : {}), ...(lock.boot ? { boot: lock.boot } : {}) })) {
-    return `its process (pid ${lock.pid} on this host) is gone`;
-  }
+  if (holderGone(lock)) return `its process (pid ${lock.pid} on this host) is gone`;
   const time = Date.parse(lock.time);
   if (!(now - time <= STALE_LOCK_MS)) return `not refreshed for over ${STALE_LOCK_MS / 60_000} minutes`;
   return undefined;
+}
+
+function holderGone(lock: Pick<LockRecord, "host" | "pid" | "start" | "boot">): boolean {
+  return lock.host === hostname() && isGone({ pid: lock.pid, ...(lock.start ? { start: lock.start } : {}), ...(lock.boot ? { boot: lock.boot } : {}) });
+}
+
+function lockInfo(key: string, record: LockRecord): LockInfo {
+  const stale = staleReason(record);
+  return { key, host: record.host, pid: record.pid, time: record.time, exclusive: record.exclusive, purpose: record.purpose, ...(stale ? { stale } : {}), holderGone: holderGone(record) };
 }
 
 /**
@@ -70,8 +81,7 @@ export async function listLocks(backend: Backend, keys: RepoKeys): Promise<{ loc
       unreadable.push(obj.key);
       continue;
     }
-    const stale = staleReason(record);
-    locks.push({ key: obj.key, host: record.host, pid: record.pid, time: record.time, exclusive: record.exclusive, purpose: record.purpose, ...(stale ? { stale } : {}) });
+    locks.push(lockInfo(obj.key, record));
   }
   return { locks, unreadable };
 }
@@ -89,6 +99,7 @@ export async function acquireLock(backend: Backend, keys: RepoKeys, exclusive: b
     await backend.put(lockKey(lockId), sealJson(keys.encryption, "lock", record));
   };
   await write(id);
+  const setAside: LockInfo[] = [];
   try {
     for await (const obj of backend.list(LOCKS_PREFIX)) {
       const otherId = idOf(obj.key);
@@ -99,9 +110,11 @@ export async function acquireLock(backend: Backend, keys: RepoKeys, exclusive: b
       } catch {
         continue; // an unreadable lock (another repository key, a torn write) cannot block us
       }
-      if (staleReason(other) !== undefined) {
+      const info = lockInfo(obj.key, other);
+      if (info.stale !== undefined) {
         // Deleting it is only tidying: a failure here must not fail the command.
         await backend.delete(obj.key).catch(() => {});
+        setAside.push(info);
         continue;
       }
       if (exclusive || other.exclusive) {
@@ -118,6 +131,7 @@ export async function acquireLock(backend: Backend, keys: RepoKeys, exclusive: b
   }, REFRESH_MS);
   timer.unref();
   return {
+    setAside,
     async release() {
       clearInterval(timer);
       await backend.delete(lockKey(id));
