@@ -82,6 +82,19 @@ export class ObjectNotFoundError extends ClawbackError {
 }
 
 /**
+ * The repository has a config but no key file: without one the master key, and so every
+ * snapshot, cannot be opened.
+ */
+export class KeyFilesMissingError extends ClawbackError {
+  override readonly exitCode = 6;
+  readonly location: string;
+  constructor(location: string) {
+    super(`no key files in ${location}: keys/ is empty, so nothing in the repository can be opened (put back keys/ from a copy of the repository)`);
+    this.location = location;
+  }
+}
+
+/**
  * An object failed authentication or verification: a flipped byte, a truncated pack, a blob whose
  * recomputed id differs. Nothing from it is ever returned as data.
  */

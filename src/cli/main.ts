@@ -8,7 +8,7 @@ import type { RetentionPolicy } from "../engine/types.ts";
 import type { LockInfo } from "../repo/lock.ts";
 import { readPassphrase } from "./passphrase.ts";
 import { ProgressLine } from "./progress.ts";
-import { b2TransactionClasses } from "../storage/backend.ts";
+import { b2TransactionClasses, emptyCounts, type Backend, type RequestCounts } from "../storage/backend.ts";
 import { changeLine, requestsLine, entryLine, formatBytes, formatDuration, shortId, snapshotDetails, snapshotLine } from "./format.ts";
 
 export const USAGE = `usage: clawback <command> [options]
@@ -155,18 +155,36 @@ function count(name: string, v: string | undefined): number | undefined {
   return Number(v);
 }
 
-async function openRepo(values: Values, io: CliIo, create = false): Promise<Repository> {
+async function openRepo(values: Values, io: CliIo, used: Backend[], create = false): Promise<Repository> {
   const url = values.repo ?? io.env.CLAWBACK_REPOSITORY;
   if (!url) throw new UsageError("no repository: pass --repo URL or set CLAWBACK_REPOSITORY");
   // A b2:// repository's default passphrase is the B2 application key (what the plugin uses when
   // configured with only keyId, applicationKey and bucket), so the CLI opens it with the same env.
   const envNames = ["CLAWBACK_PASSPHRASE", ...(url.startsWith("b2://") ? ["B2_APPLICATION_KEY"] : [])];
   const passphrase = await readPassphrase({ ...(values["passphrase-file"] ? { file: values["passphrase-file"] } : {}), envNames, env: io.env, prompt: "passphrase: ", confirm: create });
-  const opts = { passphrase, backendOptions: { env: io.env }, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) };
+  // Every backend the command opens is kept, so --requests counts them all: init opens two, and
+  // an open that fails leaves no repository to ask.
+  const wrapBackend = (backend: Backend) => (used.push(backend), backend);
+  const opts = { passphrase, backendOptions: { env: io.env }, wrapBackend, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) };
   return create ? Repository.init(url, opts) : Repository.open(url, opts);
 }
 
 async function run(command: string, args: string[], values: Values, io: CliIo): Promise<number> {
+  const used: Backend[] = [];
+  try {
+    return await runCommand(command, args, values, io, used);
+  } finally {
+    if (values.requests) io.stderr.write(`${requestsLine(sumCounts(used.map((b) => b.counts())))}\n`);
+  }
+}
+
+function sumCounts(all: RequestCounts[]): RequestCounts {
+  const total = emptyCounts();
+  for (const c of all) for (const k of Object.keys(total) as (keyof RequestCounts)[]) total[k] += c[k];
+  return total;
+}
+
+async function runCommand(command: string, args: string[], values: Values, io: CliIo, used: Backend[]): Promise<number> {
   const json = Boolean(values.json);
   const out = (human: string, data: unknown) => io.stdout.write(json ? `${JSON.stringify(data, null, 1)}\n` : human.endsWith("\n") || human === "" ? human : `${human}\n`);
   const known = ["init", "commit", "log", "show", "ls", "diff", "checkout", "forget", "prune", "check", "stats", "key", "unlock"];
@@ -174,7 +192,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
 
   if (command === "init") {
     arity(command, args, 0);
-    const repo = await openRepo(values, io, true);
+    const repo = await openRepo(values, io, used, true);
     out(`created repository ${shortId(repo.id)} at ${repo.location}`, { id: repo.id, location: repo.location });
     await repo.close();
     return 0;
@@ -182,7 +200,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
 
   // A commit's walk needs no key: it runs while the repository opens (scrypt, on the thread pool).
   const scan = command === "commit" && args.length === 1 ? Repository.scan(args[0]!, { excludes: values.exclude ?? [] }) : undefined;
-  const repo = await openRepo(values, io);
+  const repo = await openRepo(values, io, used);
   const progress = new ProgressLine(io.stderr as NodeJS.WriteStream, !json);
   try {
     switch (command) {
@@ -323,7 +341,6 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
     return 0;
   } finally {
     progress.clear();
-    if (values.requests) io.stderr.write(`${requestsLine(repo.requestCounts())}\n`);
     await repo.close();
   }
 }

@@ -1,6 +1,6 @@
 import * as os from "node:os";
 import * as path from "node:path";
-import { ClawbackError, IntegrityError, ObjectNotFoundError, RepositoryExistsError, RepositoryNotFoundError, UsageError, WrongPassphraseError } from "../errors.ts";
+import { IntegrityError, KeyFilesMissingError, ObjectNotFoundError, RepositoryExistsError, RepositoryNotFoundError, UsageError, WrongPassphraseError } from "../errors.ts";
 import type { Backend, RequestCounts } from "../storage/backend.ts";
 import { openBackend, type BackendOptions } from "../storage/open.ts";
 import { deriveKeys, generateMasterKey, type RepoKeys } from "../crypto/keys.ts";
@@ -87,7 +87,9 @@ export class Repository {
   static async init(url: string, opts: InitOptions): Promise<Repository> {
     requirePassphrase(opts.passphrase);
     const backend = await connect(url, opts);
-    if (await backend.head(CONFIG_KEY)) throw new RepositoryExistsError(backend.location);
+    // A listing rather than a HEAD: a missing bucket or refused credentials are then named before
+    // anything is written (a HEAD answer has no body to say which it was).
+    for await (const obj of backend.list(CONFIG_KEY)) if (obj.key === CONFIG_KEY) throw new RepositoryExistsError(backend.location);
     const config = newConfig({
       ...(opts.chunker ? { chunker: opts.chunker } : {}),
       sqliteGroupPages: opts.sqliteGroupPages ?? DEFAULT_SQLITE_GROUP_PAGES,
@@ -272,6 +274,6 @@ async function unlock(backend: Backend, passphrase: string): Promise<{ master: B
     const master = await unwrapMasterKey(parseKeyFile(obj.key, bytes), passphrase);
     if (master) return { master, keyId: id };
   }
-  if (!sawKey) throw new ClawbackError(`no key files in ${backend.location} (keys/ is empty)`);
+  if (!sawKey) throw new KeyFilesMissingError(backend.location);
   throw new WrongPassphraseError();
 }
