@@ -162,6 +162,18 @@ export class LockedError extends ClawbackError {
   override readonly exitCode = 9;
 }
 
+/**
+ * A manifest or snapshot record was deleted while this command read the repository, twice: a
+ * prune (or forget) ran at the same time. Nothing is damaged; running the command again works.
+ */
+export class ConcurrentPruneError extends LockedError {
+  readonly key: string;
+  constructor(location: string, key: string, options?: { cause?: unknown }) {
+    super(`${key} was deleted in ${location} while this command read it: a prune or forget ran at the same time (the repository is not damaged); run the command again`, options);
+    this.key = key;
+  }
+}
+
 /** A local path (source folder, checkout target) is missing or unusable. */
 export class PathError extends ClawbackError {
   override readonly exitCode = 10;

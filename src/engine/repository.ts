@@ -10,7 +10,7 @@ import { CONFIG_KEY, KEYS_PREFIX, idOf, keyFileKey } from "../repo/layout.ts";
 import { encodeConfig, newConfig, parseConfig, type RepoConfig } from "../repo/config.ts";
 import { IndexCache } from "../index/cache.ts";
 import { removeLocks, type LockInfo } from "../repo/lock.ts";
-import { syncIndex } from "../index/sync.ts";
+import { syncIndexBesidePrune } from "../index/resync.ts";
 import { BlobReader } from "./blob-reader.ts";
 import { createCodec, type BlobCodec, type CodecThreads } from "./codec/codec-pool.ts";
 import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite/sqlite-capture.ts";
@@ -120,7 +120,7 @@ export class Repository {
       const chunker = await Chunker.create(config.chunker, gearTableFromKey(keys.gear));
       const codec = lazyCodec(keys, opts.codecThreads);
       const ctx: RepoContext = { backend, keys, config, cache, chunker, reader: new BlobReader(backend, keys, cache), codec: codec.get };
-      await syncIndex(cache, backend, keys);
+      await syncIndexBesidePrune(cache, backend, keys);
       return new Repository(ctx, unlocked, codec.close, (opts as InitOptions).scrypt);
     } catch (err) {
       await backend.close();
@@ -238,7 +238,7 @@ export class Repository {
   }
 
   private async refresh(): Promise<void> {
-    await syncIndex(this.ctx.cache, this.ctx.backend, this.ctx.keys);
+    await syncIndexBesidePrune(this.ctx.cache, this.ctx.backend, this.ctx.keys);
   }
 }
 

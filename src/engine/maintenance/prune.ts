@@ -2,7 +2,7 @@ import { BlobType } from "../../repo/blob.ts";
 import { DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX, idOf, isObjectId, manifestKey, packKey } from "../../repo/layout.ts";
 import { encodeManifest, type ManifestPack } from "../../repo/manifest.ts";
 import { acquireLock } from "../../repo/lock.ts";
-import { syncIndex } from "../../index/sync.ts";
+import { syncIndexBesidePrune } from "../../index/resync.ts";
 import { deleteMany } from "../../storage/delete.ts";
 import type { PartialWrite } from "../../storage/backend.ts";
 import { BlobWriter } from "../commit/blob-writer.ts";
@@ -46,7 +46,7 @@ interface Plan {
 export async function prune(ctx: RepoContext, opts: PruneOptions = {}): Promise<PruneResult> {
   const lock = await acquireLock(ctx.backend, ctx.keys, true, "prune");
   try {
-    await syncIndex(ctx.cache, ctx.backend, ctx.keys);
+    await syncIndexBesidePrune(ctx.cache, ctx.backend, ctx.keys);
     const plan = planPacks(ctx, await referencedBlobs(ctx));
     const { kept, doomed, repack } = plan;
 
