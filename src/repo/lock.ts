@@ -19,7 +19,7 @@ interface LockRecord {
 }
 
 /** A lock of another machine older than this without a refresh is treated as left behind by a crashed process. */
-export const STALE_LOCK_MS = 30 * 60 * 1000;
+const STALE_LOCK_MS = 30 * 60 * 1000;
 const REFRESH_MS = 5 * 60 * 1000;
 
 export interface HeldLock {
@@ -50,7 +50,7 @@ export interface LockInfo {
  * (a live holder rewrites it every REFRESH_MS). Machines sharing a repository must have distinct
  * host names, or one could take another's live lock for a dead one of its own.
  */
-export function staleReason(lock: Pick<LockRecord, "host" | "pid" | "start" | "boot" | "time">, now = Date.now()): string | undefined {
+function staleReason(lock: Pick<LockRecord, "host" | "pid" | "start" | "boot" | "time">, now = Date.now()): string | undefined {
   if (holderGone(lock)) return `its process (pid ${lock.pid} on this host) is gone`;
   const time = Date.parse(lock.time);
   if (!(now - time <= STALE_LOCK_MS)) return `not refreshed for over ${STALE_LOCK_MS / 60_000} minutes`;

@@ -20,7 +20,7 @@ const REPACK_BELOW = 0.5;
  * minutes: a suspended laptop). Otherwise prune's exclusive lock proves that no command that
  * writes packs, manifests or snapshot records is running, and partial writes go at once.
  */
-export const PARTIAL_WRITE_GRACE_MS = 60 * 60 * 1000;
+const PARTIAL_WRITE_GRACE_MS = 60 * 60 * 1000;
 
 /** Where commits and prunes write; other folders (keys/, locks/) are written without the exclusive lock. */
 const PARTIAL_WRITE_PREFIXES = [DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX];
