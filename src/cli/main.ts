@@ -79,7 +79,7 @@ export interface CliIo {
 export async function main(argv: string[], io?: CliIo): Promise<number> {
   if (io) return runMain(argv, io);
   // The real process: during commit, checkout or prune, the first Ctrl-C (or SIGTERM) cancels the
-  // operation cleanly, so no lock (which would hold off prune for 30 minutes) or staging folder is
+  // operation cleanly, so no lock (which would hold off other machines' prunes for 30 minutes) or staging folder is
   // left behind; a second one, or one during any other command, ends the process at once.
   const controller = new AbortController();
   const onSignal = () => {

@@ -52,31 +52,41 @@ afterAll(async () => {
 });
 
 describe("clawback after crashes and at the edges of its storage", () => {
-  it("a full repository disk: one error naming the repository, exit 8, no per-file warnings; prune then frees the space", async (ctx) => {
+  it("a full repository disk: one error naming the repository, exit 8, no per-file warnings; prune on the full disk frees space", async (ctx) => {
     const disk = path.join(base, "small-disk");
     await fs.mkdir(disk);
-    // Room for one 16 MiB pack and not for a second.
     const unmount = mountTmpfs(disk, "24m");
     if (!unmount) return ctx.skip();
     try {
       const repo = path.join(disk, "repo");
       await initRepo(repo);
-      const src = path.join(base, "big-src");
-      await fs.mkdir(src);
-      for (let i = 0; i < 40; i++) await fs.writeFile(path.join(src, `f${i}.bin`), randomBytesFrom(prng(100 + i), 1024 * 1024));
-      const failed = await cli(["commit", src, "--repo", repo]);
+      const folder = async (name: string, files: number, seed: number) => {
+        const dir = path.join(base, name);
+        await fs.mkdir(dir);
+        for (let i = 0; i < files; i++) await fs.writeFile(path.join(dir, `f${i}.bin`), randomBytesFrom(prng(seed + i), 1024 * 1024));
+        return dir;
+      };
+      const first = await cli(["commit", await folder("first", 12, 100), "--repo", repo, "--json"]);
+      expect(first.code, first.stderr).toBe(0);
+      const failed = await cli(["commit", await folder("too-much", 20, 200), "--repo", repo]);
       expect(failed.code, failed.stderr).toBe(8);
       expect(failed.stdout).toBe("");
       expect(failed.stderr).toMatch(new RegExp(`^clawback: the repository at file://${repo} is full: no space left to write data/[0-9a-f/]+ \\(.*\\)\\n$`));
-      // What the commit wrote (one whole pack) is listed nowhere: prune deletes it, so the disk has room again.
-      const partials = (await fs.readdir(path.join(repo, "data"), { recursive: true })).filter((n) => n.includes(".tmp-"));
-      expect(partials).toEqual([]);
+      // A failed write leaves no partial file behind.
+      expect((await fs.readdir(path.join(repo, "data"), { recursive: true })).filter((n) => n.includes(".tmp-"))).toEqual([]);
+
+      // The disk full to the last 128 KiB, then the first snapshot forgotten: prune must delete before it writes.
+      const st = await fs.statfs(disk);
+      await fs.writeFile(path.join(disk, "filler"), Buffer.alloc(Math.max(0, st.bavail * st.bsize - 128 * 1024)));
+      const forgot = await cli(["forget", JSON.parse(first.stdout).snapshot.id, "--repo", repo]);
+      expect(forgot.code, forgot.stderr).toBe(0);
       const pruned = await cli(["prune", "--repo", repo, "--json"]);
       expect(pruned.code, pruned.stderr).toBe(0);
-      expect(JSON.parse(pruned.stdout)).toMatchObject({ packsDeleted: 1 });
-      await fs.rm(path.join(src, "f0.bin"));
-      for (let i = 10; i < 40; i++) await fs.rm(path.join(src, `f${i}.bin`));
-      const again = await cli(["commit", src, "--repo", repo]);
+      expect(JSON.parse(pruned.stdout).packsDeleted).toBeGreaterThanOrEqual(1);
+      const after = await fs.statfs(disk);
+      expect(after.bavail * after.bsize).toBeGreaterThan(10 * 1024 * 1024);
+
+      const again = await cli(["commit", await folder("smaller", 6, 300), "--repo", repo]);
       expect(again.code, again.stderr).toBe(0);
       const check = await cli(["check", "--read-data", "--repo", repo]);
       expect(check.code, check.stdout + check.stderr).toBe(0);
