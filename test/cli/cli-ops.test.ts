@@ -11,6 +11,7 @@ import { prng, randomBytesFrom, tempDir } from "../helpers/tree.ts";
 import { mountTmpfs } from "../helpers/tmpfs.ts";
 import { killHard, startCrashChild } from "../helpers/killed-child.ts";
 import { startS3Server, type S3Server } from "../helpers/s3-server.ts";
+import { openBackend } from "../../src/storage/open.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const PASS = "cli-ops passphrase";
@@ -156,6 +157,15 @@ describe("clawback after crashes and at the edges of its storage", () => {
       const r = await cli(["init", "--repo", s3.url("wrong-secret")], { ...s3.env, AWS_SECRET_ACCESS_KEY: "not-the-secret" });
       expect(r.code).toBe(8);
       expect(r.stderr).toMatch(/^clawback: S3 \w+ .*failed: 403.*\(check the access key/);
+    });
+
+    it("a 403 whose answer carries no reason (a HEAD) still says what to check", async () => {
+      const backend = await openBackend(s3.url("head"), { env: { ...s3.env, AWS_SECRET_ACCESS_KEY: "not-the-secret" } });
+      try {
+        await expect(backend.head("config")).rejects.toThrow(/^S3 HEAD of "config" .* failed: 403 \(check the access key ID and secret, the key's permissions on this bucket, and this machine's clock\)$/);
+      } finally {
+        await backend.close();
+      }
     });
 
     it("against a bucket that does not exist: refused at once, naming the bucket", async () => {
