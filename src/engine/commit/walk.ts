@@ -1,5 +1,5 @@
 import { lstatSync, readdirSync, type BigIntStats } from "node:fs";
-import type { Matcher } from "../glob.ts";
+import type { Matcher } from "../excludes.ts";
 import type { Warning } from "../types.ts";
 
 /**
