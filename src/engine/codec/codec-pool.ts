@@ -2,8 +2,8 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { RepoKeys } from "../../crypto/keys.ts";
 import { decodeSlices, fromWorkerFailure, type BatchItem, type BlobSlice, type CodecRequest, type CodecResponse } from "./codec-protocol.ts";
-import type { Placement } from "../checkout/placed-writes.ts";
-import type { VerifyItem } from "../checkout/verify-file.ts";
+import type { Placement } from "./placed-writes.ts";
+import type { VerifyItem } from "./verify-file.ts";
 
 /**
  * Compresses and seals blobs for commit, opens and verifies them for checkout: on worker threads

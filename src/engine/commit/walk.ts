@@ -16,6 +16,13 @@ export interface WalkEntry {
   stat: BigIntStats;
 }
 
+/** The largest regular file of a walk: the largest that could be a database to copy. */
+export function largestFile(items: readonly WalkEntry[]): number {
+  let largest = 0;
+  for (const item of items) if (item.stat.isFile() && Number(item.stat.size) > largest) largest = Number(item.stat.size);
+  return largest;
+}
+
 /** A folder being listed: its names, sorted, and the next one to visit. */
 interface OpenFolder {
   relDir: string;
