@@ -19,6 +19,8 @@ export interface Matcher {
 }
 
 export function compileMatcher(patterns: readonly string[]): Matcher {
+  // Most commits have no excludes: spare their walk the lookups and the per-path result cache.
+  if (patterns.every((p) => p.trim() === "")) return { matches: () => false };
   // One pattern per entry: passed as objects so that a newline inside one is not read as two rules.
   const rules = ignore({ ignorecase: false }).add(patterns.map((p) => ({ pattern: p.trimStart() })));
   return {
