@@ -5,7 +5,6 @@ import * as path from "node:path";
 import { ScratchFullError } from "../../errors.ts";
 import { isGone, thisProcess, type ProcessIdentity } from "../../repo/process-identity.ts";
 import { captureSqlite, type CaptureOptions, type CapturedDatabase } from "./sqlite-capture.ts";
-import type { WalkEntry } from "../commit/walk.ts";
 
 /** Linux's shared-memory file system: RAM-backed, so a copy there never goes to the disk. */
 const SHM = "/dev/shm";
@@ -68,8 +67,8 @@ export class ScratchDir {
 }
 
 /**
- * Makes a commit's scratch folders (see ScratchDir). `largestCandidate`: see largestFile. Folders
- * of this kind that a process that is gone left behind (a commit killed mid-way), in /dev/shm and
+ * Makes a commit's scratch folders (see ScratchDir). `largestCandidate`: see largestFile (commit/walk.ts).
+ * Folders of this kind that a process that is gone left behind (a commit killed mid-way), in /dev/shm and
  * in the temporary folder, are removed first: they hold plaintext copies of databases, and in
  * /dev/shm memory until the next reboot.
  */
@@ -113,13 +112,6 @@ function makerOf(name: string): ProcessIdentity | undefined {
   // Folders of older versions have no start time: `clawback-scratch-<pid>-XXXXXX`.
   const start = parts.length >= 3 && /^\d+$/.test(parts[1]!) ? parts[1] : undefined;
   return { pid, ...(start ? { start } : {}) };
-}
-
-/** The largest regular file of a walk: the largest that could be a database to copy. */
-export function largestFile(items: readonly WalkEntry[]): number {
-  let largest = 0;
-  for (const item of items) if (item.stat.isFile() && Number(item.stat.size) > largest) largest = Number(item.stat.size);
-  return largest;
 }
 
 async function fitsInMemory(bytes: number): Promise<boolean> {
