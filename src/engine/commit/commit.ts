@@ -39,6 +39,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
   const scan = opts.scan ?? new SourceScan(dir, excludes);
   if (opts.scan) await opts.scan.assertFor(dir, excludes);
   const root = await scan.root;
+  for (const notice of await scan.notices) opts.progress?.warn?.(notice);
   const lock = await acquireLock(ctx.backend, ctx.keys, false, "commit");
   let scratch: ScratchDir | undefined;
   try {
@@ -74,6 +75,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       tags: opts.tags ?? [],
       ...(parent ? { parent } : {}),
       root,
+      rootMode: (await fs.stat(root)).mode & 0o7777,
       tree,
       excludes,
       stats: { files, dirs, bytes, ...writer.stats, filesRead, durationMs: Date.now() - started },

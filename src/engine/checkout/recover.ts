@@ -1,0 +1,89 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { ProgressSink } from "../types.ts";
+import { holderOwner, isLegacyOldHolder, journalPath, processAlive } from "./holders.ts";
+import { SwapJournal } from "./swap-journal.ts";
+
+/** What recovering a checkout target did. */
+export interface RecoveryReport {
+  /** The target, as an absolute path. */
+  target: string;
+  /**
+   * "none": no interrupted swap; "finished": an interrupted checkout's swap was completed (the
+   * restored tree is in place); "undone": one was stopped before it changed the target (the
+   * previous tree stays); "restored-old": the target was missing and the previous tree, set aside
+   * by an interrupted swap, was put back.
+   */
+  swap: "none" | "finished" | "undone" | "restored-old";
+  /** Staging and holder folders of processes that are gone, removed. */
+  removed: string[];
+}
+
+/** Folders this process writes into now (not stale, though their pid is alive: it is ours). */
+const inUse = new Set<string>();
+
+/** Marks a holder folder as in use by this process until `release` (recovery leaves it alone). */
+export function claimHolder(p: string): () => void {
+  inUse.add(p);
+  return () => inUse.delete(p);
+}
+
+/**
+ * Invariant 11: puts a checkout target interrupted by a crash back in order, before anything else
+ * touches it. An interrupted swap is finished from its journal (or undone, when it had not moved
+ * anything yet); staging and holder folders whose process is gone are removed, except a previous
+ * tree while the target is missing, which is put back in its place. Each action is reported
+ * through `progress.warn`. Needs no repository: the plugin calls it at startup, any checkout and
+ * commit of the folder call it first.
+ */
+export async function recoverTarget(targetDir: string, progress?: ProgressSink): Promise<RecoveryReport> {
+  const target = path.resolve(targetDir);
+  const parent = path.dirname(target);
+  const report: RecoveryReport = { target, swap: "none", removed: [] };
+  const say = (message: string) => progress?.warn?.({ path: target, message });
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent);
+  } catch {
+    return report; // no parent folder: nothing was ever staged beside this target
+  }
+
+  const journal = SwapJournal.open(journalPath(target));
+  if (journal) {
+    const first = journal.plan.moves[0];
+    const untouched = journal.movesDone === 0 && (!first || fs.existsSync(path.join(parent, first.from)));
+    if (untouched) {
+      journal.discard();
+      fs.rmSync(path.join(parent, journal.plan.staging), { recursive: true, force: true });
+      report.swap = "undone";
+      say("an interrupted checkout was undone before it changed anything: the folder is as it was");
+    } else {
+      journal.runMoves(true);
+      journal.finish();
+      report.swap = "finished";
+      say("an interrupted checkout was finished: the restored snapshot is in place (the previous content is in the checkout's safety snapshot)");
+    }
+    names = fs.readdirSync(parent);
+  }
+
+  const targetMissing = !fs.existsSync(target);
+  for (const name of names) {
+    const abs = path.join(parent, name);
+    const owner = holderOwner(target, name);
+    const legacy = !owner && isLegacyOldHolder(target, name);
+    if (!owner && !legacy) continue;
+    if (owner && (inUse.has(abs) || (owner.pid !== process.pid && processAlive(owner.pid)))) continue;
+    if ((legacy || owner?.kind === "old") && targetMissing && !fs.existsSync(target)) {
+      // Never delete a previous tree while the target is missing: it may be the only copy.
+      fs.renameSync(abs, target);
+      report.swap = "restored-old";
+      say(`the folder was missing after an interrupted checkout; its previous content was put back from ${name}`);
+      continue;
+    }
+    if (legacy) continue; // a previous tree of an older version's swap, with the target in place: left for the user
+    fs.rmSync(abs, { recursive: true, force: true });
+    report.removed.push(abs);
+  }
+  if (report.removed.length) say(`removed ${report.removed.length} folder(s) left by interrupted checkouts: ${report.removed.map((p) => path.basename(p)).join(", ")}`);
+  return report;
+}

@@ -1,0 +1,188 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { CheckoutInProgressError, CheckoutRecoveryError } from "../../errors.ts";
+import { processAlive } from "./holders.ts";
+
+// Invariant 11: a checkout's swap is a list of renames (the old tree aside, paths the target keeps
+// into the new tree, the new tree in). A crash between two of them would leave the target missing
+// or mixed, so the whole list is written to a journal beside the target before the first rename,
+// and each rename is recorded after it is made. Whoever next touches the target replays the rest
+// (see recover.ts): a journal exists only once the new tree is complete and verified, so finishing
+// the swap is always possible, and it is what the interrupted command was doing.
+//
+// Journal: one line of JSON (the plan), then one line per finished move ("<index>"). A move
+// finished but not yet recorded is recognised by its effect: its source is gone and its
+// destination exists (nothing else moved in between).
+
+/** One rename, both paths relative to the target's parent folder. */
+export interface Move {
+  from: string;
+  to: string;
+  /** A path the target keeps (a secret, a cache): gone by the time it is moved means nothing to move. */
+  optional?: boolean;
+}
+
+export interface SwapPlan {
+  version: 1;
+  pid: number;
+  /** The target's name in its parent. */
+  target: string;
+  /** Holder names (in the parent) removed once the moves are done. */
+  staging: string;
+  old: string;
+  moves: Move[];
+}
+
+/** Swaps this process is making now, by journal path (a journal of this pid not in here is stale: the pid was reused). */
+const active = new Set<string>();
+
+/** Test-only: CLAWBACK_TEST_CRASH_AT names a step at which the process kills itself, to prove recovery. */
+export function crashPoint(step: string): void {
+  if (process.env.CLAWBACK_TEST_CRASH_AT === step) process.kill(process.pid, "SIGKILL");
+}
+
+export class SwapJournal {
+  readonly file: string;
+  readonly parent: string;
+  readonly plan: SwapPlan;
+  private done: number;
+  private fd: number | undefined;
+
+  private constructor(file: string, plan: SwapPlan, done: number, fd?: number) {
+    this.file = file;
+    this.parent = path.dirname(file);
+    this.plan = plan;
+    this.done = done;
+    this.fd = fd;
+  }
+
+  /** Writes the plan (durably) before any move; refused when another swap into the target is under way. */
+  static begin(file: string, plan: Omit<SwapPlan, "version" | "pid">): SwapJournal {
+    const full: SwapPlan = { version: 1, pid: process.pid, ...plan };
+    let fd: number;
+    try {
+      fd = fs.openSync(file, "wx", 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new CheckoutInProgressError(`another checkout into ${path.join(path.dirname(file), plan.target)} is swapping its files in (journal ${file})`);
+      throw err;
+    }
+    active.add(file);
+    fs.writeSync(fd, `${JSON.stringify(full)}\n`);
+    fs.fsyncSync(fd);
+    return new SwapJournal(file, full, 0, fd);
+  }
+
+  /**
+   * The journal an interrupted swap left, or undefined when there is none (or only its first line
+   * was being written: then no move was made, and the journal is removed). Throws
+   * CheckoutInProgressError when its process is still running.
+   */
+  static open(file: string): SwapJournal | undefined {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+    const newline = text.indexOf("\n");
+    let plan: SwapPlan | undefined;
+    try {
+      plan = newline < 0 ? undefined : (JSON.parse(text.slice(0, newline)) as SwapPlan);
+    } catch {
+      plan = undefined;
+    }
+    if (!plan || plan.version !== 1 || !Array.isArray(plan.moves)) {
+      fs.rmSync(file, { force: true });
+      return undefined;
+    }
+    if (active.has(file) || (plan.pid !== process.pid && processAlive(plan.pid))) {
+      throw new CheckoutInProgressError(`a checkout into ${path.join(path.dirname(file), plan.target)} (process ${plan.pid}) is swapping its files in; try again when it is done`);
+    }
+    const done = text.slice(newline + 1).split("\n").filter((l) => /^\d+$/.test(l)).length;
+    return new SwapJournal(file, plan, done);
+  }
+
+  get movesDone(): number {
+    return this.done;
+  }
+
+  private abs(rel: string): string {
+    return path.join(this.parent, rel);
+  }
+
+  /**
+   * Makes the moves not yet made, in order, recording each. In recovery, a move already made but
+   * not recorded is recognised by its effect and skipped.
+   */
+  runMoves(recovering: boolean): void {
+    const moves = this.plan.moves;
+    for (let i = this.done; i < moves.length; i++) {
+      const move = moves[i]!;
+      const from = this.abs(move.from);
+      const to = this.abs(move.to);
+      const fromThere = exists(from);
+      if (!fromThere && (exists(to) || move.optional)) {
+        this.record(i);
+        continue;
+      }
+      // A swap never renames onto something: in recovery a destination that exists means the
+      // target was made again after the crash; it is not ours to replace.
+      if (recovering && exists(to)) {
+        throw new CheckoutRecoveryError(to, `cannot finish the interrupted checkout: this path exists again; the restored tree is in ${this.abs(this.plan.staging)}, the previous one in ${this.abs(this.plan.old)} (journal ${this.file})`);
+      }
+      if (!fromThere) throw new CheckoutRecoveryError(from, `cannot finish the interrupted checkout: this path is gone (journal ${this.file})`);
+      fs.mkdirSync(path.dirname(to), { recursive: true });
+      fs.renameSync(from, to);
+      crashPoint(`swap-move-${i}`);
+      this.record(i);
+    }
+    crashPoint("swap-moved");
+  }
+
+  /** Undoes the moves made so far, newest first (a swap that failed half-way). */
+  undoMoves(): void {
+    const moves = this.plan.moves;
+    for (let i = Math.min(this.done, moves.length) - 1; i >= 0; i--) {
+      const move = moves[i]!;
+      if (exists(this.abs(move.to)) && !exists(this.abs(move.from))) fs.renameSync(this.abs(move.to), this.abs(move.from));
+    }
+    this.done = 0;
+  }
+
+  /** Removes what the swap set aside, then the journal: the last step, so a crash before it is recovered again. */
+  finish(): void {
+    fs.rmSync(this.abs(this.plan.old), { recursive: true, force: true });
+    crashPoint("swap-old-removed");
+    fs.rmSync(this.abs(this.plan.staging), { recursive: true, force: true });
+    this.close();
+    fs.rmSync(this.file, { force: true });
+  }
+
+  /** Forgets the swap without touching the tree (after the moves were undone). */
+  discard(): void {
+    this.close();
+    fs.rmSync(this.file, { force: true });
+  }
+
+  private record(i: number): void {
+    this.fd ??= fs.openSync(this.file, "a");
+    fs.writeSync(this.fd, `${i}\n`);
+    this.done = i + 1;
+  }
+
+  private close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
+    active.delete(this.file);
+  }
+}
+
+function exists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
