@@ -37,9 +37,10 @@ export async function checkout(ctx: RepoContext, ref: string, targetDir: string,
 
 /** What a checkout must never replace: the repository (when it is a local folder) and the index cache. */
 function protectedPaths(ctx: RepoContext): Protected[] {
-  const out: Protected[] = [{ what: "the index cache", path: path.dirname(ctx.cache.file) }];
+  const out: Protected[] = [];
   const location = ctx.backend.location;
   if (location.startsWith("file://")) out.push({ what: "the repository", path: location.slice("file://".length) });
+  out.push({ what: "the index cache", path: path.dirname(ctx.cache.file) });
   return out;
 }
 
