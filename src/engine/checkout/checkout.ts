@@ -70,13 +70,17 @@ async function checkoutInto(ctx: RepoContext, ref: string, target: string, opts:
     crashPoint("staged");
     if (opts.paths?.length) await swapPaths(staging, target, topLevel(opts.paths), selected);
     else {
-      // The root folder's own mode: the snapshot's (recorded since rootMode exists), else the old target's, else a new folder's.
-      await fs.chmod(staging, record.rootMode ?? (existing ? existing.mode & 0o7777 : 0o777 & ~process.umask()));
+      // The root folder's own mode: the snapshot's (recorded since rootMode exists), else the old
+      // target's, else a new folder's. Owner rwx until the swap has moved kept paths into it.
+      const rootMode = record.rootMode ?? (existing ? existing.mode & 0o7777 : 0o777 & ~process.umask());
+      await fs.chmod(staging, rootMode | 0o700);
       await swapWhole(staging, target, existing !== undefined, compileMatcher(opts.keep ?? record.excludes), new Set(all.map((e) => e.path)));
+      if ((rootMode | 0o700) !== rootMode) await fs.chmod(target, rootMode);
     }
     return { snapshot: id, ...(safetySnapshot ? { safetySnapshot } : {}), ...written };
   } finally {
-    await fs.rm(staging, { recursive: true, force: true });
+    // Kept while a journal names it: a swap that could not be undone is finished by recovery from it.
+    if (!(await exists(journalPath(target)))) await fs.rm(staging, { recursive: true, force: true });
     release();
   }
 }
