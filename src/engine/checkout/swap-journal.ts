@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CheckoutInProgressError, CheckoutRecoveryError } from "../../errors.ts";
+import { CheckoutInProgressError, CheckoutRecoveryError, PathError } from "../../errors.ts";
 import { processAlive } from "./holders.ts";
 
 // Invariant 11: a checkout's swap is a list of renames (the old tree aside, paths the target keeps
@@ -131,7 +131,10 @@ export class SwapJournal {
       if (recovering && exists(to)) {
         throw new CheckoutRecoveryError(to, `cannot finish the interrupted checkout: this path exists again; the restored tree is in ${this.abs(this.plan.staging)}, the previous one in ${this.abs(this.plan.old)} (journal ${this.file})`);
       }
-      if (!fromThere) throw new CheckoutRecoveryError(from, `cannot finish the interrupted checkout: this path is gone (journal ${this.file})`);
+      if (!fromThere) {
+        if (recovering) throw new CheckoutRecoveryError(from, `cannot finish the interrupted checkout: this path is gone (journal ${this.file})`);
+        throw new PathError(from, "disappeared while the checkout was swapping it in");
+      }
       fs.mkdirSync(path.dirname(to), { recursive: true });
       fs.renameSync(from, to);
       crashPoint(`swap-move-${i}`);
