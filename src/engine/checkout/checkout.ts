@@ -79,7 +79,7 @@ async function checkoutInto(ctx: RepoContext, ref: string, target: string, opts:
     }
     return { snapshot: id, ...(safetySnapshot ? { safetySnapshot } : {}), ...written };
   } finally {
-    // Kept while a journal names it: a swap that could not be undone is finished by recovery from it.
+    // Kept while a journal names it: a swap that could not be undone is undone by recovery from it.
     if (!(await exists(journalPath(target)))) await fs.rm(staging, { recursive: true, force: true });
     release();
   }
@@ -132,9 +132,8 @@ async function swap(target: string, staging: string, old: string, moves: Move[])
     try {
       journal.runMoves(false);
     } catch (err) {
-      journal.undoMoves(); // throws if it cannot: then the journal stays, and recovery finishes the swap
-      await fs.rm(old, { recursive: true, force: true });
-      journal.discard();
+      journal.undoMoves(); // throws if it cannot: then the journal stays, and recovery undoes the rest
+      journal.discardUndone();
       throw err;
     }
     journal.finish();

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ProgressSink } from "../types.ts";
 import { holderOwner, isLegacyOldHolder, journalPath, processAlive } from "./holders.ts";
-import { SwapJournal } from "./swap-journal.ts";
+import { removeEmptyFolders, SwapJournal } from "./swap-journal.ts";
 
 /** What recovering a checkout target did. */
 export interface RecoveryReport {
@@ -51,12 +51,14 @@ export async function recoverTarget(targetDir: string, progress?: ProgressSink):
   const journal = SwapJournal.open(journalPath(target));
   if (journal) {
     const first = journal.plan.moves[0];
-    const untouched = journal.movesDone === 0 && (!first || fs.existsSync(path.join(parent, first.from)));
-    if (untouched) {
-      journal.discard();
-      fs.rmSync(path.join(parent, journal.plan.staging), { recursive: true, force: true });
+    const there = (rel: string) => fs.existsSync(path.join(parent, rel));
+    // Untouched: no move recorded, and the first not made either (its source there, its destination not).
+    const untouched = journal.movesDone === 0 && (!first || (there(first.from) && !there(first.to)));
+    if (journal.undoRequested || untouched) {
+      journal.undoMoves();
+      journal.discardUndone();
       report.swap = "undone";
-      say("an interrupted checkout was undone before it changed anything: the folder is as it was");
+      say(untouched ? "an interrupted checkout was undone before it changed anything: the folder is as it was" : "an interrupted checkout that had failed was undone: the folder is as it was");
     } else {
       journal.runMoves(true);
       journal.finish();
@@ -80,9 +82,15 @@ export async function recoverTarget(targetDir: string, progress?: ProgressSink):
       say(`the folder was missing after an interrupted checkout; its previous content was put back from ${name}`);
       continue;
     }
-    if (legacy) continue; // a previous tree of an older version's swap, with the target in place: left for the user
-    fs.rmSync(abs, { recursive: true, force: true });
-    report.removed.push(abs);
+    if (owner?.kind === "staging") {
+      // A staging folder without a journal holds a copy of a snapshot, nothing else.
+      fs.rmSync(abs, { recursive: true, force: true });
+      report.removed.push(abs);
+    } else if (removeEmptyFolders(abs)) {
+      report.removed.push(abs); // what an undone swap's holder keeps: the folders its moves made
+    } else {
+      say(`a previous tree set aside by an interrupted checkout is kept at ${abs}; remove it when it is not needed`);
+    }
   }
   if (report.removed.length) say(`removed ${report.removed.length} folder(s) left by interrupted checkouts: ${report.removed.map((p) => path.basename(p)).join(", ")}`);
   return report;

@@ -47,12 +47,15 @@ export class SwapJournal {
   readonly plan: SwapPlan;
   private done: number;
   private fd: number | undefined;
+  /** Set once the swap failed and its moves are being undone (recovery then undoes, never finishes). */
+  private undoing: boolean;
 
-  private constructor(file: string, plan: SwapPlan, done: number, fd?: number) {
+  private constructor(file: string, plan: SwapPlan, done: number, undoing: boolean, fd?: number) {
     this.file = file;
     this.parent = path.dirname(file);
     this.plan = plan;
     this.done = done;
+    this.undoing = undoing;
     this.fd = fd;
   }
 
@@ -69,7 +72,7 @@ export class SwapJournal {
     active.add(file);
     fs.writeSync(fd, `${JSON.stringify(full)}\n`);
     fs.fsyncSync(fd);
-    return new SwapJournal(file, full, 0, fd);
+    return new SwapJournal(file, full, 0, false, fd);
   }
 
   /**
@@ -99,12 +102,17 @@ export class SwapJournal {
     if (active.has(file) || (plan.pid !== process.pid && processAlive(plan.pid))) {
       throw new CheckoutInProgressError(`a checkout into ${path.join(path.dirname(file), plan.target)} (process ${plan.pid}) is swapping its files in; try again when it is done`);
     }
-    const done = text.slice(newline + 1).split("\n").filter((l) => /^\d+$/.test(l)).length;
-    return new SwapJournal(file, plan, done);
+    const lines = text.slice(newline + 1).split("\n");
+    return new SwapJournal(file, plan, lines.filter((l) => /^\d+$/.test(l)).length, lines.includes("undo"));
   }
 
   get movesDone(): number {
     return this.done;
+  }
+
+  /** True when the swap failed and was being undone. */
+  get undoRequested(): boolean {
+    return this.undoing;
   }
 
   private abs(rel: string): string {
@@ -143,14 +151,35 @@ export class SwapJournal {
     crashPoint("swap-moved");
   }
 
-  /** Undoes the moves made so far, newest first (a swap that failed half-way). */
+  /**
+   * Undoes the moves made, newest first (a swap that failed half-way), recording first that it
+   * does, so recovery from a crash in the middle undoes the rest rather than finishing. A move is
+   * recognised as made by its effect (destination there, source gone), which holds whether or not
+   * it was recorded and whether or not a crash interrupted an earlier undo.
+   */
   undoMoves(): void {
+    if (!this.undoing) {
+      this.fd ??= fs.openSync(this.file, "a");
+      fs.writeSync(this.fd, "undo\n");
+      this.undoing = true;
+    }
     const moves = this.plan.moves;
-    for (let i = Math.min(this.done, moves.length) - 1; i >= 0; i--) {
+    for (let i = moves.length - 1; i >= 0; i--) {
       const move = moves[i]!;
       if (exists(this.abs(move.to)) && !exists(this.abs(move.from))) fs.renameSync(this.abs(move.to), this.abs(move.from));
     }
     this.done = 0;
+  }
+
+  /**
+   * After an undo: the journal goes, then what is left of the holder (the folders the moves made
+   * in it, empty; anything else there is kept) and the staging folder (the restored tree alone:
+   * every kept path went back).
+   */
+  discardUndone(): void {
+    this.discard();
+    removeEmptyFolders(this.abs(this.plan.old));
+    fs.rmSync(this.abs(this.plan.staging), { recursive: true, force: true });
   }
 
   /** Removes what the swap set aside, then the journal: the last step, so a crash before it is recovered again. */
@@ -179,6 +208,22 @@ export class SwapJournal {
     this.fd = undefined;
     active.delete(this.file);
   }
+}
+
+/** Removes `dir` and the folders under it that hold nothing else; leaves any file where it is. */
+export function removeEmptyFolders(dir: string): boolean {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return !exists(dir);
+  }
+  let empty = true;
+  for (const e of entries) {
+    if (!e.isDirectory() || !removeEmptyFolders(path.join(dir, e.name))) empty = false;
+  }
+  if (empty) fs.rmdirSync(dir);
+  return empty;
 }
 
 function exists(p: string): boolean {

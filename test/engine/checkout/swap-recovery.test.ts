@@ -10,7 +10,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Repository } from "../../../src/engine/repository.ts";
-import { CheckoutInProgressError } from "../../../src/errors.ts";
+import { CheckoutInProgressError, CheckoutRecoveryError } from "../../../src/errors.ts";
 import type { Warning } from "../../../src/engine/types.ts";
 import { describeTree, tempDir, type TreeItem } from "../../helpers/tree.ts";
 import { FAST_SCRYPT, PASSPHRASE } from "../../helpers/repo.ts";
@@ -173,6 +173,28 @@ describe("a checkout killed at each step of its swap (invariant 11)", () => {
     expect(await describeTree(target)).toEqual(newTree);
     const json = await run(["recover", target, "--json"]);
     expect(JSON.parse(json.stdout)).toEqual({ target, swap: "none", removed: [] });
+  });
+
+  it("a target made again after the crash is not replaced: CheckoutRecoveryError names both trees, nothing is removed", async () => {
+    const { oldTree, newTree } = await expectedTrees();
+    const target = path.join(await fs.mkdtemp(path.join(base, "case-")), "T");
+    await makeOld(target);
+    expect((await run(["checkout", newId, target, "--no-safety"], "swap-move-0")).signal).toBe("SIGKILL");
+    await fs.mkdir(target);
+    await fs.writeFile(path.join(target, "made-again.txt"), "an application started afresh");
+    const err = await Repository.recover(target).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CheckoutRecoveryError);
+    expect((err as CheckoutRecoveryError).exitCode).toBe(10);
+    const held = await leftovers(target);
+    const staging = held.find((n) => n.includes("staging"))!;
+    const old = held.find((n) => n.includes("-old-"))!;
+    expect((err as Error).message).toContain(staging);
+    expect((err as Error).message).toContain(old);
+    expect(await fs.readdir(target)).toEqual(["made-again.txt"]);
+    // Both trees are whole where the message says (the kept paths not yet carried over).
+    const keptOut = (t: Record<string, TreeItem>) => Object.fromEntries(Object.entries(t).filter(([p]) => !p.startsWith("cache") && p !== "secret.txt"));
+    expect(await describeTree(path.join(path.dirname(target), old))).toEqual(oldTree);
+    expect(keptOut(await describeTree(path.join(path.dirname(target), staging)))).toEqual(keptOut(newTree));
   });
 
   it("a swap journal of a live process is not touched: CheckoutInProgressError", async () => {
