@@ -36,9 +36,15 @@ export interface SwapPlan {
 /** Swaps this process is making now, by journal path (a journal of this pid not in here is stale: the pid was reused). */
 const active = new Set<string>();
 
-/** Test-only: CLAWBACK_TEST_CRASH_AT names a step at which the process kills itself, to prove recovery. */
+/**
+ * Test-only: CLAWBACK_TEST_CRASH_AT lists steps (comma-separated) at which the process kills
+ * itself (SIGKILL), or, for `fail-<step>`, fails as a rename would, to prove recovery and undo.
+ */
 export function crashPoint(step: string): void {
-  if (process.env.CLAWBACK_TEST_CRASH_AT === step) process.kill(process.pid, "SIGKILL");
+  const steps = process.env.CLAWBACK_TEST_CRASH_AT?.split(",");
+  if (!steps) return;
+  if (steps.includes(step)) process.kill(process.pid, "SIGKILL");
+  if (steps.includes(`fail-${step}`)) throw new Error(`test-injected failure at ${step}`);
 }
 
 export class SwapJournal {
@@ -166,7 +172,10 @@ export class SwapJournal {
     const moves = this.plan.moves;
     for (let i = moves.length - 1; i >= 0; i--) {
       const move = moves[i]!;
-      if (exists(this.abs(move.to)) && !exists(this.abs(move.from))) fs.renameSync(this.abs(move.to), this.abs(move.from));
+      if (exists(this.abs(move.to)) && !exists(this.abs(move.from))) {
+        fs.renameSync(this.abs(move.to), this.abs(move.from));
+        crashPoint(`swap-undo-${i}`);
+      }
     }
     this.done = 0;
   }

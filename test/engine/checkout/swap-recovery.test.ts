@@ -65,7 +65,14 @@ async function tree(target: string): Promise<Record<string, TreeItem> | "missing
 }
 
 /** What the target must look like with the old tree, and with the new one, in a fresh case folder. */
-async function expectedTrees(paths?: string[]): Promise<{ oldTree: Record<string, TreeItem>; newTree: Record<string, TreeItem> }> {
+const expectations = new Map<string, Promise<{ oldTree: Record<string, TreeItem>; newTree: Record<string, TreeItem> }>>();
+function expectedTrees(paths?: string[]): Promise<{ oldTree: Record<string, TreeItem>; newTree: Record<string, TreeItem> }> {
+  const key = JSON.stringify(paths ?? null);
+  if (!expectations.has(key)) expectations.set(key, referenceCheckout(paths));
+  return expectations.get(key)!;
+}
+
+async function referenceCheckout(paths?: string[]): Promise<{ oldTree: Record<string, TreeItem>; newTree: Record<string, TreeItem> }> {
   const ref = path.join(await fs.mkdtemp(path.join(base, "ref-")), "T");
   await makeOld(ref);
   const oldTree = await describeTree(ref);
@@ -173,6 +180,29 @@ describe("a checkout killed at each step of its swap (invariant 11)", () => {
     expect(await describeTree(target)).toEqual(newTree);
     const json = await run(["recover", target, "--json"]);
     expect(JSON.parse(json.stdout)).toEqual({ target, swap: "none", removed: [] });
+  });
+
+  it("a swap that fails half-way is undone: the old tree, nothing left beside it", async () => {
+    const { oldTree } = await expectedTrees();
+    const target = path.join(await fs.mkdtemp(path.join(base, "case-")), "T");
+    await makeOld(target);
+    const failed = await run(["checkout", newId, target, "--no-safety"], "fail-swap-move-2");
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain("test-injected failure at swap-move-2");
+    expect(await describeTree(target)).toEqual(oldTree);
+    expect(await leftovers(target)).toEqual([]);
+  });
+
+  it.each(["swap-undo-2", "swap-undo-1", "swap-undo-0"])("a failed swap killed during its undo (%s) is undone by recovery", async (step) => {
+    const { oldTree } = await expectedTrees();
+    const target = path.join(await fs.mkdtemp(path.join(base, "case-")), "T");
+    await makeOld(target);
+    const killed = await run(["checkout", newId, target, "--no-safety"], `fail-swap-move-2,${step}`);
+    expect(killed.signal, killed.stderr).toBe("SIGKILL");
+    const report = await Repository.recover(target);
+    expect(report.swap).toBe("undone");
+    expect(await describeTree(target)).toEqual(oldTree);
+    expect(await leftovers(target)).toEqual([]);
   });
 
   it("a target made again after the crash is not replaced: CheckoutRecoveryError names both trees, nothing is removed", async () => {
