@@ -1,6 +1,6 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { PathError, PathTooLongError, UsageError } from "../../errors.ts";
+import { CheckoutRecoveryError, PathError, PathTooLongError, UsageError } from "../../errors.ts";
 import { syncIndex } from "../../index/sync.ts";
 import type { RepoContext } from "../context.ts";
 import { commit } from "../commit/commit.ts";
@@ -65,6 +65,7 @@ async function checkoutInto(ctx: RepoContext, ref: string, target: string, opts:
   const staging = holderPath(target, "staging");
   const release = claimHolder(staging);
   await fs.mkdir(staging, { mode: 0o700 });
+  let keepStaging = false;
   try {
     const written = await materialize(ctx, selected, staging, opts);
     crashPoint("staged");
@@ -78,9 +79,12 @@ async function checkoutInto(ctx: RepoContext, ref: string, target: string, opts:
       if ((rootMode | 0o700) !== rootMode) await fs.chmod(target, rootMode);
     }
     return { snapshot: id, ...(safetySnapshot ? { safetySnapshot } : {}), ...written };
+  } catch (err) {
+    // A swap that could not be undone left its journal: recovery needs the staging folder it names.
+    if (err instanceof CheckoutRecoveryError) keepStaging = true;
+    throw err;
   } finally {
-    // Kept while a journal names it: a swap that could not be undone is undone by recovery from it.
-    if (!(await exists(journalPath(target)))) await fs.rm(staging, { recursive: true, force: true });
+    if (!keepStaging) await fs.rm(staging, { recursive: true, force: true });
     release();
   }
 }
@@ -132,7 +136,13 @@ async function swap(target: string, staging: string, old: string, moves: Move[])
     try {
       journal.runMoves(false);
     } catch (err) {
-      journal.undoMoves(); // throws if it cannot: then the journal stays, and recovery undoes the rest
+      try {
+        journal.undoMoves();
+      } catch (undoErr) {
+        // The journal stays (with its "undo" line): recovery undoes the rest.
+        journal.abandon();
+        throw new CheckoutRecoveryError(target, `the checkout failed (${(err as Error).message}) and could not be undone (${(undoErr as Error).message}); run 'clawback recover' on this folder`);
+      }
       journal.discardUndone();
       throw err;
     }

@@ -200,6 +200,11 @@ export class SwapJournal {
     fs.rmSync(this.file, { force: true });
   }
 
+  /** Leaves the journal on disk for recovery, this process done with it. */
+  abandon(): void {
+    this.close();
+  }
+
   /** Forgets the swap without touching the tree (after the moves were undone). */
   discard(): void {
     this.close();

@@ -16,7 +16,7 @@ export interface Protected {
  * The real path of `p` (links resolved) even when its last parts do not exist yet: the real path
  * of the nearest existing folder above it, with the rest appended.
  */
-export function realPathOf(p: string): string {
+function realPathOf(p: string): string {
   const abs = path.resolve(p);
   const rest: string[] = [];
   for (let at = abs; ; at = path.dirname(at)) {
