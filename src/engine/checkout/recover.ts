@@ -51,7 +51,7 @@ export async function recoverTarget(targetDir: string, progress?: ProgressSink):
   const journal = SwapJournal.open(journalPath(target));
   if (journal) {
     const first = journal.plan.moves[0];
-    const there = (rel: string) => fs.existsSync(path.join(parent, rel));
+    const there = (rel: string) => fs.lstatSync(path.join(parent, rel), { throwIfNoEntry: false }) !== undefined; // a dangling link is there too
     // Untouched: no move recorded, and the first not made either (its source there, its destination not).
     const untouched = journal.movesDone === 0 && (!first || (there(first.from) && !there(first.to)));
     if (journal.undoRequested || untouched) {
