@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CheckoutInProgressError, CheckoutRecoveryError, PathError } from "../../errors.ts";
-import { processAlive } from "./holders.ts";
+import { processAlive, processStartTime } from "./holders.ts";
 
 // Invariant 11: a checkout's swap is a list of renames (the old tree aside, paths the target keeps
 // into the new tree, the new tree in). A crash between two of them would leave the target missing
@@ -25,6 +25,8 @@ export interface Move {
 export interface SwapPlan {
   version: 1;
   pid: number;
+  /** When that process started (see processStartTime): a reused process id is not the swap's. */
+  started?: string;
   /** The target's name in its parent. */
   target: string;
   /** Holder names (in the parent) removed once the moves are done. */
@@ -67,7 +69,8 @@ export class SwapJournal {
 
   /** Writes the plan (durably) before any move; refused when another swap into the target is under way. */
   static begin(file: string, plan: Omit<SwapPlan, "version" | "pid">): SwapJournal {
-    const full: SwapPlan = { version: 1, pid: process.pid, ...plan };
+    const started = processStartTime(process.pid);
+    const full: SwapPlan = { version: 1, pid: process.pid, ...(started ? { started } : {}), ...plan };
     let fd: number;
     try {
       fd = fs.openSync(file, "wx", 0o600);
@@ -105,7 +108,7 @@ export class SwapJournal {
       fs.rmSync(file, { force: true });
       return undefined;
     }
-    if (active.has(file) || (plan.pid !== process.pid && processAlive(plan.pid))) {
+    if (active.has(file) || (plan.pid !== process.pid && swapperAlive(plan))) {
       throw new CheckoutInProgressError(`a checkout into ${path.join(path.dirname(file), plan.target)} (process ${plan.pid}) is swapping its files in; try again when it is done`);
     }
     const lines = text.slice(newline + 1).split("\n");
@@ -222,6 +225,13 @@ export class SwapJournal {
     this.fd = undefined;
     active.delete(this.file);
   }
+}
+
+/** True when the process that wrote the plan still runs (its id alive, and started when it did). */
+function swapperAlive(plan: SwapPlan): boolean {
+  if (!processAlive(plan.pid)) return false;
+  const started = processStartTime(plan.pid);
+  return plan.started === undefined || started === undefined || started === plan.started;
 }
 
 /** Removes `dir` and the folders under it that hold nothing else; leaves any file where it is. */

@@ -14,6 +14,7 @@ import { CheckoutInProgressError, CheckoutRecoveryError } from "../../../src/err
 import type { Warning } from "../../../src/engine/types.ts";
 import { describeTree, tempDir, type TreeItem } from "../../helpers/tree.ts";
 import { FAST_SCRYPT, PASSPHRASE } from "../../helpers/repo.ts";
+import { processStartTime } from "../../../src/engine/checkout/holders.ts";
 
 const MAIN = fileURLToPath(new URL("../../../src/cli/main.ts", import.meta.url));
 
@@ -233,12 +234,19 @@ describe("a checkout killed at each step of its swap (invariant 11)", () => {
     const before = await describeTree(target);
     // A journal as a checkout in the parent process (alive) would have written it.
     const journal = path.join(path.dirname(target), ".T.clawback-swap");
-    await fs.writeFile(journal, `${JSON.stringify({ version: 1, pid: process.ppid, target: "T", staging: ".T.clawback-staging-1-aaaaaaaaaaaa", old: ".T.clawback-old-1-aaaaaaaaaaaa", moves: [{ from: "T", to: ".T.clawback-old-1-aaaaaaaaaaaa" }] })}\n`);
+    const plan = { version: 1, pid: process.ppid, started: processStartTime(process.ppid), target: "T", staging: ".T.clawback-staging-1-aaaaaaaaaaaa", old: ".T.clawback-old-1-aaaaaaaaaaaa", moves: [{ from: "T", to: ".T.clawback-old-1-aaaaaaaaaaaa" }] };
+    await fs.writeFile(journal, `${JSON.stringify(plan)}\n`);
     await expect(Repository.recover(target)).rejects.toBeInstanceOf(CheckoutInProgressError);
     const err = await repo.checkout(newId, target).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CheckoutInProgressError);
     expect((err as CheckoutInProgressError).exitCode).toBe(9);
     expect(await describeTree(target)).toEqual(before);
+
+    // The same process id, started at another time: the id was reused since a crash, the journal is stale.
+    await fs.writeFile(journal, `${JSON.stringify({ ...plan, started: "1" })}\n`);
+    expect((await Repository.recover(target)).swap).toBe("undone");
+    expect(await describeTree(target)).toEqual(before);
+    expect(await leftovers(target)).toEqual([]);
   });
 
   it("the previous tree an older version's crashed swap left aside is put back when the target is missing", async () => {
