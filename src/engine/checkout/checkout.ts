@@ -4,7 +4,7 @@ import { CheckoutRecoveryError, PathError, PathTooLongError, UsageError } from "
 import { syncIndex } from "../../index/sync.ts";
 import type { RepoContext } from "../context.ts";
 import { commit } from "../commit/commit.ts";
-import { compileMatcher, type Matcher } from "../glob.ts";
+import { compileMatcher, type Matcher } from "../excludes.ts";
 import { isUnder } from "../listing.ts";
 import { materialize } from "./materialize.ts";
 import { holderPath, journalPath } from "./holders.ts";
