@@ -17,6 +17,7 @@ import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite/sqlite-capture.ts";
 import type { RepoContext } from "./context.ts";
 import { commit } from "./commit/commit.ts";
 import { checkout } from "./checkout/checkout.ts";
+import { recoverTarget, type RecoveryReport } from "./checkout/recover.ts";
 import { diffSnapshots } from "./maintenance/diff.ts";
 import { forgetByPolicy, forgetSnapshots } from "./maintenance/forget.ts";
 import { prune } from "./maintenance/prune.ts";
@@ -27,7 +28,7 @@ import { isUnder } from "./listing.ts";
 import { SourceScan } from "./commit/source-scan.ts";
 import type {
   Change, CheckOptions, CheckResult, CheckoutOptions, CheckoutResult, CommitOptions, CommitScrub, CommitResult, FileEntry, ForgetResult, KeyInfo,
-  PruneOptions, PruneResult, RepoStats, RetentionPolicy, SnapshotSummary,
+  ProgressSink, PruneOptions, PruneResult, RepoStats, RetentionPolicy, SnapshotSummary, Warning,
 } from "./types.ts";
 
 export interface OpenOptions {
@@ -133,11 +134,23 @@ export class Repository {
    * to commit() as `scan`, with the same folder and excludes.
    */
   static scan(dir: string, opts: { excludes?: readonly string[] } = {}): SourceScan {
-    return new SourceScan(dir, opts.excludes);
+    // A folder a checkout was swapping into when it crashed is put in order before it is walked.
+    const notices: Warning[] = [];
+    return new SourceScan(dir, opts.excludes, recoverTarget(dir, { warn: (w) => notices.push(w) }).then(() => notices));
   }
 
-  commit(dir: string, opts?: CommitOptions): Promise<CommitResult> {
-    return commit(this.ctx, dir, opts);
+  /**
+   * Puts a folder that a crashed checkout was restoring into back in order (invariant 11): its
+   * swap finished (or undone when it had changed nothing), stale staging folders removed. What it
+   * does is reported through `progress.warn` and returned. Needs no open repository (the plugin
+   * calls it at startup); checkout and commit call it for their folder first.
+   */
+  static recover(dir: string, opts: { progress?: ProgressSink } = {}): Promise<RecoveryReport> {
+    return recoverTarget(dir, opts.progress);
+  }
+
+  commit(dir: string, opts: CommitOptions = {}): Promise<CommitResult> {
+    return commit(this.ctx, dir, opts.scan ? opts : { ...opts, scan: Repository.scan(dir, { excludes: opts.excludes ?? [] }) });
   }
 
   checkout(ref: string, dir: string, opts?: CheckoutOptions): Promise<CheckoutResult> {
