@@ -25,13 +25,34 @@ export function parseListing(bytes: Uint8Array, where: string): FileEntry[] {
   const entries: FileEntry[] = [];
   for (const line of text.split("\n")) {
     if (line === "") continue;
+    let entry: unknown;
     try {
-      entries.push(JSON.parse(line) as FileEntry);
+      entry = JSON.parse(line);
     } catch {
       throw new IntegrityError(where, "snapshot listing is not valid");
     }
+    const problem = entryProblem(entry);
+    if (problem) throw new IntegrityError(where, `snapshot listing has a malformed entry (${problem})`);
+    entries.push(entry as FileEntry);
   }
   return entries;
+}
+
+const HEX_ID = /^[0-9a-f]{64}$/;
+const isCount = (n: unknown, max = Number.MAX_SAFE_INTEGER) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0 && n <= max;
+
+/** What is wrong with one parsed line as a FileEntry (its path is judged by assertSafeEntry). */
+function entryProblem(e: unknown): string | undefined {
+  if (typeof e !== "object" || e === null || Array.isArray(e)) return "not an object";
+  const f = e as Partial<Record<keyof FileEntry, unknown>>;
+  if (typeof f.path !== "string") return "path";
+  if (f.type !== "file" && f.type !== "dir" && f.type !== "symlink") return `type of ${JSON.stringify(f.path)}`;
+  if (!isCount(f.mode, 0o7777) || typeof f.mtimeMs !== "number" || !Number.isFinite(f.mtimeMs) || !isCount(f.size)) return `mode, time or size of ${JSON.stringify(f.path)}`;
+  if (f.chunks !== undefined && !(Array.isArray(f.chunks) && f.chunks.every((c) => typeof c === "string" && HEX_ID.test(c)))) return `chunk ids of ${JSON.stringify(f.path)}`;
+  if (f.type === "file" && f.chunks === undefined) return `chunk ids of ${JSON.stringify(f.path)}`;
+  if (f.sqlite !== undefined && typeof f.sqlite !== "boolean") return `sqlite flag of ${JSON.stringify(f.path)}`;
+  if (f.type === "symlink" && typeof f.target !== "string") return `link target of ${JSON.stringify(f.path)}`;
+  return undefined;
 }
 
 /**
