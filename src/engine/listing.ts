@@ -73,6 +73,21 @@ export function assertSafeEntry(entry: FileEntry): void {
   }
 }
 
+/**
+ * Invariant 10 across entries: no entry lies under a link of the same listing. A commit never
+ * descends into a link, so such an entry can only be forged, and writing it would follow the link
+ * (a chain of links that each stay inside the target by name can point out of it on disk).
+ */
+export function assertNoPathThroughLinks(entries: readonly FileEntry[]): void {
+  const links = new Set(entries.filter((e) => e.type === "symlink").map((e) => e.path));
+  if (links.size === 0) return;
+  for (const e of entries) {
+    for (let at = e.path.indexOf("/"); at > 0; at = e.path.indexOf("/", at + 1)) {
+      if (links.has(e.path.slice(0, at))) throw new UnsafePathError(e.path, `lies under the link ${JSON.stringify(e.path.slice(0, at))}`);
+    }
+  }
+}
+
 /** True when `p` is `prefix` or lies under it. */
 export function isUnder(p: string, prefix: string): boolean {
   const clean = prefix.replace(/\/+$/, "");
