@@ -75,3 +75,21 @@ export function describeRun(r: CliRun): string {
   const how = r.signal ? `killed (${r.signal}) after ${r.ms} ms` : `exit ${r.code} after ${r.ms} ms`;
   return `clawback ${r.args.join(" ")}: ${how}${r.stderr ? `\n  stderr: ${r.stderr.trim().slice(0, 2000)}` : ""}`;
 }
+
+/**
+ * The same command in this process (src/cli/main.ts's main with captured streams): the same code
+ * from argument parsing to exit code, without a node start-up per case (about 1-2 s each on a
+ * busy 2-core machine). Stdin is the test runner's, never a terminal.
+ */
+export async function runCliInProcess(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  const { main } = await import("../../src/cli/main.ts");
+  let stdout = "";
+  let stderr = "";
+  const started = Date.now();
+  const code = await main(args, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env,
+  });
+  return { args, code, signal: null, stdout, stderr, pid: process.pid, ms: Date.now() - started, killed: false };
+}
