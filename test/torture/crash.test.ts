@@ -17,6 +17,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import type { Repository } from "../../src/engine/repository.ts";
 import { localTarget, s3Target, type RepoTarget } from "../helpers/targets.ts";
 import { describeTree, makeRandomTree, prng } from "../helpers/tree.ts";
 import { startWriter, type Writer } from "../helpers/sqlite-writer.ts";
@@ -31,8 +32,8 @@ import { budgetMs, scale, torturedSeed } from "../helpers/torture-scale.ts";
 type Op = "commit" | "checkout" | "forget" | "prune";
 
 const PLANS: { target: RepoTarget; kills: number }[] = [
-  { target: localTarget(), kills: scale(16, 230) },
-  { target: s3Target(), kills: scale(6, 80) },
+  { target: localTarget(), kills: scale(12, 230) },
+  { target: s3Target(), kills: scale(5, 80) },
 ];
 
 /** Longer than any partial pack's grace period could sensibly be (the test ages them by this). */
@@ -62,6 +63,7 @@ class CrashWorld {
   /** Running estimate of each command's duration, so kills land within it. */
   private readonly typicalMs: Record<Op, number> = { commit: 2500, checkout: 2500, forget: 1000, prune: 2000 };
   private killsDone = 0;
+  private lister: Repository | undefined;
 
   private readonly t: TortureRepo;
   private readonly seed: number;
@@ -84,11 +86,13 @@ class CrashWorld {
     const src = path.join(t.base, "src");
     await makeRandomTree(src, seed, { files: 20, maxSize: 200_000 });
     await fs.mkdir(path.join(src, "db"));
-    const writer = await startWriter(path.join(src, "db", "live.sqlite"));
+    // Steady: a transaction every 20 ms, at a constant database size, for as long as the test runs.
+    const writer = await startWriter(path.join(src, "db", "live.sqlite"), "write", { paceMs: 20 });
     return new CrashWorld(t, seed, src, path.join(t.base, "target"), writer);
   }
 
   async close(): Promise<void> {
+    await this.lister?.close();
     await this.writer.stop();
   }
 
@@ -118,7 +122,7 @@ class CrashWorld {
     const n = this.expected.size;
     const r = this.rand();
     if (n === 0) return "commit";
-    if (n > 6 && r < 0.3) return "forget";
+    if (n > 5 && r < 0.4) return "forget";
     if (r < 0.4) return "commit";
     if (r < 0.6) return "checkout";
     if (r < 0.8) return n > 1 ? "forget" : "commit";
@@ -164,8 +168,9 @@ class CrashWorld {
 
   private async forget(killAfterMs?: number): Promise<CliRun> {
     const ids = [...this.expected.keys()];
-    const id = ids[Math.floor(this.rand() * ids.length)]!;
-    const run = await this.cli(["forget", id], killAfterMs);
+    const pick = () => ids.splice(Math.floor(this.rand() * ids.length), 1)[0]!;
+    const doomed = ids.length > 4 ? [pick(), pick()] : [pick()];
+    const run = await this.cli(["forget", ...doomed], killAfterMs);
     await this.adoptNewSnapshots(undefined);
     return run;
   }
@@ -206,26 +211,25 @@ class CrashWorld {
 
   /** Gives the snapshots that appeared since the last look the tree they were taken of. */
   private async adoptNewSnapshots(taken: ExpectedSnapshot | undefined): Promise<void> {
-    const repo = await this.t.open("list");
-    try {
-      const listed = await repo.log();
-      const ids = new Set(listed.map((s) => s.id));
-      for (const s of listed) {
-        if (this.expected.has(s.id)) continue;
-        if (!taken) this.fail(`snapshot ${s.id.slice(0, 12)} appeared during a command that takes none`);
-        this.expected.set(s.id, taken!);
-      }
-      for (const id of this.expected.keys()) if (!ids.has(id)) this.expected.delete(id);
-    } finally {
-      await repo.close();
+    // One library handle for the whole test: log() syncs with the bucket each time.
+    this.lister ??= await this.t.open("list");
+    const listed = await this.lister.log();
+    const ids = new Set(listed.map((s) => s.id));
+    for (const s of listed) {
+      if (this.expected.has(s.id)) continue;
+      if (!taken) this.fail(`snapshot ${s.id.slice(0, 12)} appeared during a command that takes none`);
+      this.expected.set(s.id, taken!);
     }
+    for (const id of this.expected.keys()) if (!ids.has(id)) this.expected.delete(id);
   }
 
   private async verifyRepository(when: string): Promise<void> {
+    const started = Date.now();
     const repo = await this.t.open();
     try {
       const work = path.join(this.t.base, "verify");
       const problems = await repositoryProblems(repo, this.expected, work);
+      this.note(`verified ${this.expected.size} snapshots ${when} in ${Date.now() - started} ms`);
       if (problems.length) this.fail(`${when}: ${problems.join("\n  ")}`);
     } finally {
       await repo.close();
@@ -239,8 +243,14 @@ class CrashWorld {
 
   private async cli(args: string[], killAfterMs?: number): Promise<CliRun> {
     const run = await this.t.cli(args, killAfterMs === undefined ? {} : { killAfterMs });
-    this.trail.push(`${run.killed ? `KILLED at ${killAfterMs} ms` : `exit ${run.code} in ${run.ms} ms`}: ${args.map((a) => path.basename(a)).join(" ")}`);
+    this.note(`${run.killed ? `KILLED at ${killAfterMs} ms` : `exit ${run.code} in ${run.ms} ms`}: ${args.map((a) => path.basename(a)).join(" ")}`);
     return run;
+  }
+
+  /** Keeps a line for the failure message (and prints it at once under CLAWBACK_TORTURE_VERBOSE=1). */
+  private note(line: string): void {
+    this.trail.push(line);
+    if (process.env.CLAWBACK_TORTURE_VERBOSE === "1") console.log(`[crash ${this.t.url.slice(-20)}] ${line}`);
   }
 
   private expectOk(run: CliRun, what = "a command that was not killed"): void {
