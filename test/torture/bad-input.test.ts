@@ -36,12 +36,15 @@ interface Row {
 function tableRows(): Row[] {
   const doc = readFileSync(fileURLToPath(new URL("../../docs/cli.md", import.meta.url)), "utf8");
   const start = doc.indexOf("\n## Bad input\n");
-  const section = doc.slice(start, doc.indexOf("\n## ", start + 1));
+  // Up to the next heading of any level: a table of another section must not be read as rows.
+  const next = doc.slice(start + 1).search(/\n#/);
+  const section = next < 0 ? doc.slice(start) : doc.slice(start, start + 1 + next);
   return section
     .split("\n")
     .filter((l) => l.startsWith("| `"))
     .map((line) => {
       const cols = line.split(" | ");
+      if (cols.length !== 4) throw new Error(`docs/cli.md, Bad input: a row needs 4 columns: ${line}`);
       const quoted = (s: string) => [...s.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
       return { id: quoted(cols[0]!)[0]!, exit: Number(cols[2]), fragments: quoted(cols[3]!) };
     });
@@ -143,7 +146,10 @@ const CASES: Record<string, Prepare> = {
     const target = path.join(own.repo, "restored");
     return { args: ["checkout", "latest", target, "--repo", own.repo, "--cache-dir", own.cache], path: target, after: () => stillThere(own.repo, own.cache, 1) };
   },
-  "target-name-too-long": async (s) => ({ args: withRepo(s, "checkout", "latest", path.join(s.base, "n".repeat(300))) }),
+  "target-name-too-long": async (s) => {
+    const p = path.join(s.base, "n".repeat(300));
+    return { args: withRepo(s, "checkout", "latest", p), path: p };
+  },
   "target-disk-full": async (s) => {
     const mnt = await tempDir("full-target");
     const unmount = mountTmpfs(mnt, "1m");
