@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const CLI_MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+const CLI_MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
 export interface CliRun {
   args: string[];

@@ -59,6 +59,6 @@ export async function restoredTreeProblem(root: string, expected: Tree, database
   return undefined;
 }
 
-export function databaseState(file: string): WriterState {
+function databaseState(file: string): WriterState {
   return checkWriterInvariants(file);
 }

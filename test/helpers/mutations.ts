@@ -6,7 +6,7 @@
 import fc from "fast-check";
 
 /** Values a careless parser mishandles: huge and negative numbers, wrong types, escapes. */
-export const nastyValue: fc.Arbitrary<unknown> = fc.oneof(
+const nastyValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.constantFrom(-1, 0, 1, 2 ** 31, 2 ** 32, 2 ** 32 - 1, 2 ** 53, 2 ** 53 + 2, 1e308, -1e308, 0.5, "", "0", "../x", "/etc/passwd", "a\\b", "C:x", "a/../../b", ".", "..", null, true, [], {}, "f".repeat(64), "F".repeat(64)),
   fc.jsonValue({ maxDepth: 3 }),
   fc.string({ maxLength: 80 }),

@@ -12,7 +12,7 @@ import { tempDir } from "./tree.ts";
 import { childEnv, runCli, type CliRun } from "./cli-process.ts";
 
 /** Distinctive, so a leak of it into output or the bucket is found by a plain search. */
-export const TORTURE_PASSPHRASE = "torture-Passphrase-5c1f7e93-do-not-leak";
+const TORTURE_PASSPHRASE = "torture-Passphrase-5c1f7e93-do-not-leak";
 
 export interface TortureRepo {
   url: string;
