@@ -7,7 +7,7 @@
 
 import * as path from "node:path";
 import { describeTree, type TreeItem } from "./tree.ts";
-import { checkWriterInvariants, type WriterState } from "./sqlite-writer.ts";
+import { checkWriterInvariants } from "./sqlite-writer.ts";
 
 export type Tree = Record<string, TreeItem>;
 
@@ -51,14 +51,10 @@ export async function restoredTreeProblem(root: string, expected: Tree, database
   for (const db of databases) {
     if (!(db in all)) return `${db} (database) is missing`;
     try {
-      databaseState(path.join(root, db));
+      checkWriterInvariants(path.join(root, db));
     } catch (err) {
       return `${db} is not a committed state: ${(err as Error).message}`;
     }
   }
   return undefined;
-}
-
-function databaseState(file: string): WriterState {
-  return checkWriterInvariants(file);
 }
