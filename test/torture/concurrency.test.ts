@@ -27,7 +27,7 @@ const LOCKED = 9;
 const RETRIES = 5;
 
 const PLANS: { target: RepoTarget; rounds: number }[] = [
-  { target: localTarget(), rounds: scale(3, 50) },
+  { target: localTarget(), rounds: scale(2, 50) },
   ...(FULL ? [{ target: s3Target(), rounds: 50 }] : []),
 ];
 
