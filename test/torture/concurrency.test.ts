@@ -49,7 +49,11 @@ for (const { target, rounds } of PLANS) {
       const expected = new Map<string, ExpectedSnapshot & { host: string }>();
       const log: string[] = [];
       const fail = (msg: string): never => expect.fail(`${msg}\nseed ${seed} (replay: CLAWBACK_TORTURE_SEED=${seed})\n  ${log.slice(-15).join("\n  ")}`);
-      const note = (r: CliRun) => log.push(`${r.code === 0 ? "ok" : `exit ${r.code}`} in ${r.ms} ms: ${r.args.slice(0, 3).map((a) => path.basename(a)).join(" ")}${r.code ? ` — ${r.stderr.trim().split("\n")[0]}` : ""}`);
+      const note = (r: CliRun) => {
+        const line = `${r.code === 0 ? "ok" : `exit ${r.code}`} in ${r.ms} ms: ${r.args.slice(0, 3).map((a) => path.basename(a)).join(" ")}${r.code ? ` — ${r.stderr.trim().split("\n")[0]}` : ""}`;
+        log.push(line);
+        if (process.env.CLAWBACK_TORTURE_VERBOSE === "1") console.log(`[concurrency ${target.name}] ${line}`);
+      };
 
       // Which commands are running, and an event for the next one that ends: a command refused by
       // a lock waits for it (when nothing else runs, the refusal came from a rival's passing
