@@ -104,10 +104,11 @@ const MAX_SEALED_BLOB_BYTES = MAX_BLOB_BYTES + 1024;
 const isSize = (n: unknown, max: number): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0 && n <= max;
 
 /**
- * Checks each entry of a pack header or manifest: a hex id, a known type, and an offset and length
- * that lie within `packBytes` (the bytes of the pack that hold blobs, or the whole pack's size).
+ * Checks each entry of a pack header or manifest: a hex id, a known type, a length no blob exceeds,
+ * and an offset and length that lie within `packBytes` (the bytes of the pack that hold blobs, or
+ * the whole pack's size) when the caller knows it.
  */
-export function entriesFromTuples(tuples: unknown, where: string, packBytes: number): PackEntry[] {
+export function entriesFromTuples(tuples: unknown, where: string, packBytes = Number.MAX_SAFE_INTEGER): PackEntry[] {
   if (!Array.isArray(tuples)) throw new IntegrityError(where, "malformed blob list");
   return tuples.map((tuple: unknown) => {
     if (!Array.isArray(tuple) || tuple.length < 5 || tuple.length > 6) throw new IntegrityError(where, "malformed blob entry");
