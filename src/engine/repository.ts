@@ -1,6 +1,6 @@
 import * as os from "node:os";
 import * as path from "node:path";
-import { ClawbackError, IntegrityError, ObjectNotFoundError, RepositoryExistsError, RepositoryNotFoundError, UsageError, WrongPassphraseError } from "../errors.ts";
+import { IntegrityError, KeyFilesMissingError, ObjectNotFoundError, RepositoryExistsError, RepositoryNotFoundError, UsageError, WrongPassphraseError } from "../errors.ts";
 import type { Backend, RequestCounts } from "../storage/backend.ts";
 import { openBackend, type BackendOptions } from "../storage/open.ts";
 import { deriveKeys, generateMasterKey, type RepoKeys } from "../crypto/keys.ts";
@@ -9,7 +9,8 @@ import { Chunker, gearTableFromKey, type ChunkerParams } from "../chunker/index.
 import { CONFIG_KEY, KEYS_PREFIX, idOf, keyFileKey } from "../repo/layout.ts";
 import { encodeConfig, newConfig, parseConfig, type RepoConfig } from "../repo/config.ts";
 import { IndexCache } from "../index/cache.ts";
-import { syncIndex } from "../index/sync.ts";
+import { removeLocks, type LockInfo } from "../repo/lock.ts";
+import { syncIndexBesidePrune } from "../index/resync.ts";
 import { BlobReader } from "./blob-reader.ts";
 import { createCodec, type BlobCodec, type CodecThreads } from "./codec/codec-pool.ts";
 import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite/sqlite-capture.ts";
@@ -47,6 +48,13 @@ export interface InitOptions extends OpenOptions {
   scrypt?: ScryptParams;
 }
 
+export interface UnlockResult {
+  removed: LockInfo[];
+  kept: LockInfo[];
+  /** Locks that do not open with this repository's key (removed too with `all`). */
+  unreadable: string[];
+}
+
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "clawback");
 }
@@ -79,7 +87,9 @@ export class Repository {
   static async init(url: string, opts: InitOptions): Promise<Repository> {
     requirePassphrase(opts.passphrase);
     const backend = await connect(url, opts);
-    if (await backend.head(CONFIG_KEY)) throw new RepositoryExistsError(backend.location);
+    // A listing rather than a HEAD: a missing bucket or refused credentials are then named before
+    // anything is written (a HEAD answer has no body to say which it was).
+    for await (const obj of backend.list(CONFIG_KEY)) if (obj.key === CONFIG_KEY) throw new RepositoryExistsError(backend.location);
     const config = newConfig({
       ...(opts.chunker ? { chunker: opts.chunker } : {}),
       sqliteGroupPages: opts.sqliteGroupPages ?? DEFAULT_SQLITE_GROUP_PAGES,
@@ -110,7 +120,7 @@ export class Repository {
       const chunker = await Chunker.create(config.chunker, gearTableFromKey(keys.gear));
       const codec = lazyCodec(keys, opts.codecThreads);
       const ctx: RepoContext = { backend, keys, config, cache, chunker, reader: new BlobReader(backend, keys, cache), codec: codec.get };
-      await syncIndex(cache, backend, keys);
+      await syncIndexBesidePrune(cache, backend, keys);
       return new Repository(ctx, unlocked, codec.close, (opts as InitOptions).scrypt);
     } catch (err) {
       await backend.close();
@@ -209,6 +219,14 @@ export class Repository {
     await this.ctx.backend.delete(keyFileKey(victim.id));
   }
 
+  /**
+   * Removes locks that hold nothing off any more (see staleReason in repo/lock.ts), or with `all`
+   * every lock (only for a user who knows no commit or prune of any machine is running).
+   */
+  unlock(opts: { all?: boolean } = {}): Promise<UnlockResult> {
+    return removeLocks(this.ctx.backend, this.ctx.keys, opts);
+  }
+
   requestCounts(): RequestCounts {
     return this.ctx.backend.counts();
   }
@@ -220,7 +238,7 @@ export class Repository {
   }
 
   private async refresh(): Promise<void> {
-    await syncIndex(this.ctx.cache, this.ctx.backend, this.ctx.keys);
+    await syncIndexBesidePrune(this.ctx.cache, this.ctx.backend, this.ctx.keys);
   }
 }
 
@@ -256,6 +274,6 @@ async function unlock(backend: Backend, passphrase: string): Promise<{ master: B
     const master = await unwrapMasterKey(parseKeyFile(obj.key, bytes), passphrase);
     if (master) return { master, keyId: id };
   }
-  if (!sawKey) throw new ClawbackError(`no key files in ${backend.location} (keys/ is empty)`);
+  if (!sawKey) throw new KeyFilesMissingError(backend.location);
   throw new WrongPassphraseError();
 }

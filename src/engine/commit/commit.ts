@@ -8,7 +8,7 @@ import { encodeSnapshot, type SnapshotRecord } from "../../repo/snapshot.ts";
 import { manifestKey, snapshotKey } from "../../repo/layout.ts";
 import { acquireLock } from "../../repo/lock.ts";
 import type { CachedFile, FileStat } from "../../index/cache.ts";
-import { syncIndex } from "../../index/sync.ts";
+import { syncIndexBesidePrune } from "../../index/resync.ts";
 import { BlobWriter } from "./blob-writer.ts";
 import { DeltaSink } from "./delta-sink.ts";
 import { allowsDeltas } from "../../repo/config.ts";
@@ -42,7 +42,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
   const lock = await acquireLock(ctx.backend, ctx.keys, false, "commit");
   let scratch: ScratchDir | undefined;
   try {
-    await syncIndex(ctx.cache, ctx.backend, ctx.keys);
+    await syncIndexBesidePrune(ctx.cache, ctx.backend, ctx.keys);
     const warnings: Warning[] = [];
     const warn = (w: Warning) => {
       warnings.push(w);
