@@ -130,9 +130,56 @@ export interface CheckOptions {
 
 export interface CheckResult {
   ok: boolean;
+  /** Every problem found, each naming the object at fault (not only the first). */
   errors: string[];
   warnings: string[];
   packsRead: number;
+  /** The names of the objects the errors are about (`config`, `keys/…`, `data/…`, `index/…`, `snapshots/…`), each once. */
+  damaged: string[];
+}
+
+/** An object that cannot be read, by its name in the repository, and why. */
+export interface DamagedObject {
+  object: string;
+  message: string;
+}
+
+export interface RepairOptions {
+  /** Say what would be done, change nothing. */
+  dryRun?: boolean;
+  /** Delete snapshot records that cannot be read (otherwise they are only reported). */
+  removeDamagedSnapshots?: boolean;
+  progress?: ProgressSink;
+}
+
+/** A readable snapshot that needs blobs no readable pack holds. */
+export interface IncompleteSnapshot {
+  snapshot: string;
+  /** Files (listing paths) with at least one missing blob; empty when the listing itself is lost. */
+  files: string[];
+  missingBlobs: number;
+  /** Set when the snapshot's listing cannot be read at all. */
+  listing?: string;
+}
+
+export interface RepairResult {
+  dryRun: boolean;
+  /** `config` was missing or differed from its authenticated copy, and was (or would be) written back. */
+  configRestored: boolean;
+  /** Pack manifests that could not be read. */
+  damagedManifests: DamagedObject[];
+  /** Packs whose header could not be read: their blobs are left out of the rebuilt manifests. */
+  unreadablePacks: DamagedObject[];
+  /** Packs indexed from their own headers (not listed in any readable manifest before). */
+  packsFromHeaders: number;
+  /** New manifests (object names) covering every readable pack. */
+  manifestsWritten: string[];
+  /** Manifests deleted: the damaged ones and the ones the new manifest supersedes. */
+  manifestsRemoved: string[];
+  /** Snapshot records that cannot be read; `removed` with removeDamagedSnapshots. */
+  damagedSnapshots: (DamagedObject & { removed: boolean })[];
+  /** Readable snapshots that reference blobs no longer present (not rewritten: forget them, or commit the source again). */
+  incompleteSnapshots: IncompleteSnapshot[];
 }
 
 export interface RepoStats {

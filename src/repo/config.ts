@@ -8,7 +8,7 @@ import { DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "../chunker/index.ts"
  * readable by the clawback that made it.
  */
 export const FORMAT_VERSION = 2;
-const READABLE_VERSIONS = [1, 2];
+export const READABLE_VERSIONS = [1, 2];
 
 /** Whether blobs may be stored as deltas in a repository with this config. */
 export const allowsDeltas = (cfg: RepoConfig) => cfg.version >= 2;

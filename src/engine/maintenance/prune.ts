@@ -8,7 +8,8 @@ import { BlobWriter } from "../commit/blob-writer.ts";
 import type { RepoContext } from "../context.ts";
 import { referencedBlobs } from "../references.ts";
 import type { PruneOptions, PruneResult } from "../types.ts";
-import { AbortedError } from "../../errors.ts";
+import { AbortedError, IntegrityError } from "../../errors.ts";
+import type { SyncReport } from "../../index/sync.ts";
 
 /** A pack whose live bytes are below this share of its blob bytes is rewritten. */
 const REPACK_BELOW = 0.5;
@@ -22,8 +23,12 @@ const REPACK_BELOW = 0.5;
 export async function prune(ctx: RepoContext, opts: PruneOptions = {}): Promise<PruneResult> {
   const lock = await acquireLock(ctx.backend, ctx.keys, true, "prune");
   try {
-    await syncIndex(ctx.cache, ctx.backend, ctx.keys);
+    refuseOnDamage(await syncIndex(ctx.cache, ctx.backend, ctx.keys));
     const used = await referencedBlobs(ctx);
+    // A blob a snapshot needs that no indexed pack holds may sit in a pack whose manifest is lost:
+    // deleting "unindexed" packs then would destroy it (restic refuses here too).
+    const unindexed = [...used].filter((id) => !ctx.cache.hasBlob(id));
+    if (unindexed.length) throw new IntegrityError(INDEX_PREFIX, `prune refused: snapshots need ${unindexed.length} blobs that no indexed pack holds; run 'clawback repair' first (it names the snapshots and files affected)`);
     const kept: ManifestPack[] = [];
     const doomed: { id: string; size: number }[] = [];
     const repack: { pack: string; ids: string[]; size: number; liveBytes: number }[] = [];
@@ -90,4 +95,13 @@ export async function prune(ctx: RepoContext, opts: PruneOptions = {}): Promise<
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * A snapshot record that cannot be read may need any pack: prune stops until it is removed
+ * (forget, or repair --remove-damaged-snapshots) or readable again (invariant 4).
+ */
+function refuseOnDamage(sync: SyncReport): void {
+  const snapshot = sync.damaged.find((d) => d.object.startsWith("snapshots/"));
+  if (snapshot) throw new IntegrityError(snapshot.object, `prune refused: this snapshot record cannot be read, so what it needs is unknown (${snapshot.message}); remove it with 'clawback forget ${snapshot.object.slice(10, 22)}' or 'clawback repair --remove-damaged-snapshots'`);
 }
