@@ -173,6 +173,14 @@ export class IndexCache {
     this.addPacks("", packs);
   }
 
+  /** The packs addHeaderPacks recorded that no manifest has listed since, with their blobs. */
+  headerPacks(): ManifestPack[] {
+    return this.db
+      .prepare<[], { id: string; size: number }>("SELECT id, size FROM packs WHERE manifest = ''")
+      .all()
+      .map((p) => ({ id: p.id, size: p.size, blobs: this.packEntries(p.id) }));
+  }
+
   /** Records one manifest's packs and blobs, in one transaction. */
   addManifest(manifestId: string, packs: ManifestPack[]): void {
     this.addPacks(manifestId, packs);
