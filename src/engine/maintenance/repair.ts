@@ -24,9 +24,10 @@ export interface RepairConfig {
  * 1. `config` is written back from its authenticated copy when it is missing or differs.
  * 2. Pack manifests: when any is unreadable, names a pack that is missing or of another size, or
  *    when packs are in the bucket that no readable manifest lists, one new manifest is written
- *    covering every readable pack (listed ones as their manifest says, the others from their own
- *    headers), then every old manifest is deleted. Packs whose header cannot be read are reported
- *    and left out (prune deletes them).
+ *    covering every readable pack, then every old manifest is deleted. A pack a readable manifest
+ *    lists is taken as that manifest says (of a truncated one, the blobs that are still inside
+ *    it); any other from its own header. Packs whose header cannot be read are reported and left
+ *    out (prune deletes them).
  * 3. Snapshot records that cannot be read are reported, and deleted only with
  *    removeDamagedSnapshots.
  * 4. Readable snapshots that need blobs no readable pack holds are reported with the files
@@ -67,8 +68,15 @@ export async function repair(ctx: RepoContext, opts: RepairOptions = {}, config:
       oldManifests.push(obj.key);
       const manifest = await tolerate(result.damagedManifests, obj.key, async () => decodeManifest(ctx.keys, await getVerified(ctx.backend, obj.key), obj.key));
       for (const pack of manifest?.packs ?? []) {
-        if (packSizes.get(pack.id) === pack.size) listed.set(pack.id, pack);
-        else stale = true; // missing, or truncated/replaced: read its header below if it is there
+        const size = packSizes.get(pack.id);
+        if (size === pack.size) listed.set(pack.id, pack);
+        else {
+          stale = true;
+          // Truncated or rewritten: the manifest (authenticated, written with the pack) still says
+          // where each blob was; those that lie inside what is left are kept (each is authenticated
+          // when read), the rest are gone.
+          if (size !== undefined && !listed.has(pack.id)) listed.set(pack.id, { id: pack.id, size, blobs: pack.blobs.filter((b) => b.offset + b.length <= size) });
+        }
       }
     }
     const fromHeaders: ManifestPack[] = [];
