@@ -177,7 +177,9 @@ async function damage(raw: Backend, object: ObjectType, kind: Damage): Promise<O
       }
       if (kind === "truncation") await rewrite(raw, key, (b) => b.subarray(0, entry.offset + 1));
       if (kind === "deletion") await raw.delete(key);
-      return { ...none, named: [key, snapshotKey(s2)], namedByReadData: [key, snapshotKey(s2)], broken: [s2], brokenAfterRepair: [s2], namedAfterRepair: [snapshotKey(s2)] };
+      // What is left of a truncated pack stays indexed (and damaged); a deleted one is gone.
+      const left = kind === "truncation" ? [key] : [];
+      return { ...none, named: [key, snapshotKey(s2)], namedByReadData: [key, snapshotKey(s2)], broken: [s2], brokenAfterRepair: [s2], namedAfterRepair: [...left, snapshotKey(s2)] };
     }
     case "pack header": {
       // S2's largest pack: the manifest still says where every blob is.
@@ -230,9 +232,10 @@ async function damage(raw: Backend, object: ObjectType, kind: Damage): Promise<O
         const other = blobOf(s3, (e) => p.treeOf.get(s3)!.includes(e.id));
         await swapBytes(raw, { key, at: entry.offset }, { key: other.key, at: other.entry.offset }, Math.min(entry.length, other.entry.length));
         broken.push(s3);
-        return { ...none, named: [key, other.key, snapshotKey(s2), snapshotKey(s3)], namedByReadData: [key, other.key], broken, brokenAfterRepair: broken, namedAfterRepair: [snapshotKey(s2), snapshotKey(s3)] };
+        return { ...none, named: [key, other.key, snapshotKey(s2), snapshotKey(s3)], namedByReadData: [key, other.key], broken, brokenAfterRepair: broken, namedAfterRepair: [key, other.key, snapshotKey(s2), snapshotKey(s3)] };
       }
-      return { ...none, named: [snapshotKey(s2)], namedByReadData: [key, snapshotKey(s2)], broken, brokenAfterRepair: broken, namedAfterRepair: [snapshotKey(s2)] };
+      // The listing cannot be rebuilt (it has no other copy): S2 stays reported, its pack damaged.
+      return { ...none, named: [snapshotKey(s2)], namedByReadData: [key, snapshotKey(s2)], broken, brokenAfterRepair: broken, namedAfterRepair: [key, snapshotKey(s2)] };
     }
   }
   void s1;
