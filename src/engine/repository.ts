@@ -9,7 +9,7 @@ import { Chunker, gearTableFromKey, type ChunkerParams } from "../chunker/index.
 import { CONFIG_KEY, KEYS_PREFIX, idOf, keyFileKey } from "../repo/layout.ts";
 import { FORMAT_VERSION, READABLE_VERSIONS, encodeConfig, newConfig, parseConfig, type RepoConfig } from "../repo/config.ts";
 import { IndexCache } from "../index/cache.ts";
-import { syncIndex, type DamagedObject } from "../index/sync.ts";
+import { syncIndex } from "../index/sync.ts";
 import { BlobReader } from "./blob-reader.ts";
 import { createCodec, type BlobCodec, type CodecThreads } from "./codec/codec-pool.ts";
 import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite/sqlite-capture.ts";
@@ -26,7 +26,7 @@ import { listSnapshots, loadListing, resolveSnapshot, summarize } from "./snapsh
 import { isUnder } from "./listing.ts";
 import { SourceScan } from "./commit/source-scan.ts";
 import type {
-  Change, CheckOptions, CheckResult, CheckoutOptions, CheckoutResult, CommitOptions, CommitResult, FileEntry, ForgetResult, KeyInfo,
+  Change, CheckOptions, CheckResult, CheckoutOptions, DamagedObject, CheckoutResult, CommitOptions, CommitResult, FileEntry, ForgetResult, KeyInfo,
   ProgressSink, PruneOptions, PruneResult, RepairOptions, RepairResult, RepoStats, RetentionPolicy, SnapshotSummary,
 } from "./types.ts";
 

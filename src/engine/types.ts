@@ -1,5 +1,6 @@
 import type { SnapshotRecord, SnapshotStatsRecord } from "../repo/snapshot.ts";
 import type { SourceScan } from "./commit/source-scan.ts";
+import type { DamagedObject } from "../index/sync.ts";
 
 // The engine's public shapes: what commit, checkout and the other commands take and return.
 // The CLI and the OpenClaw plugin are written against these and nothing deeper.
@@ -35,7 +36,7 @@ export interface Warning {
   message: string;
 }
 
-export type Phase = "scan" | "commit" | "checkout" | "verify" | "check" | "prune";
+export type Phase = "scan" | "commit" | "checkout" | "verify" | "check" | "prune" | "repair";
 
 export interface ProgressEvent {
   phase: Phase;
@@ -138,11 +139,8 @@ export interface CheckResult {
   damaged: string[];
 }
 
-/** An object that cannot be read, by its name in the repository, and why. */
-export interface DamagedObject {
-  object: string;
-  message: string;
-}
+/** An object that cannot be read (by its name in the repository), and why. */
+export type { DamagedObject };
 
 export interface RepairOptions {
   /** Say what would be done, change nothing. */

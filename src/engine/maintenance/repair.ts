@@ -84,7 +84,7 @@ export async function repair(ctx: RepoContext, opts: RepairOptions = {}, config:
       if (listed.has(id)) continue;
       const blobs = await tolerate(result.unreadablePacks, `data/${id.slice(0, 2)}/${id}`, () => readHeaderByRange(ctx.backend, ctx.keys, id, size));
       if (blobs) fromHeaders.push({ id, size, blobs });
-      opts.progress?.progress?.({ phase: "check", files: fromHeaders.length + result.unreadablePacks.length, bytes: 0 });
+      opts.progress?.progress?.({ phase: "repair", files: fromHeaders.length + result.unreadablePacks.length, bytes: 0 });
     }
     result.packsFromHeaders = fromHeaders.length;
     const packs = [...listed.values(), ...fromHeaders];
