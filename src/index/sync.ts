@@ -49,6 +49,18 @@ export async function tolerate<T>(damaged: DamagedObject[], object: string, read
  * headers (two range reads each), so their blobs stay readable.
  */
 export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoKeys): Promise<SyncReport> {
+  // A manifest listed and then gone was replaced by a prune elsewhere (it writes its consolidated
+  // manifest before deleting the old ones): listing again finds the new one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await syncOnce(cache, backend, keys);
+    } catch (err) {
+      if (!(err instanceof ObjectNotFoundError && err.key.startsWith(INDEX_PREFIX)) || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function syncOnce(cache: IndexCache, backend: Backend, keys: RepoKeys): Promise<SyncReport> {
   const damaged: DamagedObject[] = [];
   const remote = new Set<string>();
   for await (const obj of backend.list(INDEX_PREFIX)) if (isObjectId(idOf(obj.key))) remote.add(idOf(obj.key));
@@ -72,7 +84,10 @@ export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoK
     for await (const obj of backend.list(DATA_PREFIX)) {
       const id = idOf(obj.key);
       if (!isObjectId(id) || indexed.has(id)) continue;
-      const blobs = await tolerate(damaged, obj.key, () => readHeaderByRange(backend, keys, id, obj.size));
+      const blobs = await tolerate(damaged, obj.key, () => readHeaderByRange(backend, keys, id, obj.size)).catch((err: unknown) => {
+        if (err instanceof ObjectNotFoundError) return undefined; // deleted meanwhile (a prune elsewhere)
+        throw err;
+      });
       if (blobs) uncovered.push({ id, size: obj.size, blobs });
     }
     if (uncovered.length) cache.addHeaderPacks(uncovered);
