@@ -24,7 +24,8 @@ commands:
   prune                              delete data no snapshot needs [--dry-run]
   check                              verify the repository [--read-data] [--read-data-subset n/m|p%]
   repair                             rebuild pack manifests from pack headers, restore config, report
-                                     damaged and incomplete snapshots [--dry-run] [--remove-damaged-snapshots]
+                                     damaged and incomplete snapshots [--dry-run] [--read-data]
+                                     [--remove-damaged-snapshots]
   stats                              sizes and dedup ratio
   key add|list|remove [id]           manage passphrases  [--new-passphrase-file F]
 
@@ -289,7 +290,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
       }
       case "repair": {
         arity(command, args, 0);
-        const r = await repo.repair({ dryRun: Boolean(values["dry-run"]), removeDamagedSnapshots: Boolean(values["remove-damaged-snapshots"]), progress });
+        const r = await repo.repair({ dryRun: Boolean(values["dry-run"]), removeDamagedSnapshots: Boolean(values["remove-damaged-snapshots"]), readData: Boolean(values["read-data"]), progress });
         progress.clear();
         out(repairLines(r).join("\n"), r);
         return repairLeftDamage(r) ? 7 : 0;
@@ -327,6 +328,7 @@ function repairLines(r: RepairResult): string[] {
   if (r.configRestored) lines.push(`config: ${would("written back", "would be written back")} from its authenticated copy`);
   for (const d of r.damagedManifests) lines.push(`damaged manifest: ${d.message}`);
   for (const d of r.unreadablePacks) lines.push(`unreadable pack, left out of the index: ${d.message}`);
+  for (const d of r.damagedBlobs) lines.push(`damaged blobs: ${d.object}: ${d.message}`);
   if (r.manifestsWritten.length) {
     lines.push(`${would("wrote", "would write")} ${r.manifestsWritten.join(", ")} covering every readable pack (${r.packsFromHeaders} read from their headers); ${would("removed", "would remove")} ${r.manifestsRemoved.length} old manifests`);
   }

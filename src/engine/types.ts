@@ -147,6 +147,12 @@ export interface RepairOptions {
   dryRun?: boolean;
   /** Delete snapshot records that cannot be read (otherwise they are only reported). */
   removeDamagedSnapshots?: boolean;
+  /**
+   * Also read every pack whole and leave blobs that do not open out of the rebuilt index: the
+   * next commit of the same content stores them again, which makes the snapshots that need them
+   * whole again.
+   */
+  readData?: boolean;
   progress?: ProgressSink;
 }
 
@@ -168,6 +174,8 @@ export interface RepairResult {
   damagedManifests: DamagedObject[];
   /** Packs whose header could not be read: their blobs are left out of the rebuilt manifests. */
   unreadablePacks: DamagedObject[];
+  /** With readData: packs holding blobs that do not open (those blobs are left out of the index). */
+  damagedBlobs: DamagedObject[];
   /** Packs indexed from their own headers (not listed in any readable manifest before). */
   packsFromHeaders: number;
   /** New manifests (object names) covering every readable pack. */

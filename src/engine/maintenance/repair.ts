@@ -1,5 +1,7 @@
 import { ObjectNotFoundError } from "../../errors.ts";
-import { CONFIG_KEY, DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX, idOf, isObjectId, manifestKey } from "../../repo/layout.ts";
+import { CONFIG_KEY, DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX, idOf, isObjectId, manifestKey, packKey } from "../../repo/layout.ts";
+import { decodeBlob } from "../../repo/blob.ts";
+import { ClawbackError } from "../../errors.ts";
 import { decodeManifest, encodeManifest, type ManifestPack } from "../../repo/manifest.ts";
 import { decodeSnapshot, type SnapshotRecord } from "../../repo/snapshot.ts";
 import { acquireLock } from "../../repo/lock.ts";
@@ -30,6 +32,7 @@ export interface RepairConfig {
  *    out (prune deletes them).
  * 3. Snapshot records that cannot be read are reported, and deleted only with
  *    removeDamagedSnapshots.
+ *    With readData every pack is read whole and blobs that do not open are left out too.
  * 4. Readable snapshots that need blobs no readable pack holds are reported with the files
  *    affected, and left as they are: a later commit of the same source stores the missing
  *    content again, or `forget` removes them.
@@ -45,6 +48,7 @@ export async function repair(ctx: RepoContext, opts: RepairOptions = {}, config:
       configRestored: false,
       damagedManifests: [],
       unreadablePacks: [],
+      damagedBlobs: [],
       packsFromHeaders: 0,
       manifestsWritten: [],
       manifestsRemoved: [],
@@ -82,13 +86,26 @@ export async function repair(ctx: RepoContext, opts: RepairOptions = {}, config:
     const fromHeaders: ManifestPack[] = [];
     for (const [id, size] of packSizes) {
       if (listed.has(id)) continue;
-      const blobs = await tolerate(result.unreadablePacks, `data/${id.slice(0, 2)}/${id}`, () => readHeaderByRange(ctx.backend, ctx.keys, id, size));
+      const blobs = await tolerate(result.unreadablePacks, packKey(id), () => readHeaderByRange(ctx.backend, ctx.keys, id, size));
       if (blobs) fromHeaders.push({ id, size, blobs });
       opts.progress?.progress?.({ phase: "repair", files: fromHeaders.length + result.unreadablePacks.length, bytes: 0 });
     }
     result.packsFromHeaders = fromHeaders.length;
-    const packs = [...listed.values(), ...fromHeaders];
-    if (stale || result.damagedManifests.length > 0 || fromHeaders.length > 0) {
+    let packs = [...listed.values(), ...fromHeaders];
+    if (opts.readData) {
+      // Blobs that do not open are left out of the index, so the next commit of the same content
+      // stores them again (and the snapshots that need them become whole again).
+      // One pack in memory at a time.
+      const read: ManifestPack[] = [];
+      for (const [i, pack] of packs.entries()) {
+        const bad = await unreadableBlobs(ctx, pack);
+        if (bad.size) result.damagedBlobs.push({ object: packKey(pack.id), message: `${bad.size} of its ${pack.blobs.length} blobs cannot be read; left out of the index` });
+        read.push(bad.size ? { ...pack, blobs: pack.blobs.filter((b) => !bad.has(b.id)) } : pack);
+        opts.progress?.progress?.({ phase: "repair", files: i + 1, totalFiles: packs.length, bytes: 0 });
+      }
+      packs = read;
+    }
+    if (stale || result.damagedManifests.length > 0 || fromHeaders.length > 0 || result.damagedBlobs.length > 0) {
       const manifest = encodeManifest(ctx.keys, { packs });
       result.manifestsWritten = [manifestKey(manifest.id)];
       result.manifestsRemoved = oldManifests.filter((key) => key !== manifestKey(manifest.id));
@@ -137,4 +154,21 @@ export async function repair(ctx: RepoContext, opts: RepairOptions = {}, config:
   } finally {
     await lock.release();
   }
+}
+
+/** The blobs of a pack that do not open (read whole; a delta whose base cannot be read counts too). */
+async function unreadableBlobs(ctx: RepoContext, pack: ManifestPack): Promise<Set<string>> {
+  const key = packKey(pack.id);
+  const bytes = await ctx.backend.get(key);
+  const bad = new Set<string>();
+  for (const e of pack.blobs) {
+    try {
+      const base = e.base ? (await ctx.reader.readMany([e.base]))[0] : undefined;
+      decodeBlob(ctx.keys, e.id, bytes.subarray(e.offset, e.offset + e.length), key, { baseOf: (id) => (id === e.base ? base : undefined) });
+    } catch (err) {
+      if (!(err instanceof ClawbackError)) throw err;
+      bad.add(e.id);
+    }
+  }
+  return bad;
 }
