@@ -77,7 +77,7 @@ beforeAll(async () => {
   for (let i = 0; i < 3; i++) {
     const src = path.join(root.dir, `src${i}`);
     await fs.mkdir(src);
-    await makeRandomTree(src, 900 + i, { files: 14, maxSize: 30_000 });
+    await makeRandomTree(src, 900 + i, { files: 8, maxSize: 30_000 });
     const before = new Set(await objectKeys(raw, "index/"));
     const { snapshot } = await repo.commit(src);
     snapshots.push(snapshot.id);
