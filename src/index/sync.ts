@@ -49,18 +49,6 @@ export async function tolerate<T>(damaged: DamagedObject[], object: string, read
  * headers (two range reads each), so their blobs stay readable.
  */
 export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoKeys): Promise<SyncReport> {
-  // A manifest listed and then gone was replaced by a prune elsewhere (it writes its consolidated
-  // manifest before deleting the old ones): listing again finds the new one.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await syncOnce(cache, backend, keys);
-    } catch (err) {
-      if (!(err instanceof ObjectNotFoundError && err.key.startsWith(INDEX_PREFIX)) || attempt >= 3) throw err;
-    }
-  }
-}
-
-async function syncOnce(cache: IndexCache, backend: Backend, keys: RepoKeys): Promise<SyncReport> {
   const damaged: DamagedObject[] = [];
   const remote = new Set<string>();
   for await (const obj of backend.list(INDEX_PREFIX)) if (isObjectId(idOf(obj.key))) remote.add(idOf(obj.key));
