@@ -75,7 +75,7 @@ export class Repository {
   /** The authenticated config bytes: what `key add` seals into a new key file and `repair` writes back. */
   private readonly configBytes: Buffer;
   /** Set when `config` in the bucket is missing or differs from the authenticated copy. */
-  private readonly configDamage: string | undefined;
+  private configDamage: string | undefined;
   private readonly progress: ProgressSink | undefined;
   /** Damaged objects already reported through `progress`. */
   private readonly reported = new Set<string>();
@@ -227,8 +227,10 @@ export class Repository {
    * its authenticated copy; reports snapshot records that cannot be read (removed only with
    * `removeDamagedSnapshots`) and snapshots whose blobs are gone, naming the files affected.
    */
-  repair(opts: RepairOptions = {}): Promise<RepairResult> {
-    return repair(this.ctx, opts, { configBytes: this.configBytes, ...(this.configDamage ? { configDamage: this.configDamage } : {}) });
+  async repair(opts: RepairOptions = {}): Promise<RepairResult> {
+    const result = await repair(this.ctx, opts, { configBytes: this.configBytes, ...(this.configDamage ? { configDamage: this.configDamage } : {}) });
+    if (result.configRestored && !result.dryRun) this.configDamage = undefined;
+    return result;
   }
 
   async stats(): Promise<RepoStats> {
@@ -247,8 +249,16 @@ export class Repository {
     const out: KeyInfo[] = [];
     for await (const obj of this.ctx.backend.list(KEYS_PREFIX)) {
       const id = idOf(obj.key);
-      const file = parseKeyFile(obj.key, await this.ctx.backend.get(obj.key));
-      out.push({ id, created: file.created, host: file.host, current: id === this.keyId });
+      try {
+        const bytes = await this.ctx.backend.get(obj.key);
+        if (keyFileId(bytes) !== id) throw new IntegrityError(obj.key, "key file content does not hash to its name");
+        const file = parseKeyFile(obj.key, bytes);
+        out.push({ id, created: file.created, host: file.host, current: id === this.keyId });
+      } catch (err) {
+        // A damaged key file is named, not a reason to hide the others (invariant 12).
+        if (!(err instanceof IntegrityError)) throw err;
+        this.progress?.warn?.({ path: obj.key, message: `skipped: ${err.message}` });
+      }
     }
     return out.sort((a, b) => a.created.localeCompare(b.created));
   }
