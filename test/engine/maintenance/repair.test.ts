@@ -149,6 +149,7 @@ describe("config is authenticated by the copy sealed in the key files", () => {
     expect(result.damaged).toEqual(["config"]);
     expect((await tolerant.repair()).configRestored).toBe(true);
     expect(Buffer.from(await t.raw.get("config"))).toEqual(original);
+    expect((await tolerant.check()).errors).toEqual([]);
     expect((await (await t.reopen()).check({ readData: true })).errors).toEqual([]);
   });
 
@@ -175,8 +176,11 @@ describe("config is authenticated by the copy sealed in the key files", () => {
     await t.repo.close();
     const first = (await objectKeys(t.raw, "keys/")).find((k) => k !== keyFileKey(second))!;
     await flipByte(t.raw, first, (n) => n >> 1);
-    const other = await t.reopen({ passphrase: "the other passphrase" });
+    const warned: string[] = [];
+    const other = await t.reopen({ passphrase: "the other passphrase", progress: { warn: (w) => warned.push(w.path) } });
     expect((await other.check()).damaged).toEqual([first]);
+    expect((await other.listKeys()).map((k) => keyFileKey(k.id))).toEqual([keyFileKey(second)]);
+    expect(warned).toEqual([first]);
     const err = await t.reopen().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IntegrityError);
     expect((err as IntegrityError).object).toBe(first);
