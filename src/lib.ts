@@ -1,5 +1,6 @@
 // The library's public surface: what the CLI, the OpenClaw plugin and other programs import.
-export { Repository, defaultCacheDir, type OpenOptions, type InitOptions } from "./engine/repository.ts";
+export { Repository, defaultCacheDir, type OpenOptions, type InitOptions, type UnlockResult } from "./engine/repository.ts";
+export type { LockInfo } from "./repo/lock.ts";
 export type { SourceScan } from "./engine/commit/source-scan.ts";
 export * from "./engine/types.ts";
 export * from "./errors.ts";

@@ -5,9 +5,10 @@ import { parseArgs } from "node:util";
 import { ClawbackError, PathError, UsageError } from "../errors.ts";
 import { Repository, type OpenOptions } from "../engine/repository.ts";
 import type { RepairResult, RetentionPolicy } from "../engine/types.ts";
+import type { LockInfo } from "../repo/lock.ts";
 import { readPassphrase } from "./passphrase.ts";
 import { ProgressLine } from "./progress.ts";
-import { b2TransactionClasses } from "../storage/backend.ts";
+import { b2TransactionClasses, emptyCounts, type Backend, type RequestCounts } from "../storage/backend.ts";
 import { changeLine, requestsLine, entryLine, formatBytes, formatDuration, shortId, snapshotDetails, snapshotLine } from "./format.ts";
 
 export const USAGE = `usage: clawback <command> [options]
@@ -28,6 +29,7 @@ commands:
                                      [--remove-damaged-snapshots]
   stats                              sizes and dedup ratio
   key add|list|remove [id]           manage passphrases  [--new-passphrase-file F]
+  unlock                             remove locks left by processes that are gone [--remove-all]
 
 a snapshot is named by its id, a unique id prefix, 'latest' or 'latest~N'.
 
@@ -64,6 +66,7 @@ const OPTIONS = {
   "read-data": { type: "boolean" },
   "read-data-subset": { type: "string" },
   "remove-damaged-snapshots": { type: "boolean" },
+  "remove-all": { type: "boolean" },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
@@ -80,7 +83,7 @@ export interface CliIo {
 export async function main(argv: string[], io?: CliIo): Promise<number> {
   if (io) return runMain(argv, io);
   // The real process: during commit, checkout or prune, the first Ctrl-C (or SIGTERM) cancels the
-  // operation cleanly, so no lock (which would hold off prune for 30 minutes) or staging folder is
+  // operation cleanly, so no lock (which would hold off other machines' prunes for 30 minutes) or staging folder is
   // left behind; a second one, or one during any other command, ends the process at once.
   const controller = new AbortController();
   const onSignal = () => {
@@ -156,26 +159,44 @@ function count(name: string, v: string | undefined): number | undefined {
   return Number(v);
 }
 
-async function openRepo(values: Values, io: CliIo, create = false, more: Pick<OpenOptions, "progress" | "acceptDamagedConfig"> = {}): Promise<Repository> {
+async function openRepo(values: Values, io: CliIo, used: Backend[], create = false, more: Pick<OpenOptions, "progress" | "acceptDamagedConfig"> = {}): Promise<Repository> {
   const url = values.repo ?? io.env.CLAWBACK_REPOSITORY;
   if (!url) throw new UsageError("no repository: pass --repo URL or set CLAWBACK_REPOSITORY");
   // A b2:// repository's default passphrase is the B2 application key (what the plugin uses when
   // configured with only keyId, applicationKey and bucket), so the CLI opens it with the same env.
   const envNames = ["CLAWBACK_PASSPHRASE", ...(url.startsWith("b2://") ? ["B2_APPLICATION_KEY"] : [])];
   const passphrase = await readPassphrase({ ...(values["passphrase-file"] ? { file: values["passphrase-file"] } : {}), envNames, env: io.env, prompt: "passphrase: ", confirm: create });
-  const opts = { passphrase, backendOptions: { env: io.env }, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}), ...more };
+  // Every backend the command opens is kept, so --requests counts them all: init opens two, and
+  // an open that fails leaves no repository to ask.
+  const wrapBackend = (backend: Backend) => (used.push(backend), backend);
+  const opts = { passphrase, backendOptions: { env: io.env }, wrapBackend, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}), ...more };
   return create ? Repository.init(url, opts) : Repository.open(url, opts);
 }
 
 async function run(command: string, args: string[], values: Values, io: CliIo): Promise<number> {
+  const used: Backend[] = [];
+  try {
+    return await runCommand(command, args, values, io, used);
+  } finally {
+    if (values.requests) io.stderr.write(`${requestsLine(sumCounts(used.map((b) => b.counts())))}\n`);
+  }
+}
+
+function sumCounts(all: RequestCounts[]): RequestCounts {
+  const total = emptyCounts();
+  for (const c of all) for (const k of Object.keys(total) as (keyof RequestCounts)[]) total[k] += c[k];
+  return total;
+}
+
+async function runCommand(command: string, args: string[], values: Values, io: CliIo, used: Backend[]): Promise<number> {
   const json = Boolean(values.json);
   const out = (human: string, data: unknown) => io.stdout.write(json ? `${JSON.stringify(data, null, 1)}\n` : human.endsWith("\n") || human === "" ? human : `${human}\n`);
-  const known = ["init", "commit", "log", "show", "ls", "diff", "checkout", "forget", "prune", "check", "repair", "stats", "key"];
+  const known = ["init", "commit", "log", "show", "ls", "diff", "checkout", "forget", "prune", "check", "repair", "stats", "key", "unlock"];
   if (!known.includes(command)) throw new UsageError(`unknown command '${command}' (see 'clawback --help')`);
 
   if (command === "init") {
     arity(command, args, 0);
-    const repo = await openRepo(values, io, true);
+    const repo = await openRepo(values, io, used, true);
     out(`created repository ${shortId(repo.id)} at ${repo.location}`, { id: repo.id, location: repo.location });
     await repo.close();
     return 0;
@@ -186,7 +207,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
   const progress = new ProgressLine(io.stderr as NodeJS.WriteStream, !json);
   // Damaged objects found while opening are printed as warnings and skipped (invariant 12);
   // check and repair also open a repository whose config differs from its authenticated copy.
-  const repo = await openRepo(values, io, false, { progress, acceptDamagedConfig: command === "check" || command === "repair" });
+  const repo = await openRepo(values, io, used, false, { progress, acceptDamagedConfig: command === "check" || command === "repair" });
   try {
     switch (command) {
       case "commit": {
@@ -269,7 +290,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
         let pruned;
         if (values.prune && !values["dry-run"]) {
           pruned = await cancellably(() => repo.prune({ ...(io.signal ? { signal: io.signal } : {}) }));
-          text += `\npruned: ${pruned.packsDeleted} packs deleted, ${pruned.packsRepacked} repacked, ${formatBytes(pruned.bytesFreed)} freed`;
+          text += `\npruned: ${pruned.packsDeleted} packs deleted, ${pruned.packsRepacked} repacked${partialsNote(pruned.partialWritesDeleted)}, ${formatBytes(pruned.bytesFreed)} freed`;
         }
         out(text, { ...result, ...(pruned ? { prune: pruned } : {}) });
         return 0;
@@ -277,7 +298,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
       case "prune": {
         arity(command, args, 0);
         const r = await cancellably(() => repo.prune({ dryRun: Boolean(values["dry-run"]), ...(io.signal ? { signal: io.signal } : {}) }));
-        out(`${values["dry-run"] ? "would delete" : "deleted"} ${r.packsDeleted} packs, repacked ${r.packsRepacked}, ${formatBytes(r.bytesFreed)} freed`, r);
+        out(`${values["dry-run"] ? "would delete" : "deleted"} ${r.packsDeleted} packs, repacked ${r.packsRepacked}${partialsNote(r.partialWritesDeleted)}, ${formatBytes(r.bytesFreed)} freed`, r);
         return 0;
       }
       case "check": {
@@ -312,11 +333,27 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
       }
       case "key":
         return await keyCommand(repo, args, values, io, out);
+      case "unlock": {
+        arity(command, args, 0);
+        const all = Boolean(values["remove-all"]);
+        if (all) io.stderr.write("warning: removing every lock, also those of commits and prunes that may be running on other machines; a prune that runs beside a commit can delete data the commit needs\n");
+        const r = await repo.unlock({ all });
+        const lockLine = (l: LockInfo) => `${l.key}: ${l.purpose}, pid ${l.pid} on ${l.host} since ${l.time}${l.stale ? ` (${l.stale})` : ""}`;
+        out(
+          [
+            ...r.removed.map((l) => `removed ${lockLine(l)}`),
+            ...(all ? r.unreadable.map((k) => `removed ${k} (unreadable)`) : []),
+            ...r.kept.map((l) => `kept ${lockLine(l)}: its process may still be running (--remove-all removes it)`),
+            `${r.removed.length + (all ? r.unreadable.length : 0)} locks removed, ${r.kept.length} kept`,
+          ].join("\n"),
+          r,
+        );
+        return 0;
+      }
     }
     return 0;
   } finally {
     progress.clear();
-    if (values.requests) io.stderr.write(`${requestsLine(repo.requestCounts())}\n`);
     await repo.close();
   }
 }
@@ -345,6 +382,10 @@ function repairLines(r: RepairResult): string[] {
 /** Whether repair left damage it cannot fix (exit 7). */
 function repairLeftDamage(r: RepairResult): boolean {
   return r.unreadablePacks.length > 0 || r.incompleteSnapshots.length > 0 || r.damagedSnapshots.some((d) => !d.removed);
+}
+
+function partialsNote(n: number): string {
+  return n > 0 ? `, ${n} partial writes of interrupted commands removed` : "";
 }
 
 async function keyCommand(repo: Repository, args: string[], values: Values, io: CliIo, out: (h: string, d: unknown) => void): Promise<number> {

@@ -1,6 +1,6 @@
 import * as os from "node:os";
 import * as path from "node:path";
-import { IntegrityError, ObjectNotFoundError, RepositoryExistsError, RepositoryNotFoundError, UnsupportedFormatError, UsageError, WrongPassphraseError } from "../errors.ts";
+import { IntegrityError, KeyFilesMissingError, ObjectNotFoundError, RepositoryExistsError, RepositoryNotFoundError, UnsupportedFormatError, UsageError, WrongPassphraseError } from "../errors.ts";
 import type { Backend, RequestCounts } from "../storage/backend.ts";
 import { openBackend, type BackendOptions } from "../storage/open.ts";
 import { deriveKeys, generateMasterKey, type RepoKeys } from "../crypto/keys.ts";
@@ -9,7 +9,8 @@ import { Chunker, gearTableFromKey, type ChunkerParams } from "../chunker/index.
 import { CONFIG_KEY, KEYS_PREFIX, idOf, keyFileKey } from "../repo/layout.ts";
 import { FORMAT_VERSION, READABLE_VERSIONS, encodeConfig, newConfig, parseConfig, type RepoConfig } from "../repo/config.ts";
 import { IndexCache } from "../index/cache.ts";
-import { syncIndex } from "../index/sync.ts";
+import { removeLocks, type LockInfo } from "../repo/lock.ts";
+import { syncIndexBesidePrune } from "../index/resync.ts";
 import { BlobReader } from "./blob-reader.ts";
 import { createCodec, type BlobCodec, type CodecThreads } from "./codec/codec-pool.ts";
 import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite/sqlite-capture.ts";
@@ -57,6 +58,13 @@ export interface InitOptions extends OpenOptions {
   sqliteGroupPages?: number;
   packSize?: number;
   scrypt?: ScryptParams;
+}
+
+export interface UnlockResult {
+  removed: LockInfo[];
+  kept: LockInfo[];
+  /** Locks that do not open with this repository's key (removed too with `all`). */
+  unreadable: string[];
 }
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -108,7 +116,9 @@ export class Repository {
   static async init(url: string, opts: InitOptions): Promise<Repository> {
     requirePassphrase(opts.passphrase);
     const backend = await connect(url, opts);
-    if (await backend.head(CONFIG_KEY)) throw new RepositoryExistsError(backend.location);
+    // A listing rather than a HEAD: a missing bucket or refused credentials are then named before
+    // anything is written (a HEAD answer has no body to say which it was).
+    for await (const obj of backend.list(CONFIG_KEY)) if (obj.key === CONFIG_KEY) throw new RepositoryExistsError(backend.location);
     const config = encodeConfig(newConfig({
       ...(opts.chunker ? { chunker: opts.chunker } : {}),
       sqliteGroupPages: opts.sqliteGroupPages ?? DEFAULT_SQLITE_GROUP_PAGES,
@@ -273,6 +283,14 @@ export class Repository {
     await this.ctx.backend.delete(keyFileKey(victim.id));
   }
 
+  /**
+   * Removes locks that hold nothing off any more (see staleReason in repo/lock.ts), or with `all`
+   * every lock (only for a user who knows no commit or prune of any machine is running).
+   */
+  unlock(opts: { all?: boolean } = {}): Promise<UnlockResult> {
+    return removeLocks(this.ctx.backend, this.ctx.keys, opts);
+  }
+
   requestCounts(): RequestCounts {
     return this.ctx.backend.counts();
   }
@@ -284,7 +302,7 @@ export class Repository {
   }
 
   private async refresh(): Promise<void> {
-    const report = await syncIndex(this.ctx.cache, this.ctx.backend, this.ctx.keys);
+    const report = await syncIndexBesidePrune(this.ctx.cache, this.ctx.backend, this.ctx.keys);
     for (const d of report.damaged) {
       if (this.reported.has(d.object)) continue;
       this.reported.add(d.object);
@@ -375,7 +393,7 @@ async function unlock(backend: Backend, passphrase: string): Promise<Unlocked> {
       damaged ??= err;
     }
   }
-  if (!sawKey) throw new ObjectNotFoundError(`${KEYS_PREFIX}* (no key files at all)`, backend.location);
+  if (!sawKey) throw new KeyFilesMissingError(backend.location);
   if (damaged) throw damaged;
   throw new WrongPassphraseError();
 }

@@ -76,7 +76,7 @@ export interface CheckoutOptions {
   paths?: string[];
   /** Take a safety snapshot of a non-empty target first (default true). */
   safetySnapshot?: boolean;
-  /** Keep these paths of the current target instead of replacing them (globs, as excludes). */
+  /** Keep these paths of the current target instead of replacing them (patterns as for excludes: see excludes.ts). */
   keep?: string[];
   progress?: ProgressSink;
   signal?: AbortSignal;
@@ -119,6 +119,8 @@ export interface PruneOptions {
 export interface PruneResult {
   packsDeleted: number;
   packsRepacked: number;
+  /** Leftovers of writes that never finished (a local repository's temporary files of killed commits). */
+  partialWritesDeleted: number;
   bytesFreed: number;
 }
 

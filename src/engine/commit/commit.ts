@@ -8,7 +8,7 @@ import { encodeSnapshot, type SnapshotRecord } from "../../repo/snapshot.ts";
 import { manifestKey, snapshotKey } from "../../repo/layout.ts";
 import { acquireLock } from "../../repo/lock.ts";
 import type { CachedFile, FileStat } from "../../index/cache.ts";
-import { syncIndex } from "../../index/sync.ts";
+import { syncIndexBesidePrune } from "../../index/resync.ts";
 import { BlobWriter } from "./blob-writer.ts";
 import { DeltaSink } from "./delta-sink.ts";
 import { allowsDeltas } from "../../repo/config.ts";
@@ -17,13 +17,13 @@ import { LISTING_CHUNKS, serializeListing } from "../listing.ts";
 import { Chunker, gearTableFromKey } from "../../chunker/index.ts";
 import { ChangedWhileReading, databaseStatKey, fileUnreadable, isRacy, readContent, sameStat, statKey, untrusted } from "./source-reader.ts";
 import { WholeFileReader } from "./whole-read.ts";
-import { largestFile, makeScratchDir, type ScratchDir } from "../sqlite/scratch-dir.ts";
+import { makeScratchDir, type ScratchDir } from "../sqlite/scratch-dir.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
 import type { CapturedDatabase } from "../sqlite/sqlite-capture.ts";
 import { summarize } from "../snapshots.ts";
 import { SourceScan } from "./source-scan.ts";
 import { reusableListing, walkDigest } from "./listing-memo.ts";
-import type { WalkEntry } from "./walk.ts";
+import { largestFile, type WalkEntry } from "./walk.ts";
 import type { CommitOptions, CommitResult, FileEntry, Warning } from "../types.ts";
 
 const READ_ATTEMPTS = 3;
@@ -42,7 +42,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
   const lock = await acquireLock(ctx.backend, ctx.keys, false, "commit");
   let scratch: ScratchDir | undefined;
   try {
-    await syncIndex(ctx.cache, ctx.backend, ctx.keys);
+    await syncIndexBesidePrune(ctx.cache, ctx.backend, ctx.keys);
     const warnings: Warning[] = [];
     const warn = (w: Warning) => {
       warnings.push(w);

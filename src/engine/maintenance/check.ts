@@ -94,6 +94,10 @@ export async function check(ctx: RepoContext, opts: CheckOptions = {}, keys?: Ch
     const loc = ctx.cache.blob(blob);
     return loc !== undefined && usablePack(loc.pack);
   };
+  // Nothing refers to a partial write, so it harms no snapshot: a warning, not an error.
+  for (const prefix of [DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX]) {
+    for await (const p of ctx.backend.partialWrites?.(prefix) ?? []) warnings.push(`${p.key} (${p.size} bytes) is a partial write of an interrupted command (or of one running now); prune removes it`);
+  }
 
   const neededUnlisted = new Map<string, string[]>();
   for await (const obj of ctx.backend.list(SNAPSHOTS_PREFIX)) {

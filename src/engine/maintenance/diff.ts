@@ -4,7 +4,8 @@ import type { RepoContext } from "../context.ts";
 import { loadListing, resolveSnapshot } from "../snapshots.ts";
 import { fileUnreadable, readContent } from "../commit/source-reader.ts";
 import { WholeFileReader } from "../commit/whole-read.ts";
-import { largestFile, makeScratchDir } from "../sqlite/scratch-dir.ts";
+import { largestFile } from "../commit/walk.ts";
+import { makeScratchDir } from "../sqlite/scratch-dir.ts";
 import { SourceScan } from "../commit/source-scan.ts";
 import type { Change, FileEntry } from "../types.ts";
 
