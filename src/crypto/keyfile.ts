@@ -41,7 +41,7 @@ const CONFIG_AAD = Buffer.from("clawback config copy");
 const aadOf = (file: KeyFile) => (file.version === 2 ? AAD_V2 : AAD_V1);
 
 /** The key that seals the config copy in version 2 key files (derived, never the master itself). */
-export function configSealKey(master: Uint8Array): Buffer {
+function configSealKey(master: Uint8Array): Buffer {
   return Buffer.from(hkdfSync("sha256", master, Buffer.alloc(0), "clawback v1 config copy", 32));
 }
 

@@ -30,7 +30,7 @@ export function resolveSnapshot(ctx: RepoContext, ref: string): { id: string; re
 }
 
 /** Ids of snapshot records that are in the bucket but could not be read. */
-export function unreadableSnapshots(ctx: RepoContext): string[] {
+function unreadableSnapshots(ctx: RepoContext): string[] {
   return ctx.cache.damaged().flatMap((d) => (d.object.startsWith(SNAPSHOTS_PREFIX) ? [idOf(d.object)] : []));
 }
 
