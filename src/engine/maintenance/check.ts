@@ -169,16 +169,22 @@ async function readPack(ctx: RepoContext, packId: string, listed: PackEntry[] | 
   }
   // Every blob, by the header or (when it cannot be read) by the manifest.
   const entries = header ?? listed ?? [];
-  const bases = new Map<string, Buffer | undefined>();
+  // Deltas open against their bases, read (and verified) through the index.
+  const bases = new Map<string, Buffer | ClawbackError>();
   for (const base of new Set(entries.flatMap((e) => (e.base ? [e.base] : [])))) {
-    bases.set(base, await ctx.reader.readMany([base]).then((r) => r[0], () => undefined));
+    bases.set(base, await ctx.reader.readMany([base]).then((r) => r[0]!, (err: unknown) => {
+      if (!(err instanceof ClawbackError)) throw err;
+      return err;
+    }));
   }
   let bad = 0;
   let first = "";
   for (const e of entries) {
     try {
       if (e.offset + e.length > bytes.byteLength) throw new IntegrityError(key, "blob past the end of the pack");
-      decodeBlob(ctx.keys, e.id, bytes.subarray(e.offset, e.offset + e.length), key, { baseOf: (base) => (base === e.base ? bases.get(base) : undefined) });
+      const base = e.base ? bases.get(e.base) : undefined;
+      if (base instanceof ClawbackError) throw new IntegrityError(key, `its base ${e.base!.slice(0, 16)}… cannot be read (${base.message})`);
+      decodeBlob(ctx.keys, e.id, bytes.subarray(e.offset, e.offset + e.length), key, { baseOf: (id) => (id === e.base && base instanceof Buffer ? base : undefined) });
     } catch (err) {
       if (!(err instanceof ClawbackError)) throw err;
       bad++;
