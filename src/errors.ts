@@ -190,6 +190,44 @@ export class PathError extends ClawbackError {
  */
 export class ScratchFullError extends PathError {}
 
+/**
+ * A commit's scrub (CommitScrub) failed on a file, or left its copy unsound: the commit fails
+ * rather than store the file unscrubbed or list a snapshot without it. `path` names the file.
+ */
+export class ScrubError extends ClawbackError {
+  readonly path: string;
+  constructor(path: string, detail: string, options?: { cause?: unknown }) {
+    super(`${path}: scrub failed: ${detail}`, options);
+    this.path = path;
+  }
+}
+
+/**
+ * A checkout target that overlaps what the checkout reads from or must keep (invariant 11): it
+ * holds, or lies inside, the repository or the index cache. Replacing it would delete them.
+ * `protects` is the path that would be lost.
+ */
+export class TargetOverlapError extends PathError {
+  readonly protects: string;
+  constructor(target: string, detail: string, protects: string) {
+    super(target, detail);
+    this.protects = protects;
+  }
+}
+
+/** A path longer than the file system allows (a name over NAME_MAX, a path over PATH_MAX). */
+export class PathTooLongError extends PathError {}
+
+/**
+ * An interrupted checkout (its swap journal beside the target) could not be finished or undone:
+ * what is on disk is not what the journal expects (the target was made again since). Nothing was
+ * removed; the message names where the old and the restored trees are.
+ */
+export class CheckoutRecoveryError extends PathError {}
+
+/** Another process (alive, on this host) is swapping a checkout into the same target. */
+export class CheckoutInProgressError extends LockedError {}
+
 /** A snapshot listing names a path that would land outside the restore target. */
 export class UnsafePathError extends ClawbackError {
   override readonly exitCode = 11;

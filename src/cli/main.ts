@@ -21,6 +21,7 @@ commands:
   ls <snapshot> [path]               files in a snapshot
   diff <snapshot> <snapshot|dir>     what changed
   checkout <snapshot> <dir>          restore              [--path P]... [--no-safety]
+  recover <dir>                      finish or undo a checkout into dir that was interrupted (no --repo needed)
   forget [snapshot...]               remove snapshots     [--keep-last N] [--keep-daily N] [--keep-weekly N] [--dry-run] [--prune]
   prune                              delete data no snapshot needs [--dry-run]
   check                              verify the repository [--read-data] [--read-data-subset n/m|p%]
@@ -79,7 +80,7 @@ export interface CliIo {
   signal?: AbortSignal;
 }
 
-/** Exit codes: 0 ok; 1 other error; 2 usage; 3 wrong passphrase; 4 no/unsupported repository; 5 unknown snapshot; 6 missing object; 7 integrity (also check or repair finding damage); 8 storage; 9 locked; 10 bad path; 11 unsafe path; 12 done with warnings (some files not stored); 130 interrupted. */
+/** Exit codes: 0 ok; 1 other error; 2 usage; 3 wrong passphrase; 4 no/unsupported repository; 5 unknown snapshot; 6 missing object; 7 integrity (also check or repair finding damage); 8 storage; 9 locked; 10 bad path (also a checkout target holding the repository or cache, a name too long, a swap that cannot be recovered); 11 unsafe path; 12 done with warnings (some files not stored); 130 interrupted. */
 export async function main(argv: string[], io?: CliIo): Promise<number> {
   if (io) return runMain(argv, io);
   // The real process: during commit, checkout or prune, the first Ctrl-C (or SIGTERM) cancels the
@@ -191,8 +192,21 @@ function sumCounts(all: RequestCounts[]): RequestCounts {
 async function runCommand(command: string, args: string[], values: Values, io: CliIo, used: Backend[]): Promise<number> {
   const json = Boolean(values.json);
   const out = (human: string, data: unknown) => io.stdout.write(json ? `${JSON.stringify(data, null, 1)}\n` : human.endsWith("\n") || human === "" ? human : `${human}\n`);
-  const known = ["init", "commit", "log", "show", "ls", "diff", "checkout", "forget", "prune", "check", "repair", "stats", "key", "unlock"];
+  const known = ["init", "commit", "log", "show", "ls", "diff", "checkout", "recover", "forget", "prune", "check", "repair", "stats", "key", "unlock"];
   if (!known.includes(command)) throw new UsageError(`unknown command '${command}' (see 'clawback --help')`);
+
+  if (command === "recover") {
+    arity(command, args, 1);
+    const r = await Repository.recover(args[0]!);
+    const what = {
+      none: `${r.target}: no interrupted checkout`,
+      finished: `${r.target}: an interrupted checkout was finished; the restored snapshot is in place`,
+      undone: `${r.target}: an interrupted checkout was undone; the folder is as it was`,
+      "restored-old": `${r.target}: the folder's previous content was put back`,
+    }[r.swap];
+    out([what, ...r.removed.map((p) => `removed ${p}`)].join("\n"), r);
+    return 0;
+  }
 
   if (command === "init") {
     arity(command, args, 0);

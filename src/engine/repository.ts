@@ -17,6 +17,7 @@ import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite/sqlite-capture.ts";
 import type { RepoContext } from "./context.ts";
 import { commit } from "./commit/commit.ts";
 import { checkout } from "./checkout/checkout.ts";
+import { recoverTarget, type RecoveryReport } from "./checkout/recover.ts";
 import { diffSnapshots } from "./maintenance/diff.ts";
 import { forgetByPolicy, forgetSnapshots } from "./maintenance/forget.ts";
 import { prune } from "./maintenance/prune.ts";
@@ -27,8 +28,8 @@ import { listSnapshots, loadListing, resolveSnapshot, summarize } from "./snapsh
 import { isUnder } from "./listing.ts";
 import { SourceScan } from "./commit/source-scan.ts";
 import type {
-  Change, CheckOptions, CheckResult, CheckoutOptions, DamagedObject, CheckoutResult, CommitOptions, CommitResult, FileEntry, ForgetResult, KeyInfo,
-  ProgressSink, PruneOptions, PruneResult, RepairOptions, RepairResult, RepoStats, RetentionPolicy, SnapshotSummary,
+  Change, CheckOptions, CheckResult, CheckoutOptions, CheckoutResult, CommitOptions, CommitScrub, CommitResult, DamagedObject, FileEntry, ForgetResult, KeyInfo,
+  ProgressSink, PruneOptions, PruneResult, RepairOptions, RepairResult, RepoStats, RetentionPolicy, SnapshotSummary, Warning,
 } from "./types.ts";
 
 export interface OpenOptions {
@@ -169,11 +170,23 @@ export class Repository {
    * to commit() as `scan`, with the same folder and excludes.
    */
   static scan(dir: string, opts: { excludes?: readonly string[] } = {}): SourceScan {
-    return new SourceScan(dir, opts.excludes);
+    // A folder a checkout was swapping into when it crashed is put in order before it is walked.
+    const notices: Warning[] = [];
+    return new SourceScan(dir, opts.excludes, recoverTarget(dir, { warn: (w) => notices.push(w) }).then(() => notices));
   }
 
-  commit(dir: string, opts?: CommitOptions): Promise<CommitResult> {
-    return commit(this.ctx, dir, opts);
+  /**
+   * Puts a folder that a crashed checkout was restoring into back in order (invariant 11): its
+   * swap finished (or undone when it had changed nothing), stale staging folders removed. What it
+   * does is reported through `progress.warn` and returned. Needs no open repository (the plugin
+   * calls it at startup); checkout and commit call it for their folder first.
+   */
+  static recover(dir: string, opts: { progress?: ProgressSink } = {}): Promise<RecoveryReport> {
+    return recoverTarget(dir, opts.progress);
+  }
+
+  commit(dir: string, opts: CommitOptions = {}): Promise<CommitResult> {
+    return commit(this.ctx, dir, opts.scan ? opts : { ...opts, scan: Repository.scan(dir, { excludes: opts.excludes ?? [] }) });
   }
 
   checkout(ref: string, dir: string, opts?: CheckoutOptions): Promise<CheckoutResult> {
@@ -199,8 +212,8 @@ export class Repository {
     return prefix ? entries.filter((e) => isUnder(e.path, prefix)) : entries;
   }
 
-  /** Changes from snapshot `a` to snapshot `b`, or to the current content of a folder. */
-  async diff(a: string, b: string | { dir: string }): Promise<Change[]> {
+  /** Changes from snapshot `a` to snapshot `b`, or to the current content of a folder (through the scrub its commits use). */
+  async diff(a: string, b: string | { dir: string; scrub?: CommitScrub }): Promise<Change[]> {
     await this.refresh();
     return diffSnapshots(this.ctx, a, b);
   }

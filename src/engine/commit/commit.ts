@@ -1,6 +1,5 @@
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
-import * as path from "node:path";
 import { AbortedError } from "../../errors.ts";
 import { BlobType } from "../../repo/blob.ts";
 import { encodeManifest } from "../../repo/manifest.ts";
@@ -14,6 +13,7 @@ import { DeltaSink } from "./delta-sink.ts";
 import { allowsDeltas } from "../../repo/config.ts";
 import type { RepoContext } from "../context.ts";
 import { LISTING_CHUNKS, serializeListing } from "../listing.ts";
+import { linkTargetProblem, listingPathProblem } from "../path-rule.ts";
 import { Chunker, gearTableFromKey } from "../../chunker/index.ts";
 import { ChangedWhileReading, databaseStatKey, fileUnreadable, isRacy, readContent, sameStat, statKey, untrusted } from "./source-reader.ts";
 import { WholeFileReader } from "./whole-read.ts";
@@ -24,6 +24,7 @@ import { summarize } from "../snapshots.ts";
 import { SourceScan } from "./source-scan.ts";
 import { reusableListing, walkDigest } from "./listing-memo.ts";
 import { largestFile, type WalkEntry } from "./walk.ts";
+import { type FileScrub, scrubFor, scrubs, scrubTag, withScrubTag, withoutScrubTag } from "./scrub.ts";
 import type { CommitOptions, CommitResult, FileEntry, Warning } from "../types.ts";
 
 const READ_ATTEMPTS = 3;
@@ -39,6 +40,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
   const scan = opts.scan ?? new SourceScan(dir, excludes);
   if (opts.scan) await opts.scan.assertFor(dir, excludes);
   const root = await scan.root;
+  for (const notice of await scan.notices) opts.progress?.warn?.(notice);
   const lock = await acquireLock(ctx.backend, ctx.keys, false, "commit");
   let scratch: ScratchDir | undefined;
   try {
@@ -51,7 +53,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize);
     const { entries: items, warnings: walkWarnings, startedMs: walkedMs } = await scan.walked;
     walkWarnings.forEach(warn);
-    const walk = walkDigest(items, excludes);
+    const walk = walkDigest(items, excludes, opts.scrub?.id);
     const reused = walkWarnings.length === 0 ? await reusableListing(ctx.cache.listingMemo(root), walk, root) : undefined;
     if (!reused) scratch = await makeScratchDir(largestFile(items));
     const listing = reused ? { ...reused, filesRead: 0, seen: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, scratch!, warn, opts);
@@ -77,6 +79,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       tags: opts.tags ?? [],
       ...(parent ? { parent } : {}),
       root,
+      rootMode: (await fs.stat(root)).mode & 0o7777,
       tree,
       excludes,
       stats: { files, dirs, bytes, ...writer.stats, filesRead, durationMs: Date.now() - started },
@@ -88,7 +91,8 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     ctx.cache.putSnapshot(snap.id, record);
     if (listing.seen) {
       ctx.cache.putFiles(root, listing.seen);
-      const databases = listing.seen.filter((f) => f.file.sqlite).map(({ path: p, file: { size, mtimeNs, ctimeNs, ino } }): [string, FileStat] => [p, { size, mtimeNs, ctimeNs, ino }]);
+      // The memo's own walk digest covers the scrub; its database keys are compared with plain stats.
+      const databases = listing.seen.filter((f) => f.file.sqlite).map(({ path: p, file: { size, mtimeNs, ctimeNs, ino } }): [string, FileStat] => [p, withoutScrubTag({ size, mtimeNs, ctimeNs, ino })]);
       ctx.cache.putListingMemo(root, warnings.length === 0 && listing.trusted ? { walk, databases, tree, files, dirs, bytes } : undefined);
     }
     return { snapshot: summarize(snap.id, record), warnings };
@@ -114,11 +118,18 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   let racy = 0;
 
   const whole = new WholeFileReader();
-  const captures = new CaptureAhead(items, ctx.cache, root, scratch);
+  const captures = new CaptureAhead(items, ctx.cache, root, scratch, opts.scrub);
+  const tag = opts.scrub ? scrubTag(opts.scrub) : undefined;
 
   for (const [index, item] of items.entries()) {
     if (opts.signal?.aborted) throw new AbortedError();
     const st = item.stat;
+    // Invariant 10: never store a name that checkout would refuse (one rule, path-rule.ts).
+    const nameProblem = listingPathProblem(item.relPath);
+    if (nameProblem) {
+      warn({ path: item.relPath, message: `not stored: the name cannot be restored (${nameProblem})` });
+      continue;
+    }
     const base = { path: item.relPath, mode: Number(st.mode) & 0o7777, mtimeMs: Number(st.mtimeNs / 1000n) / 1000 };
     if (st.isDirectory()) {
       entries.push({ ...base, type: "dir", size: 0 });
@@ -127,7 +138,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
     }
     if (st.isSymbolicLink()) {
       const target = await fs.readlink(item.absPath);
-      if (path.isAbsolute(target) || path.posix.normalize(path.posix.join(path.posix.dirname(item.relPath), target)).startsWith("..")) {
+      if (linkTargetProblem(item.relPath, target)) {
         warn({ path: item.relPath, message: `not stored: symlink target ${JSON.stringify(target)} points outside the folder` });
         continue;
       }
@@ -137,11 +148,18 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
 
     opts.progress?.progress?.({ phase: "commit", files, totalFiles: items.length, bytes, path: item.relPath });
     const cached = ctx.cache.cachedFile(root, item.relPath);
-    // A database's stat key also covers its -wal (taken before the capture, never after).
-    let key = cached?.sqlite ? await databaseStatKey(item.absPath, st) : statKey(st);
+    // A database's stat key also covers its -wal (taken before the capture, never after). A file
+    // stored scrubbed has the scrub's tag in its key (see withScrubTag).
+    const plainKey = cached?.sqlite ? await databaseStatKey(item.absPath, st) : statKey(st);
+    let key = scrubs(opts.scrub, item.relPath, cached?.sqlite === true) ? withScrubTag(plainKey, tag) : plainKey;
+    const scrub = scrubFor(opts.scrub, item.relPath);
     let content: { chunks: string[]; size: number; sqlite: boolean } | undefined;
-    if (cached && sameStat(cached, key) && (cached.chunksIndexed || cached.chunks.every((id) => writer.has(id)))) {
-      content = cached;
+    const reusable = cached && sameStat(cached, key) && (cached.chunksIndexed || cached.chunks.every((id) => writer.has(id)));
+    // A row's size is the file's, for matching its stat; what was stored of a database (its
+    // captured copy) or of a scrubbed file has a size of its own: the sum of its chunks.
+    const storedSize = reusable && (cached.sqlite || key.ctimeNs !== plainKey.ctimeNs) ? sizeOfChunks(ctx, cached.chunks) : cached?.size;
+    if (reusable && storedSize !== undefined) {
+      content = { ...cached, size: storedSize };
     } else {
       const early = await captures.take(index);
       if (early) key = early.key;
@@ -149,9 +167,11 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
       // A database's changed page groups are stored as deltas of the groups its last version had.
       const previous = deltas && cached?.sqlite ? cached.chunks : undefined;
       const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous));
-      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
+      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy, scrub }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
       if (!content) continue;
       filesRead++;
+      // The row carries the tag of what was applied: the file may have turned out to be a database.
+      key = withScrubTag(withoutScrubTag(key), scrubs(opts.scrub, item.relPath, content.sqlite) ? tag : undefined);
     }
     entries.push({ ...base, type: "file", size: content.size, chunks: content.chunks, ...(content.sqlite ? { sqlite: true } : {}) });
     // A file modified just before it was statted is read again next time (see isRacy).
@@ -184,7 +204,7 @@ async function readWithRetries(
   ctx: RepoContext,
   absPath: string,
   firstStat: import("node:fs").BigIntStats,
-  reading: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined },
+  reading: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined; scrub: FileScrub | undefined },
   beforeCapture: () => Promise<void>,
   scratch: ScratchDir,
   sink: (d: Uint8Array) => Promise<string>,
@@ -196,7 +216,7 @@ async function readWithRetries(
   let captured = reading.captured;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
         captured = undefined;
@@ -209,6 +229,17 @@ async function readWithRetries(
       return undefined;
     }
   }
+}
+
+/** The plaintext size of stored chunks, from the index; undefined when one is not indexed yet. */
+function sizeOfChunks(ctx: RepoContext, chunks: readonly string[]): number | undefined {
+  let size = 0;
+  for (const id of chunks) {
+    const where = ctx.cache.blob(id);
+    if (!where) return undefined;
+    size += where.rawLength;
+  }
+  return size;
 }
 
 async function* oneBuffer(buf: Uint8Array): AsyncGenerator<Uint8Array> {
