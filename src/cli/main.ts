@@ -3,8 +3,8 @@ import { stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ClawbackError, PathError, UsageError } from "../errors.ts";
-import { Repository } from "../engine/repository.ts";
-import type { RetentionPolicy } from "../engine/types.ts";
+import { Repository, type OpenOptions } from "../engine/repository.ts";
+import type { RepairResult, RetentionPolicy } from "../engine/types.ts";
 import type { LockInfo } from "../repo/lock.ts";
 import { readPassphrase } from "./passphrase.ts";
 import { ProgressLine } from "./progress.ts";
@@ -25,6 +25,9 @@ commands:
   forget [snapshot...]               remove snapshots     [--keep-last N] [--keep-daily N] [--keep-weekly N] [--dry-run] [--prune]
   prune                              delete data no snapshot needs [--dry-run]
   check                              verify the repository [--read-data] [--read-data-subset n/m|p%]
+  repair                             rebuild pack manifests from pack headers, restore config, report
+                                     damaged and incomplete snapshots [--dry-run] [--read-data]
+                                     [--remove-damaged-snapshots]
   stats                              sizes and dedup ratio
   key add|list|remove [id]           manage passphrases  [--new-passphrase-file F]
   unlock                             remove locks left by processes that are gone [--remove-all]
@@ -63,6 +66,7 @@ const OPTIONS = {
   prune: { type: "boolean" },
   "read-data": { type: "boolean" },
   "read-data-subset": { type: "string" },
+  "remove-damaged-snapshots": { type: "boolean" },
   "remove-all": { type: "boolean" },
 } as const;
 
@@ -76,7 +80,7 @@ export interface CliIo {
   signal?: AbortSignal;
 }
 
-/** Exit codes: 0 ok; 1 other error; 2 usage; 3 wrong passphrase; 4 no/unsupported repository; 5 unknown snapshot; 6 missing object; 7 integrity; 8 storage; 9 locked; 10 bad path (also a checkout target holding the repository or cache, a name too long, a swap that cannot be recovered); 11 unsafe path; 12 done with warnings (some files not stored); 130 interrupted. */
+/** Exit codes: 0 ok; 1 other error; 2 usage; 3 wrong passphrase; 4 no/unsupported repository; 5 unknown snapshot; 6 missing object; 7 integrity (also check or repair finding damage); 8 storage; 9 locked; 10 bad path (also a checkout target holding the repository or cache, a name too long, a swap that cannot be recovered); 11 unsafe path; 12 done with warnings (some files not stored); 130 interrupted. */
 export async function main(argv: string[], io?: CliIo): Promise<number> {
   if (io) return runMain(argv, io);
   // The real process: during commit, checkout or prune, the first Ctrl-C (or SIGTERM) cancels the
@@ -156,7 +160,7 @@ function count(name: string, v: string | undefined): number | undefined {
   return Number(v);
 }
 
-async function openRepo(values: Values, io: CliIo, used: Backend[], create = false): Promise<Repository> {
+async function openRepo(values: Values, io: CliIo, used: Backend[], create = false, more: Pick<OpenOptions, "progress" | "acceptDamagedConfig"> = {}): Promise<Repository> {
   const url = values.repo ?? io.env.CLAWBACK_REPOSITORY;
   if (!url) throw new UsageError("no repository: pass --repo URL or set CLAWBACK_REPOSITORY");
   // A b2:// repository's default passphrase is the B2 application key (what the plugin uses when
@@ -166,7 +170,7 @@ async function openRepo(values: Values, io: CliIo, used: Backend[], create = fal
   // Every backend the command opens is kept, so --requests counts them all: init opens two, and
   // an open that fails leaves no repository to ask.
   const wrapBackend = (backend: Backend) => (used.push(backend), backend);
-  const opts = { passphrase, backendOptions: { env: io.env }, wrapBackend, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) };
+  const opts = { passphrase, backendOptions: { env: io.env }, wrapBackend, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}), ...more };
   return create ? Repository.init(url, opts) : Repository.open(url, opts);
 }
 
@@ -188,7 +192,7 @@ function sumCounts(all: RequestCounts[]): RequestCounts {
 async function runCommand(command: string, args: string[], values: Values, io: CliIo, used: Backend[]): Promise<number> {
   const json = Boolean(values.json);
   const out = (human: string, data: unknown) => io.stdout.write(json ? `${JSON.stringify(data, null, 1)}\n` : human.endsWith("\n") || human === "" ? human : `${human}\n`);
-  const known = ["init", "commit", "log", "show", "ls", "diff", "checkout", "recover", "forget", "prune", "check", "stats", "key", "unlock"];
+  const known = ["init", "commit", "log", "show", "ls", "diff", "checkout", "recover", "forget", "prune", "check", "repair", "stats", "key", "unlock"];
   if (!known.includes(command)) throw new UsageError(`unknown command '${command}' (see 'clawback --help')`);
 
   if (command === "recover") {
@@ -214,8 +218,10 @@ async function runCommand(command: string, args: string[], values: Values, io: C
 
   // A commit's walk needs no key: it runs while the repository opens (scrypt, on the thread pool).
   const scan = command === "commit" && args.length === 1 ? Repository.scan(args[0]!, { excludes: values.exclude ?? [] }) : undefined;
-  const repo = await openRepo(values, io, used);
   const progress = new ProgressLine(io.stderr as NodeJS.WriteStream, !json);
+  // Damaged objects found while opening are printed as warnings and skipped (invariant 12);
+  // check and repair also open a repository whose config differs from its authenticated copy.
+  const repo = await openRepo(values, io, used, false, { progress, acceptDamagedConfig: command === "check" || command === "repair" });
   try {
     switch (command) {
       case "commit": {
@@ -317,6 +323,13 @@ async function runCommand(command: string, args: string[], values: Values, io: C
         out(lines.join("\n"), r);
         return r.ok ? 0 : 7;
       }
+      case "repair": {
+        arity(command, args, 0);
+        const r = await repo.repair({ dryRun: Boolean(values["dry-run"]), removeDamagedSnapshots: Boolean(values["remove-damaged-snapshots"]), readData: Boolean(values["read-data"]), progress });
+        progress.clear();
+        out(repairLines(r).join("\n"), r);
+        return repairLeftDamage(r) ? 7 : 0;
+      }
       case "stats": {
         arity(command, args, 0);
         const s = await repo.stats();
@@ -357,6 +370,32 @@ async function runCommand(command: string, args: string[], values: Values, io: C
     progress.clear();
     await repo.close();
   }
+}
+
+/** What repair did (or would do), one finding a line, each naming its object. */
+function repairLines(r: RepairResult): string[] {
+  const would = (done: string, todo: string) => (r.dryRun ? todo : done);
+  const lines: string[] = [];
+  if (r.configRestored) lines.push(`config: ${would("written back", "would be written back")} from its authenticated copy`);
+  for (const d of r.damagedManifests) lines.push(`damaged manifest: ${d.message}`);
+  for (const d of r.unreadablePacks) lines.push(`unreadable pack, left out of the index: ${d.message}`);
+  for (const d of r.damagedBlobs) lines.push(`damaged blobs: ${d.object}: ${d.message}`);
+  if (r.manifestsWritten.length) {
+    lines.push(`${would("wrote", "would write")} ${r.manifestsWritten.join(", ")} covering every readable pack (${r.packsFromHeaders} read from their headers); ${would("removed", "would remove")} ${r.manifestsRemoved.length} old manifests`);
+  }
+  for (const d of r.damagedSnapshots) lines.push(`damaged snapshot record ${d.object}: ${d.message}${d.removed ? " (removed)" : `; remove it with 'clawback forget ${d.object.slice(10, 22)}' or 'repair --remove-damaged-snapshots'`}`);
+  for (const s of r.incompleteSnapshots) {
+    if (s.listing) lines.push(`snapshot ${shortId(s.snapshot)}: its listing cannot be read (${s.listing})`);
+    else lines.push(`snapshot ${shortId(s.snapshot)}: ${s.files.length} files need ${s.missingBlobs} blobs that are gone: ${s.files.slice(0, 20).map((f) => JSON.stringify(f)).join(", ")}${s.files.length > 20 ? ", …" : ""}`);
+  }
+  if (r.incompleteSnapshots.length) lines.push("incomplete snapshots are left as they are: committing the same source again stores the missing content, or 'clawback forget' removes them");
+  lines.push(repairLeftDamage(r) ? "damage remains (see above)" : lines.length ? (r.dryRun ? "repair would fix everything found" : "repaired") : "nothing to repair");
+  return lines;
+}
+
+/** Whether repair left damage it cannot fix (exit 7). */
+function repairLeftDamage(r: RepairResult): boolean {
+  return r.unreadablePacks.length > 0 || r.incompleteSnapshots.length > 0 || r.damagedSnapshots.some((d) => !d.removed);
 }
 
 function partialsNote(n: number): string {

@@ -1,13 +1,13 @@
 import * as os from "node:os";
 import * as path from "node:path";
-import { IntegrityError, KeyFilesMissingError, ObjectNotFoundError, RepositoryExistsError, RepositoryNotFoundError, UsageError, WrongPassphraseError } from "../errors.ts";
+import { IntegrityError, KeyFilesMissingError, ObjectNotFoundError, RepositoryExistsError, RepositoryNotFoundError, UnsupportedFormatError, UsageError, WrongPassphraseError } from "../errors.ts";
 import type { Backend, RequestCounts } from "../storage/backend.ts";
 import { openBackend, type BackendOptions } from "../storage/open.ts";
 import { deriveKeys, generateMasterKey, type RepoKeys } from "../crypto/keys.ts";
-import { createKeyFile, keyFileId, parseKeyFile, unwrapMasterKey, type ScryptParams } from "../crypto/keyfile.ts";
+import { createKeyFile, keyFileId, openConfigCopy, parseKeyFile, unwrapMasterKey, type KeyFile, type ScryptParams } from "../crypto/keyfile.ts";
 import { Chunker, gearTableFromKey, type ChunkerParams } from "../chunker/index.ts";
 import { CONFIG_KEY, KEYS_PREFIX, idOf, keyFileKey } from "../repo/layout.ts";
-import { encodeConfig, newConfig, parseConfig, type RepoConfig } from "../repo/config.ts";
+import { FORMAT_VERSION, READABLE_VERSIONS, encodeConfig, newConfig, parseConfig, type RepoConfig } from "../repo/config.ts";
 import { IndexCache } from "../index/cache.ts";
 import { removeLocks, type LockInfo } from "../repo/lock.ts";
 import { syncIndexBesidePrune } from "../index/resync.ts";
@@ -22,13 +22,14 @@ import { diffSnapshots } from "./maintenance/diff.ts";
 import { forgetByPolicy, forgetSnapshots } from "./maintenance/forget.ts";
 import { prune } from "./maintenance/prune.ts";
 import { check } from "./maintenance/check.ts";
+import { repair } from "./maintenance/repair.ts";
 import { repoStats } from "./maintenance/stats.ts";
 import { listSnapshots, loadListing, resolveSnapshot, summarize } from "./snapshots.ts";
 import { isUnder } from "./listing.ts";
 import { SourceScan } from "./commit/source-scan.ts";
 import type {
-  Change, CheckOptions, CheckResult, CheckoutOptions, CheckoutResult, CommitOptions, CommitScrub, CommitResult, FileEntry, ForgetResult, KeyInfo,
-  ProgressSink, PruneOptions, PruneResult, RepoStats, RetentionPolicy, SnapshotSummary, Warning,
+  Change, CheckOptions, CheckResult, CheckoutOptions, CheckoutResult, CommitOptions, CommitScrub, CommitResult, DamagedObject, FileEntry, ForgetResult, KeyInfo,
+  ProgressSink, PruneOptions, PruneResult, RepairOptions, RepairResult, RepoStats, RetentionPolicy, SnapshotSummary, Warning,
 } from "./types.ts";
 
 export interface OpenOptions {
@@ -40,6 +41,17 @@ export interface OpenOptions {
   wrapBackend?: (backend: Backend) => Backend;
   /** Worker threads that compress and seal, and that open blobs (default: see defaultCodecThreads; 0 = inline). */
   codecThreads?: number | CodecThreads;
+  /**
+   * Where damaged objects found while reading the repository are reported (each once per open
+   * repository, as a warning whose path is the object's name): they are skipped (invariant 12).
+   */
+  progress?: ProgressSink;
+  /**
+   * Open even when `config` is missing or differs from the authenticated copy in the key file,
+   * using that copy (what `check` and `repair` need; `repair` then writes it back). Otherwise such
+   * a config is an IntegrityError naming `config`.
+   */
+  acceptDamagedConfig?: boolean;
 }
 
 export interface InitOptions extends OpenOptions {
@@ -69,12 +81,29 @@ export class Repository {
   private readonly scrypt: ScryptParams | undefined;
   private readonly closeCodec: () => Promise<void>;
 
-  private constructor(ctx: RepoContext, unlocked: { master: Buffer; keyId: string }, closeCodec: () => Promise<void>, scrypt?: ScryptParams) {
+  /** The authenticated config bytes: what `key add` seals into a new key file and `repair` writes back. */
+  private readonly configBytes: Buffer;
+  /** Set when `config` in the bucket is missing or differs from the authenticated copy. */
+  private configDamage: string | undefined;
+  private readonly progress: ProgressSink | undefined;
+  /** Damaged objects already reported through `progress`. */
+  private readonly reported = new Set<string>();
+
+  private constructor(
+    ctx: RepoContext,
+    unlocked: { master: Buffer; keyId: string },
+    closeCodec: () => Promise<void>,
+    scrypt: ScryptParams | undefined,
+    more: { configBytes: Buffer; configDamage?: string; progress?: ProgressSink },
+  ) {
     this.ctx = ctx;
     this.closeCodec = closeCodec;
     this.keyId = unlocked.keyId;
     this.master = unlocked.master;
     this.scrypt = scrypt;
+    this.configBytes = more.configBytes;
+    this.configDamage = more.configDamage;
+    this.progress = more.progress;
   }
 
   get id(): string {
@@ -91,15 +120,17 @@ export class Repository {
     // A listing rather than a HEAD: a missing bucket or refused credentials are then named before
     // anything is written (a HEAD answer has no body to say which it was).
     for await (const obj of backend.list(CONFIG_KEY)) if (obj.key === CONFIG_KEY) throw new RepositoryExistsError(backend.location);
-    const config = newConfig({
+    const config = encodeConfig(newConfig({
       ...(opts.chunker ? { chunker: opts.chunker } : {}),
       sqliteGroupPages: opts.sqliteGroupPages ?? DEFAULT_SQLITE_GROUP_PAGES,
       ...(opts.packSize ? { packSize: opts.packSize } : {}),
-    });
-    const keyFile = await createKeyFile(generateMasterKey(), opts.passphrase, opts.scrypt);
+    }));
+    // The key file carries a sealed copy of config: config itself is plaintext (it is read before
+    // the key), and the copy is what authenticates it at every open.
+    const keyFile = await createKeyFile(generateMasterKey(), opts.passphrase, opts.scrypt, config);
     await backend.put(keyFileKey(keyFile.id), keyFile.bytes);
     // The config is written last: its presence is what makes a folder a repository.
-    await backend.put(CONFIG_KEY, encodeConfig(config));
+    await backend.put(CONFIG_KEY, config);
     await backend.close();
     return Repository.open(url, opts);
   }
@@ -108,21 +139,26 @@ export class Repository {
     requirePassphrase(opts.passphrase);
     const backend = await connect(url, opts);
     try {
-      let config: RepoConfig;
-      try {
-        config = parseConfig(await backend.get(CONFIG_KEY));
-      } catch (err) {
-        if (err instanceof ObjectNotFoundError) throw new RepositoryNotFoundError(backend.location);
+      const stored = await backend.get(CONFIG_KEY).then((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength), (err: unknown) => {
+        if (err instanceof ObjectNotFoundError) return undefined;
         throw err;
-      }
+      });
+      // Without config and without key files there is no repository here; with key files, config
+      // was lost and a version 2 key file still has it.
+      if (!stored && !(await hasKeyFiles(backend))) throw new RepositoryNotFoundError(backend.location);
+      // A version this build does not know is reported before the passphrase is tried.
+      if (stored) peekVersion(stored);
       const unlocked = await unlock(backend, opts.passphrase);
+      const { config, bytes: configBytes, damage } = authenticConfig(stored, unlocked, backend.location);
+      if (damage && !opts.acceptDamagedConfig) throw new IntegrityError(CONFIG_KEY, `${damage}; 'clawback repair' writes it back from that copy`);
       const keys = deriveKeys(unlocked.master);
       const cache = new IndexCache(path.join(opts.cacheDir ?? defaultCacheDir(), config.id, "index.sqlite"));
       const chunker = await Chunker.create(config.chunker, gearTableFromKey(keys.gear));
       const codec = lazyCodec(keys, opts.codecThreads);
       const ctx: RepoContext = { backend, keys, config, cache, chunker, reader: new BlobReader(backend, keys, cache), codec: codec.get };
-      await syncIndexBesidePrune(cache, backend, keys);
-      return new Repository(ctx, unlocked, codec.close, (opts as InitOptions).scrypt);
+      const repo = new Repository(ctx, unlocked, codec.close, (opts as InitOptions).scrypt, { configBytes, ...(damage ? { configDamage: damage } : {}), ...(opts.progress ? { progress: opts.progress } : {}) });
+      await repo.refresh();
+      return repo;
     } catch (err) {
       await backend.close();
       throw err;
@@ -182,6 +218,15 @@ export class Repository {
     return diffSnapshots(this.ctx, a, b);
   }
 
+  /**
+   * Objects found damaged and skipped when the repository was last read (invariant 12): pack
+   * manifests, snapshot records, pack headers, and `config` when it differs from its
+   * authenticated copy. `check` looks further (every pack, every listing).
+   */
+  damaged(): DamagedObject[] {
+    return [...(this.configDamage ? [{ object: CONFIG_KEY, message: `integrity check failed for config: ${this.configDamage}` }] : []), ...this.ctx.cache.damaged()];
+  }
+
   async forget(refs: string[]): Promise<ForgetResult> {
     await this.refresh();
     return forgetSnapshots(this.ctx, refs);
@@ -197,7 +242,18 @@ export class Repository {
   }
 
   check(opts?: CheckOptions): Promise<CheckResult> {
-    return check(this.ctx, opts);
+    return check(this.ctx, opts, { master: this.master, ...(this.configDamage ? { configDamage: this.configDamage } : {}) });
+  }
+
+  /**
+   * Rebuilds what can be rebuilt (invariant 12): pack manifests from pack headers, `config` from
+   * its authenticated copy; reports snapshot records that cannot be read (removed only with
+   * `removeDamagedSnapshots`) and snapshots whose blobs are gone, naming the files affected.
+   */
+  async repair(opts: RepairOptions = {}): Promise<RepairResult> {
+    const result = await repair(this.ctx, opts, { configBytes: this.configBytes, ...(this.configDamage ? { configDamage: this.configDamage } : {}) });
+    if (result.configRestored && !result.dryRun) this.configDamage = undefined;
+    return result;
   }
 
   async stats(): Promise<RepoStats> {
@@ -207,7 +263,7 @@ export class Repository {
 
   async addKey(passphrase: string): Promise<string> {
     requirePassphrase(passphrase);
-    const file = await createKeyFile(this.master, passphrase, this.scrypt);
+    const file = await createKeyFile(this.master, passphrase, this.scrypt, this.configBytes);
     await this.ctx.backend.put(keyFileKey(file.id), file.bytes);
     return file.id;
   }
@@ -216,8 +272,16 @@ export class Repository {
     const out: KeyInfo[] = [];
     for await (const obj of this.ctx.backend.list(KEYS_PREFIX)) {
       const id = idOf(obj.key);
-      const file = parseKeyFile(obj.key, await this.ctx.backend.get(obj.key));
-      out.push({ id, created: file.created, host: file.host, current: id === this.keyId });
+      try {
+        const bytes = await this.ctx.backend.get(obj.key);
+        if (keyFileId(bytes) !== id) throw new IntegrityError(obj.key, "key file content does not hash to its name");
+        const file = parseKeyFile(obj.key, bytes);
+        out.push({ id, created: file.created, host: file.host, current: id === this.keyId });
+      } catch (err) {
+        // A damaged key file is named, not a reason to hide the others (invariant 12).
+        if (!(err instanceof IntegrityError)) throw err;
+        this.progress?.warn?.({ path: obj.key, message: `skipped: ${err.message}` });
+      }
     }
     return out.sort((a, b) => a.created.localeCompare(b.created));
   }
@@ -251,7 +315,12 @@ export class Repository {
   }
 
   private async refresh(): Promise<void> {
-    await syncIndexBesidePrune(this.ctx.cache, this.ctx.backend, this.ctx.keys);
+    const report = await syncIndexBesidePrune(this.ctx.cache, this.ctx.backend, this.ctx.keys);
+    for (const d of report.damaged) {
+      if (this.reported.has(d.object)) continue;
+      this.reported.add(d.object);
+      this.progress?.warn?.({ path: d.object, message: `skipped: ${d.message}` });
+    }
   }
 }
 
@@ -276,17 +345,68 @@ function lazyCodec(keys: RepoKeys, threads: number | CodecThreads | undefined): 
   };
 }
 
-/** Tries each key file until one opens with the passphrase. */
-async function unlock(backend: Backend, passphrase: string): Promise<{ master: Buffer; keyId: string }> {
+async function hasKeyFiles(backend: Backend): Promise<boolean> {
+  for await (const _ of backend.list(KEYS_PREFIX)) return true;
+  return false;
+}
+
+/** Reads only the format version, so an unknown one is named before anything else is tried. */
+function peekVersion(bytes: Uint8Array): void {
+  let version: unknown;
+  try {
+    version = (JSON.parse(Buffer.from(bytes).toString("utf8")) as { version?: unknown })?.version;
+  } catch {
+    return; // not JSON: reported once the authentic copy (if any) is known
+  }
+  if (typeof version === "number" && !READABLE_VERSIONS.includes(version)) throw new UnsupportedFormatError(version, FORMAT_VERSION);
+}
+
+/**
+ * The config to use and whether the bucket's copy is damaged. A version 2 key file holds the
+ * authentic config bytes: the bucket's must equal them. A version 1 key file (a repository from
+ * before config was authenticated) has none: the bucket's config is taken as it is.
+ */
+function authenticConfig(stored: Buffer | undefined, unlocked: Unlocked, location: string): { config: RepoConfig; bytes: Buffer; damage?: string } {
+  const copy = openConfigCopy(keyFileKey(unlocked.keyId), unlocked.file, unlocked.master);
+  if (!copy) {
+    if (!stored) throw new RepositoryNotFoundError(location);
+    return { config: parseConfig(stored), bytes: stored };
+  }
+  const config = parseConfig(copy);
+  if (!stored) return { config, bytes: copy, damage: `missing from the repository (${keyFileKey(unlocked.keyId)} holds an authenticated copy)` };
+  if (!stored.equals(copy)) return { config, bytes: copy, damage: `differs from the authenticated copy in ${keyFileKey(unlocked.keyId)} (edited, swapped or corrupted)` };
+  return { config, bytes: copy };
+}
+
+interface Unlocked {
+  master: Buffer;
+  keyId: string;
+  file: KeyFile;
+}
+
+/**
+ * Tries each key file until one opens with the passphrase. A damaged key file is skipped (another
+ * passphrase's file must not lock this one out); when none opens, the damage is what is reported,
+ * since the passphrase may have been for the damaged file.
+ */
+async function unlock(backend: Backend, passphrase: string): Promise<Unlocked> {
   let sawKey = false;
+  let damaged: IntegrityError | undefined;
   for await (const obj of backend.list(KEYS_PREFIX)) {
     const id = idOf(obj.key);
     sawKey = true;
-    const bytes = await backend.get(obj.key);
-    if (keyFileId(bytes) !== id) throw new IntegrityError(obj.key, "key file content does not hash to its name");
-    const master = await unwrapMasterKey(parseKeyFile(obj.key, bytes), passphrase);
-    if (master) return { master, keyId: id };
+    try {
+      const bytes = await backend.get(obj.key);
+      if (keyFileId(bytes) !== id) throw new IntegrityError(obj.key, "key file content does not hash to its name");
+      const file = parseKeyFile(obj.key, bytes);
+      const master = await unwrapMasterKey(file, passphrase);
+      if (master) return { master, keyId: id, file };
+    } catch (err) {
+      if (!(err instanceof IntegrityError)) throw err;
+      damaged ??= err;
+    }
   }
   if (!sawKey) throw new KeyFilesMissingError(backend.location);
+  if (damaged) throw damaged;
   throw new WrongPassphraseError();
 }

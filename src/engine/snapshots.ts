@@ -1,4 +1,5 @@
-import { SnapshotNotFoundError } from "../errors.ts";
+import { IntegrityError, SnapshotNotFoundError } from "../errors.ts";
+import { SNAPSHOTS_PREFIX, idOf, snapshotKey } from "../repo/layout.ts";
 import type { SnapshotRecord } from "../repo/snapshot.ts";
 import type { RepoContext } from "./context.ts";
 import { assertNoPathThroughLinks, assertSafeEntry, parseListing } from "./listing.ts";
@@ -16,9 +17,25 @@ export function listSnapshots(ctx: RepoContext): SnapshotSummary[] {
 /**
  * Resolves "latest", "latest~N", a full id or a unique id prefix. "latest" counts only snapshots
  * that are not safety snapshots: a checkout's own safety snapshot must not become the "latest"
- * that a second "restore latest" would bring back. Safety snapshots are named by id.
+ * that a second "restore latest" would bring back. Safety snapshots are named by id. An id whose
+ * record exists but cannot be read (the last sync skipped it) is an IntegrityError naming it.
  */
 export function resolveSnapshot(ctx: RepoContext, ref: string): { id: string; record: SnapshotRecord } {
+  const { id, record } = matchSnapshot(ctx, ref);
+  if (!record) {
+    const damage = ctx.cache.damaged().find((d) => d.object === snapshotKey(id));
+    throw new IntegrityError(snapshotKey(id), `the snapshot record cannot be read (${damage?.message ?? "damaged"}); 'clawback repair' reports it and 'clawback forget ${id.slice(0, 12)}' removes it`);
+  }
+  return { id, record };
+}
+
+/** Ids of snapshot records that are in the bucket but could not be read. */
+function unreadableSnapshots(ctx: RepoContext): string[] {
+  return ctx.cache.damaged().flatMap((d) => (d.object.startsWith(SNAPSHOTS_PREFIX) ? [idOf(d.object)] : []));
+}
+
+/** As resolveSnapshot, but an unreadable record resolves too (with no record): what forget needs. */
+export function matchSnapshot(ctx: RepoContext, ref: string): { id: string; record?: SnapshotRecord } {
   const records = ctx.cache.snapshotRecords();
   const latest = /^latest(?:~(\d+))?$/.exec(ref);
   if (latest) {
@@ -31,10 +48,11 @@ export function resolveSnapshot(ctx: RepoContext, ref: string): { id: string; re
   if (!/^[0-9a-f]{4,64}$/i.test(ref)) throw new SnapshotNotFoundError(ref, "not a snapshot id, id prefix (4+ hex digits) or 'latest'");
   // Ids are written in lower case; a prefix copied in upper case names the same snapshot.
   const prefix = ref.toLowerCase();
-  const matches = [...records.keys()].filter((id) => id.startsWith(prefix));
+  const matches = [...new Set([...records.keys(), ...unreadableSnapshots(ctx)])].filter((id) => id.startsWith(prefix));
   if (matches.length === 0) throw new SnapshotNotFoundError(ref);
   if (matches.length > 1) throw new SnapshotNotFoundError(ref, `prefix matches ${matches.length} snapshots; give more digits`);
-  return { id: matches[0]!, record: records.get(matches[0]!)! };
+  const record = records.get(matches[0]!);
+  return { id: matches[0]!, ...(record ? { record } : {}) };
 }
 
 /** The snapshot's full listing, every entry checked against invariant 10. */

@@ -1,5 +1,6 @@
 import type { SnapshotRecord, SnapshotStatsRecord } from "../repo/snapshot.ts";
 import type { SourceScan } from "./commit/source-scan.ts";
+import type { DamagedObject } from "../index/sync.ts";
 
 // The engine's public shapes: what commit, checkout and the other commands take and return.
 // The CLI and the OpenClaw plugin are written against these and nothing deeper.
@@ -35,7 +36,7 @@ export interface Warning {
   message: string;
 }
 
-export type Phase = "scan" | "commit" | "checkout" | "verify" | "check" | "prune";
+export type Phase = "scan" | "commit" | "checkout" | "verify" | "check" | "prune" | "repair";
 
 export interface ProgressEvent {
   phase: Phase;
@@ -169,9 +170,61 @@ export interface CheckOptions {
 
 export interface CheckResult {
   ok: boolean;
+  /** Every problem found, each naming the object at fault (not only the first). */
   errors: string[];
   warnings: string[];
   packsRead: number;
+  /** The names of the objects the errors are about (`config`, `keys/…`, `data/…`, `index/…`, `snapshots/…`), each once. */
+  damaged: string[];
+}
+
+/** An object that cannot be read (by its name in the repository), and why. */
+export type { DamagedObject };
+
+export interface RepairOptions {
+  /** Say what would be done, change nothing. */
+  dryRun?: boolean;
+  /** Delete snapshot records that cannot be read (otherwise they are only reported). */
+  removeDamagedSnapshots?: boolean;
+  /**
+   * Also read every pack whole and leave blobs that do not open out of the rebuilt index: the
+   * next commit of the same content stores them again, which makes the snapshots that need them
+   * whole again.
+   */
+  readData?: boolean;
+  progress?: ProgressSink;
+}
+
+/** A readable snapshot that needs blobs no readable pack holds. */
+export interface IncompleteSnapshot {
+  snapshot: string;
+  /** Files (listing paths) with at least one missing blob; empty when the listing itself is lost. */
+  files: string[];
+  missingBlobs: number;
+  /** Set when the snapshot's listing cannot be read at all. */
+  listing?: string;
+}
+
+export interface RepairResult {
+  dryRun: boolean;
+  /** `config` was missing or differed from its authenticated copy, and was (or would be) written back. */
+  configRestored: boolean;
+  /** Pack manifests that could not be read. */
+  damagedManifests: DamagedObject[];
+  /** Packs whose header could not be read: their blobs are left out of the rebuilt manifests. */
+  unreadablePacks: DamagedObject[];
+  /** With readData: packs holding blobs that do not open (those blobs are left out of the index). */
+  damagedBlobs: DamagedObject[];
+  /** Packs indexed from their own headers (not listed in any readable manifest before). */
+  packsFromHeaders: number;
+  /** New manifests (object names) covering every readable pack. */
+  manifestsWritten: string[];
+  /** Manifests deleted: the damaged ones and the ones the new manifest supersedes. */
+  manifestsRemoved: string[];
+  /** Snapshot records that cannot be read; `removed` with removeDamagedSnapshots. */
+  damagedSnapshots: (DamagedObject & { removed: boolean })[];
+  /** Readable snapshots that reference blobs no longer present (not rewritten: forget them, or commit the source again). */
+  incompleteSnapshots: IncompleteSnapshot[];
 }
 
 export interface RepoStats {

@@ -90,7 +90,7 @@ export class IndexCache {
     this.db.pragma("synchronous = NORMAL");
     const version = this.db.pragma("user_version", { simple: true }) as number;
     if (version !== SCHEMA_VERSION) {
-      this.db.exec("DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS manifests; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS snapshots; DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS listing_memos;");
+      this.db.exec("DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS manifests; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS snapshots; DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS listing_memos; DROP TABLE IF EXISTS damaged;");
     }
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS blobs (id TEXT PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL, raw_length INTEGER NOT NULL, type INTEGER NOT NULL, base TEXT) WITHOUT ROWID;
@@ -100,6 +100,7 @@ export class IndexCache {
       CREATE TABLE IF NOT EXISTS snapshots (id TEXT PRIMARY KEY, record TEXT NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS files (root TEXT NOT NULL, path TEXT NOT NULL, size INTEGER, mtime TEXT, ctime TEXT, ino TEXT, chunks TEXT, sqlite INTEGER, generation INTEGER NOT NULL, PRIMARY KEY (root, path)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS damaged (object TEXT PRIMARY KEY, message TEXT NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS listing_memos (root TEXT PRIMARY KEY, memo TEXT NOT NULL, generation INTEGER NOT NULL) WITHOUT ROWID;
     `);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
@@ -167,8 +168,28 @@ export class IndexCache {
     return new Set(this.stmts.manifests.all().map((r) => r.id));
   }
 
+  /**
+   * Records packs read from their own headers because no readable manifest lists them (manifest
+   * ""): they are kept until the next full reload, which looks at the bucket's packs again.
+   */
+  addHeaderPacks(packs: ManifestPack[]): void {
+    this.addPacks("", packs);
+  }
+
+  /** The packs addHeaderPacks recorded that no manifest has listed since, with their blobs. */
+  headerPacks(): ManifestPack[] {
+    return this.db
+      .prepare<[], { id: string; size: number }>("SELECT id, size FROM packs WHERE manifest = ''")
+      .all()
+      .map((p) => ({ id: p.id, size: p.size, blobs: this.packEntries(p.id) }));
+  }
+
   /** Records one manifest's packs and blobs, in one transaction. */
   addManifest(manifestId: string, packs: ManifestPack[]): void {
+    this.addPacks(manifestId, packs);
+  }
+
+  private addPacks(manifestId: string, packs: ManifestPack[]): void {
     this.db.transaction(() => {
       for (const pack of packs) {
         this.stmts.putPack.run(pack.id, pack.size, manifestId);
@@ -178,7 +199,7 @@ export class IndexCache {
           if (this.blobMap && (!known || (known.base && !b.base))) this.blobMap.set(b.id, { pack: pack.id, offset: b.offset, length: b.length, rawLength: b.rawLength, type: b.type, ...(b.base ? { base: b.base } : {}) });
         }
       }
-      this.stmts.putManifest.run(manifestId);
+      if (manifestId) this.stmts.putManifest.run(manifestId);
     })();
   }
 
@@ -218,6 +239,19 @@ export class IndexCache {
     const p = this.db.prepare<[], { n: number; bytes: number | null }>("SELECT count(*) AS n, sum(size) AS bytes FROM packs").get()!;
     const b = this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM blobs").get()!;
     return { packs: p.n, blobs: b.n, packBytes: p.bytes ?? 0 };
+  }
+
+  /** Objects the last sync found damaged and skipped (replaced by each sync). */
+  damaged(): { object: string; message: string }[] {
+    return this.db.prepare<[], { object: string; message: string }>("SELECT object, message FROM damaged ORDER BY object").all();
+  }
+
+  setDamaged(objects: readonly { object: string; message: string }[]): void {
+    this.db.transaction(() => {
+      this.db.exec("DELETE FROM damaged");
+      const put = this.db.prepare("INSERT OR REPLACE INTO damaged (object, message) VALUES (?, ?)");
+      for (const d of objects) put.run(d.object, d.message);
+    })();
   }
 
   snapshotIds(): Set<string> {

@@ -3,7 +3,7 @@ import type { Backend } from "../storage/backend.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { INDEX_PREFIX, SNAPSHOTS_PREFIX } from "../repo/layout.ts";
 import type { IndexCache } from "./cache.ts";
-import { syncIndex } from "./sync.ts";
+import { syncIndex, type SyncReport } from "./sync.ts";
 
 /**
  * syncIndex, for a command that holds no exclusive lock: a prune (or forget) elsewhere may delete
@@ -12,15 +12,14 @@ import { syncIndex } from "./sync.ts";
  * the repository whole. Once is retried; a second such miss is reported as ConcurrentPruneError,
  * never as a missing object (which would read as corruption).
  */
-export async function syncIndexBesidePrune(cache: IndexCache, backend: Backend, keys: RepoKeys): Promise<void> {
+export async function syncIndexBesidePrune(cache: IndexCache, backend: Backend, keys: RepoKeys): Promise<SyncReport> {
   try {
-    await syncIndex(cache, backend, keys);
-    return;
+    return await syncIndex(cache, backend, keys);
   } catch (err) {
     if (!deletedMeanwhile(err)) throw err;
   }
   try {
-    await syncIndex(cache, backend, keys);
+    return await syncIndex(cache, backend, keys);
   } catch (err) {
     if (deletedMeanwhile(err)) throw new ConcurrentPruneError(backend.location, err.key, { cause: err });
     throw err;

@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
-import { IntegrityError } from "../errors.ts";
+import { IntegrityError, ObjectNotFoundError } from "../errors.ts";
 import type { Backend } from "../storage/backend.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
-import { INDEX_PREFIX, SNAPSHOTS_PREFIX, idOf, manifestKey, snapshotKey, isObjectId } from "../repo/layout.ts";
-import { decodeManifest } from "../repo/manifest.ts";
+import { DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX, idOf, manifestKey, packKey, snapshotKey, isObjectId } from "../repo/layout.ts";
+import { decodeManifest, type ManifestPack } from "../repo/manifest.ts";
+import { PACK_TRAILER_BYTES, packHeaderFromBytes, packHeaderLength } from "../repo/pack.ts";
 import { decodeSnapshot } from "../repo/snapshot.ts";
 import type { IndexCache } from "./cache.ts";
 
@@ -14,22 +15,71 @@ export async function getVerified(backend: Backend, key: string): Promise<Uint8A
   return bytes;
 }
 
+/** An object that could not be read and was skipped (invariant 12), by its name in the repository. */
+export interface DamagedObject {
+  object: string;
+  message: string;
+}
+
+export interface SyncReport {
+  /** Pack manifests, snapshot records and pack headers that failed authentication, each skipped. */
+  damaged: DamagedObject[];
+  /** Packs indexed from their own headers because no readable manifest lists them. */
+  packsFromHeaders: number;
+}
+
+/** Runs `read`; an IntegrityError is recorded as damage to `object` instead of thrown. */
+export async function tolerate<T>(damaged: DamagedObject[], object: string, read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (err) {
+    if (!(err instanceof IntegrityError)) throw err;
+    damaged.push({ object, message: err.message });
+    return undefined;
+  }
+}
+
 /**
  * Brings the cache up to date with the bucket: loads manifests and snapshot records it has not
  * seen; when one it knew is gone (a prune elsewhere), it drops the pack rows and reloads them all.
+ *
+ * One damaged object costs only what depends on it (invariant 12): a manifest or snapshot record
+ * that fails authentication is reported in the result and skipped. After a full reload, or when a
+ * manifest was unreadable, packs that no readable manifest lists are indexed from their own
+ * headers (two range reads each), so their blobs stay readable.
  */
-export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoKeys): Promise<void> {
+export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoKeys): Promise<SyncReport> {
+  const damaged: DamagedObject[] = [];
   const remote = new Set<string>();
   for await (const obj of backend.list(INDEX_PREFIX)) if (isObjectId(idOf(obj.key))) remote.add(idOf(obj.key));
   let known = cache.manifestIds();
+  let fullReload = known.size === 0;
   if ([...known].some((id) => !remote.has(id))) {
     cache.clearPacks();
     known = new Set();
+    fullReload = true;
   }
   for (const id of remote) {
     if (known.has(id)) continue;
     const key = manifestKey(id);
-    cache.addManifest(id, decodeManifest(keys, await getVerified(backend, key), key).packs);
+    const manifest = await tolerate(damaged, key, async () => decodeManifest(keys, await getVerified(backend, key), key));
+    if (manifest) cache.addManifest(id, manifest.packs);
+  }
+  let packsFromHeaders = 0;
+  if (fullReload || damaged.length > 0) {
+    const indexed = new Set(cache.packs().map((p) => p.id));
+    const uncovered: ManifestPack[] = [];
+    for await (const obj of backend.list(DATA_PREFIX)) {
+      const id = idOf(obj.key);
+      if (!isObjectId(id) || indexed.has(id)) continue;
+      const blobs = await tolerate(damaged, obj.key, () => readHeaderByRange(backend, keys, id, obj.size)).catch((err: unknown) => {
+        if (err instanceof ObjectNotFoundError) return undefined; // deleted meanwhile (a prune elsewhere)
+        throw err;
+      });
+      if (blobs) uncovered.push({ id, size: obj.size, blobs });
+    }
+    if (uncovered.length) cache.addHeaderPacks(uncovered);
+    packsFromHeaders = uncovered.length;
   }
 
   const snapshots = new Set<string>();
@@ -39,6 +89,28 @@ export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoK
   for (const id of snapshots) {
     if (cached.has(id)) continue;
     const key = snapshotKey(id);
-    cache.putSnapshot(id, decodeSnapshot(keys, await getVerified(backend, key), key));
+    try {
+      const record = await tolerate(damaged, key, async () => decodeSnapshot(keys, await getVerified(backend, key), key));
+      if (record) cache.putSnapshot(id, record);
+    } catch (err) {
+      // Listed, then gone: forgotten meanwhile by another process.
+      if (!(err instanceof ObjectNotFoundError)) throw err;
+    }
   }
+  cache.setDamaged(damaged);
+  return { damaged, packsFromHeaders };
+}
+
+/**
+ * A pack's header, read by range from its end (the trailer, then the sealed header), without the
+ * blobs. The header is authenticated; each blob is authenticated when it is read.
+ */
+export async function readHeaderByRange(backend: Backend, keys: RepoKeys, packId: string, size: number): Promise<ManifestPack["blobs"]> {
+  const key = packKey(packId);
+  if (size < PACK_TRAILER_BYTES) throw new IntegrityError(key, "pack too short");
+  const trailer = await backend.get(key, { offset: size - PACK_TRAILER_BYTES, length: PACK_TRAILER_BYTES });
+  const length = packHeaderLength(trailer, size, key);
+  const sealed = await backend.get(key, { offset: size - PACK_TRAILER_BYTES - length, length });
+  if (sealed.byteLength !== length) throw new IntegrityError(key, "short range read");
+  return packHeaderFromBytes(keys, sealed, size, key);
 }

@@ -8,8 +8,8 @@ import { ClawbackError } from "../errors.ts";
  * read; deltas are written only into version 2 repositories, so a version 1 repository stays
  * readable by the clawback that made it.
  */
-const FORMAT_VERSION = 2;
-const READABLE_VERSIONS = [1, 2];
+export const FORMAT_VERSION = 2;
+export const READABLE_VERSIONS = [1, 2];
 
 /** Whether blobs may be stored as deltas in a repository with this config. */
 export const allowsDeltas = (cfg: RepoConfig) => cfg.version >= 2;

@@ -277,7 +277,7 @@ describe("clawback CLI, one repository through its life cycle", () => {
 
   it("check --read-data reads every pack and finds nothing wrong", async () => {
     const r = await okJson(["check", "--read-data"]);
-    expect(r).toEqual({ ok: true, errors: [], warnings: [], packsRead: expect.any(Number) });
+    expect(r).toEqual({ ok: true, errors: [], warnings: [], packsRead: expect.any(Number), damaged: [] });
     expect(r.packsRead).toBeGreaterThan(0);
     expect(await ok(["check"])).toMatch(/^no errors found \(0 packs read\)\n$/);
   });

@@ -3,7 +3,9 @@ import Database from "better-sqlite3";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { buildOpenClawLikeDb, editOpenClawLikeDb } from "../helpers/sqlite-writer.ts";
-import type { TestRepo } from "../helpers/repo.ts";
+import { FAST_SCRYPT, PASSPHRASE, objectKeys, type TestRepo } from "../helpers/repo.ts";
+import { createKeyFile, generateMasterKey } from "../../src/crypto/index.ts";
+import { keyFileKey } from "../../src/repo/layout.ts";
 import { s3Target } from "../helpers/targets.ts";
 import { observedBackend } from "../helpers/observed-backend.ts";
 import { useScratch } from "../helpers/scratch.ts";
@@ -21,12 +23,19 @@ async function indexedBlobs(t: TestRepo): Promise<Map<string, { base: string | n
   }
 }
 
-/** Turns a fresh repository into a format version 1 one (no deltas), as an older clawback made it. */
+/**
+ * Turns a fresh repository into a format version 1 one (no deltas), as an older clawback made it:
+ * config version 1, and a version 1 key file (an older clawback sealed no copy of config in it, so
+ * editing config is only possible for such a repository).
+ */
 async function asVersion1(t: TestRepo): Promise<Repository> {
   const file = path.join(t.url, "config");
   const cfg = JSON.parse(await fs.readFile(file, "utf8")) as { version: number };
-  await fs.writeFile(file, JSON.stringify({ ...cfg, version: 1 }));
   await t.repo.close();
+  for (const key of await objectKeys(t.raw, "keys/")) await t.raw.delete(key);
+  const key = await createKeyFile(generateMasterKey(), PASSPHRASE, FAST_SCRYPT);
+  await t.raw.put(keyFileKey(key.id), key.bytes);
+  await fs.writeFile(file, JSON.stringify({ ...cfg, version: 1 }));
   return t.reopen();
 }
 

@@ -59,7 +59,10 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     const listing = reused ? { ...reused, filesRead: 0, seen: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, scratch!, warn, opts);
     const { tree, files, dirs, bytes, filesRead } = listing;
 
-    const packs = await writer.flush();
+    // Packs this cache indexed from their own headers (no readable manifest lists them: a lost
+    // manifest, or a commit that died before writing one) may hold blobs this snapshot reuses: this
+    // commit's manifest lists them too, so no other machine's cache can miss them.
+    const packs = [...(await writer.flush()), ...ctx.cache.headerPacks()];
     let manifestId: string | undefined;
     if (packs.length > 0) {
       const manifest = encodeManifest(ctx.keys, { packs });

@@ -1,115 +1,197 @@
 import { randomInt } from "node:crypto";
 import { ClawbackError, IntegrityError, UsageError } from "../../errors.ts";
-import { CONFIG_KEY, DATA_PREFIX, INDEX_PREFIX, KEYS_PREFIX, SNAPSHOTS_PREFIX, idOf, packKey } from "../../repo/layout.ts";
+import { CONFIG_KEY, DATA_PREFIX, INDEX_PREFIX, KEYS_PREFIX, SNAPSHOTS_PREFIX, idOf, isObjectId, packKey, snapshotKey } from "../../repo/layout.ts";
 import { parseConfig } from "../../repo/config.ts";
-import { keyFileId, parseKeyFile } from "../../crypto/keyfile.ts";
+import { keyFileId, openConfigCopy, parseKeyFile } from "../../crypto/keyfile.ts";
 import { decodeBlob } from "../../repo/blob.ts";
 import { decodeManifest } from "../../repo/manifest.ts";
-import { readPackHeader, type PackEntry } from "../../repo/pack.ts";
+import { PACK_TRAILER_BYTES, packHeaderFromBytes, packHeaderLength, type PackEntry } from "../../repo/pack.ts";
 import { decodeSnapshot } from "../../repo/snapshot.ts";
 import { getVerified, syncIndex } from "../../index/sync.ts";
+import { createHash } from "node:crypto";
 import type { RepoContext } from "../context.ts";
-import { loadListing } from "../snapshots.ts";
-import type { CheckOptions, CheckResult } from "../types.ts";
+import type { CheckOptions, CheckResult, DamagedObject } from "../types.ts";
+import { snapshotNeeds } from "./snapshot-needs.ts";
+
+/** What check needs from the open repository beyond its context. */
+export interface CheckKeys {
+  /** To open the config copies sealed in version 2 key files. */
+  master: Uint8Array;
+  /** Set when the opened key file's config copy differs from `config` (the repository was opened anyway). */
+  configDamage?: string;
+}
 
 /**
- * Structure check, always from the bucket (never trusting the cache): config, key files, every
- * manifest and snapshot record re-read and authenticated, every pack a manifest names present
- * with its size, every blob a snapshot needs indexed. With readData, packs are downloaded,
- * hashed and every blob opened.
+ * Structure check, always from the bucket (never trusting the cache): config against its sealed
+ * copies, key files, every manifest and snapshot record re-read and authenticated, every pack a
+ * manifest names present with its size, every blob a snapshot needs in a usable pack. With
+ * readData, packs are downloaded, hashed and every blob opened. Every problem is collected, each
+ * naming its object (invariant 12); nothing stops at the first.
  */
-export async function check(ctx: RepoContext, opts: CheckOptions = {}): Promise<CheckResult> {
-  const errors: string[] = [];
+export async function check(ctx: RepoContext, opts: CheckOptions = {}, keys?: CheckKeys): Promise<CheckResult> {
+  const problems: DamagedObject[] = [];
   const warnings: string[] = [];
-  const attempt = async (what: () => Promise<void>) => {
+  const report = (object: string, message: string) => {
+    if (!problems.some((p) => p.object === object && p.message === message)) problems.push({ object, message });
+  };
+  /** Runs one step; a failure is recorded against `object` (or the object the error names). */
+  const attempt = async (object: string, what: () => Promise<void>) => {
     try {
       await what();
     } catch (err) {
       if (!(err instanceof ClawbackError)) throw err;
-      errors.push(err.message);
+      report(err instanceof IntegrityError ? err.object : object, err.message);
     }
   };
 
-  await attempt(async () => void parseConfig(await ctx.backend.get(CONFIG_KEY)));
+  // Config and key files.
+  let configBytes: Buffer | undefined;
+  await attempt(CONFIG_KEY, async () => {
+    configBytes = Buffer.from(await ctx.backend.get(CONFIG_KEY));
+    parseConfig(configBytes);
+  });
+  if (keys?.configDamage) report(CONFIG_KEY, `integrity check failed for config: ${keys.configDamage}`);
+  let authenticated = false;
   for await (const obj of ctx.backend.list(KEYS_PREFIX)) {
-    await attempt(async () => {
+    await attempt(obj.key, async () => {
       const bytes = await ctx.backend.get(obj.key);
       if (keyFileId(bytes) !== idOf(obj.key)) throw new IntegrityError(obj.key, "content does not hash to its name");
-      parseKeyFile(obj.key, bytes);
+      const file = parseKeyFile(obj.key, bytes);
+      const copy = keys && openConfigCopy(obj.key, file, keys.master);
+      if (!copy) return;
+      authenticated = true;
+      if (configBytes && !copy.equals(configBytes)) report(CONFIG_KEY, `integrity check failed for config: differs from the authenticated copy in ${obj.key}`);
     });
   }
+  if (keys && !authenticated) warnings.push("config is not authenticated: every key file predates the sealed config copy (a repository made by an older clawback); 'clawback key add' writes a key file that has one");
 
-  // Listings and deltas' bases are read through the cache: bring it up to date with the bucket.
-  await attempt(() => syncIndex(ctx.cache, ctx.backend, ctx.keys));
+  // Listings and deltas' bases are read through the cache: bring it up to date with the bucket
+  // (it also indexes packs no readable manifest lists from their headers).
+  await attempt(INDEX_PREFIX, async () => {
+    const sync = await syncIndex(ctx.cache, ctx.backend, ctx.keys);
+    for (const d of sync.damaged) if (d.object.startsWith(DATA_PREFIX)) report(d.object, d.message);
+  });
 
   const packSizes = new Map<string, number>();
-  for await (const obj of ctx.backend.list(DATA_PREFIX)) packSizes.set(idOf(obj.key), obj.size);
+  for await (const obj of ctx.backend.list(DATA_PREFIX)) if (isObjectId(idOf(obj.key))) packSizes.set(idOf(obj.key), obj.size);
 
-  const blobs = new Map<string, { pack: string; entry: PackEntry }>();
   const manifestPacks = new Map<string, PackEntry[]>();
   for await (const obj of ctx.backend.list(INDEX_PREFIX)) {
-    await attempt(async () => {
+    await attempt(obj.key, async () => {
       const manifest = decodeManifest(ctx.keys, await getVerified(ctx.backend, obj.key), obj.key);
       for (const pack of manifest.packs) {
         const size = packSizes.get(pack.id);
-        if (size === undefined) errors.push(`${packKey(pack.id)} is listed in ${obj.key} but missing from the bucket`);
-        else if (size !== pack.size) errors.push(`${packKey(pack.id)} has ${size} bytes, ${obj.key} says ${pack.size}`);
+        if (size === undefined) report(packKey(pack.id), `${packKey(pack.id)} is listed in ${obj.key} but missing from the repository`);
+        else if (size !== pack.size) report(packKey(pack.id), `${packKey(pack.id)} has ${size} bytes, ${obj.key} says ${pack.size} (truncated or replaced)`);
         manifestPacks.set(pack.id, pack.blobs);
-        for (const entry of pack.blobs) blobs.set(entry.id, { pack: pack.id, entry });
       }
     });
   }
-  for (const id of packSizes.keys()) if (!manifestPacks.has(id)) warnings.push(`${packKey(id)} is not listed in any manifest (left by an interrupted commit; prune removes it)`);
+  const indexed = new Map(ctx.cache.packs().map((p) => [p.id, p]));
+  // A pack is usable when it is in the bucket with the size the index has for it.
+  const usablePack = (id: string) => packSizes.get(id) !== undefined && packSizes.get(id) === indexed.get(id)?.size;
+  const usable = (blob: string) => {
+    const loc = ctx.cache.blob(blob);
+    return loc !== undefined && usablePack(loc.pack);
+  };
   // Nothing refers to a partial write, so it harms no snapshot: a warning, not an error.
   for (const prefix of [DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX]) {
     for await (const p of ctx.backend.partialWrites?.(prefix) ?? []) warnings.push(`${p.key} (${p.size} bytes) is a partial write of an interrupted command (or of one running now); prune removes it`);
   }
 
+  const neededUnlisted = new Map<string, string[]>();
   for await (const obj of ctx.backend.list(SNAPSHOTS_PREFIX)) {
-    await attempt(async () => {
-      const id = idOf(obj.key);
+    const id = idOf(obj.key);
+    if (!isObjectId(id)) continue;
+    await attempt(obj.key, async () => {
       const record = decodeSnapshot(ctx.keys, await getVerified(ctx.backend, obj.key), obj.key);
-      const missingTree = record.tree.filter((t) => !blobs.has(t));
-      if (missingTree.length) throw new ClawbackError(`${obj.key}: ${missingTree.length} listing blobs are in no pack`);
-      let missing = 0;
-      let missingBases = 0;
-      for (const e of await loadListing(ctx, record, id)) {
-        for (const c of e.chunks ?? []) {
-          const found = blobs.get(c);
-          if (!found) missing++;
-          else if (found.entry.base && !blobs.has(found.entry.base)) missingBases++;
-        }
+      const needs = await snapshotNeeds(ctx, id, record, usable);
+      if (needs.missingTree.length) report(obj.key, `${obj.key}: ${needs.missingTree.length} blobs of its listing are in no usable pack`);
+      if (needs.listingError) {
+        const at = needs.listingError instanceof IntegrityError ? needs.listingError.object : obj.key;
+        report(at, needs.listingError.message);
+        report(obj.key, `${obj.key}: its listing cannot be read (${needs.listingError.message})`);
       }
-      if (missing) throw new ClawbackError(`${obj.key}: ${missing} content blobs are in no pack`);
-      if (missingBases) throw new ClawbackError(`${obj.key}: ${missingBases} content blobs are deltas of blobs that are in no pack`);
+      if (needs.files.length) {
+        const missingPacks = [...needs.packs].filter((p) => !usablePack(p)).map(packKey);
+        report(obj.key, `${obj.key}: ${needs.files.length} files need ${needs.missing.size} blobs that are in no usable pack${missingPacks.length ? ` (${missingPacks.join(", ")})` : ""}, e.g. ${JSON.stringify(needs.files[0])}`);
+      }
+      for (const p of needs.packs) if (indexed.get(p)?.manifest === "" && usablePack(p)) neededUnlisted.set(p, [...(neededUnlisted.get(p) ?? []), snapshotKey(id)]);
     });
+  }
+  for (const [pack, snaps] of neededUnlisted) {
+    report(packKey(pack), `${packKey(pack)} is listed in no readable pack manifest, and ${snaps.length} snapshots need it (read from its header; 'clawback repair' writes a manifest for it)`);
+  }
+  for (const id of packSizes.keys()) {
+    if (!manifestPacks.has(id) && !neededUnlisted.has(id)) warnings.push(`${packKey(id)} is not listed in any manifest (left by an interrupted commit, or its manifest is lost; prune removes it, repair indexes it)`);
   }
 
   let packsRead = 0;
-  const toRead = selectPacks([...manifestPacks.keys()].filter((id) => packSizes.has(id)).sort(), opts);
+  const toRead = selectPacks([...packSizes.keys()].sort(), opts);
   for (const packId of toRead) {
-    const key = packKey(packId);
-    await attempt(async () => {
-      const bytes = await ctx.backend.get(key);
-      const header = readPackHeader(ctx.keys, packId, bytes, key);
-      const listed = manifestPacks.get(packId) ?? [];
-      const inHeader = new Map(header.map((e) => [e.id, e]));
-      for (const e of listed) {
-        const h = inHeader.get(e.id);
-        if (!h || h.offset !== e.offset || h.length !== e.length || h.base !== e.base) throw new ClawbackError(`${key}: blob ${e.id.slice(0, 16)}… is not where the manifest says`);
-      }
-      // Deltas open against their bases, read (and verified) through the index.
-      const bases = await ctx.reader.readMap(header.flatMap((e) => (e.base ? [e.base] : [])));
-      for (const e of header) decodeBlob(ctx.keys, e.id, bytes.subarray(e.offset, e.offset + e.length), key, { baseOf: (base) => (base === e.base ? bases.get(base) : undefined) });
+    await attempt(packKey(packId), async () => {
+      await readPack(ctx, packId, manifestPacks.get(packId), report);
       packsRead++;
       opts.progress?.progress?.({ phase: "check", files: packsRead, totalFiles: toRead.length, bytes: 0 });
     });
   }
 
   // Backend-specific findings (B2: deleted objects kept as hidden versions without a lifecycle rule).
-  await attempt(async () => void warnings.push(...((await ctx.backend.diagnose?.()) ?? [])));
+  await attempt("storage", async () => void warnings.push(...((await ctx.backend.diagnose?.()) ?? [])));
 
-  return { ok: errors.length === 0, errors, warnings, packsRead };
+  const errors = problems.map((p) => (p.message.includes(p.object) ? p.message : `${p.object}: ${p.message}`));
+  return { ok: problems.length === 0, errors, warnings, packsRead, damaged: [...new Set(problems.map((p) => p.object))] };
+}
+
+/**
+ * Reads one whole pack and reports everything wrong with it: its hash, its header, each blob that
+ * does not open (not only the first), and manifest entries that do not match the header.
+ */
+async function readPack(ctx: RepoContext, packId: string, listed: PackEntry[] | undefined, report: (object: string, message: string) => void): Promise<void> {
+  const key = packKey(packId);
+  const bytes = await ctx.backend.get(key);
+  if (createHash("sha256").update(bytes).digest("hex") !== packId) report(key, `integrity check failed for ${key}: pack bytes do not hash to the pack id`);
+  let header: PackEntry[] | undefined;
+  try {
+    const length = packHeaderLength(bytes.subarray(bytes.byteLength - PACK_TRAILER_BYTES), bytes.byteLength, key);
+    header = packHeaderFromBytes(ctx.keys, bytes.subarray(bytes.byteLength - PACK_TRAILER_BYTES - length, bytes.byteLength - PACK_TRAILER_BYTES), bytes.byteLength, key);
+  } catch (err) {
+    if (!(err instanceof IntegrityError)) throw err;
+    report(key, err.message);
+  }
+  if (header && listed) {
+    const inHeader = new Map(header.map((e) => [e.id, e]));
+    const wrong = listed.filter((e) => {
+      const h = inHeader.get(e.id);
+      return !h || h.offset !== e.offset || h.length !== e.length || h.base !== e.base;
+    });
+    if (wrong.length) report(key, `${key}: ${wrong.length} blobs are not where the manifest says`);
+  }
+  // Every blob, by the header or (when it cannot be read) by the manifest.
+  const entries = header ?? listed ?? [];
+  // Deltas open against their bases, read (and verified) through the index.
+  const bases = new Map<string, Buffer | ClawbackError>();
+  for (const base of new Set(entries.flatMap((e) => (e.base ? [e.base] : [])))) {
+    bases.set(base, await ctx.reader.readMany([base]).then((r) => r[0]!, (err: unknown) => {
+      if (!(err instanceof ClawbackError)) throw err;
+      return err;
+    }));
+  }
+  let bad = 0;
+  let first = "";
+  for (const e of entries) {
+    try {
+      if (e.offset + e.length > bytes.byteLength) throw new IntegrityError(key, "blob past the end of the pack");
+      const base = e.base ? bases.get(e.base) : undefined;
+      if (base instanceof ClawbackError) throw new IntegrityError(key, `its base ${e.base!.slice(0, 16)}… cannot be read (${base.message})`);
+      decodeBlob(ctx.keys, e.id, bytes.subarray(e.offset, e.offset + e.length), key, { baseOf: (id) => (id === e.base && base instanceof Buffer ? base : undefined) });
+    } catch (err) {
+      if (!(err instanceof ClawbackError)) throw err;
+      bad++;
+      first ||= `blob ${e.id.slice(0, 16)}… (${err.message})`;
+    }
+  }
+  if (bad) report(key, `${key}: ${bad} of its ${entries.length} blobs cannot be read, e.g. ${first}`);
 }
 
 function selectPacks(ids: string[], opts: CheckOptions): string[] {

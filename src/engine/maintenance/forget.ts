@@ -1,12 +1,13 @@
 import { UsageError } from "../../errors.ts";
 import { snapshotKey } from "../../repo/layout.ts";
 import type { RepoContext } from "../context.ts";
-import { listSnapshots, resolveSnapshot } from "../snapshots.ts";
+import { listSnapshots, matchSnapshot } from "../snapshots.ts";
 import type { ForgetResult, RetentionPolicy, SnapshotSummary } from "../types.ts";
 
 export async function forgetSnapshots(ctx: RepoContext, refs: string[]): Promise<ForgetResult> {
   if (refs.length === 0) throw new UsageError("forget needs snapshot ids or a retention policy (--keep-last, --keep-daily, --keep-weekly)");
-  const ids = [...new Set(refs.map((r) => resolveSnapshot(ctx, r).id))];
+  // A record that cannot be read is forgotten by its id too (invariant 12: it must not stay for good).
+  const ids = [...new Set(refs.map((r) => matchSnapshot(ctx, r).id))];
   for (const id of ids) {
     await ctx.backend.delete(snapshotKey(id));
     ctx.cache.deleteSnapshot(id);

@@ -9,7 +9,8 @@ import { BlobWriter } from "../commit/blob-writer.ts";
 import type { RepoContext } from "../context.ts";
 import { referencedBlobs } from "../references.ts";
 import type { PruneOptions, PruneResult } from "../types.ts";
-import { AbortedError } from "../../errors.ts";
+import { AbortedError, IntegrityError } from "../../errors.ts";
+import type { SyncReport } from "../../index/sync.ts";
 
 /** A pack whose live bytes are below this share of its blob bytes is rewritten. */
 const REPACK_BELOW = 0.5;
@@ -46,8 +47,13 @@ interface Plan {
 export async function prune(ctx: RepoContext, opts: PruneOptions = {}): Promise<PruneResult> {
   const lock = await acquireLock(ctx.backend, ctx.keys, true, "prune");
   try {
-    await syncIndexBesidePrune(ctx.cache, ctx.backend, ctx.keys);
-    const plan = planPacks(ctx, await referencedBlobs(ctx));
+    refuseOnDamage(await syncIndexBesidePrune(ctx.cache, ctx.backend, ctx.keys));
+    const used = await referencedBlobs(ctx);
+    // A blob a snapshot needs that no indexed pack holds may sit in a pack whose manifest is lost:
+    // deleting "unindexed" packs then would destroy it (restic refuses here too).
+    const unindexed = [...used].filter((id) => !ctx.cache.hasBlob(id));
+    if (unindexed.length) throw new IntegrityError(INDEX_PREFIX, `prune refused: snapshots need ${unindexed.length} blobs that no indexed pack holds; run 'clawback repair' first (it names the snapshots and files affected)`);
+    const plan = planPacks(ctx, used);
     const { kept, doomed, repack } = plan;
 
     // Packs in the bucket that no manifest lists: left by commits that died before their manifest.
@@ -112,6 +118,15 @@ export async function prune(ctx: RepoContext, opts: PruneOptions = {}): Promise<
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * A snapshot record that cannot be read may need any pack: prune stops until it is removed
+ * (forget, or repair --remove-damaged-snapshots) or readable again (invariant 4).
+ */
+function refuseOnDamage(sync: SyncReport): void {
+  const snapshot = sync.damaged.find((d) => d.object.startsWith("snapshots/"));
+  if (snapshot) throw new IntegrityError(snapshot.object, `prune refused: this snapshot record cannot be read, so what it needs is unknown (${snapshot.message}); remove it with 'clawback forget ${snapshot.object.slice(10, 22)}' or 'clawback repair --remove-damaged-snapshots'`);
 }
 
 /**

@@ -176,6 +176,9 @@ describe("forget and prune", () => {
       const listed = await fresh.log();
       expect(listed.map((s) => s.id)).toEqual([first.snapshot.id]);
       await assertAllRestorable(fresh, expected);
+      // A fresh cache indexes the packs a failed commit left from their headers and the next commit
+      // would reuse them: clear them so each round fails at the same put as the clean commit.
+      await fresh.prune();
       await fresh.close();
     }
     // The leftovers of the failed commits are unreferenced; check says so and prune removes them.
