@@ -19,12 +19,14 @@ import { ChangedWhileReading, databaseStatKey, fileUnreadable, isRacy, readConte
 import { WholeFileReader } from "./whole-read.ts";
 import { makeScratchDir, type ScratchDir } from "../sqlite/scratch-dir.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
+import { checkDue, SnapshotChecks } from "../sqlite/check-schedule.ts";
 import type { CapturedDatabase } from "../sqlite/sqlite-capture.ts";
 import { summarize } from "../snapshots.ts";
 import { SourceScan } from "./source-scan.ts";
 import { reusableListing, walkDigest } from "./listing-memo.ts";
 import { largestFile, type WalkEntry } from "./walk.ts";
 import type { CommitOptions, CommitResult, FileEntry, Warning } from "../types.ts";
+import type { CheckOutcome } from "../sqlite/check-schedule.ts";
 
 const READ_ATTEMPTS = 3;
 
@@ -54,8 +56,9 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     const walk = walkDigest(items, excludes);
     const reused = walkWarnings.length === 0 ? await reusableListing(ctx.cache.listingMemo(root), walk, root) : undefined;
     if (!reused) scratch = await makeScratchDir(largestFile(items));
-    const listing = reused ? { ...reused, filesRead: 0, seen: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, scratch!, warn, opts);
+    const listing = reused ? { ...reused, filesRead: 0, seen: undefined, checks: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, scratch!, warn, opts);
     const { tree, files, dirs, bytes, filesRead } = listing;
+    const checks = listing.checks ?? reusedChecks(ctx, root, reused?.databases ?? []);
 
     const packs = await writer.flush();
     let manifestId: string | undefined;
@@ -77,12 +80,14 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       tree,
       excludes,
       stats: { files, dirs, bytes, ...writer.stats, filesRead, durationMs: Date.now() - started },
+      sqliteCheck: checks.record(),
     };
     const snap = encodeSnapshot(ctx.keys, record);
     await ctx.backend.put(snapshotKey(snap.id), snap.bytes);
 
     if (manifestId) ctx.cache.addManifest(manifestId, packs);
     ctx.cache.putSnapshot(snap.id, record);
+    ctx.cache.putDatabaseChecks(root, checks.results);
     if (listing.seen) {
       ctx.cache.putFiles(root, listing.seen);
       const databases = listing.seen.filter((f) => f.file.sqlite).map(({ path: p, file: { size, mtimeNs, ctimeNs, ino } }): [string, FileStat] => [p, { size, mtimeNs, ctimeNs, ino }]);
@@ -111,6 +116,8 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   let racy = 0;
 
   const whole = new WholeFileReader();
+  const checks = new SnapshotChecks();
+  const now = Date.now();
   const captures = new CaptureAhead(items, ctx.cache, root, scratch);
 
   for (const [index, item] of items.entries()) {
@@ -136,7 +143,8 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
     const cached = ctx.cache.cachedFile(root, item.relPath);
     // A database's stat key also covers its -wal (taken before the capture, never after).
     let key = cached?.sqlite ? await databaseStatKey(item.absPath, st) : statKey(st);
-    let content: { chunks: string[]; size: number; sqlite: boolean } | undefined;
+    let content: { chunks: string[]; size: number; sqlite: boolean; check?: CheckOutcome } | undefined;
+    const lastCheck = ctx.cache.databaseCheck(root, item.relPath);
     if (cached && sameStat(cached, key) && (cached.chunksIndexed || cached.chunks.every((id) => writer.has(id)))) {
       content = cached;
     } else {
@@ -146,10 +154,12 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
       // A database's changed page groups are stored as deltas of the groups its last version had.
       const previous = deltas && cached?.sqlite ? cached.chunks : undefined;
       const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous));
-      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
+      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy, quickCheck: checkDue(lastCheck, now) }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
       if (!content) continue;
       filesRead++;
     }
+    if (content.sqlite) checks.add(item.relPath, content.chunks, content.check, lastCheck, now);
+    if (content.check && !content.check.passed) warn({ path: item.relPath, message: `database failed its integrity check, stored as found (${content.check.problem ?? "quick_check failed"}); retention keeps the newest snapshot whose databases passed` });
     entries.push({ ...base, type: "file", size: content.size, chunks: content.chunks, ...(content.sqlite ? { sqlite: true } : {}) });
     // A file modified just before it was statted is read again next time (see isRacy).
     const rowKey = isRacy(key, statMs) ? (racy++, untrusted(key)) : key;
@@ -162,7 +172,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   const listingChunker = await Chunker.create(LISTING_CHUNKS, gearTableFromKey(ctx.keys.gear));
   for await (const piece of listingChunker.chunkViews(oneBuffer(serializeListing(entries)))) tree.push(await writer.add(BlobType.tree, piece));
 
-  return { tree, files, dirs, bytes, filesRead, seen, trusted: racy === 0 };
+  return { tree, files, dirs, bytes, filesRead, seen, trusted: racy === 0, checks };
 }
 
 interface StoredListing {
@@ -175,13 +185,22 @@ interface StoredListing {
   seen: { path: string; file: CachedFile }[];
   /** False when some row does not vouch for its file (a racy file): the listing is not to be reused. */
   trusted: boolean;
+  /** What the snapshot record says about its databases' quick_checks. */
+  checks: SnapshotChecks;
+}
+
+/** The check state of a reused listing's databases (all unchanged: none was captured). */
+function reusedChecks(ctx: RepoContext, root: string, databases: readonly [string, unknown][]): SnapshotChecks {
+  const checks = new SnapshotChecks();
+  for (const [p] of databases) checks.add(p, ctx.cache.cachedFile(root, p)?.chunks ?? [], undefined, ctx.cache.databaseCheck(root, p), Date.now());
+  return checks;
 }
 
 async function readWithRetries(
   ctx: RepoContext,
   absPath: string,
   firstStat: import("node:fs").BigIntStats,
-  reading: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined },
+  reading: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined; quickCheck: boolean },
   beforeCapture: () => Promise<void>,
   scratch: ScratchDir,
   sink: (d: Uint8Array) => Promise<string>,
@@ -193,7 +212,7 @@ async function readWithRetries(
   let captured = reading.captured;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, quickCheck: reading.quickCheck, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
         captured = undefined;

@@ -8,12 +8,15 @@ import type { FileStat } from "../../index/cache.ts";
 import { ClawbackError, IntegrityError, LockedError, ObjectNotFoundError, PathError, ScratchFullError } from "../../errors.ts";
 import { pageGroups, readSqliteHeader, type CapturedDatabase } from "../sqlite/sqlite-capture.ts";
 import { captureInScratch, type ScratchDir } from "../sqlite/scratch-dir.ts";
+import type { CheckOutcome } from "../sqlite/check-schedule.ts";
 import type { WholeFileReader } from "./whole-read.ts";
 
 export interface ReadContent {
   chunks: string[];
   size: number;
   sqlite: boolean;
+  /** A database's quick_check, when it ran (see `quickCheck`). */
+  check?: CheckOutcome;
 }
 
 /**
@@ -100,6 +103,8 @@ export async function readContent(
     beforeCapture?: () => Promise<void>;
     /** The database's capture, already started (see CaptureAhead). */
     captured?: Promise<CapturedDatabase>;
+    /** Run quick_check on a database's copy while it is stored (see check-schedule.ts). */
+    quickCheck?: boolean;
   },
 ): Promise<ReadContent> {
   const size = Number(before.size);
@@ -109,11 +114,14 @@ export async function readContent(
     if (!opts.captured) await opts.beforeCapture?.();
     const copy = await (opts.captured ?? captureInScratch(absPath, opts.scratch, { deferCheck: true }));
     try {
+      // A damaged database is stored as it is found, and reported: the commit warns, and the
+      // snapshot record says so, so that retention keeps the last snapshot whose databases passed.
+      const checking = opts.quickCheck ? copy.check().then((): CheckOutcome => ({ passed: true }), (err: unknown): CheckOutcome => ({ passed: false, problem: (err as Error).message })) : undefined;
       const groups = opts.pageGroupSink;
       const content = await consume(pageGroups(copy.file, copy.pageSize, opts.groupPages), groups ? { sink: groups.add } : opts, true);
       await groups?.flush();
-      await copy.checked; // a damaged copy fails here; what it stored is left for prune
-      return content;
+      const check = await checking;
+      return check ? { ...content, check } : content;
     } finally {
       await fs.rm(copy.file, { force: true });
     }
