@@ -109,6 +109,7 @@ export class IndexCache {
     `);
     // Added without a schema version: a cache that lacks it simply gets it, and its rows stay true
     // whatever happens to the others (they name content by digest, not by where it is stored).
+    this.db.exec("CREATE TABLE IF NOT EXISTS group_hashes (root TEXT NOT NULL, path TEXT NOT NULL, content TEXT NOT NULL, hashes BLOB NOT NULL, PRIMARY KEY (root, path)) WITHOUT ROWID;");
     this.db.exec("CREATE TABLE IF NOT EXISTS database_checks (root TEXT NOT NULL, path TEXT NOT NULL, content TEXT NOT NULL, checked_ms INTEGER NOT NULL, passed INTEGER NOT NULL, PRIMARY KEY (root, path)) WITHOUT ROWID;");
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.stmts = {
@@ -318,6 +319,22 @@ export class IndexCache {
     const put = this.db.prepare("INSERT OR REPLACE INTO database_checks (root, path, content, checked_ms, passed) VALUES (?, ?, ?, ?, ?)");
     this.db.transaction(() => {
       for (const { path: p, check: c } of checks) put.run(root, p, c.content, c.checkedMs, c.passed ? 1 : 0);
+    })();
+  }
+
+  /**
+   * The page-group hashes of the database at `relPath` as last stored (engine/sqlite/unchanged-groups.ts),
+   * with the digest of the chunk ids they belong to (`content`, as check-schedule.ts's contentDigest).
+   */
+  groupHashes(root: string, relPath: string): { content: string; hashes: Uint8Array } | undefined {
+    return this.db.prepare<[string, string], { content: string; hashes: Buffer }>("SELECT content, hashes FROM group_hashes WHERE root = ? AND path = ?").get(root, relPath);
+  }
+
+  putGroupHashes(root: string, rows: readonly { path: string; content: string; hashes: Uint8Array }[]): void {
+    if (rows.length === 0) return;
+    const put = this.db.prepare("INSERT OR REPLACE INTO group_hashes (root, path, content, hashes) VALUES (?, ?, ?, ?)");
+    this.db.transaction(() => {
+      for (const r of rows) put.run(root, r.path, r.content, r.hashes);
     })();
   }
 

@@ -19,7 +19,8 @@ import { ChangedWhileReading, databaseStatKey, fileUnreadable, isRacy, readConte
 import { WholeFileReader } from "./whole-read.ts";
 import { makeScratchDir, type ScratchDir } from "../sqlite/scratch-dir.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
-import { checkDue, SnapshotChecks } from "../sqlite/check-schedule.ts";
+import { checkDue, contentDigest, SnapshotChecks } from "../sqlite/check-schedule.ts";
+import { groupHashSeed, UnchangedGroups, type PreviousGroups } from "../sqlite/unchanged-groups.ts";
 import type { CapturedDatabase } from "../sqlite/sqlite-capture.ts";
 import { summarize } from "../snapshots.ts";
 import { SourceScan } from "./source-scan.ts";
@@ -56,7 +57,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     const walk = walkDigest(items, excludes);
     const reused = walkWarnings.length === 0 ? await reusableListing(ctx.cache.listingMemo(root), walk, root) : undefined;
     if (!reused) scratch = await makeScratchDir(largestFile(items));
-    const listing = reused ? { ...reused, filesRead: 0, seen: undefined, checks: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, scratch!, warn, opts);
+    const listing = reused ? { ...reused, filesRead: 0, seen: undefined, checks: undefined, groupHashes: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, scratch!, warn, opts);
     const { tree, files, dirs, bytes, filesRead } = listing;
     const checks = listing.checks ?? reusedChecks(ctx, root, reused?.databases ?? []);
 
@@ -88,6 +89,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     if (manifestId) ctx.cache.addManifest(manifestId, packs);
     ctx.cache.putSnapshot(snap.id, record);
     ctx.cache.putDatabaseChecks(root, checks.results);
+    if (listing.groupHashes) ctx.cache.putGroupHashes(root, listing.groupHashes);
     if (listing.seen) {
       ctx.cache.putFiles(root, listing.seen);
       const databases = listing.seen.filter((f) => f.file.sqlite).map(({ path: p, file: { size, mtimeNs, ctimeNs, ino } }): [string, FileStat] => [p, { size, mtimeNs, ctimeNs, ino }]);
@@ -118,6 +120,8 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   const whole = new WholeFileReader();
   const checks = new SnapshotChecks();
   const now = Date.now();
+  const groupSeed = groupHashSeed(ctx.keys);
+  const groupHashes: { path: string; content: string; hashes: Uint8Array }[] = [];
   const captures = new CaptureAhead(items, ctx.cache, root, scratch);
 
   for (const [index, item] of items.entries()) {
@@ -154,9 +158,11 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
       // A database's changed page groups are stored as deltas of the groups its last version had.
       const previous = deltas && cached?.sqlite ? cached.chunks : undefined;
       const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous));
-      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy, quickCheck: checkDue(lastCheck, now) }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
+      const unchanged = new UnchangedGroups(groupSeed, cached?.sqlite ? previousGroups(ctx, root, item.relPath, cached.chunks) : undefined);
+      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy, quickCheck: checkDue(lastCheck, now), unchanged }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
       if (!content) continue;
       filesRead++;
+      if (content.sqlite) groupHashes.push({ path: item.relPath, content: contentDigest(content.chunks), hashes: unchanged.result() });
     }
     if (content.sqlite) checks.add(item.relPath, content.chunks, content.check, lastCheck, now);
     if (content.check && !content.check.passed) warn({ path: item.relPath, message: `database failed its integrity check, stored as found (${content.check.problem ?? "quick_check failed"}); retention keeps the newest snapshot whose databases passed` });
@@ -172,7 +178,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   const listingChunker = await Chunker.create(LISTING_CHUNKS, gearTableFromKey(ctx.keys.gear));
   for await (const piece of listingChunker.chunkViews(oneBuffer(serializeListing(entries)))) tree.push(await writer.add(BlobType.tree, piece));
 
-  return { tree, files, dirs, bytes, filesRead, seen, trusted: racy === 0, checks };
+  return { tree, files, dirs, bytes, filesRead, seen, trusted: racy === 0, checks, groupHashes };
 }
 
 interface StoredListing {
@@ -187,6 +193,14 @@ interface StoredListing {
   trusted: boolean;
   /** What the snapshot record says about its databases' quick_checks. */
   checks: SnapshotChecks;
+  /** Page-group hashes of the databases read, for the next commit (UnchangedGroups). */
+  groupHashes: { path: string; content: string; hashes: Uint8Array }[];
+}
+
+/** The group hashes of a database's last stored version, if the cache has them for exactly `chunks`. */
+function previousGroups(ctx: RepoContext, root: string, relPath: string, chunks: readonly string[]): PreviousGroups | undefined {
+  const row = ctx.cache.groupHashes(root, relPath);
+  return row && row.content === contentDigest(chunks) ? { hashes: row.hashes, chunks } : undefined;
 }
 
 /** The check state of a reused listing's databases (all unchanged: none was captured). */
@@ -200,7 +214,7 @@ async function readWithRetries(
   ctx: RepoContext,
   absPath: string,
   firstStat: import("node:fs").BigIntStats,
-  reading: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined; quickCheck: boolean },
+  reading: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined; quickCheck: boolean; unchanged: UnchangedGroups },
   beforeCapture: () => Promise<void>,
   scratch: ScratchDir,
   sink: (d: Uint8Array) => Promise<string>,
@@ -212,7 +226,7 @@ async function readWithRetries(
   let captured = reading.captured;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, quickCheck: reading.quickCheck, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, quickCheck: reading.quickCheck, unchanged: { groups: reading.unchanged, stillStored: (id) => ctx.cache.hasBlob(id) }, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
         captured = undefined;

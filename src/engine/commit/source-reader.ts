@@ -9,6 +9,7 @@ import { ClawbackError, IntegrityError, LockedError, ObjectNotFoundError, PathEr
 import { pageGroups, readSqliteHeader, type CapturedDatabase } from "../sqlite/sqlite-capture.ts";
 import { captureInScratch, type ScratchDir } from "../sqlite/scratch-dir.ts";
 import type { CheckOutcome } from "../sqlite/check-schedule.ts";
+import type { UnchangedGroups } from "../sqlite/unchanged-groups.ts";
 import type { WholeFileReader } from "./whole-read.ts";
 
 export interface ReadContent {
@@ -97,7 +98,9 @@ export async function readContent(
     scratch: ScratchDir;
     sink: ChunkSink;
     /** Takes a database's page groups, in file order, instead of `sink` (see DeltaSink). */
-    pageGroupSink?: { add: ChunkSink; flush(): Promise<void> };
+    pageGroupSink?: { add: ChunkSink; skip(): void; flush(): Promise<void> };
+    /** Recognises a database's unchanged page groups by a fast hash; `stillStored` says whether an id is in the repository. */
+    unchanged?: { groups: UnchangedGroups; stillStored(id: string): boolean };
     whole: WholeFileReader;
     /** Called once the file is known to be a database, before it is captured. */
     beforeCapture?: () => Promise<void>;
@@ -118,7 +121,9 @@ export async function readContent(
       // snapshot record says so, so that retention keeps the last snapshot whose databases passed.
       const checking = opts.quickCheck ? copy.check().then((): CheckOutcome => ({ passed: true }), (err: unknown): CheckOutcome => ({ passed: false, problem: (err as Error).message })) : undefined;
       const groups = opts.pageGroupSink;
-      const content = await consume(pageGroups(copy.file, copy.pageSize, opts.groupPages), groups ? { sink: groups.add } : opts, true);
+      const add = groups ? groups.add : opts.sink;
+      const sink = opts.unchanged ? opts.unchanged.groups.sink(add, opts.unchanged.stillStored, () => groups?.skip()) : add;
+      const content = await consume(pageGroups(copy.file, copy.pageSize, opts.groupPages), { sink }, true);
       await groups?.flush();
       const check = await checking;
       return check ? { ...content, check } : content;
