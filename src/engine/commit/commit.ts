@@ -19,7 +19,7 @@ import { ChangedWhileReading, databaseStatKey, fileUnreadable, isRacy, readConte
 import { WholeFileReader } from "./whole-read.ts";
 import { makeScratchDir, type ScratchDir } from "../sqlite/scratch-dir.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
-import { checkDue, contentDigest, SnapshotChecks } from "../sqlite/check-schedule.ts";
+import { checkDue, contentDigest, SnapshotChecks, type CheckOutcome } from "../sqlite/check-schedule.ts";
 import { groupHashSeed, UnchangedGroups, type PreviousGroups } from "../sqlite/unchanged-groups.ts";
 import type { CapturedDatabase } from "../sqlite/sqlite-capture.ts";
 import { summarize } from "../snapshots.ts";
@@ -27,7 +27,6 @@ import { SourceScan } from "./source-scan.ts";
 import { reusableListing, walkDigest } from "./listing-memo.ts";
 import { largestFile, type WalkEntry } from "./walk.ts";
 import type { CommitOptions, CommitResult, FileEntry, Warning } from "../types.ts";
-import type { CheckOutcome } from "../sqlite/check-schedule.ts";
 
 const READ_ATTEMPTS = 3;
 
