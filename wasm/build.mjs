@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Builds the FastCDC kernel: wasm/assembly/fastcdc.ts -> wasm/build/fastcdc.wasm.
+// Builds the WebAssembly kernels: wasm/assembly/<name>.ts -> wasm/build/<name>.wasm, for the FastCDC
+// kernel (fastcdc) and the page-group hash (grouphash).
 //
-//   node wasm/build.mjs                 rebuild the committed binary
-//   node wasm/build.mjs --out <file>    write elsewhere (the rebuild test compares the two)
+//   node wasm/build.mjs                                 rebuild both committed binaries
+//   node wasm/build.mjs [--kernel <name>] --out <file>  write one elsewhere (default fastcdc; the
+//                                                       rebuild test compares the two)
 //
 // The output is committed, so the flags below are part of the build: the same compiler version and
 // flags give the same bytes (test/chunker/wasm-build.test.ts checks it).
@@ -12,14 +14,14 @@ import { fileURLToPath } from "node:url";
 import asc from "assemblyscript/asc";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const source = resolve(here, "assembly/fastcdc.ts");
+const KERNELS = ["fastcdc", "grouphash"];
 
-function outputPath(argv) {
-  const i = argv.indexOf("--out");
-  if (i === -1) return resolve(here, "build/fastcdc.wasm");
+function option(argv, name) {
+  const i = argv.indexOf(name);
+  if (i === -1) return undefined;
   const value = argv[i + 1];
-  if (!value) throw new Error("--out needs a file name");
-  return resolve(value);
+  if (!value) throw new Error(`${name} needs a value`);
+  return value;
 }
 
 const ASC_FLAGS = [
@@ -31,18 +33,26 @@ const ASC_FLAGS = [
   "--use", "abort=", // no abort import: nothing can abort
 ];
 
-const out = outputPath(process.argv.slice(2));
-let binary = null;
-const result = await asc.main([source, ...ASC_FLAGS, "--outFile", "fastcdc.wasm"], {
-  writeFile(name, contents) {
-    if (name.endsWith(".wasm")) binary = contents;
-  },
-});
-if (result.error) {
-  process.stderr.write(result.stderr.toString());
-  throw result.error;
+async function build(kernel, out) {
+  let binary = null;
+  const result = await asc.main([resolve(here, `assembly/${kernel}.ts`), ...ASC_FLAGS, "--outFile", `${kernel}.wasm`], {
+    writeFile(name, contents) {
+      if (name.endsWith(".wasm")) binary = contents;
+    },
+  });
+  if (result.error) {
+    process.stderr.write(result.stderr.toString());
+    throw result.error;
+  }
+  if (!binary) throw new Error("asc produced no binary");
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, binary);
+  process.stdout.write(`wrote ${out} (${binary.length} bytes)\n`);
 }
-if (!binary) throw new Error("asc produced no binary");
-await mkdir(dirname(out), { recursive: true });
-await writeFile(out, binary);
-process.stdout.write(`wrote ${out} (${binary.length} bytes)\n`);
+
+const argv = process.argv.slice(2);
+const out = option(argv, "--out");
+const kernel = option(argv, "--kernel");
+if (kernel !== undefined && !KERNELS.includes(kernel)) throw new Error(`unknown kernel ${kernel} (${KERNELS.join(", ")})`);
+if (out) await build(kernel ?? "fastcdc", resolve(out));
+else for (const k of kernel ? [kernel] : KERNELS) await build(k, resolve(here, `build/${k}.wasm`));

@@ -39,6 +39,11 @@ const CHUNK_BYTES = 5600;
 
 export interface InitOptions {
   sizeBytes?: number;
+  /**
+   * The state size whose daily change volume each simulated day writes (default `sizeBytes`): the
+   * speed bench keeps it at 500 MB so that a larger state changes by the same bytes a day.
+   */
+  dailySizeBytes?: number;
   seed?: string;
   log?: (msg: string) => void;
 }
@@ -189,7 +194,7 @@ export async function generateInit(root: string, opts: InitOptions = {}): Promis
   initMedia(root, rng.fork("media"), sizeBytes * SHARES.media, now);
   initExtensions(root, rng.fork("extensions"), sizeBytes * SHARES.extensions, now);
   initSmallFiles(root, rng.fork("small"), agents, now);
-  const meta: GenMeta = { generator: "clawback-bench-gen", version: 1, seed, sizeBytes, agents, day: 0 };
+  const meta: GenMeta = { generator: "clawback-bench-gen", version: 1, seed, sizeBytes, ...(opts.dailySizeBytes !== undefined ? { dailySizeBytes: opts.dailySizeBytes } : {}), agents, day: 0 };
   writeMeta(root, meta);
   log("media, plugins and small files written");
   return meta;
@@ -211,7 +216,8 @@ export async function simulateDay(root: string, opts: { day?: number } = {}): Pr
   const day = opts.day ?? meta.day + 1;
   const rng = new Rng(meta.seed, `day/${day}`);
   const dayMs = dayStart(day);
-  const S = meta.sizeBytes;
+  // The day's change volume scales with this size (the state's own, unless set at init).
+  const S = meta.dailySizeBytes ?? meta.sizeBytes;
   const weights = agentWeights(meta.agents);
   const summary: DaySummary = { day, transcriptBytes: 0, archived: [], workspaceChanged: [], workspaceDeleted: [], mediaAdded: 0, mediaRemoved: 0, pluginUpdated: null };
 

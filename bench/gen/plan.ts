@@ -13,6 +13,8 @@ export interface GenMeta {
   version: 1;
   seed: string;
   sizeBytes: number;
+  /** See InitOptions.dailySizeBytes; absent: sizeBytes. */
+  dailySizeBytes?: number;
   agents: string[];
   day: number;
 }

@@ -6,7 +6,7 @@ import { assertNoPathThroughLinks, assertSafeEntry, parseListing } from "./listi
 import type { FileEntry, SnapshotSummary } from "./types.ts";
 
 export function summarize(id: string, r: SnapshotRecord): SnapshotSummary {
-  return { id, time: r.time, host: r.host, reason: r.reason, tags: r.tags, ...(r.parent ? { parent: r.parent } : {}), root: r.root, stats: r.stats };
+  return { id, time: r.time, host: r.host, reason: r.reason, tags: r.tags, ...(r.parent ? { parent: r.parent } : {}), root: r.root, stats: r.stats, ...(r.sqliteCheck ? { sqliteCheck: r.sqliteCheck } : {}) };
 }
 
 /** Every snapshot, oldest first. */

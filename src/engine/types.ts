@@ -28,7 +28,7 @@ export interface FileEntry {
 export type SnapshotStats = SnapshotStatsRecord;
 
 /** A snapshot as commands report it: its id and its record, without the listing's blob ids. */
-export type SnapshotSummary = { id: string } & Pick<SnapshotRecord, "time" | "host" | "reason" | "tags" | "parent" | "root" | "stats">;
+export type SnapshotSummary = { id: string } & Pick<SnapshotRecord, "time" | "host" | "reason" | "tags" | "parent" | "root" | "stats" | "sqliteCheck">;
 
 /** A problem that did not stop the operation (an unreadable file, a file that kept changing). */
 export interface Warning {

@@ -40,6 +40,14 @@ export interface ListingMemo {
   bytes: number;
 }
 
+/** The last quick_check of one database (engine/sqlite/check-schedule.ts). */
+export interface DatabaseCheck {
+  /** Digest of the chunk ids of the content that was checked. */
+  content: string;
+  checkedMs: number;
+  passed: boolean;
+}
+
 export interface CachedFile extends FileStat {
   chunks: string[];
   sqlite: boolean;
@@ -103,6 +111,10 @@ export class IndexCache {
       CREATE TABLE IF NOT EXISTS damaged (object TEXT PRIMARY KEY, message TEXT NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS listing_memos (root TEXT PRIMARY KEY, memo TEXT NOT NULL, generation INTEGER NOT NULL) WITHOUT ROWID;
     `);
+    // Added without a schema version: a cache that lacks it simply gets it, and its rows stay true
+    // whatever happens to the others (they name content by digest, not by where it is stored).
+    this.db.exec("CREATE TABLE IF NOT EXISTS group_hashes (root TEXT NOT NULL, path TEXT NOT NULL, content TEXT NOT NULL, hashes BLOB NOT NULL, PRIMARY KEY (root, path)) WITHOUT ROWID;");
+    this.db.exec("CREATE TABLE IF NOT EXISTS database_checks (root TEXT NOT NULL, path TEXT NOT NULL, content TEXT NOT NULL, checked_ms INTEGER NOT NULL, passed INTEGER NOT NULL, PRIMARY KEY (root, path)) WITHOUT ROWID;");
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.stmts = {
       // A blob stored twice (two machines, or a repack) keeps its first location, except that a
@@ -331,6 +343,36 @@ export class IndexCache {
   putListingMemo(root: string, memo: ListingMemo | undefined): void {
     if (memo) this.db.prepare("INSERT OR REPLACE INTO listing_memos (root, memo, generation) VALUES (?, ?, ?)").run(root, JSON.stringify(memo), this.generation());
     else this.db.prepare("DELETE FROM listing_memos WHERE root = ?").run(root);
+  }
+
+  /** The last quick_check of the database at `relPath` under `root`, if one is remembered. */
+  databaseCheck(root: string, relPath: string): DatabaseCheck | undefined {
+    const row = this.db.prepare<[string, string], { content: string; checked_ms: number; passed: number }>("SELECT content, checked_ms, passed FROM database_checks WHERE root = ? AND path = ?").get(root, relPath);
+    return row && { content: row.content, checkedMs: row.checked_ms, passed: row.passed === 1 };
+  }
+
+  putDatabaseChecks(root: string, checks: readonly { path: string; check: DatabaseCheck }[]): void {
+    if (checks.length === 0) return;
+    const put = this.db.prepare("INSERT OR REPLACE INTO database_checks (root, path, content, checked_ms, passed) VALUES (?, ?, ?, ?, ?)");
+    this.db.transaction(() => {
+      for (const { path: p, check: c } of checks) put.run(root, p, c.content, c.checkedMs, c.passed ? 1 : 0);
+    })();
+  }
+
+  /**
+   * The page-group hashes of the database at `relPath` as last stored (engine/sqlite/unchanged-groups.ts),
+   * with the digest of the chunk ids they belong to (`content`, as check-schedule.ts's contentDigest).
+   */
+  groupHashes(root: string, relPath: string): { content: string; hashes: Uint8Array } | undefined {
+    return this.db.prepare<[string, string], { content: string; hashes: Buffer }>("SELECT content, hashes FROM group_hashes WHERE root = ? AND path = ?").get(root, relPath);
+  }
+
+  putGroupHashes(root: string, rows: readonly { path: string; content: string; hashes: Uint8Array }[]): void {
+    if (rows.length === 0) return;
+    const put = this.db.prepare("INSERT OR REPLACE INTO group_hashes (root, path, content, hashes) VALUES (?, ?, ?, ?)");
+    this.db.transaction(() => {
+      for (const r of rows) put.run(root, r.path, r.content, r.hashes);
+    })();
   }
 
   close(): void {

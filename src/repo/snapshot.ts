@@ -18,6 +18,21 @@ export interface SnapshotStatsRecord {
   durationMs: number;
 }
 
+/**
+ * What a snapshot's databases are known to be worth: each one's stored content either passed
+ * SQLite's quick_check (in this commit or an earlier one that stored the same content), failed it,
+ * or was not checked (checks run at most once a day per database). Absent in records written
+ * before it existed: unknown.
+ */
+export interface SqliteCheckRecord {
+  /** Databases in the snapshot. */
+  databases: number;
+  /** Of them, how many hold content that passed quick_check. */
+  passed: number;
+  /** Paths of the databases whose content failed quick_check. */
+  failed: string[];
+}
+
 /** The sealed record under snapshots/. The listing itself is stored as tree blobs. */
 export interface SnapshotRecord {
   version: 1;
@@ -34,6 +49,7 @@ export interface SnapshotRecord {
   /** Exclude patterns the commit applied (a full restore keeps those paths of the target). */
   excludes: string[];
   stats: SnapshotStatsRecord;
+  sqliteCheck?: SqliteCheckRecord;
 }
 
 export function encodeSnapshot(keys: RepoKeys, record: SnapshotRecord): { id: string; bytes: Buffer } {

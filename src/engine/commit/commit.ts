@@ -19,6 +19,8 @@ import { ChangedWhileReading, databaseStatKey, fileUnreadable, isRacy, readConte
 import { WholeFileReader } from "./whole-read.ts";
 import { makeScratchDir, type ScratchDir } from "../sqlite/scratch-dir.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
+import { checkDue, contentDigest, SnapshotChecks, type CheckOutcome } from "../sqlite/check-schedule.ts";
+import { groupHashSeed, UnchangedGroups, type PreviousGroups } from "../sqlite/unchanged-groups.ts";
 import type { CapturedDatabase } from "../sqlite/sqlite-capture.ts";
 import { summarize } from "../snapshots.ts";
 import { SourceScan } from "./source-scan.ts";
@@ -56,8 +58,9 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     const walk = walkDigest(items, excludes, opts.scrub?.id);
     const reused = walkWarnings.length === 0 ? await reusableListing(ctx.cache.listingMemo(root), walk, root) : undefined;
     if (!reused) scratch = await makeScratchDir(largestFile(items));
-    const listing = reused ? { ...reused, filesRead: 0, seen: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, scratch!, warn, opts);
+    const listing = reused ? { ...reused, filesRead: 0, seen: undefined, checks: undefined, groupHashes: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, scratch!, warn, opts);
     const { tree, files, dirs, bytes, filesRead } = listing;
+    const checks = listing.checks ?? reusedChecks(ctx, root, reused?.databases ?? []);
 
     // Packs this cache indexed from their own headers (no readable manifest lists them: a lost
     // manifest, or a commit that died before writing one) may hold blobs this snapshot reuses: this
@@ -83,12 +86,15 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       tree,
       excludes,
       stats: { files, dirs, bytes, ...writer.stats, filesRead, durationMs: Date.now() - started },
+      sqliteCheck: checks.record(),
     };
     const snap = encodeSnapshot(ctx.keys, record);
     await ctx.backend.put(snapshotKey(snap.id), snap.bytes);
 
     if (manifestId) ctx.cache.addManifest(manifestId, packs);
     ctx.cache.putSnapshot(snap.id, record);
+    ctx.cache.putDatabaseChecks(root, checks.results);
+    if (listing.groupHashes) ctx.cache.putGroupHashes(root, listing.groupHashes);
     if (listing.seen) {
       ctx.cache.putFiles(root, listing.seen);
       // The memo's own walk digest covers the scrub; its database keys are compared with plain stats.
@@ -118,6 +124,10 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   let racy = 0;
 
   const whole = new WholeFileReader();
+  const checks = new SnapshotChecks();
+  const now = Date.now();
+  const groupSeed = groupHashSeed(ctx.keys);
+  const groupHashes: { path: string; content: string; hashes: Uint8Array }[] = [];
   const captures = new CaptureAhead(items, ctx.cache, root, scratch, opts.scrub);
   const tag = opts.scrub ? scrubTag(opts.scrub) : undefined;
 
@@ -153,7 +163,9 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
     const plainKey = cached?.sqlite ? await databaseStatKey(item.absPath, st) : statKey(st);
     let key = scrubs(opts.scrub, item.relPath, cached?.sqlite === true) ? withScrubTag(plainKey, tag) : plainKey;
     const scrub = scrubFor(opts.scrub, item.relPath);
-    let content: { chunks: string[]; size: number; sqlite: boolean } | undefined;
+    let content: { chunks: string[]; size: number; sqlite: boolean; check?: CheckOutcome } | undefined;
+    // Looked up for known databases only (a query per file would cost a tenth of a second on 9,400 files).
+    const lastCheck = cached?.sqlite ? ctx.cache.databaseCheck(root, item.relPath) : undefined;
     const reusable = cached && sameStat(cached, key) && (cached.chunksIndexed || cached.chunks.every((id) => writer.has(id)));
     // A row's size is the file's, for matching its stat; what was stored of a database (its
     // captured copy) or of a scrubbed file has a size of its own: the sum of its chunks.
@@ -167,12 +179,16 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
       // A database's changed page groups are stored as deltas of the groups its last version had.
       const previous = deltas && cached?.sqlite ? cached.chunks : undefined;
       const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous));
-      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy, scrub }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
+      const unchanged = new UnchangedGroups(groupSeed, cached?.sqlite ? previousGroups(ctx, root, item.relPath, cached.chunks) : undefined);
+      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy, scrub, quickCheck: checkDue(lastCheck, now), unchanged }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
       if (!content) continue;
       filesRead++;
+      if (content.sqlite) groupHashes.push({ path: item.relPath, content: contentDigest(content.chunks), hashes: unchanged.result() });
       // The row carries the tag of what was applied: the file may have turned out to be a database.
       key = withScrubTag(withoutScrubTag(key), scrubs(opts.scrub, item.relPath, content.sqlite) ? tag : undefined);
     }
+    if (content.sqlite) checks.add(item.relPath, content.chunks, content.check, lastCheck, now);
+    if (content.check && !content.check.passed) warn({ path: item.relPath, message: `database failed its integrity check, stored as found (${content.check.problem ?? "quick_check failed"}); retention keeps the newest snapshot whose databases passed` });
     entries.push({ ...base, type: "file", size: content.size, chunks: content.chunks, ...(content.sqlite ? { sqlite: true } : {}) });
     // A file modified just before it was statted is read again next time (see isRacy).
     const rowKey = isRacy(key, statMs) ? (racy++, untrusted(key)) : key;
@@ -185,7 +201,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   const listingChunker = await Chunker.create(LISTING_CHUNKS, gearTableFromKey(ctx.keys.gear));
   for await (const piece of listingChunker.chunkViews(oneBuffer(serializeListing(entries)))) tree.push(await writer.add(BlobType.tree, piece));
 
-  return { tree, files, dirs, bytes, filesRead, seen, trusted: racy === 0 };
+  return { tree, files, dirs, bytes, filesRead, seen, trusted: racy === 0, checks, groupHashes };
 }
 
 interface StoredListing {
@@ -198,13 +214,30 @@ interface StoredListing {
   seen: { path: string; file: CachedFile }[];
   /** False when some row does not vouch for its file (a racy file): the listing is not to be reused. */
   trusted: boolean;
+  /** What the snapshot record says about its databases' quick_checks. */
+  checks: SnapshotChecks;
+  /** Page-group hashes of the databases read, for the next commit (UnchangedGroups). */
+  groupHashes: { path: string; content: string; hashes: Uint8Array }[];
+}
+
+/** The group hashes of a database's last stored version, if the cache has them for exactly `chunks`. */
+function previousGroups(ctx: RepoContext, root: string, relPath: string, chunks: readonly string[]): PreviousGroups | undefined {
+  const row = ctx.cache.groupHashes(root, relPath);
+  return row && row.content === contentDigest(chunks) ? { hashes: row.hashes, chunks } : undefined;
+}
+
+/** The check state of a reused listing's databases (all unchanged: none was captured). */
+function reusedChecks(ctx: RepoContext, root: string, databases: readonly [string, unknown][]): SnapshotChecks {
+  const checks = new SnapshotChecks();
+  for (const [p] of databases) checks.add(p, ctx.cache.cachedFile(root, p)?.chunks ?? [], undefined, ctx.cache.databaseCheck(root, p), Date.now());
+  return checks;
 }
 
 async function readWithRetries(
   ctx: RepoContext,
   absPath: string,
   firstStat: import("node:fs").BigIntStats,
-  reading: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined; scrub: FileScrub | undefined },
+  reading: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined; scrub: FileScrub | undefined; quickCheck: boolean; unchanged: UnchangedGroups },
   beforeCapture: () => Promise<void>,
   scratch: ScratchDir,
   sink: (d: Uint8Array) => Promise<string>,
@@ -216,7 +249,7 @@ async function readWithRetries(
   let captured = reading.captured;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, quickCheck: reading.quickCheck, unchanged: { groups: reading.unchanged, stillStored: (id) => ctx.cache.hasBlob(id) }, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
         captured = undefined;

@@ -64,6 +64,11 @@ export class DeltaSink {
     return id;
   };
 
+  /** The next page group is known to be unchanged and was not passed to add (UnchangedGroups). */
+  skip(): void {
+    this.index++;
+  }
+
   /** Stores the groups held back, each against its base's plaintext. */
   async flush(): Promise<void> {
     const staged = this.staged;

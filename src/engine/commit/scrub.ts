@@ -58,15 +58,14 @@ export function withoutScrubTag(key: FileStat): FileStat {
 
 /**
  * Captures the database at `absPath` into the scratch folder and, when `scrub` is given, scrubs
- * the copy: once the capture passed its quick_check (so no reader has the copy open), `scrub`
- * edits it, then the copy is checked again. A -wal left beside the copy means the scrub's changes
- * are not all in the file that is stored: refused.
+ * the copy (nothing else has it open: its quick_check runs only when the caller asks, see
+ * check-schedule.ts), then hands back a copy whose check is of the scrubbed file. A -wal left
+ * beside the copy means the scrub's changes are not all in the file that is stored: refused.
  */
 export async function captureForStore(absPath: string, scratch: ScratchDir, scrub: ((copyPath: string) => Promise<void> | void) | undefined): Promise<CapturedDatabase> {
   const copy = await captureInScratch(absPath, scratch, { deferCheck: true });
   if (!scrub) return copy;
   try {
-    await copy.checked;
     try {
       await scrub(copy.file);
     } catch (err) {
@@ -77,16 +76,17 @@ export async function captureForStore(absPath: string, scratch: ScratchDir, scru
     await Promise.all(["-wal", "-shm"].map((s) => fs.rm(copy.file + s, { force: true })));
     const header = await readSqliteHeader(copy.file).catch(() => undefined);
     if (!header) throw new ScrubError(absPath, "the scrubbed copy is no longer an SQLite database");
-    const checked = quickCheck(copy.file).then(
-      (problems) => {
-        if (problems.length !== 1 || problems[0] !== "ok") throw new ScrubError(absPath, `the scrubbed copy is damaged (quick_check: ${problems.join("; ")})`);
-      },
-      (err: unknown) => {
-        throw new ScrubError(absPath, `the scrubbed copy cannot be checked: ${err instanceof Error ? err.message : String(err)}`);
-      },
-    );
-    checked.catch(() => {}); // awaited by the caller
-    return { file: copy.file, pageSize: header.pageSize, checked };
+    let checked: Promise<void> | undefined;
+    const check = () =>
+      (checked ??= quickCheck(copy.file).then(
+        (problems) => {
+          if (problems.length !== 1 || problems[0] !== "ok") throw new ScrubError(absPath, `the scrubbed copy is damaged (quick_check: ${problems.join("; ")})`);
+        },
+        (err: unknown) => {
+          throw new ScrubError(absPath, `the scrubbed copy cannot be checked: ${err instanceof Error ? err.message : String(err)}`);
+        },
+      ));
+    return { file: copy.file, pageSize: header.pageSize, check };
   } catch (err) {
     await Promise.all(["", "-wal", "-shm", "-journal"].map((s) => fs.rm(copy.file + s, { force: true })));
     throw err;

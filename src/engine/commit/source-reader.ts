@@ -8,6 +8,8 @@ import type { FileStat } from "../../index/cache.ts";
 import { ClawbackError, IntegrityError, LockedError, ObjectNotFoundError, PathError, ScratchFullError, ScrubError } from "../../errors.ts";
 import { pageGroups, readSqliteHeader, type CapturedDatabase } from "../sqlite/sqlite-capture.ts";
 import type { ScratchDir } from "../sqlite/scratch-dir.ts";
+import type { CheckOutcome } from "../sqlite/check-schedule.ts";
+import type { UnchangedGroups } from "../sqlite/unchanged-groups.ts";
 import type { WholeFileReader } from "./whole-read.ts";
 import { captureForStore, type FileScrub } from "./scrub.ts";
 
@@ -15,6 +17,8 @@ export interface ReadContent {
   chunks: string[];
   size: number;
   sqlite: boolean;
+  /** A database's quick_check, when it ran (see `quickCheck`). */
+  check?: CheckOutcome;
 }
 
 /**
@@ -95,7 +99,9 @@ export async function readContent(
     scratch: ScratchDir;
     sink: ChunkSink;
     /** Takes a database's page groups, in file order, instead of `sink` (see DeltaSink). */
-    pageGroupSink?: { add: ChunkSink; flush(): Promise<void> };
+    pageGroupSink?: { add: ChunkSink; skip(): void; flush(): Promise<void> };
+    /** Recognises a database's unchanged page groups by a fast hash; `stillStored` says whether an id is in the repository. */
+    unchanged?: { groups: UnchangedGroups; stillStored(id: string): boolean };
     whole: WholeFileReader;
     /** Called once the file is known to be a database, before it is captured. */
     beforeCapture?: () => Promise<void>;
@@ -103,6 +109,8 @@ export async function readContent(
     captured?: Promise<CapturedDatabase>;
     /** What is stored of this file instead of its content (see CommitScrub). */
     scrub?: FileScrub;
+    /** Run quick_check on a database's copy while it is stored (see check-schedule.ts). */
+    quickCheck?: boolean;
   },
 ): Promise<ReadContent> {
   const size = Number(before.size);
@@ -115,11 +123,16 @@ export async function readContent(
     if (!opts.captured) await opts.beforeCapture?.();
     const copy = await (opts.captured ?? captureForStore(absPath, opts.scratch, opts.scrub?.database));
     try {
+      // A damaged database is stored as it is found, and reported: the commit warns, and the
+      // snapshot record says so, so that retention keeps the last snapshot whose databases passed.
+      const checking = opts.quickCheck ? copy.check().then((): CheckOutcome => ({ passed: true }), (err: unknown): CheckOutcome => ({ passed: false, problem: (err as Error).message })) : undefined;
       const groups = opts.pageGroupSink;
-      const content = await consume(pageGroups(copy.file, copy.pageSize, opts.groupPages), groups ? { sink: groups.add } : opts, true);
+      const add = groups ? groups.add : opts.sink;
+      const sink = opts.unchanged ? opts.unchanged.groups.sink(add, opts.unchanged.stillStored, () => groups?.skip()) : add;
+      const content = await consume(pageGroups(copy.file, copy.pageSize, opts.groupPages), { sink }, true);
       await groups?.flush();
-      await copy.checked; // a damaged copy fails here; what it stored is left for prune
-      return content;
+      const check = await checking;
+      return check ? { ...content, check } : content;
     } finally {
       await fs.rm(copy.file, { force: true });
     }

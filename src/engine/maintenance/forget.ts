@@ -2,6 +2,7 @@ import { UsageError } from "../../errors.ts";
 import { snapshotKey } from "../../repo/layout.ts";
 import type { RepoContext } from "../context.ts";
 import { listSnapshots, matchSnapshot } from "../snapshots.ts";
+import { databasesPassed } from "../sqlite/check-schedule.ts";
 import type { ForgetResult, RetentionPolicy, SnapshotSummary } from "../types.ts";
 
 export async function forgetSnapshots(ctx: RepoContext, refs: string[]): Promise<ForgetResult> {
@@ -18,7 +19,9 @@ export async function forgetSnapshots(ctx: RepoContext, refs: string[]): Promise
 /**
  * Retention per (host, root): keep the newest `keepLast`, the newest of each of the last
  * `keepDaily` days and `keepWeekly` ISO weeks that have snapshots. Safety snapshots are never
- * removed by a policy.
+ * removed by a policy, nor is the newest snapshot whose databases all passed quick_check (checks
+ * run at most once a day, and a database found damaged is stored as found: this keeps a sound copy
+ * of every database within reach whatever the policy).
  */
 export async function forgetByPolicy(ctx: RepoContext, policy: RetentionPolicy, opts: { dryRun?: boolean } = {}): Promise<ForgetResult> {
   const { keepLast = 0, keepDaily = 0, keepWeekly = 0 } = policy;
@@ -38,6 +41,8 @@ export async function forgetByPolicy(ctx: RepoContext, policy: RetentionPolicy, 
     newest.slice(0, keepLast).forEach((s) => keep.add(s.id));
     keepNewestPerBucket(newest, keepDaily, (s) => s.time.slice(0, 10), keep);
     keepNewestPerBucket(newest, keepWeekly, (s) => isoWeek(new Date(s.time)), keep);
+    const sound = newest.find((s) => databasesPassed(s.sqliteCheck));
+    if (sound) keep.add(sound.id);
   }
   const all = listSnapshots(ctx);
   const removed = all.filter((s) => !keep.has(s.id)).map((s) => s.id);

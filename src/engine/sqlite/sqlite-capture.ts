@@ -116,9 +116,9 @@ export interface CaptureOptions {
   /** Open modes to try, in order, instead of the automatic choice (tests, diagnostics). */
   openModes?: SqliteOpenMode[];
   /**
-   * Return as soon as the copy is made and its size and header check out, with the quick_check
-   * (which reads every page) still running in `checked`: the caller reads the copy meanwhile and
-   * must await `checked` before it trusts what it read.
+   * Return as soon as the copy is made and its size, header and page count check out, without the
+   * quick_check (which reads every page): the caller runs `check()` if and when it wants it. The
+   * commit runs it at most once a day per database (check-schedule.ts), not on every copy.
    */
   deferCheck?: boolean;
 }
@@ -127,8 +127,12 @@ export interface CaptureOptions {
 export interface CapturedDatabase {
   file: string;
   pageSize: number;
-  /** Resolves once PRAGMA quick_check passed on the copy; rejects with an IntegrityError. */
-  checked: Promise<void>;
+  /**
+   * Runs PRAGMA quick_check on the copy (on a worker thread; started by the first call, later
+   * calls share its answer). Resolves when it passed; rejects with an IntegrityError naming the
+   * source. Call it before the copy is deleted.
+   */
+  check(): Promise<void>;
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 2_000;
@@ -184,8 +188,7 @@ export async function captureSqlite(dbPath: string, tmpDir: string, options: Cap
     const dest = path.join(tmpDir, `clawback-sqlite-${randomUUID()}.db`);
     try {
       const copy = await captureOnce(dbPath, source, dest, modes, busyTimeoutMs);
-      copy.checked.catch(() => {}); // awaited by the caller (deferCheck) or just below
-      if (!options.deferCheck) await copy.checked;
+      if (!options.deferCheck) await copy.check();
       return copy;
     } catch (err) {
       await removeDatabaseFiles(dest);
@@ -314,10 +317,10 @@ function probeSource(db: DatabaseSync): number | undefined {
 }
 
 /**
- * Checks the copy's header, size and page count now, and starts its quick_check (`checked`);
- * returns its page size. IntegrityError naming the source when anything is wrong.
+ * Checks the copy's header, size and page count now, and returns its page size and its quick_check
+ * (`check`, run on first call). IntegrityError naming the source when anything is wrong.
  */
-async function verifyCopy(dbPath: string, copy: string, pages: number): Promise<{ pageSize: number; checked: Promise<void> }> {
+async function verifyCopy(dbPath: string, copy: string, pages: number): Promise<{ pageSize: number; check(): Promise<void> }> {
   if (!Number.isSafeInteger(pages) || pages <= 0) throw new IntegrityError(dbPath, `backup copied ${pages} pages`);
   const header = await readSqliteHeader(copy).catch(() => undefined);
   if (!header) throw new IntegrityError(dbPath, "the backup copy has no valid SQLite header");
@@ -341,16 +344,18 @@ async function verifyCopy(dbPath: string, copy: string, pages: number): Promise<
     throw new IntegrityError(dbPath, `database is damaged: ${errText(err)}`);
   }
   // The one check that reads every page runs on a worker thread, so the commit can store this
-  // copy, or the previous database, meanwhile.
-  const checked = quickCheck(copy).then(
-    (problems) => {
-      if (problems.length !== 1 || problems[0] !== "ok") throw new IntegrityError(dbPath, `database is damaged (quick_check: ${problems.join("; ")})`);
-    },
-    (err: unknown) => {
-      throw new IntegrityError(dbPath, `database is damaged: ${errText(err)}`);
-    },
-  );
-  return { pageSize: header.pageSize, checked };
+  // copy meanwhile.
+  let checked: Promise<void> | undefined;
+  const check = () =>
+    (checked ??= quickCheck(copy).then(
+      (problems) => {
+        if (problems.length !== 1 || problems[0] !== "ok") throw new IntegrityError(dbPath, `database is damaged (quick_check: ${problems.join("; ")})`);
+      },
+      (err: unknown) => {
+        throw new IntegrityError(dbPath, `database is damaged: ${errText(err)}`);
+      },
+    ));
+  return { pageSize: header.pageSize, check };
 }
 
 /** Bytes read from the file at a time by pageGroups (a whole number of groups, at least one). */
