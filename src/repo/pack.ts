@@ -115,6 +115,20 @@ export function readPackHeader(keys: RepoKeys, packId: string, bytes: Uint8Array
   const headerLength = view.readUInt32LE(view.length - TRAILER);
   const start = view.length - TRAILER - headerLength;
   if (start < 0) throw new IntegrityError(where, "pack header length out of range");
-  const tuples = openJson<EntryTuple[]>(keys.encryption, "pack header", view.subarray(start, view.length - TRAILER), where);
-  return entriesFromTuples(tuples, where);
+  return openPackHeader(keys, view.subarray(start, view.length - TRAILER), where);
 }
+
+/** Opens a pack's sealed header (authenticated: only the repository's key could have written it). */
+export function openPackHeader(keys: RepoKeys, sealedHeader: Uint8Array, where: string): PackEntry[] {
+  return entriesFromTuples(openJson<EntryTuple[]>(keys.encryption, "pack header", sealedHeader, where), where);
+}
+
+/** The length of a pack's sealed header, from the pack's last bytes (its trailer). */
+export function packHeaderLength(trailer: Uint8Array, packSize: number, where: string): number {
+  if (trailer.byteLength !== TRAILER || packSize < TRAILER) throw new IntegrityError(where, "pack too short");
+  const length = Buffer.from(trailer.buffer, trailer.byteOffset, TRAILER).readUInt32LE(0);
+  if (length > packSize - TRAILER) throw new IntegrityError(where, "pack header length out of range");
+  return length;
+}
+
+export const PACK_TRAILER_BYTES = TRAILER;
