@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { ClawbackPlugin } from "./plugin.ts";
 import { EngineProcess } from "./engine/client.ts";
 import { formatBytes, type Logger } from "./backups.ts";
+import { registerRestoreCli } from "./restore/restore-cli.ts";
 
 /** The part of Commander's Command these commands use (the CLI hands a real Command). */
 export interface CommandLike {
@@ -97,6 +98,8 @@ export function registerClawbackCli(ctx: CliContext): void {
         process.exitCode = 1;
       }
     });
+
+  registerRestoreCli(root, make, ctx.stateDir ?? defaultStateDir(), stderrLogger);
 }
 
 /** Opens the repository without creating it: proves the key, the bucket and the passphrase. */

@@ -6,6 +6,7 @@ import { ClawbackPlugin } from "./plugin.ts";
 import { registerClawbackCli, defaultStateDir, type CommandLike } from "./cli.ts";
 import { TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, runTool, type ToolParams } from "./tool.ts";
 import type { Logger } from "./backups.ts";
+import { Restorer } from "./restore/restorer.ts";
 
 type AnyTool = Parameters<OpenClawPluginApi["registerTool"]>[0];
 
@@ -25,13 +26,22 @@ function loggerOf(api: OpenClawPluginApi): Logger {
   };
 }
 
-function registerTool(api: OpenClawPluginApi, plugin: () => ClawbackPlugin): void {
+/** The restore side for a plugin instance; `restart` only inside a gateway. */
+function restorerFor(plugin: ClawbackPlugin, stateDir: string, logger: Logger, restart?: (reason: string) => void): Restorer {
+  return new Restorer({
+    settings: plugin.settings, ...(plugin.configError ? { configError: plugin.configError } : {}), stateDir, logger,
+    backupRunning: () => plugin.backupRunning, ...(restart ? { restart } : {}),
+    ...(process.argv[1] ? { openclawEntry: process.argv[1] } : {}),
+  });
+}
+
+function registerTool(api: OpenClawPluginApi, plugin: () => ClawbackPlugin, restorer: () => Restorer): void {
   const tool = {
     name: TOOL_NAME,
     label: "Backups (clawback)",
     description: TOOL_DESCRIPTION,
     parameters: TOOL_PARAMETERS,
-    execute: (_toolCallId: string, params: ToolParams) => runTool(plugin(), params),
+    execute: (_toolCallId: string, params: ToolParams) => runTool(plugin(), params, restorer()),
   };
   // The SDK types parameters as a TypeBox schema; a plain JSON Schema is what TypeBox produces.
   api.registerTool(tool as unknown as AnyTool);
@@ -51,7 +61,9 @@ export default definePluginEntry({
     }
     if (mode === "tool-discovery") {
       let lazy: ClawbackPlugin | undefined;
-      registerTool(api, () => (lazy ??= new ClawbackPlugin(api.pluginConfig, stateDirOf(api), loggerOf(api))));
+      let lazyRestorer: Restorer | undefined;
+      const plugin = () => (lazy ??= new ClawbackPlugin(api.pluginConfig, stateDirOf(api), loggerOf(api)));
+      registerTool(api, plugin, () => (lazyRestorer ??= restorerFor(plugin(), stateDirOf(api), loggerOf(api))));
       return;
     }
     if (mode !== "full") return;
@@ -60,13 +72,25 @@ export default definePluginEntry({
     const plugin = new ClawbackPlugin(api.pluginConfig, stateDirOf(api), logger);
     const problem = plugin.configProblem();
     if (problem) logger.error(problem);
-    registerTool(api, () => plugin);
+    // A restore that wrote live databases restarts the gateway in-process, so that its in-memory
+    // caches read the restored state (DESIGN.md, "Restoring under a running gateway").
+    const restorer = restorerFor(plugin, stateDirOf(api), logger, (reason) => {
+      logger.info(`clawback: restarting the gateway (${reason})`);
+      process.kill(process.pid, "SIGUSR2");
+    });
+    registerTool(api, () => plugin, () => restorer);
 
     api.registerService({
       id: "clawback-backups",
-      start: (ctx) => plugin.start(ctx.stateDir),
+      start: (ctx) => {
+        plugin.start(ctx.stateDir);
+        void restorer.autoRestore(ctx.stateDir);
+      },
       stop: () => plugin.stop(),
     });
+    // Turns are counted so that a restore that rolls back databases runs only when none is running.
+    api.on("before_agent_run", (_event, ctx) => restorer.onRunStart(ctx.runId));
+    api.on("agent_end", (event, ctx) => restorer.onRunEnd(ctx.runId ?? event.runId));
     api.on("gateway_stop", (event) => plugin.onGatewayStop(event.reason));
     api.on("before_compaction", () => plugin.onBeforeCompaction());
   },

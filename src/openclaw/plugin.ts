@@ -105,6 +105,11 @@ export class ClawbackPlugin {
     }
   }
 
+  /** True while a backup runs (the restore side refuses to restore then). */
+  get backupRunning(): boolean {
+    return this.backups?.running ?? false;
+  }
+
   backup(reason: BackupReason): Promise<BackupOutcome> {
     if (!this.backups) return Promise.resolve({ ok: false, error: this.configError ?? "not configured", reason });
     return this.backups.trigger(reason);

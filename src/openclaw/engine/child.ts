@@ -7,6 +7,7 @@ import { Repository, ClawbackError, LockedError, type CommitOptions } from "../.
 import type { EngineErrorInfo, EngineMessage, Envelope, ReplyMap } from "./protocol.ts";
 import { REGENERABLE_EXCLUDES } from "./excludes.ts";
 import { secretsCommitOptions } from "./secrets-options.ts";
+import { handleRestoreOp } from "../restore/engine-ops.ts";
 
 let repo: Repository | undefined;
 let running: AbortController | undefined;
@@ -82,6 +83,18 @@ async function handle(req: Envelope): Promise<ReplyMap[keyof ReplyMap]> {
     case "abort":
       running?.abort();
       return null;
+    case "show":
+    case "diff":
+    case "fresh":
+      return handleRestoreOp(requireRepo, req);
+    case "restore": {
+      running = new AbortController();
+      try {
+        return await handleRestoreOp(requireRepo, req, running.signal);
+      } finally {
+        running = undefined;
+      }
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 // Credentials travel only in the `open` request, over the IPC channel, never in argv or the log.
 import type { RepoTarget, Retention, SecretsMode } from "../config.ts";
 import type { RepoStats, SnapshotSummary, Warning } from "../../lib.ts";
+import type { RestoreEngineRequest, RestoreReplyMap } from "../restore/protocol.ts";
 
 export interface CommitJob {
   dir: string;
@@ -25,7 +26,8 @@ export type EngineRequest =
   | { op: "retain"; retention: Retention; prune: PrunePlan | null }
   | { op: "log" }
   | { op: "stats" }
-  | { op: "abort" };
+  | { op: "abort" }
+  | RestoreEngineRequest;
 
 export interface CommitReply {
   snapshot: SnapshotSummary;
@@ -44,7 +46,7 @@ export interface OpenReply {
   created: boolean;
 }
 
-export interface ReplyMap {
+export interface ReplyMap extends RestoreReplyMap {
   open: OpenReply;
   commit: CommitReply;
   retain: RetainReply;

@@ -13,7 +13,7 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { compileMatcher, type FileEntry, type Repository } from "../../lib.ts";
+import { compileMatcher, type CommitOptions, type FileEntry, type Repository } from "../../lib.ts";
 import { applyStaged, type ApplyResult } from "./apply-staged.ts";
 import { carryRows, type CarriedTable } from "./carry-rows.ts";
 import { GLOBAL_DATABASE, KEPT_GLOBAL_TABLES, KEPT_PATHS } from "./kept-from-now.ts";
@@ -25,8 +25,10 @@ export interface StagedRestoreJob {
   snapshot: string;
   /** Restore only these paths (relative to the state folder); none = the whole snapshot. */
   paths?: string[];
-  /** Excludes of a backup of this state (the safety snapshot uses them; a whole restore keeps them). */
+  /** Excludes of a backup of this state: a whole restore leaves those live paths alone. */
   excludes: string[];
+  /** What a backup of this state commits with (excludes, scrub): the safety snapshot uses it (default: `excludes` only). */
+  safetyCommit?: CommitOptions;
   /** Secrets mode of this machine's backups: "include" carries secrets in snapshots. */
   secrets: "exclude" | "include";
   /** Skip the safety snapshot (only when the state holds nothing of its own: a fresh machine). */
@@ -65,7 +67,10 @@ export async function stagedRestore(repo: Repository, job: StagedRestoreJob, kee
 
   let safetySnapshot: string | undefined;
   if (!job.noSafetySnapshot) {
-    const safety = await repo.commit(stateDir, { reason: "safety", tags: [`before-restore:${job.snapshot.slice(0, 12)}`, ...(job.tags ?? [])], excludes: job.excludes, ...(signal ? { signal } : {}) });
+    const safety = await repo.commit(stateDir, {
+      excludes: job.excludes, ...job.safetyCommit,
+      reason: "safety", tags: [`before-restore:${job.snapshot.slice(0, 12)}`, ...(job.tags ?? [])], ...(signal ? { signal } : {}),
+    });
     safetySnapshot = safety.snapshot.id;
   }
 

@@ -1,0 +1,68 @@
+// The restore side's requests, handled in the engine child (engine/child.ts delegates here):
+// show, diff, restore and the fresh-state check. They open the repository's objects and the state
+// folder's live databases, which only the child may do (DESIGN.md invariant 7).
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import type { CommitOptions, Repository } from "../../lib.ts";
+import { REGENERABLE_EXCLUDES } from "../engine/excludes.ts";
+import { secretsCommitOptions } from "../engine/secrets-options.ts";
+import type { SecretsMode } from "../config.ts";
+import { detectFreshState, loadWorkspaceTemplates } from "./fresh-state.ts";
+import type { RestoreEngineRequest, RestoreReplyMap, ShowReply } from "./protocol.ts";
+import { stagedRestore } from "./staged-restore.ts";
+
+/**
+ * The options a backup of the state folder commits with (engine/child.ts's `commit`): the safety
+ * snapshot before a restore must leave out and scrub exactly what a backup does.
+ */
+export function backupCommitOptions(stateDir: string, exclude: string[], secrets: SecretsMode): CommitOptions & { excludes: string[] } {
+  const { excludes: secretExcludes, ...rest } = secretsCommitOptions(stateDir, secrets);
+  return { ...rest, excludes: [...REGENERABLE_EXCLUDES, ...secretExcludes, ...exclude] };
+}
+
+export async function handleRestoreOp(repo: () => Repository, req: RestoreEngineRequest, signal?: AbortSignal): Promise<RestoreReplyMap[keyof RestoreReplyMap]> {
+  switch (req.op) {
+    case "show": {
+      const r = repo();
+      const snapshot = await r.show(req.ref);
+      const top = new Map<string, { files: number; bytes: number }>();
+      const databases: string[] = [];
+      for (const e of await r.ls(snapshot.id)) {
+        if (e.sqlite) databases.push(e.path);
+        if (e.type === "dir") continue;
+        const head = e.path.includes("/") ? `${e.path.split("/")[0]}/` : e.path;
+        const t = top.get(head) ?? { files: 0, bytes: 0 };
+        t.files++;
+        t.bytes += e.size;
+        top.set(head, t);
+      }
+      const reply: ShowReply = { snapshot, top: [...top].map(([path, t]) => ({ path, ...t })).sort((a, b) => b.bytes - a.bytes), databases };
+      return reply;
+    }
+    case "diff": {
+      const changes = await repo().diff(req.from, req.to);
+      return changes.map((c) => ({
+        path: c.path, kind: c.kind,
+        ...(c.before && c.before.type !== "dir" ? { before: c.before.size } : {}),
+        ...(c.after && c.after.type !== "dir" ? { after: c.after.size } : {}),
+      }));
+    }
+    case "restore": {
+      const { job } = req;
+      const opts = backupCommitOptions(job.stateDir, job.exclude, job.secrets);
+      // TODO(plugin-secrets): pass restoreSecrets from src/openclaw/secrets/ as the KeepSecrets
+      // argument here once that branch is merged, so the machine's own secrets survive a restore.
+      return stagedRestore(repo(), {
+        stateDir: job.stateDir, snapshot: job.snapshot, ...(job.paths?.length ? { paths: job.paths } : {}),
+        excludes: opts.excludes, safetyCommit: opts, secrets: job.secrets, tags: [`origin:${job.origin}`],
+        ...(job.noSafetySnapshot ? { noSafetySnapshot: true } : {}),
+      }, undefined, signal);
+    }
+    case "fresh": {
+      // The CLI entry may be a link (node_modules/.bin/openclaw); the package is where it points.
+      const entry = req.openclawEntry ? await fs.realpath(req.openclawEntry).catch(() => undefined) : undefined;
+      const templates = entry ? await loadWorkspaceTemplates(path.dirname(entry)) : undefined;
+      return detectFreshState(req.stateDir, templates?.size ? { templates } : {});
+    }
+  }
+}
