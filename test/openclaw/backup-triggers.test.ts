@@ -37,8 +37,8 @@ describe("backup triggers in a real gateway", () => {
     await installPlugin(gw, { repository: url, passphrase: PASSPHRASE, schedule: "*/20 * * * * *" });
     await fs.mkdir(path.join(gw.stateDir, "workspace"), { recursive: true });
     await fs.writeFile(path.join(gw.stateDir, "workspace", "MEMORY.md"), "# memory\nthe triggers test was here\n");
-    await gw.start();
-  }, 240_000);
+    await gw.start({ timeoutMs: 300_000 });
+  }, 900_000);
 
   afterAll(async () => {
     await gw?.remove();

@@ -145,10 +145,13 @@ export async function createGateway(label: string): Promise<Gateway> {
   let child: ChildProcess | undefined;
   let entry: { child: ChildProcess; root: string } | undefined;
   let output = "";
+  // The log goes to this gateway's folder, not the machine-wide /tmp/openclaw: set with the first
+  // configure() (each `config set` costs seconds here), or by start() when none came before.
+  let logConfigured = false;
 
   const cli: Gateway["cli"] = (args, opts = {}) =>
     new Promise((resolve) => {
-      execFile(OPENCLAW_BIN, args, { env: { ...env, ...opts.env }, cwd: root, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      execFile(OPENCLAW_BIN, args, { env: { ...env, ...opts.env }, cwd: root, timeout: opts.timeoutMs ?? 300_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
         resolve({ code, stdout, stderr });
       });
@@ -171,23 +174,24 @@ export async function createGateway(label: string): Promise<Gateway> {
     env,
     async configure(ops) {
       const file = path.join(root, `config-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
-      await fs.writeFile(file, JSON.stringify(ops));
+      const all = logConfigured ? ops : [{ path: "logging.file", value: logFile }, ...ops];
+      await fs.writeFile(file, JSON.stringify(all));
       const r = await cli(["config", "set", "--batch-file", file]);
       await fs.rm(file, { force: true });
       if (r.code !== 0) throw new Error(`openclaw config set failed (${r.code}): ${r.stderr || r.stdout}`);
+      logConfigured = true;
     },
     cli,
     async start(opts = {}) {
       if (child && gw.running()) throw new Error("gateway already running");
-      // The log goes to this gateway's folder, not the machine-wide /tmp/openclaw.
-      await gw.configure([{ path: "logging.file", value: logFile }]);
+      if (!logConfigured) await gw.configure([]);
       output = "";
       child = spawn(OPENCLAW_BIN, ["gateway", "run", "--allow-unconfigured", "--bind", "loopback", "--port", String(port)], { env, cwd: root, stdio: ["ignore", "pipe", "pipe"] });
       entry = { child, root };
       live.add(entry);
       child.stdout!.on("data", (d: Buffer) => (output += d.toString("utf8")));
       child.stderr!.on("data", (d: Buffer) => (output += d.toString("utf8")));
-      await gw.waitReady(opts.timeoutMs ?? 90_000);
+      await gw.waitReady(opts.timeoutMs ?? 300_000);
     },
     async waitReady(timeoutMs = 90_000) {
       const deadline = Date.now() + timeoutMs;
