@@ -8,6 +8,11 @@ import { stagedRestore } from "../../../src/openclaw/restore/staged-restore.ts";
 import { KEPT_GLOBAL_TABLES } from "../../../src/openclaw/restore/kept-from-now.ts";
 import { useScratch } from "../../helpers/scratch.ts";
 import { faultyBackend } from "../../helpers/faulty-backend.ts";
+import { startS3Server } from "../../helpers/s3-server.ts";
+import { startFaultProxy } from "../../helpers/fault-proxy.ts";
+import { FAST_SCRYPT, PASSPHRASE } from "../../helpers/repo.ts";
+import { Repository } from "../../../src/lib.ts";
+import { randomBytes } from "node:crypto";
 import { holdDatabases, type DbHolder } from "./helpers/db-holder.ts";
 
 const GLOBAL = "state/openclaw.sqlite";
@@ -171,5 +176,52 @@ describe("stagedRestore", () => {
     await expect(stagedRestore(t.repo, { stateDir: state, snapshot: v1, excludes: EXCLUDES, secrets: "include", noSafetySnapshot: true })).rejects.toThrow(LockedError);
     await holder.unlock(0);
     expect(await fingerprint(state, holder)).toEqual(before);
+  });
+
+  it("over S3, a download cut off midway by the network (fault proxy) leaves the state exactly as before", async () => {
+    const s3 = await startS3Server();
+    const proxy = await startFaultProxy({ target: s3.endpoint });
+    const opened: Repository[] = [];
+    try {
+      const root = await scratch.dir("restore-s3");
+      const state = await makeState(root);
+      // Enough data for several packs, so the cut comes after some have arrived.
+      for (let i = 0; i < 6; i++) await fs.writeFile(path.join(state, `workspace/blob-${i}.bin`), randomBytes(256 * 1024));
+      const env = { ...s3.env, CLAWBACK_S3_ENDPOINT: proxy.url };
+      const url = s3.url("restore-fault");
+      const init = { passphrase: PASSPHRASE, scrypt: FAST_SCRYPT, packSize: 256 * 1024, backendOptions: { env } };
+      const repo = await Repository.init(url, { ...init, cacheDir: await scratch.dir("cache-a") });
+      opened.push(repo);
+      const v1 = (await repo.commit(state, { reason: "manual", excludes: EXCLUDES })).snapshot.id;
+      holder = await holdDatabases([path.join(state, GLOBAL), path.join(state, AGENT)]);
+      await advance(state, holder);
+      for (let i = 0; i < 6; i++) await fs.writeFile(path.join(state, `workspace/blob-${i}.bin`), randomBytes(1024));
+      const before = await fingerprint(state, holder);
+
+      const cold = await Repository.open(url, { ...init, cacheDir: await scratch.dir("cache-b") });
+      opened.push(cold);
+      // Once the first pack has been fetched, every request from then on is cut (connection reset).
+      const seen = proxy.log.length;
+      const cut = setInterval(() => {
+        if (proxy.log.slice(seen).some((r) => r.method === "GET" && r.path.includes("/data/") && !r.fault)) {
+          proxy.setRate(1, ["reset"]);
+          clearInterval(cut);
+        }
+      }, 5);
+      try {
+        await expect(stagedRestore(cold, { stateDir: state, snapshot: v1, excludes: EXCLUDES, secrets: "include", noSafetySnapshot: true })).rejects.toThrow(StorageError);
+      } finally {
+        clearInterval(cut);
+      }
+      expect(proxy.counts.faults.reset).toBeGreaterThan(0);
+      expect(proxy.log.some((r) => r.method === "GET" && r.path.includes("/data/") && !r.fault)).toBe(true);
+      expect(await fingerprint(state, holder)).toEqual(before);
+      expect((await fs.readdir(path.dirname(state))).filter((n) => n.includes("clawback"))).toEqual([]);
+      expect(await holder.query(0, "PRAGMA integrity_check")).toEqual([{ integrity_check: "ok" }]);
+    } finally {
+      for (const r of opened) await r.close().catch(() => {});
+      await proxy.stop();
+      await s3.stop();
+    }
   });
 });
