@@ -25,6 +25,8 @@ export const SETTLE_MS = 2_000;
 export const IDLE_WAIT_MS = 10 * 60_000;
 /** A turn that never reported its end stops counting after this long. */
 const STALE_RUN_MS = 30 * 60_000;
+/** New turns are held off until the restart; if none came by then (restarts disabled), they are let through. */
+const RESTART_WAIT_MS = 90_000;
 
 export interface RestorerOptions {
   settings: PluginSettings | undefined;
@@ -243,7 +245,15 @@ export class Restorer {
       };
       await this.record(rec);
       logger.info(`clawback: ${outcomeText(rec)}${r.keptPaths.length || r.carriedTables.length ? ` Kept from now: ${[...r.keptPaths, ...r.carriedTables.map((t) => `table ${t.table}`)].join(", ")}.` : ""}`);
-      if (restarting) this.opts.restart!(`clawback restored snapshot ${p.selection.snapshot.id.slice(0, 12)}`);
+      if (restarting) {
+        this.opts.restart!(`clawback restored snapshot ${p.selection.snapshot.id.slice(0, 12)}`);
+        // An in-process restart replaces this instance. Still here after a while: the restart was
+        // refused (commands.restart=false); let turns through again and say what is needed.
+        setTimeout(() => {
+          this.applying = false;
+          logger.warn("clawback: the gateway did not restart after the restore; restart it (openclaw gateway restart) so it reads the restored databases");
+        }, RESTART_WAIT_MS).unref?.();
+      }
       return rec;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
