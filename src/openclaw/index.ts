@@ -26,6 +26,18 @@ function loggerOf(api: OpenClawPluginApi): Logger {
   };
 }
 
+/**
+ * The gateway's restore side, shared by every registration in this process: OpenClaw may run the
+ * tool from a "tool-discovery" registration while the hooks that count turns, and the restart,
+ * belong to the "full" one. A full registration (gateway start, and again after an in-process
+ * restart) replaces it, so nothing of a restore carries over a restart but its record on disk.
+ */
+const GATEWAY_RESTORER = Symbol.for("clawback.gatewayRestorer");
+
+function gatewayRestorer(): Restorer | undefined {
+  return (globalThis as Record<symbol, Restorer | undefined>)[GATEWAY_RESTORER];
+}
+
 /** The restore side for a plugin instance; `restart` only inside a gateway. */
 function restorerFor(plugin: ClawbackPlugin, stateDir: string, logger: Logger, restart?: (reason: string) => void): Restorer {
   return new Restorer({
@@ -63,7 +75,7 @@ export default definePluginEntry({
       let lazy: ClawbackPlugin | undefined;
       let lazyRestorer: Restorer | undefined;
       const plugin = () => (lazy ??= new ClawbackPlugin(api.pluginConfig, stateDirOf(api), loggerOf(api)));
-      registerTool(api, plugin, () => (lazyRestorer ??= restorerFor(plugin(), stateDirOf(api), loggerOf(api))));
+      registerTool(api, plugin, () => gatewayRestorer() ?? (lazyRestorer ??= restorerFor(plugin(), stateDirOf(api), loggerOf(api))));
       return;
     }
     if (mode !== "full") return;
@@ -78,6 +90,7 @@ export default definePluginEntry({
       logger.info(`clawback: restarting the gateway (${reason})`);
       process.kill(process.pid, "SIGUSR2");
     });
+    (globalThis as Record<symbol, Restorer | undefined>)[GATEWAY_RESTORER] = restorer;
     registerTool(api, () => plugin, () => restorer);
 
     api.registerService({

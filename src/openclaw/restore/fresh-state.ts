@@ -23,10 +23,10 @@ import { pathToFileURL } from "node:url";
 import { DatabaseSync } from "node:sqlite";
 
 /** Agent-database tables whose rows are a person's sessions and conversations. */
-export const AGENT_HISTORY_TABLES: readonly string[] = ["session_nodes", "session_windows", "transcript_events"];
+const AGENT_HISTORY_TABLES: readonly string[] = ["session_nodes", "session_windows", "transcript_events"];
 
 /** Files OpenClaw seeds into a new workspace (its docs/reference/templates). */
-export const BOOTSTRAP_FILES: readonly string[] = ["AGENTS.md", "BOOTSTRAP.md", "BOOT.md", "HEARTBEAT.md", "IDENTITY.md", "SOUL.md", "TOOLS.md", "USER.md"];
+const BOOTSTRAP_FILES: readonly string[] = ["AGENTS.md", "BOOTSTRAP.md", "BOOT.md", "HEARTBEAT.md", "IDENTITY.md", "SOUL.md", "TOOLS.md", "USER.md"];
 
 /** Workspace entries that are OpenClaw's bookkeeping, not content (its own skip list, plus git). */
 const WORKSPACE_BOOKKEEPING = new Set([".git", ".openclaw", "openclaw-workspace-state.json", ".DS_Store"]);

@@ -21,8 +21,10 @@ import { describe, selectSnapshot, type Selection } from "./select.ts";
 
 /** After the last turn ended, wait this long for OpenClaw to finish writing it before restoring. */
 export const SETTLE_MS = 2_000;
+/** A restore asked for from chat is looked at again after this long even if no turn end was reported. */
+const NO_END_FALLBACK_MS = 60_000;
 /** A restore waiting for the gateway to become idle gives up after this long. */
-export const IDLE_WAIT_MS = 10 * 60_000;
+const IDLE_WAIT_MS = 10 * 60_000;
 /** A turn that never reported its end stops counting after this long. */
 const STALE_RUN_MS = 30 * 60_000;
 /** New turns are held off until the restart; if none came by then (restarts disabled), they are let through. */
@@ -56,6 +58,8 @@ interface Pending {
   job: RestoreJob;
   selection: Selection;
   requested: string;
+  /** The log has said what it waits for. */
+  announced?: boolean;
 }
 
 export class Restorer {
@@ -110,16 +114,21 @@ export class Restorer {
     return this.runs.size + this.anonymousRuns;
   }
 
-  private scheduleIdleCheck(): void {
+  private scheduleIdleCheck(delayMs = SETTLE_MS): void {
     clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => void this.runPendingIfIdle(), SETTLE_MS);
+    this.idleTimer = setTimeout(() => void this.runPendingIfIdle(), delayMs);
     this.idleTimer.unref?.();
   }
 
   private async runPendingIfIdle(): Promise<void> {
     const p = this.pending;
     if (!p || this.applying) return;
-    if (this.activeRuns() > 0 || this.opts.backupRunning()) {
+    const active = this.activeRuns();
+    if (active > 0 || this.opts.backupRunning()) {
+      if (!p.announced) {
+        p.announced = true;
+        this.opts.logger.info(`clawback: restore of ${p.selection.snapshot.id.slice(0, 12)} waits for ${active > 0 ? `${active} running turn(s)` : "the running backup"} to end`);
+      }
       if (Date.now() - this.pendingSince > IDLE_WAIT_MS) {
         this.pending = undefined;
         await this.record({ ...this.recordOf(p), ok: false, error: `the gateway did not become idle within ${IDLE_WAIT_MS / 60_000} minutes; nothing was restored`, finished: this.now().toISOString() });
@@ -217,7 +226,9 @@ export class Restorer {
     }
     this.pending = p;
     this.pendingSince = Date.now();
-    this.scheduleIdleCheck();
+    // Normally agent_end of the asking turn starts the check; this is the fallback should no end
+    // ever be reported (the turn is counted, so a running one still holds the restore back).
+    this.scheduleIdleCheck(NO_END_FALLBACK_MS);
     const restart = this.opts.restart ? " then the gateway restarts by itself (10 to 30 seconds) so everything reads the restored state;" : "";
     const text = [
       `I will restore ${what} from snapshot ${describe(chosen.sel.snapshot)} — ${chosen.sel.why}.`,
@@ -333,7 +344,7 @@ export class Restorer {
 }
 
 /** Whether restoring `paths` (none: everything) writes one of the snapshot's databases. */
-export function touchesDatabases(show: ShowReply, paths: string[]): boolean {
+function touchesDatabases(show: ShowReply, paths: string[]): boolean {
   if (paths.length === 0) return show.databases.length > 0;
   return show.databases.some((db) => paths.some((p) => db === p || db.startsWith(`${p}/`)));
 }

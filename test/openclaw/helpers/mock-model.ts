@@ -36,7 +36,10 @@ export interface ChatRequest {
   afterToolResult: boolean;
 }
 
-export type Reply = { text: string } | { tool: { name: string; arguments: Record<string, unknown> } };
+export type Reply = ({ text: string } | { tool: { name: string; arguments: Record<string, unknown> } }) & {
+  /** Answer this long after the request (a slow model: a turn that stays running). */
+  delayMs?: number;
+};
 
 export interface MockModel {
   /** http://127.0.0.1:<port>/v1 */
@@ -116,7 +119,8 @@ export async function startMockModel(): Promise<MockModel> {
         const chat = parseRequest(Buffer.concat(parts).toString("utf8"));
         requests.push(chat);
         const reply = handler(chat);
-        sse(res, chat.model, reply);
+        if (reply.delayMs) setTimeout(() => sse(res, chat.model, reply), reply.delayMs);
+        else sse(res, chat.model, reply);
       } catch (err) {
         res.writeHead(500, { "content-type": "application/json" });
         res.end(JSON.stringify({ error: { message: (err as Error).message } }));

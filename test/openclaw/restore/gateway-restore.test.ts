@@ -31,10 +31,10 @@ async function gatewayConfig(model: MockModel, url: string) {
  * agent run as `openclaw agent`, without a CLI process: each costs 30 s or more on this machine).
  * Returns the assistant's reply; throws when the turn fails.
  */
-async function chat(gw: Gateway, message: string): Promise<string> {
+async function chat(gw: Gateway, message: string, session = "agent:main:main"): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${gw.port}/v1/chat/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${gw.env.OPENCLAW_GATEWAY_TOKEN}`, "x-openclaw-session-key": "agent:main:main" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${gw.env.OPENCLAW_GATEWAY_TOKEN}`, "x-openclaw-session-key": session },
     body: JSON.stringify({ model: "openclaw", messages: [{ role: "user", content: message }] }),
     signal: AbortSignal.timeout(240_000),
   });
@@ -56,6 +56,8 @@ describe("restore in a real gateway", () => {
     model.script((req: ChatRequest) => {
       // One tool call per turn, then a text quoting its answer (OpenClaw may add a context message
       // after the tool result, so "the last message is the tool's" is not a reliable sign).
+      // A turn in the "slow" session: the model takes its time, so the turn stays running.
+      if (req.userText.includes("slow-turn-6b1")) return { text: "slow answer", delayMs: 30_000 };
       if (command.tool && !command.called) {
         command.called = true;
         return toolCall(req, "b2_rollback", command.tool);
@@ -132,6 +134,36 @@ describe("restore in a real gateway", () => {
     expect(lastRequest().toolResults.at(-1)).toMatch(/Last restore .*Restored the whole state from snapshot .*The gateway restarted/);
     // After the restart the state has sessions of its own: no auto-restore.
     expect((await clawbackLines(gw)).join("\n")).toMatch(/auto-restore: not restoring, this state has agent state of its own/);
+  }, 900_000);
+
+  it("a restore asked while another turn runs waits for it; 'undo' brings back the state before the restore", async () => {
+    const seen = model.requests.length;
+    const slow = chat(gw, "a long question slow-turn-6b1", "agent:main:slow").then((text) => ({ text, at: Date.now() }));
+    while (!model.requests.slice(seen).some((r) => r.userText.includes("slow-turn-6b1"))) await new Promise((r) => setTimeout(r, 200));
+
+    await turn("undo the rollback", { action: "restore", snapshot: "undo" });
+    expect(lastRequest().toolResults.at(-1)).toMatch(/as soon as this reply is finished/);
+    // The asking turn is over, the slow one is not: nothing is restored yet.
+    await new Promise((r) => setTimeout(r, 8_000));
+    const count = async (re: RegExp) => (await clawbackLines(gw)).filter((l) => re.test(l)).length;
+    const restores = await count(/clawback: restoring the whole state/);
+    const restarts = await count(/clawback: restarting the gateway/);
+    expect(gw.running()).toBe(true);
+    const slowDone = await slow;
+    expect(slowDone.text).toContain("slow answer");
+    // Only now, after the slow turn ended, the restore runs and the gateway restarts.
+    const deadline = Date.now() + 180_000;
+    while ((await count(/clawback: restarting the gateway/)) === restarts && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+    expect(await count(/clawback: restarting the gateway/)).toBeGreaterThan(restarts);
+    expect(await count(/clawback: restoring the whole state/)).toBeGreaterThan(restores);
+    await new Promise((r) => setTimeout(r, 3_000));
+    await gw.waitReady(180_000);
+
+    // The state the whole restore replaced: the second message is back, the turns since are gone.
+    await turn("after the undo zeta-1c7");
+    const history = lastRequest().userText;
+    expect(history).toContain("beta-4c2");
+    expect(history).not.toContain("gamma-9e3");
   }, 900_000);
 
   it("a new machine with the same plugin config comes up with the restored history and keeps working", async () => {
