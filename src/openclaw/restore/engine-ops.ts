@@ -9,15 +9,26 @@ import { secretsCommitOptions } from "../engine/secrets-options.ts";
 import type { SecretsMode } from "../config.ts";
 import { detectFreshState, loadWorkspaceTemplates } from "./fresh-state.ts";
 import type { RestoreEngineRequest, RestoreReplyMap, ShowReply } from "./protocol.ts";
-import { stagedRestore } from "./staged-restore.ts";
+import { stagedRestore, type KeepSecrets } from "./staged-restore.ts";
+import { restoreSecrets } from "../secrets/restore-secrets.ts";
+import { openclawCommitOptions } from "../secrets/commit-options.ts";
 
 /**
- * The options a backup of the state folder commits with (engine/child.ts's `commit`): the safety
- * snapshot before a restore must leave out and scrub exactly what a backup does.
+ * The options a backup of the state folder commits with: the safety snapshot before a restore must
+ * leave out and scrub exactly what a backup does (never a secret in the bucket), and a whole
+ * restore leaves those live paths alone. The secrets module's options (excludes and the scrub),
+ * with the engine child's own excludes added.
  */
 export function backupCommitOptions(stateDir: string, exclude: string[], secrets: SecretsMode): CommitOptions & { excludes: string[] } {
-  const { excludes: secretExcludes, ...rest } = secretsCommitOptions(stateDir, secrets);
-  return { ...rest, excludes: [...REGENERABLE_EXCLUDES, ...secretExcludes, ...exclude] };
+  const fromSecrets = openclawCommitOptions({ secrets, extraExcludes: exclude });
+  const { excludes: childExcludes } = secretsCommitOptions(stateDir, secrets);
+  const excludes = [...new Set([...fromSecrets.excludes, ...REGENERABLE_EXCLUDES, ...childExcludes])];
+  return { ...fromSecrets, excludes };
+}
+
+function scrubOf(stateDir: string, exclude: string[], secrets: SecretsMode): Pick<CommitOptions, "scrub"> {
+  const { scrub } = backupCommitOptions(stateDir, exclude, secrets);
+  return scrub ? { scrub } : {};
 }
 
 export async function handleRestoreOp(repo: () => Repository, req: RestoreEngineRequest, signal?: AbortSignal): Promise<RestoreReplyMap[keyof RestoreReplyMap]> {
@@ -40,7 +51,9 @@ export async function handleRestoreOp(repo: () => Repository, req: RestoreEngine
       return reply;
     }
     case "diff": {
-      const changes = await repo().diff(req.from, req.to);
+      // Against the folder: read through the scrub its backups use, or every secret would show as a change.
+      const to = typeof req.to === "string" ? req.to : { dir: req.to.dir, ...scrubOf(req.to.dir, req.to.exclude, req.to.secrets) };
+      const changes = await repo().diff(req.from, to);
       return changes.map((c) => ({
         path: c.path, kind: c.kind,
         ...(c.before && c.before.type !== "dir" ? { before: c.before.size } : {}),
@@ -50,13 +63,16 @@ export async function handleRestoreOp(repo: () => Repository, req: RestoreEngine
     case "restore": {
       const { job } = req;
       const opts = backupCommitOptions(job.stateDir, job.exclude, job.secrets);
-      // TODO(plugin-secrets): pass restoreSecrets from src/openclaw/secrets/ as the KeepSecrets
-      // argument here once that branch is merged, so the machine's own secrets survive a restore.
+      // The machine keeps its own secrets (invariant 9): the snapshot holds placeholders for them
+      // (or, from another machine, that machine's). With `secrets: include` the snapshot's are wanted.
+      const keepSecrets: KeepSecrets | undefined = job.secrets === "include" ? undefined : async (tree, stateDir) => {
+        await restoreSecrets({ currentStateDir: stateDir, restoredStateDir: tree });
+      };
       return stagedRestore(repo(), {
         stateDir: job.stateDir, snapshot: job.snapshot, ...(job.paths?.length ? { paths: job.paths } : {}),
         excludes: opts.excludes, safetyCommit: opts, secrets: job.secrets, tags: [`origin:${job.origin}`],
         ...(job.noSafetySnapshot ? { noSafetySnapshot: true } : {}),
-      }, undefined, signal);
+      }, keepSecrets, signal);
     }
     case "fresh": {
       // The CLI entry may be a link (node_modules/.bin/openclaw); the package is where it points.

@@ -38,7 +38,7 @@ export interface DiffEntry {
 export type RestoreEngineRequest =
   | { op: "show"; ref: string }
   /** `to`: another snapshot, or the state folder as it is now. */
-  | { op: "diff"; from: string; to: string | { dir: string } }
+  | { op: "diff"; from: string; to: string | { dir: string; exclude: string[]; secrets: SecretsMode } }
   | { op: "restore"; job: RestoreJob }
   /** `openclawEntry`: the running OpenClaw's CLI entry (process.argv[1]), to find its workspace templates. */
   | { op: "fresh"; stateDir: string; openclawEntry?: string };

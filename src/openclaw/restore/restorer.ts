@@ -193,7 +193,7 @@ export class Restorer {
         const b = this.select(list, to);
         return diffReport(await e.request({ op: "diff", from: a.snapshot.id, to: b.snapshot.id }), a.snapshot, b.snapshot);
       }
-      return diffReport(await e.request({ op: "diff", from: a.snapshot.id, to: { dir: this.stateDir } }), a.snapshot, "now");
+      return diffReport(await e.request({ op: "diff", from: a.snapshot.id, to: { dir: this.stateDir, exclude: this.requireSettings().exclude, secrets: this.requireSettings().secrets } }), a.snapshot, "now");
     });
   }
 

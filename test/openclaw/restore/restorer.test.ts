@@ -142,4 +142,60 @@ describe("Restorer", () => {
     expect(restarts).toHaveLength(1);
     expect(await fs.readFile(path.join(own, "workspace/MEMORY.md"), "utf8")).toBe("mine\n");
   });
+
+  it("a restore onto a machine with other secrets keeps that machine's own, and the rest of the config comes back", async () => {
+    const root = await scratch.dir("secrets-machines");
+    const url = `file://${path.join(root, "repo")}`;
+    const env = { ...process.env, XDG_CACHE_HOME: path.join(root, "cache") };
+    const settings = parseSettings({ repository: url, passphrase: PASSPHRASE, schedule: "off" }, {});
+    async function machine(name: string, token: string, model: string): Promise<string> {
+      const state = path.join(root, name);
+      await fs.mkdir(path.join(state, "state"), { recursive: true });
+      await fs.mkdir(path.join(state, "credentials"), { recursive: true });
+      await fs.writeFile(path.join(state, "openclaw.json"), JSON.stringify({
+        gateway: { mode: "local", auth: { mode: "token", token } },
+        models: { providers: { mock: { baseUrl: "http://127.0.0.1:1/v1", apiKey: `${token}-provider-key`, api: "openai-completions", models: [] } } },
+        agents: { defaults: { model: { primary: model } } },
+      }, null, 2));
+      await fs.writeFile(path.join(state, ".env"), `OPENAI_API_KEY=${token}-env\n`);
+      await fs.writeFile(path.join(state, "credentials/oauth.json"), JSON.stringify({ token: `${token}-oauth` }));
+      const db = new DatabaseSync(path.join(state, "state/openclaw.sqlite"));
+      db.exec("PRAGMA journal_mode = WAL; CREATE TABLE device_auth_tokens (device_id TEXT PRIMARY KEY, token TEXT); CREATE TABLE notes (body TEXT)");
+      db.prepare("INSERT INTO device_auth_tokens VALUES ('d', ?)").run(`${token}-device`);
+      db.prepare("INSERT INTO notes VALUES (?)").run(`${name} note`);
+      db.close();
+      return state;
+    }
+    const oldMachine = await machine("old", "OLD-secret-7731", "mock/old-model");
+    const repo = await Repository.init(url, { passphrase: PASSPHRASE, cacheDir: path.join(root, "test-cache") });
+    await repo.commit(oldMachine, { reason: "manual", ...backupCommitOptions(oldMachine, [], "exclude") });
+    await repo.close();
+
+    const newMachine = await machine("new", "NEW-secret-4410", "mock/new-model");
+    const a = await new Restorer({ settings, stateDir: newMachine, logger: quietLogger([]), env, backupRunning: () => false }).restore({ snapshot: "latest", origin: "cli" });
+    expect(a.details).toMatchObject({ ok: true });
+    const config = JSON.parse(await fs.readFile(path.join(newMachine, "openclaw.json"), "utf8"));
+    expect(config.gateway.auth.token).toBe("NEW-secret-4410");
+    expect(config.models.providers.mock.apiKey).toBe("NEW-secret-4410-provider-key");
+    expect(config.agents.defaults.model.primary).toBe("mock/old-model"); // not a secret: restored
+    expect(await fs.readFile(path.join(newMachine, ".env"), "utf8")).toContain("NEW-secret-4410-env");
+    expect(await fs.readFile(path.join(newMachine, "credentials/oauth.json"), "utf8")).toContain("NEW-secret-4410-oauth");
+    const db = new DatabaseSync(path.join(newMachine, "state/openclaw.sqlite"), { readOnly: true });
+    try {
+      expect(db.prepare("SELECT body FROM notes").all()).toEqual([{ body: "old note" }]);
+      expect(db.prepare("SELECT token FROM device_auth_tokens").all()).toEqual([{ token: "NEW-secret-4410-device" }]);
+    } finally {
+      db.close();
+    }
+    const everything = JSON.stringify(await readTree(newMachine));
+    expect(everything).not.toContain("OLD-secret-7731");
+  });
 });
+
+async function readTree(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const e of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out[path.join(e.parentPath, e.name)] = (await fs.readFile(path.join(e.parentPath, e.name))).toString("latin1");
+  }
+  return out;
+}
