@@ -90,6 +90,7 @@ export default definePluginEntry({
       logger.info(`clawback: restarting the gateway (${reason})`);
       process.kill(process.pid, "SIGUSR2");
     });
+    gatewayRestorer()?.dispose();
     (globalThis as Record<symbol, Restorer | undefined>)[GATEWAY_RESTORER] = restorer;
     registerTool(api, () => plugin, () => restorer);
 

@@ -28,7 +28,7 @@ const IDLE_WAIT_MS = 10 * 60_000;
 /** A turn that never reported its end stops counting after this long. */
 const STALE_RUN_MS = 30 * 60_000;
 /** New turns are held off until the restart; if none came by then (restarts disabled), they are let through. */
-const RESTART_WAIT_MS = 90_000;
+const RESTART_WAIT_MS = 5 * 60_000;
 
 export interface RestorerOptions {
   settings: PluginSettings | undefined;
@@ -72,6 +72,7 @@ export class Restorer {
   private applying = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private pendingSince = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: RestorerOptions) {
     this.opts = opts;
@@ -260,10 +261,11 @@ export class Restorer {
         this.opts.restart!(`clawback restored snapshot ${p.selection.snapshot.id.slice(0, 12)}`);
         // An in-process restart replaces this instance. Still here after a while: the restart was
         // refused (commands.restart=false); let turns through again and say what is needed.
-        setTimeout(() => {
+        this.restartTimer = setTimeout(() => {
           this.applying = false;
           logger.warn("clawback: the gateway did not restart after the restore; restart it (openclaw gateway restart) so it reads the restored databases");
-        }, RESTART_WAIT_MS).unref?.();
+        }, RESTART_WAIT_MS);
+        this.restartTimer.unref?.();
       }
       return rec;
     } catch (err) {
@@ -276,6 +278,15 @@ export class Restorer {
       // Held through the restart: turns that arrive before the gateway goes down wait for it.
       if (!restarting) this.applying = false;
     }
+  }
+
+  /** This instance is replaced (the gateway restarted and registered the plugin again): stop its timers. */
+  dispose(): void {
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.restartTimer);
+    const p = this.pending;
+    this.pending = undefined;
+    if (p) void this.record({ ...this.recordOf(p), ok: false, error: "the plugin was reloaded before the restore could run; nothing was restored, ask again", finished: this.now().toISOString() });
   }
 
   /** For `status`: the last restore, and one waiting. */
