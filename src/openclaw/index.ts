@@ -86,6 +86,7 @@ export default definePluginEntry({
     if (problem) logger.error(problem);
     // A restore that wrote live databases restarts the gateway in-process, so that its in-memory
     // caches read the restored state (DESIGN.md, "Restoring under a running gateway").
+    let autoRestoreDir: string | undefined;
     const restorer = restorerFor(plugin, stateDirOf(api), logger, (reason) => {
       logger.info(`clawback: restarting the gateway (${reason})`);
       process.kill(process.pid, "SIGUSR2");
@@ -98,13 +99,17 @@ export default definePluginEntry({
       id: "clawback-backups",
       start: (ctx) => {
         plugin.start(ctx.stateDir);
-        void restorer.autoRestore(ctx.stateDir);
+        autoRestoreDir = ctx.stateDir;
       },
       stop: () => plugin.stop(),
     });
     // Turns are counted so that a restore that rolls back databases runs only when none is running.
     api.on("before_agent_run", (_event, ctx) => restorer.onRunStart(ctx.runId));
     api.on("agent_end", (event, ctx) => restorer.onRunEnd(ctx.runId ?? event.runId));
+    // A new machine restores itself once the gateway is up (not during its startup maintenance).
+    api.on("gateway_start", () => {
+      void restorer.autoRestore(autoRestoreDir ?? stateDirOf(api));
+    });
     api.on("gateway_stop", (event) => plugin.onGatewayStop(event.reason));
     api.on("before_compaction", () => plugin.onBeforeCompaction());
   },

@@ -30,6 +30,12 @@ export interface ApplyPlan {
   keep?: Matcher;
   /** A folder of ours on the same file system, for old files and database pre-images. */
   work: string;
+  /**
+   * Called with a staged database and its live counterpart just before the one is written into
+   * the other: rows kept from now are read from the live database here, so that what the gateway
+   * writes to them meanwhile (a lease heartbeat every few seconds) is not lost.
+   */
+  beforeWrite?: (rel: string, staged: string, live: string) => void;
 }
 
 export interface ApplyResult {
@@ -69,6 +75,7 @@ export async function applyStaged(plan: ApplyPlan): Promise<ApplyResult> {
       }
       // Marked before writing: a write that fails half-way is undone as well.
       written.push({ rel: db.rel, before });
+      if (before) plan.beforeWrite?.(db.rel, path.join(tree, db.rel), live);
       await restoreIntoLiveDatabase(path.join(tree, db.rel), live);
       result.databases.push(db.rel);
     }

@@ -19,6 +19,12 @@ import { diffReport, outcomeText, showReport, type Answer } from "./restore-repo
 import { RestoreStore, type RestoreRecord } from "./restore-store.ts";
 import { describe, selectSnapshot, type Selection } from "./select.ts";
 
+/**
+ * An auto-restore waits this long after gateway_start: the gateway runs its startup maintenance
+ * (migrations under a state lease) then, and a database written under it makes the gateway exit
+ * ("agent database maintenance lease … was lost", exit 78; seen on 2026.9.6).
+ */
+const AUTO_RESTORE_SETTLE_MS = 20_000;
 /** After the last turn ended, wait this long for OpenClaw to finish writing it before restoring. */
 export const SETTLE_MS = 2_000;
 /** A restore asked for from chat is looked at again after this long even if no turn end was reported. */
@@ -301,7 +307,7 @@ export class Restorer {
   }
 
   /**
-   * Service start: when this state folder holds no agent state of its own and the repository has
+   * gateway_start: when this state folder holds no agent state of its own and the repository has
    * snapshots, restore the latest one (not a safety snapshot) and restart on it. Once per machine.
    */
   async autoRestore(stateDir: string): Promise<void> {
@@ -347,10 +353,10 @@ export class Restorer {
     await this.store.update((s) => {
       s.autoRestored = { time: plan!.requested, snapshot: plan!.selection.snapshot.id };
     });
-    // The gateway has only just started: let its first writes land, and wait for any turn.
+    // The gateway has only just started: let its startup maintenance finish, and wait for any turn.
     this.pending = plan;
     this.pendingSince = Date.now();
-    this.scheduleIdleCheck();
+    this.scheduleIdleCheck(AUTO_RESTORE_SETTLE_MS);
   }
 }
 

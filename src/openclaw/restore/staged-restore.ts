@@ -89,14 +89,14 @@ export async function stagedRestore(repo: Repository, job: StagedRestoreJob, kee
     if (keepSecrets) await keepSecrets(tree, stateDir);
 
     const carriedTables: CarriedTable[] = [];
-    const stagedGlobal = path.join(tree, GLOBAL_DATABASE);
-    const liveGlobal = path.join(stateDir, GLOBAL_DATABASE);
-    if ((await exists(stagedGlobal)) && (await exists(liveGlobal))) carriedTables.push(...carryRows(stagedGlobal, liveGlobal, KEPT_GLOBAL_TABLES));
 
     const databases = new Set(entries.filter((e) => e.sqlite && !isKept(e.path, false)).map((e) => e.path));
     const keep = compileMatcher([...job.excludes, ...KEPT_PATHS]);
     const applied = await applyStaged({
       tree, target: stateDir, databases, whole, work,
+      beforeWrite: (rel, staged, live) => {
+        if (rel === GLOBAL_DATABASE) carriedTables.push(...carryRows(staged, live, KEPT_GLOBAL_TABLES));
+      },
       ...(whole ? { inSnapshot: new Set(entries.map((e: FileEntry) => e.path)), keep } : {}),
     });
     return {
@@ -110,8 +110,4 @@ export async function stagedRestore(repo: Repository, job: StagedRestoreJob, kee
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
-}
-
-async function exists(p: string): Promise<boolean> {
-  return (await fs.lstat(p).catch(() => undefined)) !== undefined;
 }

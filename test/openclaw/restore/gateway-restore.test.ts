@@ -22,6 +22,9 @@ async function gatewayConfig(model: MockModel, url: string) {
   return [
     ...mockModelConfig(model.baseUrl),
     ...(await pluginConfigOps({ repository: url, passphrase: PASSPHRASE, schedule: "off" })),
+    // Lets the plugin see turns start and end (before_agent_run, agent_end), so a database restore
+    // waits for every running turn; OpenClaw blocks those hooks for non-bundled plugins otherwise.
+    { path: "plugins.entries.clawback.hooks", value: { allowConversationAccess: true } },
     { path: "gateway.http.endpoints.chatCompletions", value: { enabled: true } },
   ];
 }
@@ -57,7 +60,7 @@ describe("restore in a real gateway", () => {
       // One tool call per turn, then a text quoting its answer (OpenClaw may add a context message
       // after the tool result, so "the last message is the tool's" is not a reliable sign).
       // A turn in the "slow" session: the model takes its time, so the turn stays running.
-      if (req.userText.includes("slow-turn-6b1")) return { text: "slow answer", delayMs: 30_000 };
+      if (req.userText.includes("slow-turn-6b1")) return { text: "slow answer", delayMs: 120_000 };
       if (command.tool && !command.called) {
         command.called = true;
         return toolCall(req, "b2_rollback", command.tool);
@@ -114,9 +117,9 @@ describe("restore in a real gateway", () => {
     const asked = await turn("roll back to the first backup", { action: "restore", snapshot: older.slice(0, 10) });
     expect(lastRequest().toolResults.at(-1)).toMatch(/as soon as this reply is finished/);
     expect(asked).toMatch(/clawback says/);
-    await gw.waitForLog(/clawback: restarting the gateway/, 120_000);
+    await gw.waitForLog(/clawback: restarting the gateway/, 240_000);
     await new Promise((r) => setTimeout(r, 3_000));
-    await gw.waitReady(120_000);
+    await gw.waitReady(300_000);
 
     // Read back through OpenClaw: the next turn's history is the older one.
     await turn("after the rollback gamma-9e3");
@@ -141,21 +144,21 @@ describe("restore in a real gateway", () => {
     const slow = chat(gw, "a long question slow-turn-6b1", "agent:main:slow").then((text) => ({ text, at: Date.now() }));
     while (!model.requests.slice(seen).some((r) => r.userText.includes("slow-turn-6b1"))) await new Promise((r) => setTimeout(r, 200));
 
+    const count = async (re: RegExp) => (await clawbackLines(gw)).filter((l) => re.test(l)).length;
+    const restarts = await count(/clawback: restarting the gateway/);
     await turn("undo the rollback", { action: "restore", snapshot: "undo" });
     expect(lastRequest().toolResults.at(-1)).toMatch(/as soon as this reply is finished/);
-    // The asking turn is over, the slow one is not: nothing is restored yet.
-    await new Promise((r) => setTimeout(r, 8_000));
-    const count = async (re: RegExp) => (await clawbackLines(gw)).filter((l) => re.test(l)).length;
-    const restores = await count(/clawback: restoring the whole state/);
-    const restarts = await count(/clawback: restarting the gateway/);
-    expect(gw.running()).toBe(true);
-    const slowDone = await slow;
+    // The asking turn is over, the slow one is not: the restore waits for it.
+    await gw.waitForLog(/clawback: restore of [0-9a-f]{12} waits for 1 running turn\(s\) to end/, 60_000);
+    let slowEnded = 0;
+    const slowDone = await slow.then((r) => ((slowEnded = r.at), r));
     expect(slowDone.text).toContain("slow answer");
+    expect(await count(/clawback: restoring the whole state from snapshot [0-9a-f]{12} \(the safety snapshot/)).toBe(0);
     // Only now, after the slow turn ended, the restore runs and the gateway restarts.
-    const deadline = Date.now() + 180_000;
+    const deadline = Date.now() + 240_000;
     while ((await count(/clawback: restarting the gateway/)) === restarts && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
     expect(await count(/clawback: restarting the gateway/)).toBeGreaterThan(restarts);
-    expect(await count(/clawback: restoring the whole state/)).toBeGreaterThan(restores);
+    expect(slowEnded).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 3_000));
     await gw.waitReady(180_000);
 
@@ -174,7 +177,7 @@ describe("restore in a real gateway", () => {
       await fresh.waitForLog(/clawback: auto-restore: the state is fresh/, 120_000);
       await fresh.waitForLog(/clawback: restarting the gateway/, 180_000);
       await new Promise((r) => setTimeout(r, 3_000));
-      await fresh.waitReady(120_000);
+      await fresh.waitReady(300_000);
 
       const sessions = await fresh.cli(["sessions", "--json"]);
       expect(sessions.code, sessions.stderr).toBe(0);
