@@ -27,7 +27,7 @@ export interface FileStat {
 /**
  * What the last commit of a folder stored as its listing, and the walk it came from: when the
  * next commit walks exactly the same names and stats, it reuses the listing instead of rebuilding
- * it (engine/listing-memo.ts).
+ * it (engine/commit/listing-memo.ts).
  */
 export interface ListingMemo {
   /** SHA-256 over the walk's names and stats and the excludes. */
@@ -79,8 +79,11 @@ export class IndexCache {
   private fileMap: { root: string; files: Map<string, CachedFile & { generation: number }> } | undefined;
   private cachedGeneration: number | undefined;
   private pointLookups = 0;
+  /** The cache's database file (a checkout must not land on it: invariant 11). */
+  readonly file: string;
 
   constructor(file: string) {
+    this.file = file;
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     this.db = new Database(file);
     this.db.pragma("journal_mode = WAL");

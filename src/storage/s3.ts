@@ -52,7 +52,7 @@ interface Exchange {
 
 const XML_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 
-export function xmlDecode(text: string): string {
+function xmlDecode(text: string): string {
   return text.replace(/&(#x[0-9a-fA-F]+|#\d+|[a-zA-Z]+);/g, (whole, ent: string) => {
     if (ent.startsWith("#x")) return String.fromCodePoint(parseInt(ent.slice(2), 16));
     if (ent.startsWith("#")) return String.fromCodePoint(parseInt(ent.slice(1), 10));
@@ -60,7 +60,7 @@ export function xmlDecode(text: string): string {
   });
 }
 
-export function xmlEncode(text: string): string {
+function xmlEncode(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&${Object.entries(XML_ENTITIES).find(([, v]) => v === c)![0]};`);
 }
 
@@ -226,6 +226,8 @@ export class S3Backend implements Backend {
     if (status === 401 || status === 403) {
       if (code === "RequestTimeTooSkewed") message += " (check this machine's clock)";
       else if (code === "SignatureDoesNotMatch" || code === "InvalidAccessKeyId") message += " (check the access key and secret)";
+      // A HEAD answer has no body to say why: name what usually causes it.
+      else if (code === undefined) message += " (check the access key ID and secret, the key's permissions on this bucket, and this machine's clock)";
       return new StorageAuthError(message, details);
     }
     const transientCodes = ["RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable"];

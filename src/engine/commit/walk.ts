@@ -1,5 +1,5 @@
 import { lstatSync, readdirSync, type BigIntStats } from "node:fs";
-import type { Matcher } from "../glob.ts";
+import type { Matcher } from "../excludes.ts";
 import type { Warning } from "../types.ts";
 
 /**
@@ -14,6 +14,13 @@ export interface WalkEntry {
   relPath: string;
   absPath: string;
   stat: BigIntStats;
+}
+
+/** The largest regular file of a walk: the largest that could be a database to copy. */
+export function largestFile(items: readonly WalkEntry[]): number {
+  let largest = 0;
+  for (const item of items) if (item.stat.isFile() && Number(item.stat.size) > largest) largest = Number(item.stat.size);
+  return largest;
 }
 
 /** A folder being listed: its names, sorted, and the next one to visit. */
@@ -72,7 +79,10 @@ export async function walkTree(root: string, exclude: Matcher, skip: (name: stri
     try {
       stat = lstatSync(absPath, { bigint: true });
     } catch (err) {
-      warn({ path: relPath, message: `cannot stat: ${(err as Error).message}` });
+      // readdir decodes names as UTF-8: a name that is not valid UTF-8 comes back with U+FFFD in
+      // it and names no file. Listings hold UTF-8 text, so such a name cannot be stored.
+      const notUtf8 = name.includes("\uFFFD") && (err as NodeJS.ErrnoException).code === "ENOENT";
+      warn({ path: relPath, message: notUtf8 ? "not stored: the name is not valid UTF-8" : `cannot stat: ${(err as Error).message}` });
       continue;
     }
     if (exclude.matches(relPath, stat.isDirectory())) continue;
