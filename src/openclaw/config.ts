@@ -90,6 +90,7 @@ function parseExclude(v: unknown): string[] {
 }
 
 function parseRepository(v: string): string {
+  if (/^[a-z0-9]+:\/\/[^/]*@/i.test(v)) throw new ConfigError("repository", "carries credentials in the URL: put them in keyId and applicationKey (or the environment) instead");
   if (/^file:\/\/\//.test(v) || /^s3:\/\/[^/]+/.test(v) || /^b2:\/\/[^/]+/.test(v)) return v;
   throw new ConfigError("repository", `"${v.replace(/\/\/[^@/]*@/, "//***@")}" is not a file:///path, s3://bucket/prefix or b2://bucket/prefix URL`);
 }
