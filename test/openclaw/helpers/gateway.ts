@@ -77,6 +77,8 @@ let cleanupRegistered = false;
 function registerCleanup(): void {
   if (cleanupRegistered) return;
   cleanupRegistered = true;
+  // Outside vitest (bench/plugin.ts) there is no afterAll: the caller stops its gateways itself.
+  if (!process.env.VITEST) return;
   afterAll(async () => {
     for (const g of live) {
       if (g.child.exitCode === null && g.child.signalCode === null) g.child.kill("SIGKILL");
