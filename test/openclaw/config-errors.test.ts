@@ -25,7 +25,7 @@ describe("invalid plugin config in a real gateway", () => {
     gw.env.CLAWBACK_S3_ENDPOINT = `http://127.0.0.1:${await freePort()}`;
     await gw.configure([...mockModelConfig(model.baseUrl), ...(await pluginConfigOps({ keyId: "0051a2b3c4d5e6f0000000001", applicationKey: "K005-not-a-real-key" }))]);
     await gw.start();
-  }, 600_000);
+  }, 900_000);
 
   afterAll(async () => {
     await gw?.remove();

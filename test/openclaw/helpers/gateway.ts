@@ -131,6 +131,9 @@ export function mockModelConfig(baseUrl: string): ConfigOp[] {
       },
     },
     { path: "agents.defaults.model", value: { primary: "mock/mock-1" } },
+    // Plugin tools as plain function tools (the default tool search reaches them through a
+    // catalog id the mock would have to look up first).
+    { path: "tools.toolSearch", value: false },
   ];
 }
 
@@ -193,9 +196,9 @@ export async function createGateway(label: string): Promise<Gateway> {
       live.add(entry);
       child.stdout!.on("data", (d: Buffer) => (output += d.toString("utf8")));
       child.stderr!.on("data", (d: Buffer) => (output += d.toString("utf8")));
-      await gw.waitReady(opts.timeoutMs ?? 300_000);
+      await gw.waitReady(opts.timeoutMs ?? 600_000);
     },
-    async waitReady(timeoutMs = 90_000) {
+    async waitReady(timeoutMs = 600_000) {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         if (!gw.running()) throw new Error(`gateway exited (${child?.exitCode ?? child?.signalCode}) before it was ready:\n${output.slice(-4000)}`);
@@ -237,6 +240,10 @@ export async function createGateway(label: string): Promise<Gateway> {
     },
     async remove() {
       if (gw.running()) await gw.stop({ signal: "SIGKILL" });
+      // Kept for whoever reads a failed run: /tmp/clawback-gw-logs/<label>-<time>.log.
+      const keep = path.join(os.tmpdir(), "clawback-gw-logs");
+      await fs.mkdir(keep, { recursive: true });
+      await fs.writeFile(path.join(keep, `${label}-${Date.now()}.log`), await readLog()).catch(() => {});
       if (entry) live.delete(entry);
       await fs.rm(root, { recursive: true, force: true });
     },
