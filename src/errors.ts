@@ -155,6 +155,18 @@ export class PathError extends ClawbackError {
  */
 export class ScratchFullError extends PathError {}
 
+/**
+ * A commit's scrub (CommitScrub) failed on a file, or left its copy unsound: the commit fails
+ * rather than store the file unscrubbed or list a snapshot without it. `path` names the file.
+ */
+export class ScrubError extends ClawbackError {
+  readonly path: string;
+  constructor(path: string, detail: string, options?: { cause?: unknown }) {
+    super(`${path}: scrub failed: ${detail}`, options);
+    this.path = path;
+  }
+}
+
 /** A snapshot listing names a path that would land outside the restore target. */
 export class UnsafePathError extends ClawbackError {
   override readonly exitCode = 11;

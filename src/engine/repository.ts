@@ -25,7 +25,7 @@ import { listSnapshots, loadListing, resolveSnapshot, summarize } from "./snapsh
 import { isUnder } from "./listing.ts";
 import { SourceScan } from "./commit/source-scan.ts";
 import type {
-  Change, CheckOptions, CheckResult, CheckoutOptions, CheckoutResult, CommitOptions, CommitResult, FileEntry, ForgetResult, KeyInfo,
+  Change, CheckOptions, CheckResult, CheckoutOptions, CheckoutResult, CommitOptions, CommitScrub, CommitResult, FileEntry, ForgetResult, KeyInfo,
   PruneOptions, PruneResult, RepoStats, RetentionPolicy, SnapshotSummary,
 } from "./types.ts";
 
@@ -153,8 +153,8 @@ export class Repository {
     return prefix ? entries.filter((e) => isUnder(e.path, prefix)) : entries;
   }
 
-  /** Changes from snapshot `a` to snapshot `b`, or to the current content of a folder. */
-  async diff(a: string, b: string | { dir: string }): Promise<Change[]> {
+  /** Changes from snapshot `a` to snapshot `b`, or to the current content of a folder (through the scrub its commits use). */
+  async diff(a: string, b: string | { dir: string; scrub?: CommitScrub }): Promise<Change[]> {
     await this.refresh();
     return diffSnapshots(this.ctx, a, b);
   }

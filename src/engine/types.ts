@@ -63,6 +63,41 @@ export interface CommitOptions {
   signal?: AbortSignal;
   /** The folder's walk, begun earlier (Repository.scan) with the same folder and excludes. */
   scan?: SourceScan;
+  /** Takes out of what is stored what must not leave the machine (see CommitScrub). */
+  scrub?: CommitScrub;
+}
+
+/**
+ * Rewrites what a commit stores of some files so that what must not leave the machine (secrets)
+ * never reaches the repository. The source files are never touched: a database is scrubbed in the
+ * commit's private copy of it, a file in memory. Both functions must be deterministic (the same
+ * input gives the same bytes), so that scrubbed content still deduplicates from one commit to the
+ * next. A function that throws fails the commit: nothing is stored unscrubbed instead.
+ */
+export interface CommitScrub {
+  /**
+   * Names what the functions below do, version included ("openclaw-secrets/1:exclude:…"). It is
+   * recorded with each scrubbed file's stat-cache row and in the memo of the folder's listing, so
+   * a file stored under another scrub, or under none, is read and scrubbed again, never reused.
+   * Change it whenever the functions' output would change.
+   */
+  id: string;
+  /**
+   * Edits, in place, the commit's private copy of a captured SQLite database (`relPath` is the
+   * database's path in the folder), after the capture was verified and before it is stored. The
+   * copy is opened by nothing else meanwhile; it must still be a sound database when this returns,
+   * with every change in the main file (checkpointed: a -wal left beside it fails the commit), and
+   * it is verified again (quick_check) before what was stored of it counts. Runs for every
+   * database the commit captures: return without changes for those it does not know.
+   */
+  database?(copyPath: string, relPath: string): Promise<void> | void;
+  /** Rewrites the content of selected regular files (not databases). Such files are read whole into memory: select small ones. */
+  file?: {
+    /** True for the paths `rewrite` applies to; decided by the path alone. */
+    selects(relPath: string): boolean;
+    /** The content to store instead of `content`; undefined stores it as is. */
+    rewrite(relPath: string, content: Buffer): Uint8Array | undefined;
+  };
 }
 
 export interface CommitResult {
@@ -77,6 +112,8 @@ export interface CheckoutOptions {
   safetySnapshot?: boolean;
   /** Keep these paths of the current target instead of replacing them (globs, as excludes). */
   keep?: string[];
+  /** Applied to the safety snapshot, as a commit's (see CommitScrub). */
+  scrub?: CommitScrub;
   progress?: ProgressSink;
   signal?: AbortSignal;
 }

@@ -34,7 +34,7 @@ export async function checkout(ctx: RepoContext, ref: string, targetDir: string,
 
   let safetySnapshot: string | undefined;
   if (nonEmpty && opts.safetySnapshot !== false) {
-    safetySnapshot = (await commit(ctx, target, { reason: "safety", excludes: record.excludes, tags: [`before-checkout:${id.slice(0, 12)}`], ...(opts.progress ? { progress: opts.progress } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })).snapshot.id;
+    safetySnapshot = (await commit(ctx, target, { reason: "safety", excludes: record.excludes, tags: [`before-checkout:${id.slice(0, 12)}`], ...(opts.scrub ? { scrub: opts.scrub } : {}), ...(opts.progress ? { progress: opts.progress } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })).snapshot.id;
   }
 
   const staging = await fs.mkdtemp(path.join(parent, `.${path.basename(target)}.clawback-staging-`));

@@ -2,11 +2,13 @@ import * as fs from "node:fs/promises";
 import type { FileStat, IndexCache } from "../../index/cache.ts";
 import type { WalkEntry } from "./walk.ts";
 import { readSqliteHeader, type CapturedDatabase } from "../sqlite/sqlite-capture.ts";
-import { captureInScratch, type ScratchDir } from "../sqlite/scratch-dir.ts";
+import type { ScratchDir } from "../sqlite/scratch-dir.ts";
 import { databaseStatKey, sameStat, WHOLE_READ_BYTES } from "./source-reader.ts";
+import { captureForStore, scrubTag, withScrubTag } from "./scrub.ts";
+import type { CommitScrub } from "../types.ts";
 
 export interface EarlyCapture {
-  /** The database's stat key, taken before its capture started. */
+  /** The database's stat key, taken before its capture started (with the scrub's tag when one applies). */
   key: FileStat;
   copy: Promise<CapturedDatabase>;
 }
@@ -15,21 +17,26 @@ export interface EarlyCapture {
  * Captures the next large database through SQLite's backup API while the current file is chunked
  * and stored: the copy runs on node's thread pool, and without this the commit would sit idle for
  * each database's copy in turn. One capture ahead at most (it is a file on disk, not memory).
- * Small databases (read whole anyway) are captured in turn, as before.
+ * Small databases (read whole anyway) are captured in turn, as before. A database scrub (see
+ * CommitScrub) runs on the copy here too, so it is also done ahead.
  */
 export class CaptureAhead {
   private readonly items: readonly WalkEntry[];
   private readonly cache: IndexCache;
   private readonly root: string;
   private readonly scratch: ScratchDir;
+  private readonly scrub: CommitScrub | undefined;
+  private readonly tag: string | undefined;
   private readonly started = new Map<number, EarlyCapture>();
   private scanned = 0;
 
-  constructor(items: readonly WalkEntry[], cache: IndexCache, root: string, scratch: ScratchDir) {
+  constructor(items: readonly WalkEntry[], cache: IndexCache, root: string, scratch: ScratchDir, scrub?: CommitScrub) {
     this.items = items;
     this.cache = cache;
     this.root = root;
     this.scratch = scratch;
+    this.scrub = scrub?.database ? scrub : undefined;
+    this.tag = this.scrub ? scrubTag(this.scrub) : undefined;
   }
 
   /** This item's early capture, if one was started; then starts the next one. */
@@ -56,9 +63,11 @@ export class CaptureAhead {
       const cached = this.cache.cachedFile(this.root, item.relPath);
       if (cached && !cached.sqlite) continue; // a known plain file
       if (!cached && !(await readSqliteHeader(item.absPath).catch(() => undefined))) continue;
-      const key = await databaseStatKey(item.absPath, item.stat);
+      const key = withScrubTag(await databaseStatKey(item.absPath, item.stat), this.tag);
       if (cached && sameStat(cached, key)) continue; // unchanged: the commit will not read it
-      const copy = captureInScratch(item.absPath, this.scratch, { deferCheck: true });
+      const relPath = item.relPath;
+      const scrub = this.scrub && ((copyPath: string) => this.scrub!.database!(copyPath, relPath));
+      const copy = captureForStore(item.absPath, this.scratch, scrub);
       copy.catch(() => {}); // a failure surfaces when the commit reaches this file
       this.started.set(this.scanned, { key, copy });
       this.scanned++;

@@ -25,6 +25,7 @@ import { SourceScan } from "./source-scan.ts";
 import { reusableListing, walkDigest } from "./listing-memo.ts";
 import { adoptOrphanPacks } from "./orphan-packs.ts";
 import type { WalkEntry } from "./walk.ts";
+import { type FileScrub, scrubFor, scrubs, scrubTag, withScrubTag, withoutScrubTag } from "./scrub.ts";
 import type { CommitOptions, CommitResult, FileEntry, Warning } from "../types.ts";
 
 const READ_ATTEMPTS = 3;
@@ -53,7 +54,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize);
     const { entries: items, warnings: walkWarnings, startedMs: walkedMs } = await scan.walked;
     walkWarnings.forEach(warn);
-    const walk = walkDigest(items, excludes);
+    const walk = walkDigest(items, excludes, opts.scrub?.id);
     const reused = walkWarnings.length === 0 ? await reusableListing(ctx.cache.listingMemo(root), walk, root) : undefined;
     if (!reused) scratch = await makeScratchDir(largestFile(items));
     const listing = reused ? { ...reused, filesRead: 0, seen: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, scratch!, warn, opts);
@@ -87,7 +88,8 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     ctx.cache.putSnapshot(snap.id, record);
     if (listing.seen) {
       ctx.cache.putFiles(root, listing.seen);
-      const databases = listing.seen.filter((f) => f.file.sqlite).map(({ path: p, file: { size, mtimeNs, ctimeNs, ino } }): [string, FileStat] => [p, { size, mtimeNs, ctimeNs, ino }]);
+      // The memo's own walk digest covers the scrub; its database keys are compared with plain stats.
+      const databases = listing.seen.filter((f) => f.file.sqlite).map(({ path: p, file: { size, mtimeNs, ctimeNs, ino } }): [string, FileStat] => [p, withoutScrubTag({ size, mtimeNs, ctimeNs, ino })]);
       ctx.cache.putListingMemo(root, warnings.length === 0 && listing.trusted ? { walk, databases, tree, files, dirs, bytes } : undefined);
     }
     return { snapshot: summarize(snap.id, record), warnings };
@@ -113,7 +115,8 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   let racy = 0;
 
   const whole = new WholeFileReader();
-  const captures = new CaptureAhead(items, ctx.cache, root, scratch);
+  const captures = new CaptureAhead(items, ctx.cache, root, scratch, opts.scrub);
+  const tag = opts.scrub ? scrubTag(opts.scrub) : undefined;
 
   for (const [index, item] of items.entries()) {
     if (opts.signal?.aborted) throw new AbortedError();
@@ -136,11 +139,18 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
 
     opts.progress?.progress?.({ phase: "commit", files, totalFiles: items.length, bytes, path: item.relPath });
     const cached = ctx.cache.cachedFile(root, item.relPath);
-    // A database's stat key also covers its -wal (taken before the capture, never after).
-    let key = cached?.sqlite ? await databaseStatKey(item.absPath, st) : statKey(st);
+    // A database's stat key also covers its -wal (taken before the capture, never after). A file
+    // stored scrubbed has the scrub's tag in its key (see withScrubTag).
+    const plainKey = cached?.sqlite ? await databaseStatKey(item.absPath, st) : statKey(st);
+    let key = scrubs(opts.scrub, item.relPath, cached?.sqlite === true) ? withScrubTag(plainKey, tag) : plainKey;
+    const scrub = scrubFor(opts.scrub, item.relPath);
     let content: { chunks: string[]; size: number; sqlite: boolean } | undefined;
-    if (cached && sameStat(cached, key) && (cached.chunksIndexed || cached.chunks.every((id) => writer.has(id)))) {
-      content = cached;
+    const reusable = cached && sameStat(cached, key) && (cached.chunksIndexed || cached.chunks.every((id) => writer.has(id)));
+    // A row's size is the file's, for matching its stat; what was stored of a database (its
+    // captured copy) or of a scrubbed file has a size of its own: the sum of its chunks.
+    const storedSize = reusable && (cached.sqlite || key.ctimeNs !== plainKey.ctimeNs) ? sizeOfChunks(ctx, cached.chunks) : cached?.size;
+    if (reusable && storedSize !== undefined) {
+      content = { ...cached, size: storedSize };
     } else {
       const early = await captures.take(index);
       if (early) key = early.key;
@@ -148,9 +158,11 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
       // A database's changed page groups are stored as deltas of the groups its last version had.
       const previous = deltas && cached?.sqlite ? cached.chunks : undefined;
       const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous));
-      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
+      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy, scrub }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
       if (!content) continue;
       filesRead++;
+      // The row carries the tag of what was applied: the file may have turned out to be a database.
+      key = withScrubTag(withoutScrubTag(key), scrubs(opts.scrub, item.relPath, content.sqlite) ? tag : undefined);
     }
     entries.push({ ...base, type: "file", size: content.size, chunks: content.chunks, ...(content.sqlite ? { sqlite: true } : {}) });
     // A file modified just before it was statted is read again next time (see isRacy).
@@ -183,7 +195,7 @@ async function readWithRetries(
   ctx: RepoContext,
   absPath: string,
   firstStat: import("node:fs").BigIntStats,
-  reading: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined },
+  reading: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined; scrub: FileScrub | undefined },
   beforeCapture: () => Promise<void>,
   scratch: ScratchDir,
   sink: (d: Uint8Array) => Promise<string>,
@@ -195,7 +207,7 @@ async function readWithRetries(
   let captured = reading.captured;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
         captured = undefined;
@@ -208,6 +220,17 @@ async function readWithRetries(
       return undefined;
     }
   }
+}
+
+/** The plaintext size of stored chunks, from the index; undefined when one is not indexed yet. */
+function sizeOfChunks(ctx: RepoContext, chunks: readonly string[]): number | undefined {
+  let size = 0;
+  for (const id of chunks) {
+    const where = ctx.cache.blob(id);
+    if (!where) return undefined;
+    size += where.rawLength;
+  }
+  return size;
 }
 
 async function* oneBuffer(buf: Uint8Array): AsyncGenerator<Uint8Array> {

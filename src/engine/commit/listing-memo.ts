@@ -15,13 +15,17 @@ import type { WalkEntry } from "./walk.ts";
 /** Entries are written into a buffer of this size, hashed each time it fills (memory does not grow with the folder). */
 const DIGEST_BLOCK = 64 * 1024;
 
-/** SHA-256 over what a listing is made from: each entry's name, mode, size, times and inode, and the excludes. */
-export function walkDigest(entries: readonly WalkEntry[], excludes: readonly string[]): string {
+/**
+ * SHA-256 over what a listing is made from: each entry's name, mode, size, times and inode, the
+ * excludes, and the id of the scrub applied (see CommitScrub), if any.
+ */
+export function walkDigest(entries: readonly WalkEntry[], excludes: readonly string[], scrubId?: string): string {
   // Each entry: its name, zeros up to the next multiple of 8 (at least one: names cannot contain
   // NUL, so one name cannot run into what follows), then mode, size, mtime, ctime and inode as
   // 64-bit numbers stored through an aligned view. Turning the BigInts into strings, or writing
   // them byte by byte, made this a tenth of a no-change commit.
   const hash = createHash("sha256").update(JSON.stringify(excludes)).update("\0");
+  if (scrubId !== undefined) hash.update(`scrub:${JSON.stringify(scrubId)}\0`);
   let block = Buffer.alloc(DIGEST_BLOCK);
   let numbers = new BigUint64Array(block.buffer, block.byteOffset, block.byteLength / 8);
   let at = 0;

@@ -5,10 +5,11 @@ import * as path from "node:path";
 import { chunkId, type RepoKeys } from "../../crypto/keys.ts";
 import type { Chunker } from "../../chunker/index.ts";
 import type { FileStat } from "../../index/cache.ts";
-import { ClawbackError, IntegrityError, LockedError, ObjectNotFoundError, PathError, ScratchFullError } from "../../errors.ts";
+import { ClawbackError, IntegrityError, LockedError, ObjectNotFoundError, PathError, ScratchFullError, ScrubError } from "../../errors.ts";
 import { pageGroups, readSqliteHeader, type CapturedDatabase } from "../sqlite/sqlite-capture.ts";
-import { captureInScratch, type ScratchDir } from "../sqlite/scratch-dir.ts";
+import type { ScratchDir } from "../sqlite/scratch-dir.ts";
 import type { WholeFileReader } from "./whole-read.ts";
+import { captureForStore, type FileScrub } from "./scrub.ts";
 
 export interface ReadContent {
   chunks: string[];
@@ -98,16 +99,21 @@ export async function readContent(
     whole: WholeFileReader;
     /** Called once the file is known to be a database, before it is captured. */
     beforeCapture?: () => Promise<void>;
-    /** The database's capture, already started (see CaptureAhead). */
+    /** The database's capture, already started (see CaptureAhead), scrubbed when `scrub` says so. */
     captured?: Promise<CapturedDatabase>;
+    /** What is stored of this file instead of its content (see CommitScrub). */
+    scrub?: FileScrub;
   },
 ): Promise<ReadContent> {
   const size = Number(before.size);
   const whole = size <= WHOLE_READ_BYTES && !opts.captured ? opts.whole.read(absPath, size) : undefined;
   const database = opts.captured !== undefined || (size >= MIN_DATABASE_BYTES && (whole ? whole.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC) : (await readSqliteHeader(absPath)) !== undefined));
   if (database) {
+    // Every capture makes a private copy (SQLite's backup API), which a database scrub edits; a
+    // capture path that reads the live file's pages without a copy must not serve a commit
+    // whose scrub has a `database` step (captureForStore is where that choice belongs).
     if (!opts.captured) await opts.beforeCapture?.();
-    const copy = await (opts.captured ?? captureInScratch(absPath, opts.scratch, { deferCheck: true }));
+    const copy = await (opts.captured ?? captureForStore(absPath, opts.scratch, opts.scrub?.database));
     try {
       const groups = opts.pageGroupSink;
       const content = await consume(pageGroups(copy.file, copy.pageSize, opts.groupPages), groups ? { sink: groups.add } : opts, true);
@@ -118,6 +124,7 @@ export async function readContent(
       await fs.rm(copy.file, { force: true });
     }
   }
+  if (opts.scrub?.rewrite) return readRewritten(absPath, before, whole, opts.scrub.rewrite, opts);
   const source = whole ? once(whole) : stream(absPath);
   const content = await consume(opts.chunker.chunkViews(source), opts, false);
   // Synchronous: a stat is microseconds, a round trip through the thread pool per file is not.
@@ -136,6 +143,32 @@ export async function readContent(
     }
   }
   return content;
+}
+
+/**
+ * A file whose stored content is rewritten (see CommitScrub.file): read whole, checked unchanged
+ * (and, when written to in the last few seconds, read again and compared), then rewritten and
+ * chunked. The content stored, and the size listed, are the rewritten ones.
+ */
+async function readRewritten(absPath: string, before: BigIntStats, whole: Uint8Array | undefined, rewrite: (content: Buffer) => Uint8Array | undefined, opts: { chunker: Chunker; sink: ChunkSink }): Promise<ReadContent> {
+  // A copy: `whole` is a reused buffer, and the rewrite may keep what it is given.
+  const content = whole ? Buffer.from(whole) : await fs.readFile(absPath);
+  const after = lstatSync(absPath, { bigint: true });
+  if (!sameStat(statKey(before), statKey(after)) || content.byteLength !== Number(after.size)) {
+    throw new ChangedWhileReading(`${path.basename(absPath)} changed while it was read`);
+  }
+  if (Date.now() - Number(after.mtimeNs / 1_000_000n) < HOT_MS) {
+    const again = await fs.readFile(absPath);
+    const last = await fs.lstat(absPath, { bigint: true });
+    if (!sameStat(statKey(after), statKey(last)) || !again.equals(content)) throw new ChangedWhileReading(`${path.basename(absPath)} changed while it was read`);
+  }
+  let stored: Uint8Array;
+  try {
+    stored = rewrite(content) ?? content;
+  } catch (err) {
+    throw new ScrubError(absPath, err instanceof Error ? err.message : String(err), { cause: err });
+  }
+  return consume(opts.chunker.chunkViews(once(stored)), opts, false);
 }
 
 /** Files modified this recently are read twice (see readContent), and their stat-cache rows are not trusted (see isRacy). */

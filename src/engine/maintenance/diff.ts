@@ -6,10 +6,14 @@ import { fileUnreadable, readContent } from "../commit/source-reader.ts";
 import { WholeFileReader } from "../commit/whole-read.ts";
 import { largestFile, makeScratchDir } from "../sqlite/scratch-dir.ts";
 import { SourceScan } from "../commit/source-scan.ts";
-import type { Change, FileEntry } from "../types.ts";
+import { scrubFor } from "../commit/scrub.ts";
+import type { Change, CommitScrub, FileEntry } from "../types.ts";
 
-/** Changes from snapshot `a` to snapshot `b`, or to a folder as it is now (nothing is stored). */
-export async function diffSnapshots(ctx: RepoContext, a: string, b: string | { dir: string }): Promise<Change[]> {
+/**
+ * Changes from snapshot `a` to snapshot `b`, or to a folder as it is now (nothing is stored). A
+ * folder whose snapshots were committed with a scrub is compared through the same scrub.
+ */
+export async function diffSnapshots(ctx: RepoContext, a: string, b: string | { dir: string; scrub?: CommitScrub }): Promise<Change[]> {
   const left = resolveSnapshot(ctx, a);
   const before = await loadListing(ctx, left.record, left.id);
   let after: FileEntry[];
@@ -17,7 +21,7 @@ export async function diffSnapshots(ctx: RepoContext, a: string, b: string | { d
     const right = resolveSnapshot(ctx, b);
     after = await loadListing(ctx, right.record, right.id);
   } else {
-    after = await scanFolder(ctx, b.dir, left.record.excludes, before);
+    after = await scanFolder(ctx, b.dir, left.record.excludes, before, b.scrub);
   }
   return compareListings(before, after);
 }
@@ -47,7 +51,7 @@ function compareListings(before: readonly FileEntry[], after: readonly FileEntry
  * The listing a commit of `dir` would produce, without storing anything. A file whose size and
  * mtime match the snapshot's entry is taken as unchanged; others are read and chunked (nothing is stored).
  */
-async function scanFolder(ctx: RepoContext, dir: string, excludes: string[], reference: FileEntry[]): Promise<FileEntry[]> {
+async function scanFolder(ctx: RepoContext, dir: string, excludes: string[], reference: FileEntry[], scrub: CommitScrub | undefined): Promise<FileEntry[]> {
   // The same walk a commit of the folder makes (its warnings matter only to a commit).
   const { entries: items } = await new SourceScan(dir, excludes).walked;
   const known = new Map(reference.map((e) => [e.path, e]));
@@ -62,7 +66,8 @@ async function scanFolder(ctx: RepoContext, dir: string, excludes: string[], ref
       else if (st.isSymbolicLink()) entries.push({ ...base, type: "symlink", size: 0, target: await fs.readlink(item.absPath) });
       else {
         const prev = known.get(item.relPath);
-        if (prev?.type === "file" && !prev.sqlite && prev.size === Number(st.size) && prev.mtimeMs === base.mtimeMs) {
+        const fileScrub = scrubFor(scrub, item.relPath);
+        if (prev?.type === "file" && !prev.sqlite && !fileScrub?.rewrite && prev.size === Number(st.size) && prev.mtimeMs === base.mtimeMs) {
           entries.push({ ...prev, mode: base.mode });
           continue;
         }
@@ -73,6 +78,7 @@ async function scanFolder(ctx: RepoContext, dir: string, excludes: string[], ref
           scratch,
           sink: async (data) => chunkId(ctx.keys, data),
           whole,
+          ...(fileScrub ? { scrub: fileScrub } : {}),
         }).catch((err: unknown) => {
           if (fileUnreadable(err, item.absPath)) return undefined;
           throw err;

@@ -1,0 +1,94 @@
+import { createHash } from "node:crypto";
+import * as fs from "node:fs/promises";
+import { ScrubError } from "../../errors.ts";
+import type { FileStat } from "../../index/cache.ts";
+import { readSqliteHeader, type CapturedDatabase } from "../sqlite/sqlite-capture.ts";
+import { quickCheck } from "../sqlite/sqlite-check.ts";
+import { captureInScratch, type ScratchDir } from "../sqlite/scratch-dir.ts";
+import type { CommitScrub } from "../types.ts";
+
+// How a commit applies a CommitScrub: to which files, how the stat cache and the listing memo
+// tell scrubbed rows from others, and the scrubbed capture of a database.
+
+/** What readContent applies to one file: the caller's scrub, bound to the file's path. */
+export interface FileScrub {
+  database?: (copyPath: string) => Promise<void> | void;
+  rewrite?: (content: Buffer) => Uint8Array | undefined;
+}
+
+/** The scrub's functions for the file at `relPath`, or undefined when none applies. */
+export function scrubFor(scrub: CommitScrub | undefined, relPath: string): FileScrub | undefined {
+  if (!scrub) return undefined;
+  const database = scrub.database?.bind(scrub);
+  const file = scrub.file?.selects(relPath) ? scrub.file : undefined;
+  if (!database && !file) return undefined;
+  return {
+    ...(database ? { database: (copyPath: string) => database(copyPath, relPath) } : {}),
+    ...(file ? { rewrite: (content: Buffer) => file.rewrite(relPath, content) } : {}),
+  };
+}
+
+/** True when the scrub changes what is stored of the file at `relPath` (a database when `sqlite`). */
+export function scrubs(scrub: CommitScrub | undefined, relPath: string, sqlite: boolean): boolean {
+  if (!scrub) return false;
+  return sqlite ? scrub.database !== undefined : scrub.file?.selects(relPath) === true;
+}
+
+const TAG_MARK = "~";
+
+/** The short form of a scrub's id that a stat-cache row carries. */
+export function scrubTag(scrub: CommitScrub): string {
+  return createHash("sha256").update(scrub.id).digest("hex").slice(0, 16);
+}
+
+/**
+ * The stat-cache key of a file stored scrubbed: its stat key with the scrub's tag after the ctime.
+ * A row written under one scrub then matches no stat taken under another, or under none, so the
+ * file is read (and scrubbed) again instead of its stored chunks being reused.
+ */
+export function withScrubTag(key: FileStat, tag: string | undefined): FileStat {
+  return tag === undefined ? key : { ...key, ctimeNs: `${key.ctimeNs}${TAG_MARK}${tag}` };
+}
+
+/** The plain stat key of a row (its scrub tag, if any, removed). */
+export function withoutScrubTag(key: FileStat): FileStat {
+  const at = key.ctimeNs.indexOf(TAG_MARK);
+  return at < 0 ? key : { ...key, ctimeNs: key.ctimeNs.slice(0, at) };
+}
+
+/**
+ * Captures the database at `absPath` into the scratch folder and, when `scrub` is given, scrubs
+ * the copy: once the capture passed its quick_check (so no reader has the copy open), `scrub`
+ * edits it, then the copy is checked again. A -wal left beside the copy means the scrub's changes
+ * are not all in the file that is stored: refused.
+ */
+export async function captureForStore(absPath: string, scratch: ScratchDir, scrub: ((copyPath: string) => Promise<void> | void) | undefined): Promise<CapturedDatabase> {
+  const copy = await captureInScratch(absPath, scratch, { deferCheck: true });
+  if (!scrub) return copy;
+  try {
+    await copy.checked;
+    try {
+      await scrub(copy.file);
+    } catch (err) {
+      throw new ScrubError(absPath, err instanceof Error ? err.message : String(err), { cause: err });
+    }
+    const wal = await fs.stat(`${copy.file}-wal`).catch(() => undefined);
+    if (wal && wal.size > 0) throw new ScrubError(absPath, "changes were left in the copy's -wal (the scrub must checkpoint before it returns)");
+    await Promise.all(["-wal", "-shm"].map((s) => fs.rm(copy.file + s, { force: true })));
+    const header = await readSqliteHeader(copy.file).catch(() => undefined);
+    if (!header) throw new ScrubError(absPath, "the scrubbed copy is no longer an SQLite database");
+    const checked = quickCheck(copy.file).then(
+      (problems) => {
+        if (problems.length !== 1 || problems[0] !== "ok") throw new ScrubError(absPath, `the scrubbed copy is damaged (quick_check: ${problems.join("; ")})`);
+      },
+      (err: unknown) => {
+        throw new ScrubError(absPath, `the scrubbed copy cannot be checked: ${err instanceof Error ? err.message : String(err)}`);
+      },
+    );
+    checked.catch(() => {}); // awaited by the caller
+    return { file: copy.file, pageSize: header.pageSize, checked };
+  } catch (err) {
+    await Promise.all(["", "-wal", "-shm", "-journal"].map((s) => fs.rm(copy.file + s, { force: true })));
+    throw err;
+  }
+}
