@@ -188,14 +188,18 @@ export async function createGateway(label: string): Promise<Gateway> {
     },
     cli,
     async start(opts = {}) {
-      try {
-        await startOnce(opts);
-      } catch (err) {
-        // Measured on this machine under a load average of 25-30: OpenClaw's startup maintenance
-        // can time out waiting for its own state lease and refuse to start ("state lease
-        // heartbeat did not become ready"); a second start on the same state comes up.
-        if (!/heartbeat did not become ready|maintenance_required/.test(String(err))) throw err;
-        await startOnce(opts);
+      // Measured on this machine under a load average of 25-30, with other gateways starting at
+      // the same time: OpenClaw's startup maintenance can time out on its state lease and refuse
+      // to start (exit 78, "state lease heartbeat did not become ready", "refused execution").
+      // Another start on the same state comes up; up to three attempts.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await startOnce(opts);
+          return;
+        } catch (err) {
+          if (attempt >= 3 || !/heartbeat did not become ready|maintenance_required|refused execution|exited \(78\)/.test(String(err))) throw err;
+          await new Promise((r) => setTimeout(r, 2000 + Math.random() * 8000));
+        }
       }
     },
     async waitReady(timeoutMs = 600_000) {
