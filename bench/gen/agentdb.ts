@@ -7,10 +7,10 @@ import type { Rng } from "../lib/rng.ts";
 import { markdown, paragraph, sentence, word, FIRST_NAMES } from "./text.ts";
 import { compactionEvent, sessionHeader, turn, type SessionCursor, type TranscriptEvent } from "./transcript.ts";
 
-export const EMBEDDING_DIMS = 768;
-export const EMBEDDING_MODEL = "embeddinggemma-300m";
+const EMBEDDING_DIMS = 768;
+const EMBEDDING_MODEL = "embeddinggemma-300m";
 
-export const AGENT_SCHEMA = `
+const AGENT_SCHEMA = `
 CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT;
 CREATE TABLE session_windows (
   session_id TEXT NOT NULL PRIMARY KEY,
@@ -229,7 +229,7 @@ export function archiveSession(ctx: AgentCtx, rng: Rng, sessionId: string, now: 
 
 // ---- memory ----
 
-export function chunkText(rng: Rng): string {
+function chunkText(rng: Rng): string {
   return rng.chance(0.7) ? markdown(rng, rng.size(900, 0.4, 200, 2400)) : paragraph(rng, rng.range(3, 9));
 }
 

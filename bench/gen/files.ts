@@ -29,7 +29,7 @@ export function configJson(rng: Rng, agents: string[], now: number, revision: nu
   return JSON.stringify(cfg, null, 2) + "\n";
 }
 
-export function modelsJson(rng: Rng): string {
+function modelsJson(rng: Rng): string {
   return JSON.stringify({ providers: { anthropic: { baseUrl: "https://api.anthropic.com", models: ["claude-opus-4-6", "claude-sonnet-4-6"].map((id) => ({ id, contextWindow: 200000, maxTokens: 32000 })) }, openai: { models: [{ id: "gpt-5.2", contextWindow: 400000 }] } }, fetchedAt: rng.hex(8) }, null, 2) + "\n";
 }
 

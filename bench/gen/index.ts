@@ -1,7 +1,7 @@
 // The generator: `generateInit` writes an OpenClaw 2026.9-shaped state directory, `simulateDay`
 // advances it by one day of use. Same seed and same sequence of calls → same bytes.
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { zstdCompressSync } from "node:zlib";
@@ -316,8 +316,3 @@ export async function simulateDay(root: string, opts: { day?: number } = {}): Pr
 }
 
 /** Files the generator itself keeps (not part of an OpenClaw state directory). */
-export const GENERATOR_FILES = [META_FILE];
-
-export function isGeneratedRoot(root: string): boolean {
-  return existsSync(join(root, META_FILE)) && JSON.parse(readFileSync(join(root, META_FILE), "utf8")).generator === "clawback-bench-gen";
-}

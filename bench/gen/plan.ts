@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 
 export const DAY_MS = 86_400_000;
 /** Day 0 (the state `init` writes) is 2026-09-01; day K is K days later. */
-export const BASE_MS = Date.UTC(2026, 8, 1);
+const BASE_MS = Date.UTC(2026, 8, 1);
 export const META_FILE = ".bench-gen.json";
 
 export interface GenMeta {

@@ -6,7 +6,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { Rng } from "../lib/rng.ts";
 import { paragraph, sentence, words, FIRST_NAMES } from "./text.ts";
 
-export const STATE_SCHEMA = `
+const STATE_SCHEMA = `
 CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT;
 CREATE TABLE gateway_leases (
   name TEXT NOT NULL PRIMARY KEY, owner_id TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,

@@ -49,7 +49,7 @@ null undefined import export module package dependency install update upgrade do
 const SYLLABLES = "ka lo mi ra ten vel dor an is ur bel cor fin gar hol jun kev lar mor nel pri qua sel tor vin wex yar zol ath ber cal del eng fol gri hen ilm jor kas lin mun".split(" ");
 
 export const FIRST_NAMES = "Alice Bruno Chen Dana Elif Farid Greta Hugo Ines Jonas Kenji Lena Mateo Nadia Omar Priya Quinn Rosa Sami Tomas Uma Viktor Wen Yara Zoe".split(" ");
-export const PLACES = "Lisbon Berlin Osaka Toronto Nairobi Lyon Porto Austin Seoul Oslo Denver Bergen Kyoto Quito".split(" ");
+const PLACES = "Lisbon Berlin Osaka Toronto Nairobi Lyon Porto Austin Seoul Oslo Denver Bergen Kyoto Quito".split(" ");
 export const PROJECTS = "atlas harbor quill ember lumen orbit cedar falcon mosaic tundra beacon pebble".split(" ");
 
 function buildVocab(): string[] {

@@ -13,7 +13,7 @@ const ZSTD_LEVEL = 3;
 const zstdCli = which("zstd");
 const sizeCache = new Map<string, number>();
 
-export function zstdSize(buf: Uint8Array): number {
+function zstdSize(buf: Uint8Array): number {
   if (buf.length === 0) return 0;
   return zstdCompressSync(buf, { params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } }).length;
 }

@@ -1,8 +1,7 @@
 // File-tree helpers shared by the benchmarks: sizes (du-like, the same for every tool's repository),
 // walking, hashing, and telling SQLite databases and their sidecars apart.
 
-import { createHash } from "node:crypto";
-import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, type Stats } from "node:fs";
+import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, type Stats } from "node:fs";
 import { join, relative } from "node:path";
 
 export interface FileInfo {
@@ -42,10 +41,6 @@ export function walkFiles(root: string, skip: (rel: string, isDir: boolean) => b
 /** Sum of the sizes of all regular files under `root` (like `du --apparent-size -b`, without directory entries). */
 export function duBytes(root: string): number {
   return walkFiles(root).reduce((a, f) => a + f.size, 0);
-}
-
-export function sha256File(path: string): string {
-  return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
 
 const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");

@@ -34,7 +34,7 @@ export function git(cwd: string, args: string[], dateMs: number): string {
 }
 
 /** Run a shell script with git's deterministic environment ($1.. = args). */
-export function gitShell(cwd: string, script: string, args: string[], dateMs: number): string {
+function gitShell(cwd: string, script: string, args: string[], dateMs: number): string {
   return execFileSync("sh", ["-c", script, "sh", ...args], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: gitEnv(dateMs) });
 }
 
@@ -57,7 +57,7 @@ export function gitCommitAll(cwd: string, message: string, dateMs: number): bool
  * recompute its SHA-1 trailer. With core.checkStat=minimal and core.trustctime=false git still
  * sees the entries as clean when the work tree files keep their mtimes and sizes.
  */
-export function normalizeIndex(cwd: string): void {
+function normalizeIndex(cwd: string): void {
   const path = join(cwd, ".git", "index");
   if (!existsSync(path)) return;
   const buf = readFileSync(path);

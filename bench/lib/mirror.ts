@@ -32,7 +32,7 @@ export interface MirrorFile {
 }
 
 /** A consistent single-file copy of the live database `src` at `dest`. The source is not touched. */
-export function consistentCopy(src: string, dest: string): void {
+function consistentCopy(src: string, dest: string): void {
   const work = join(tmpdir(), `bench-dbcopy-${process.pid}`);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });

@@ -35,7 +35,7 @@ function cksum(buf: Buffer, start: number, end: number, bigEndian: boolean, s: [
  * Rewrite a WAL file with deterministic salts. Keeps only the frames up to the last commit frame
  * whose checksum chain is valid (what recovery would use). Returns the number of frames kept.
  */
-export function normalizeWal(walPath: string, label: string): number {
+function normalizeWal(walPath: string, label: string): number {
   const buf = readFileSync(walPath);
   if (buf.length < WAL_HEADER) {
     writeFileSync(walPath, Buffer.alloc(0));

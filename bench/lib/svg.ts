@@ -1,6 +1,6 @@
 // A small hand-written SVG line chart (no dependencies).
 
-export interface Series {
+interface Series {
   name: string;
   points: [number, number][];
   dashed?: boolean;

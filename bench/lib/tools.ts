@@ -4,11 +4,11 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { duBytes } from "./fsutil.ts";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
-export const CLAWBACK_CLI = join(REPO_ROOT, "src", "cli", "main.ts");
+const CLAWBACK_CLI = join(REPO_ROOT, "src", "cli", "main.ts");
 let clawbackCli = CLAWBACK_CLI;
 
 /**
@@ -67,7 +67,7 @@ export const hasFaketime = FAKETIME_LIB !== undefined;
  * Run a command, measuring wall time and peak RSS: with GNU time (`/usr/bin/time -v`) when
  * present, else by polling /proc/<pid>/status for VmHWM.
  */
-export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<RunResult> {
+function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<RunResult> {
   const timeFile = join(tmpdir(), `bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const [file, argv] = hasGnuTime ? [TIME_BIN, ["-v", "-o", timeFile, cmd, ...args]] : [cmd, args];
   return new Promise((resolvePromise, reject) => {
@@ -187,7 +187,7 @@ export class Clawback implements Tool {
   }
 }
 
-export class Restic implements Tool {
+class Restic implements Tool {
   readonly name = "restic";
   readonly repo: string;
   private readonly cache: string;
@@ -218,7 +218,7 @@ export class Restic implements Tool {
   }
 }
 
-export class Borg implements Tool {
+class Borg implements Tool {
   readonly name = "borg";
   readonly repo: string;
   private readonly base: string;
@@ -275,6 +275,3 @@ export function makeTool(name: string, work: string): Tool {
   throw new Error(`unknown tool ${name}`);
 }
 
-export function parentAndBase(p: string): [string, string] {
-  return [dirname(p), basename(p)];
-}

@@ -7,8 +7,8 @@
 import { createHash, createHmac } from "node:crypto";
 import { UsageError } from "../errors.ts";
 
-export const GEAR_ENTRIES = 256;
-export const GEAR_KEY_BYTES = 32;
+const GEAR_ENTRIES = 256;
+const GEAR_KEY_BYTES = 32;
 const U64 = (1n << 64n) - 1n;
 
 let defaultTable: BigUint64Array | undefined;

@@ -13,7 +13,7 @@ export interface ScryptParams {
 }
 
 /** N = 2^15 is the floor; raise it for slower, more guess-resistant key files. */
-export const DEFAULT_SCRYPT: ScryptParams = { N: 2 ** 15, r: 8, p: 1 };
+const DEFAULT_SCRYPT: ScryptParams = { N: 2 ** 15, r: 8, p: 1 };
 
 /** What is stored under keys/<id>: plaintext JSON, since it must open before anything else. */
 export interface KeyFile {

@@ -1,7 +1,7 @@
 import { hkdfSync, randomBytes, createHmac, timingSafeEqual, type Hmac } from "node:crypto";
 
 /** The repository's master key: random bytes, never derived from a credential. */
-export const MASTER_KEY_BYTES = 32;
+const MASTER_KEY_BYTES = 32;
 
 /** Keys derived from the master key, one per purpose, so no key is used for two jobs. */
 export interface RepoKeys {

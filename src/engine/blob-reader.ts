@@ -5,7 +5,7 @@ import { decodeBlob } from "../repo/blob.ts";
 import { packKey } from "../repo/layout.ts";
 import type { IndexCache, BlobLocation } from "../index/cache.ts";
 import pLimit from "p-limit";
-import { mergeRanges } from "./checkout/ranges.ts";
+import { mergeRanges } from "./ranges.ts";
 import { afterBlobs } from "./codec/young-gc.ts";
 
 /**

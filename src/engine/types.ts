@@ -110,7 +110,7 @@ export interface CheckoutOptions {
   paths?: string[];
   /** Take a safety snapshot of a non-empty target first (default true). */
   safetySnapshot?: boolean;
-  /** Keep these paths of the current target instead of replacing them (globs, as excludes). */
+  /** Keep these paths of the current target instead of replacing them (patterns as for excludes: see excludes.ts). */
   keep?: string[];
   /** Applied to the safety snapshot, as a commit's (see CommitScrub). */
   scrub?: CommitScrub;

@@ -27,7 +27,7 @@ export interface FileStat {
 /**
  * What the last commit of a folder stored as its listing, and the walk it came from: when the
  * next commit walks exactly the same names and stats, it reuses the listing instead of rebuilding
- * it (engine/listing-memo.ts).
+ * it (engine/commit/listing-memo.ts).
  */
 export interface ListingMemo {
   /** SHA-256 over the walk's names and stats and the excludes. */

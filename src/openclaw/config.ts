@@ -35,8 +35,8 @@ export interface PluginSettings {
   secrets: SecretsMode;
 }
 
-export const DEFAULT_PREFIX = "openclaw";
-export const DEFAULT_KEEP_LAST = 10;
+const DEFAULT_PREFIX = "openclaw";
+const DEFAULT_KEEP_LAST = 10;
 const SCHEDULES: Record<string, string | null> = { daily: "0 0 * * *", weekly: "0 0 * * 0", off: null };
 const KNOWN_KEYS = new Set(["keyId", "applicationKey", "bucket", "prefix", "passphrase", "schedule", "retention", "exclude", "secrets", "repository"]);
 

@@ -39,7 +39,7 @@ export interface DeltaBase {
 }
 
 /** Resolves a delta's base id to its plaintext (undefined when the caller does not have it). */
-export type BaseLookup = (id: string) => Uint8Array | undefined;
+type BaseLookup = (id: string) => Uint8Array | undefined;
 
 /** How encodeBlobInto stored a blob: its sealed length, and its base when it became a delta. */
 export interface Encoded {

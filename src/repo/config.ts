@@ -7,7 +7,7 @@ import { DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "../chunker/index.ts"
  * read; deltas are written only into version 2 repositories, so a version 1 repository stays
  * readable by the clawback that made it.
  */
-export const FORMAT_VERSION = 2;
+const FORMAT_VERSION = 2;
 const READABLE_VERSIONS = [1, 2];
 
 /** Whether blobs may be stored as deltas in a repository with this config. */

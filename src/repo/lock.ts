@@ -15,7 +15,7 @@ interface LockRecord {
 }
 
 /** A lock older than this without a refresh is treated as left behind by a crashed process. */
-export const STALE_LOCK_MS = 30 * 60 * 1000;
+const STALE_LOCK_MS = 30 * 60 * 1000;
 const REFRESH_MS = 5 * 60 * 1000;
 
 export interface HeldLock {

@@ -11,12 +11,12 @@ import { HttpFailure, httpRequest, parseRetryAfter, type HttpResponse } from "./
 import { withRetry, type RetryOptions } from "./retry.ts";
 import { normalizePrefix, S3Backend, type S3Config } from "./s3.ts";
 
-export const B2_DEFAULT_AUTH_URL = "https://api.backblazeb2.com";
+const B2_DEFAULT_AUTH_URL = "https://api.backblazeb2.com";
 
 /** What the repository will be used for; decides which capabilities the key must have. */
 export type B2Access = "read" | "readwrite";
 
-export const B2_REQUIRED_CAPABILITIES: Record<B2Access, readonly string[]> = {
+const B2_REQUIRED_CAPABILITIES: Record<B2Access, readonly string[]> = {
   read: ["listFiles", "readFiles"],
   readwrite: ["listFiles", "readFiles", "writeFiles", "deleteFiles"],
 };
@@ -106,7 +106,7 @@ function scrub(text: string, secrets: string[]): string {
   return out;
 }
 
-export interface B2AuthorizeOptions {
+interface B2AuthorizeOptions {
   keyId: string;
   applicationKey: string;
   /** Base URL of the B2 API (default https://api.backblazeb2.com; tests point it at an emulator). */
@@ -118,7 +118,7 @@ export interface B2AuthorizeOptions {
 }
 
 /** Calls b2_authorize_account (v3), with the usual retries for transient failures. */
-export async function authorizeB2(options: B2AuthorizeOptions): Promise<B2Authorization> {
+async function authorizeB2(options: B2AuthorizeOptions): Promise<B2Authorization> {
   const base = (options.authUrl ?? B2_DEFAULT_AUTH_URL).replace(/\/+$/, "");
   const url = new URL(`${base}/b2api/v3/b2_authorize_account`);
   const where = `B2 authorize for bucket ${JSON.stringify(options.bucket)} (${url.origin})`;
@@ -173,7 +173,7 @@ export async function authorizeB2(options: B2AuthorizeOptions): Promise<B2Author
  * Refuses a key that cannot serve this repository: restricted to another bucket or to another
  * name prefix, or missing a capability `access` needs. The message says which.
  */
-export function checkB2Access(auth: B2Authorization, bucket: string, prefix: string, access: B2Access = "readwrite"): void {
+function checkB2Access(auth: B2Authorization, bucket: string, prefix: string, access: B2Access = "readwrite"): void {
   const details = { operation: "authorize", location: `b2://${bucket}/${prefix}` };
   if (auth.allowedBuckets !== null) {
     const names = auth.allowedBuckets.map((b) => b.name);

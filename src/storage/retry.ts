@@ -24,7 +24,7 @@ export interface RetryOptions {
   random?: () => number;
 }
 
-export interface RetryEvent {
+interface RetryEvent {
   operation: string;
   key?: string;
   /** The attempt that just failed (1 for the first). */

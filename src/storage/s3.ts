@@ -52,7 +52,7 @@ interface Exchange {
 
 const XML_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 
-export function xmlDecode(text: string): string {
+function xmlDecode(text: string): string {
   return text.replace(/&(#x[0-9a-fA-F]+|#\d+|[a-zA-Z]+);/g, (whole, ent: string) => {
     if (ent.startsWith("#x")) return String.fromCodePoint(parseInt(ent.slice(2), 16));
     if (ent.startsWith("#")) return String.fromCodePoint(parseInt(ent.slice(1), 10));
@@ -60,7 +60,7 @@ export function xmlDecode(text: string): string {
   });
 }
 
-export function xmlEncode(text: string): string {
+function xmlEncode(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&${Object.entries(XML_ENTITIES).find(([, v]) => v === c)![0]};`);
 }
 

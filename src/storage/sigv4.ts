@@ -73,7 +73,7 @@ export function uriEncode(text: string, keepSlash = false): string {
 }
 
 /** Removes ".", ".." and empty segments (the generic SigV4 rule; never for S3). */
-export function normalizePathSegments(path: string): string {
+function normalizePathSegments(path: string): string {
   const out: string[] = [];
   for (const seg of path.split("/")) {
     if (seg === "" || seg === ".") continue;
@@ -89,7 +89,7 @@ export function canonicalUri(path: string, normalize = false): string {
   return uriEncode(p.startsWith("/") ? p : `/${p}`, true);
 }
 
-export function canonicalQuery(query: ReadonlyArray<readonly [string, string]> = []): string {
+function canonicalQuery(query: ReadonlyArray<readonly [string, string]> = []): string {
   return query
     .map(([k, v]) => [uriEncode(k), uriEncode(v)] as const)
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
@@ -102,7 +102,7 @@ function canonicalHeaderValue(value: string): string {
 }
 
 /** Lower-cased, trimmed, sorted headers; repeats joined with "," in their original order. */
-export function canonicalHeaders(headers: ReadonlyArray<readonly [string, string]>): { text: string; signed: string } {
+function canonicalHeaders(headers: ReadonlyArray<readonly [string, string]>): { text: string; signed: string } {
   const byName = new Map<string, string[]>();
   for (const [name, value] of headers) {
     const key = name.trim().toLowerCase();
@@ -120,7 +120,7 @@ export function canonicalHeaders(headers: ReadonlyArray<readonly [string, string
 const keyCache = new Map<string, Buffer>();
 
 /** The derived signing key for a date/region/service (cached; a few entries per process). */
-export function signingKey(secretAccessKey: string, date: string, region: string, service: string): Buffer {
+function signingKey(secretAccessKey: string, date: string, region: string, service: string): Buffer {
   const cacheKey = `${sha256Hex(secretAccessKey)}/${date}/${region}/${service}`;
   const hit = keyCache.get(cacheKey);
   if (hit) return hit;

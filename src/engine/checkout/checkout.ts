@@ -5,7 +5,7 @@ import { PathError, UsageError } from "../../errors.ts";
 import { syncIndex } from "../../index/sync.ts";
 import type { RepoContext } from "../context.ts";
 import { commit } from "../commit/commit.ts";
-import { compileMatcher, type Matcher } from "../glob.ts";
+import { compileMatcher, type Matcher } from "../excludes.ts";
 import { isUnder } from "../listing.ts";
 import { materialize } from "./materialize.ts";
 import { loadListing, resolveSnapshot } from "../snapshots.ts";

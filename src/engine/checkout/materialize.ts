@@ -3,9 +3,9 @@ import * as path from "node:path";
 import { AbortedError, IntegrityError } from "../../errors.ts";
 import { packKey } from "../../repo/layout.ts";
 import { arenaBytes } from "../codec/codec-protocol.ts";
-import { writePlaced, type Placement } from "./placed-writes.ts";
-import { mergeRanges, type Range } from "./ranges.ts";
-import { verifyRestoredFile, VERIFY_BLOCK, type VerifyItem } from "./verify-file.ts";
+import { writePlaced, type Placement } from "../codec/placed-writes.ts";
+import { mergeRanges, type Range } from "../ranges.ts";
+import { verifyRestoredFile, VERIFY_BLOCK, type VerifyItem } from "../codec/verify-file.ts";
 import type { RepoContext } from "../context.ts";
 import type { FileEntry, ProgressSink } from "../types.ts";
 

@@ -2,8 +2,8 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { RepoKeys } from "../../crypto/keys.ts";
 import { decodeSlices, fromWorkerFailure, type BatchItem, type BlobSlice, type CodecRequest, type CodecResponse } from "./codec-protocol.ts";
-import type { Placement } from "../checkout/placed-writes.ts";
-import type { VerifyItem } from "../checkout/verify-file.ts";
+import type { Placement } from "./placed-writes.ts";
+import type { VerifyItem } from "./verify-file.ts";
 
 /**
  * Compresses and seals blobs for commit, opens and verifies them for checkout: on worker threads
@@ -45,7 +45,7 @@ export interface BlobCodec {
 }
 
 /** A batch back from encodeBatch: the sealed blobs back to back, each one's length, and the input buffer to reuse. */
-export interface EncodedBatch {
+interface EncodedBatch {
   sealed: Buffer;
   lengths: number[];
   input: Buffer;
@@ -68,7 +68,7 @@ const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./codec-worker.ts"
  * below four cores: on two, with the worker busy reading restored files back, a decoding worker
  * measured no faster.
  */
-export function defaultCodecThreads(): CodecThreads {
+function defaultCodecThreads(): CodecThreads {
   const cores = availableParallelism();
   return { encode: cores >= 2 ? Math.min(4, cores - 1) : 0, decode: cores >= 4 ? Math.min(4, cores - 1) : 0 };
 }

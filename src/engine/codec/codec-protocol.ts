@@ -2,8 +2,8 @@
 import { decodeBlob, encodeBlobInto, type BlobType } from "../../repo/blob.ts";
 import type { RepoKeys } from "../../crypto/keys.ts";
 import { IntegrityError, PathError } from "../../errors.ts";
-import type { Placement } from "../checkout/placed-writes.ts";
-import type { VerifyItem } from "../checkout/verify-file.ts";
+import type { Placement } from "./placed-writes.ts";
+import type { VerifyItem } from "./verify-file.ts";
 import { afterBlobs } from "./young-gc.ts";
 
 export interface BlobSlice {

@@ -3,8 +3,8 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { RepoKeys } from "../../crypto/keys.ts";
 import { decodeSlices, encodeBatch, toWorkerFailure, type CodecRequest, type CodecResponse } from "./codec-protocol.ts";
-import { writePlaced } from "../checkout/placed-writes.ts";
-import { verifyRestoredFile, VERIFY_BLOCK } from "../checkout/verify-file.ts";
+import { writePlaced } from "./placed-writes.ts";
+import { verifyRestoredFile, VERIFY_BLOCK } from "./verify-file.ts";
 
 interface WorkerSetup {
   encryption: Uint8Array;

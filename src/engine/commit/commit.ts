@@ -17,14 +17,14 @@ import { LISTING_CHUNKS, serializeListing } from "../listing.ts";
 import { Chunker, gearTableFromKey } from "../../chunker/index.ts";
 import { ChangedWhileReading, databaseStatKey, fileUnreadable, isRacy, readContent, sameStat, statKey, untrusted } from "./source-reader.ts";
 import { WholeFileReader } from "./whole-read.ts";
-import { largestFile, makeScratchDir, type ScratchDir } from "../sqlite/scratch-dir.ts";
+import { makeScratchDir, type ScratchDir } from "../sqlite/scratch-dir.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
 import type { CapturedDatabase } from "../sqlite/sqlite-capture.ts";
 import { summarize } from "../snapshots.ts";
 import { SourceScan } from "./source-scan.ts";
 import { reusableListing, walkDigest } from "./listing-memo.ts";
 import { adoptOrphanPacks } from "./orphan-packs.ts";
-import type { WalkEntry } from "./walk.ts";
+import { largestFile, type WalkEntry } from "./walk.ts";
 import { type FileScrub, scrubFor, scrubs, scrubTag, withScrubTag, withoutScrubTag } from "./scrub.ts";
 import type { CommitOptions, CommitResult, FileEntry, Warning } from "../types.ts";
 

@@ -1,5 +1,5 @@
 import { lstatSync, readdirSync, type BigIntStats } from "node:fs";
-import type { Matcher } from "../glob.ts";
+import type { Matcher } from "../excludes.ts";
 import type { Warning } from "../types.ts";
 
 /**
@@ -14,6 +14,13 @@ export interface WalkEntry {
   relPath: string;
   absPath: string;
   stat: BigIntStats;
+}
+
+/** The largest regular file of a walk: the largest that could be a database to copy. */
+export function largestFile(items: readonly WalkEntry[]): number {
+  let largest = 0;
+  for (const item of items) if (item.stat.isFile() && Number(item.stat.size) > largest) largest = Number(item.stat.size);
+  return largest;
 }
 
 /** A folder being listed: its names, sorted, and the next one to visit. */

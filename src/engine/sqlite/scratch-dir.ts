@@ -4,7 +4,6 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { ScratchFullError } from "../../errors.ts";
 import { captureSqlite, type CaptureOptions, type CapturedDatabase } from "./sqlite-capture.ts";
-import type { WalkEntry } from "../commit/walk.ts";
 
 /** Linux's shared-memory file system: RAM-backed, so a copy there never goes to the disk. */
 const SHM = "/dev/shm";
@@ -69,7 +68,7 @@ export class ScratchDir {
 }
 
 /**
- * Makes a commit's scratch folders (see ScratchDir). `largestCandidate`: see largestFile. Folders
+ * Makes a commit's scratch folders (see ScratchDir). `largestCandidate`: see largestFile (commit/walk.ts). Folders
  * of this kind that a dead process left behind (a commit killed mid-way) are removed first: in
  * /dev/shm they would hold memory until the next reboot.
  */
@@ -97,13 +96,6 @@ export async function captureInScratch(dbPath: string, scratch: ScratchDir, opti
 
 function makePrivateFolder(parent: string): Promise<string> {
   return fs.mkdtemp(path.join(parent, `${PREFIX}${process.pid}-`));
-}
-
-/** The largest regular file of a walk: the largest that could be a database to copy. */
-export function largestFile(items: readonly WalkEntry[]): number {
-  let largest = 0;
-  for (const item of items) if (item.stat.isFile() && Number(item.stat.size) > largest) largest = Number(item.stat.size);
-  return largest;
 }
 
 async function fitsInMemory(bytes: number): Promise<boolean> {

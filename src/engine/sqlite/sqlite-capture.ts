@@ -106,7 +106,7 @@ export function isSidecarAmong(name: string, siblings: ReadonlySet<string>): boo
 }
 
 /** How the source database is opened; see openSource. */
-export type SqliteOpenMode = "readonly" | "readwrite" | "immutable";
+type SqliteOpenMode = "readonly" | "readwrite" | "immutable";
 
 export interface CaptureOptions {
   /** SQLite busy timeout of the source connection, per attempt (ms). */

@@ -4,7 +4,7 @@
 import type { RepoTarget, Retention, SecretsMode } from "../config.ts";
 import type { RepoStats, SnapshotSummary, Warning } from "../../lib.ts";
 
-export interface CommitJob {
+interface CommitJob {
   dir: string;
   reason: string;
   /** The user's own exclude patterns (the defaults and secret files are added by the child). */
@@ -27,19 +27,19 @@ export type EngineRequest =
   | { op: "stats" }
   | { op: "abort" };
 
-export interface CommitReply {
+interface CommitReply {
   snapshot: SnapshotSummary;
   warnings: Warning[];
 }
 
-export interface RetainReply {
+interface RetainReply {
   forgotten: string[];
   /** Set when a prune ran; `skipped` says why it did not when it was considered. */
   pruned?: { bytesFreed: number; packsDeleted: number; packsRepacked: number };
   pruneSkipped?: string;
 }
 
-export interface OpenReply {
+interface OpenReply {
   repositoryId: string;
   created: boolean;
 }
