@@ -10,7 +10,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { createGateway, mockModelConfig, type Gateway } from "./helpers/gateway.ts";
 import { startMockModel, toolCall, type MockModel } from "./helpers/mock-model.ts";
-import { clawbackLines, installPlugin } from "./helpers/plugin.ts";
+import { clawbackLines, pluginConfigOps } from "./helpers/plugin.ts";
 import { snapshotsOf, waitForSnapshots } from "./helpers/repo.ts";
 
 const PASSPHRASE = "triggers-test-passphrase";
@@ -33,12 +33,13 @@ describe("backup triggers in a real gateway", () => {
     });
     gw = await createGateway("triggers");
     url = `file://${path.join(gw.root, "repo")}`;
-    await gw.configure(mockModelConfig(model.baseUrl));
-    await installPlugin(gw, { repository: url, passphrase: PASSPHRASE, schedule: "*/20 * * * * *" });
+    // One `config set` for everything (each openclaw CLI run costs a minute or more on this loaded
+    // machine; `plugins install -l` two): the same two settings the install writes.
+    await gw.configure([...mockModelConfig(model.baseUrl), ...(await pluginConfigOps({ repository: url, passphrase: PASSPHRASE, schedule: "*/20 * * * * *" }))]);
     await fs.mkdir(path.join(gw.stateDir, "workspace"), { recursive: true });
     await fs.writeFile(path.join(gw.stateDir, "workspace", "MEMORY.md"), "# memory\nthe triggers test was here\n");
     await gw.start();
-  }, 900_000);
+  }, 1_500_000);
 
   afterAll(async () => {
     await gw?.remove();
