@@ -26,7 +26,7 @@ export interface Logger {
  * rewrites the live part of partly used packs, so small gains are left for a later run (what a
  * forget leaves behind only grows until then; nothing is lost by waiting).
  */
-export const PRUNE_PLAN: PrunePlan = { minBytes: 64 * 1024 * 1024, minFraction: 0.1 };
+const PRUNE_PLAN: PrunePlan = { minBytes: 64 * 1024 * 1024, minFraction: 0.1 };
 
 export interface BackupsOptions {
   settings: PluginSettings;

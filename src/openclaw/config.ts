@@ -3,8 +3,9 @@
 // one ConfigError naming the key; the gateway keeps running and the plugin reports it.
 import { Cron } from "croner";
 import { ConfigError } from "../errors.ts";
+import type { SecretsMode } from "./secrets/commit-options.ts";
 
-export type SecretsMode = "exclude" | "include";
+export type { SecretsMode };
 
 export interface Retention {
   keepLast: number;
@@ -34,8 +35,8 @@ export interface PluginSettings {
   secrets: SecretsMode;
 }
 
-export const DEFAULT_PREFIX = "openclaw";
-export const DEFAULT_KEEP_LAST = 10;
+const DEFAULT_PREFIX = "openclaw";
+const DEFAULT_KEEP_LAST = 10;
 const SCHEDULES: Record<string, string | null> = { daily: "0 0 * * *", weekly: "0 0 * * 0", off: null };
 const KNOWN_KEYS = new Set(["keyId", "applicationKey", "bucket", "prefix", "passphrase", "schedule", "retention", "exclude", "secrets", "repository"]);
 
@@ -90,6 +91,7 @@ function parseExclude(v: unknown): string[] {
 }
 
 function parseRepository(v: string): string {
+  if (/^[a-z0-9]+:\/\/[^/]*@/i.test(v)) throw new ConfigError("repository", "carries credentials in the URL: put them in keyId and applicationKey (or the environment) instead");
   if (/^file:\/\/\//.test(v) || /^s3:\/\/[^/]+/.test(v) || /^b2:\/\/[^/]+/.test(v)) return v;
   throw new ConfigError("repository", `"${v.replace(/\/\/[^@/]*@/, "//***@")}" is not a file:///path, s3://bucket/prefix or b2://bucket/prefix URL`);
 }

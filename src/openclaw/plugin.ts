@@ -11,9 +11,9 @@ import { listReport, statusReport } from "./report.ts";
 import { StatusStore } from "./status-store.ts";
 
 /** A gateway_stop handler has 5 s before the gateway moves on; leave room to stop the child. */
-export const SHUTDOWN_BUDGET_MS = 4_000;
+const SHUTDOWN_BUDGET_MS = 4_000;
 /** Compactions closer together than this make one pre-compaction backup. */
-export const PRE_COMPACTION_DEBOUNCE_MS = 5 * 60_000;
+const PRE_COMPACTION_DEBOUNCE_MS = 5 * 60_000;
 
 const HINT_SHOWN = Symbol.for("clawback.recoveryHintShown");
 

@@ -4,7 +4,7 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 
-export interface BackupRecord {
+interface BackupRecord {
   snapshot: string;
   time: string;
   reason: string;
@@ -14,7 +14,7 @@ export interface BackupRecord {
   bytes: number;
 }
 
-export interface ErrorRecord {
+interface ErrorRecord {
   time: string;
   /** What was being done: a backup's reason, or "open", "retention". */
   during: string;
@@ -28,7 +28,7 @@ export interface PluginStatus {
   lastRetention?: { time: string; forgotten: number; pruned?: { bytesFreed: number }; pruneSkipped?: string };
 }
 
-export function statusDir(stateDir: string): string {
+function statusDir(stateDir: string): string {
   return path.join(stateDir, "clawback");
 }
 

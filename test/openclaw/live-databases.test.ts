@@ -61,7 +61,7 @@ describe("backups while the gateway writes its databases", () => {
     url = `file://${path.join(gw.root, "repo")}`;
     await gw.configure([...mockModelConfig(model.baseUrl), ...(await pluginConfigOps({ repository: url, passphrase: PASSPHRASE, schedule: "*/2 * * * * *" }))]);
     await gw.start();
-  }, 600_000);
+  }, 900_000);
 
   afterAll(async () => {
     await gw?.remove();

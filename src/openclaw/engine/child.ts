@@ -5,8 +5,8 @@
 // own, and a crash here is a failed request for the gateway, nothing more.
 import { Repository, ClawbackError, LockedError, type CommitOptions } from "../../lib.ts";
 import type { EngineErrorInfo, EngineMessage, Envelope, ReplyMap } from "./protocol.ts";
-import { REGENERABLE_EXCLUDES } from "./excludes.ts";
-import { secretsCommitOptions } from "./secrets-options.ts";
+import { PLUGIN_EXCLUDES } from "./excludes.ts";
+import { openclawCommitOptions } from "../secrets/commit-options.ts";
 import { handleRestoreOp } from "../restore/engine-ops.ts";
 
 let repo: Repository | undefined;
@@ -47,9 +47,11 @@ async function handle(req: Envelope): Promise<ReplyMap[keyof ReplyMap]> {
     case "commit": {
       const r = requireRepo();
       const { job } = req;
-      const secrets = secretsCommitOptions(job.dir, job.secrets);
+      // The defaults (secret files, regenerable folders) and, unless secrets are included, the
+      // scrub of secret rows and config values: src/openclaw/secrets/.
+      const defaults = openclawCommitOptions({ secrets: job.secrets, extraExcludes: [...PLUGIN_EXCLUDES, ...job.exclude] });
       running = new AbortController();
-      const opts: CommitOptions = { reason: job.reason, excludes: [...REGENERABLE_EXCLUDES, ...secrets.excludes, ...job.exclude], signal: running.signal };
+      const opts: CommitOptions = { reason: job.reason, ...defaults, signal: running.signal };
       try {
         const result = await r.commit(job.dir, opts);
         return { snapshot: result.snapshot, warnings: result.warnings };

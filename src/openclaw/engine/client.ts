@@ -6,10 +6,10 @@ import { ClawbackError } from "../../errors.ts";
 import type { EngineMessage, EngineRequest, ReplyMap } from "./protocol.ts";
 
 /** The engine child ended (crashed, was killed) before it answered. */
-export class EngineExitedError extends ClawbackError {}
+class EngineExitedError extends ClawbackError {}
 
 /** A request failed inside the child; `name` is the engine's error class. */
-export class EngineRequestError extends ClawbackError {
+class EngineRequestError extends ClawbackError {
   readonly engineError: string;
   override readonly exitCode: number;
   constructor(name: string, message: string, exitCode: number) {

@@ -5,7 +5,7 @@ import type { RepoTarget, Retention, SecretsMode } from "../config.ts";
 import type { RepoStats, SnapshotSummary, Warning } from "../../lib.ts";
 import type { RestoreEngineRequest, RestoreReplyMap } from "../restore/protocol.ts";
 
-export interface CommitJob {
+interface CommitJob {
   dir: string;
   reason: string;
   /** The user's own exclude patterns (the defaults and secret files are added by the child). */
@@ -29,19 +29,19 @@ export type EngineRequest =
   | { op: "abort" }
   | RestoreEngineRequest;
 
-export interface CommitReply {
+interface CommitReply {
   snapshot: SnapshotSummary;
   warnings: Warning[];
 }
 
-export interface RetainReply {
+interface RetainReply {
   forgotten: string[];
   /** Set when a prune ran; `skipped` says why it did not when it was considered. */
   pruned?: { bytesFreed: number; packsDeleted: number; packsRepacked: number };
   pruneSkipped?: string;
 }
 
-export interface OpenReply {
+interface OpenReply {
   repositoryId: string;
   created: boolean;
 }

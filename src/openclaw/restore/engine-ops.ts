@@ -4,8 +4,7 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { CommitOptions, Repository } from "../../lib.ts";
-import { REGENERABLE_EXCLUDES } from "../engine/excludes.ts";
-import { secretsCommitOptions } from "../engine/secrets-options.ts";
+import { PLUGIN_EXCLUDES } from "../engine/excludes.ts";
 import type { SecretsMode } from "../config.ts";
 import { detectFreshState, loadWorkspaceTemplates } from "./fresh-state.ts";
 import type { RestoreEngineRequest, RestoreReplyMap, ShowReply } from "./protocol.ts";
@@ -19,11 +18,9 @@ import { openclawCommitOptions } from "../secrets/commit-options.ts";
  * restore leaves those live paths alone. The secrets module's options (excludes and the scrub),
  * with the engine child's own excludes added.
  */
-export function backupCommitOptions(stateDir: string, exclude: string[], secrets: SecretsMode): CommitOptions & { excludes: string[] } {
-  const fromSecrets = openclawCommitOptions({ secrets, extraExcludes: exclude });
-  const { excludes: childExcludes } = secretsCommitOptions(stateDir, secrets);
-  const excludes = [...new Set([...fromSecrets.excludes, ...REGENERABLE_EXCLUDES, ...childExcludes])];
-  return { ...fromSecrets, excludes };
+export function backupCommitOptions(_stateDir: string, exclude: string[], secrets: SecretsMode): CommitOptions & { excludes: string[] } {
+  // As engine/child.ts's `commit`: the secrets module's defaults and scrub, the plugin's own folder, the user's excludes.
+  return openclawCommitOptions({ secrets, extraExcludes: [...PLUGIN_EXCLUDES, ...exclude] });
 }
 
 function scrubOf(stateDir: string, exclude: string[], secrets: SecretsMode): Pick<CommitOptions, "scrub"> {

@@ -4,7 +4,6 @@
 // JSON file of the plugin's own in <state>/clawback/, which backups leave out and restores keep.
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { statusDir } from "../status-store.ts";
 
 export interface RestoreRecord {
   /** When it was requested and when it ended. */
@@ -34,7 +33,8 @@ export class RestoreStore {
   private writing: Promise<void> = Promise.resolve();
 
   constructor(stateDir: string) {
-    this.file = path.join(statusDir(stateDir), "restore.json");
+    // Beside the backup side's status.json, in the plugin's own folder (left out of backups).
+    this.file = path.join(stateDir, "clawback", "restore.json");
   }
 
   async read(): Promise<RestoreState> {

@@ -27,7 +27,7 @@ async function newestMtime(dir: string): Promise<number> {
 
 let built: Promise<string> | undefined;
 
-export const PLUGIN_COPY = path.join(PROJECT_ROOT, "tmp", "openclaw-plugin");
+const PLUGIN_COPY = path.join(PROJECT_ROOT, "tmp", "openclaw-plugin");
 
 /** Builds dist/ when a source file is newer than the built plugin entry; returns the folder to link. */
 export function ensureBuilt(): Promise<string> {
@@ -71,12 +71,6 @@ export async function pluginConfigOps(config: Record<string, unknown>): Promise<
     { path: "plugins.load.paths", value: [folder] },
     { path: "plugins.entries.clawback", value: { enabled: true, config } },
   ];
-}
-
-/** A fresh folder for a file:// repository, removed with the gateway's folder. */
-export async function fileRepo(gw: Gateway, name = "repo"): Promise<{ dir: string; url: string }> {
-  const dir = path.join(gw.root, name);
-  return { dir, url: `file://${dir}` };
 }
 
 /** Log lines (OpenClaw writes JSON lines) whose text mentions clawback, as plain strings. */
