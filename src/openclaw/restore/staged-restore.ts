@@ -86,7 +86,11 @@ export async function stagedRestore(repo: Repository, job: StagedRestoreJob, kee
       if (await fs.rm(path.join(tree, e.path), { force: true }).then(() => true, () => false)) keptPaths.push(e.path);
     }
 
-    if (keepSecrets) await keepSecrets(tree, stateDir);
+    if (keepSecrets) {
+      await keepSecrets(tree, stateDir);
+      // It brings the machine's secret files into the tree; a restore of some paths touches only those.
+      if (!whole) await pruneOutside(tree, named);
+    }
 
     const carriedTables: CarriedTable[] = [];
 
@@ -110,4 +114,19 @@ export async function stagedRestore(repo: Repository, job: StagedRestoreJob, kee
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
+}
+
+/** Removes from the staged tree every file that is not at or under one of `paths`. */
+async function pruneOutside(tree: string, paths: string[]): Promise<void> {
+  const inside = (rel: string): boolean => paths.some((p) => rel === p || rel.startsWith(`${p}/`));
+  const leadsInside = (rel: string): boolean => paths.some((p) => p.startsWith(`${rel}/`));
+  async function visit(rel: string): Promise<void> {
+    for (const e of await fs.readdir(path.join(tree, rel), { withFileTypes: true })) {
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      if (inside(p)) continue;
+      if (e.isDirectory() && leadsInside(p)) await visit(p);
+      else await fs.rm(path.join(tree, p), { recursive: true, force: true });
+    }
+  }
+  await visit("");
 }

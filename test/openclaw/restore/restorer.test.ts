@@ -103,9 +103,13 @@ describe("Restorer", () => {
     const { state, env, settings, note } = await setup();
     const restarts: string[] = [];
     const restorer = new Restorer({ settings, stateDir: state, logger: quietLogger([]), env, backupRunning: () => false, restart: (r) => restarts.push(r) });
+    // A secret file of the machine's: the secrets step must not make a one-file restore touch it.
+    await fs.writeFile(path.join(state, ".env"), "KEY=machine\n");
+    const envBefore = await fs.stat(path.join(state, ".env"));
     restorer.onRunStart("turn");
     const a = await restorer.restore({ snapshot: "latest", paths: ["workspace/MEMORY.md"], origin: "chat" });
-    expect(a.text).toMatch(/^Restored workspace\/MEMORY.md from snapshot/);
+    expect(a.text).toMatch(/^Restored workspace\/MEMORY.md from snapshot .*; 1 file put back/);
+    expect((await fs.stat(path.join(state, ".env"))).ino).toBe(envBefore.ino);
     expect(await fs.readFile(path.join(state, "workspace/MEMORY.md"), "utf8")).toBe("v1\n");
     expect(note()).toBe("v2");
     expect(restarts).toEqual([]);
