@@ -30,6 +30,22 @@ async function gatewayConfig(model: MockModel, url: string) {
 }
 
 /**
+ * After the plugin asked for an in-process restart: waits until /readyz stops answering 200 (the
+ * gateway drains, then restarts; it kept answering 200 for a while after the request, and a turn
+ * sent then failed with 500 or 503), then until it answers 200 again.
+ */
+async function waitRestarted(gw: Gateway, timeoutMs = 300_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await fetch(`http://127.0.0.1:${gw.port}/readyz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
+    if (status !== 200) break;
+    if (Date.now() > deadline) throw new Error("the gateway never went down for its restart");
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await gw.waitReady(Math.max(1000, deadline - Date.now()));
+}
+
+/**
  * One agent turn in the main session through the gateway's OpenAI-compatible endpoint (the same
  * agent run as `openclaw agent`, without a CLI process: each costs 30 s or more on this machine).
  * Returns the assistant's reply; throws when the turn fails.
@@ -118,8 +134,7 @@ describe("restore in a real gateway", () => {
     expect(lastRequest().toolResults.at(-1)).toMatch(/as soon as this reply is finished/);
     expect(asked).toMatch(/clawback says/);
     await gw.waitForLog(/clawback: restarting the gateway/, 240_000);
-    await new Promise((r) => setTimeout(r, 3_000));
-    await gw.waitReady(300_000);
+    await waitRestarted(gw);
 
     // Read back through OpenClaw: the next turn's history is the older one.
     await turn("after the rollback gamma-9e3");
@@ -162,8 +177,7 @@ describe("restore in a real gateway", () => {
     while ((await count(/clawback: restarting the gateway/)) === restarts && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
     expect(await count(/clawback: restarting the gateway/)).toBeGreaterThan(restarts);
     expect(slowEnded).toBeGreaterThan(0);
-    await new Promise((r) => setTimeout(r, 3_000));
-    await gw.waitReady(180_000);
+    await waitRestarted(gw);
 
     // The state the whole restore replaced: the second message is back, the turns since are gone.
     await turn("after the undo zeta-1c7");
@@ -179,8 +193,7 @@ describe("restore in a real gateway", () => {
       await fresh.start();
       await fresh.waitForLog(/clawback: auto-restore: the state is fresh/, 120_000);
       await fresh.waitForLog(/clawback: restarting the gateway/, 180_000);
-      await new Promise((r) => setTimeout(r, 3_000));
-      await fresh.waitReady(300_000);
+      await waitRestarted(fresh);
 
       const sessions = await fresh.cli(["sessions", "--json"]);
       expect(sessions.code, sessions.stderr).toBe(0);
