@@ -60,7 +60,7 @@ export function parseKeyFile(name: string, bytes: Uint8Array): KeyFile {
   if (file?.version !== 1 || file.kdf !== "scrypt" || !p || typeof file.salt !== "string" || typeof file.sealedMaster !== "string") {
     throw new IntegrityError(name, "not a valid key file (missing fields)");
   }
-  if (!Number.isInteger(p.N) || p.N < 2 ** 14 || p.N > 2 ** 22 || (p.N & (p.N - 1)) !== 0 || p.r < 1 || p.r > 32 || p.p < 1 || p.p > 16) {
+  if (!Number.isInteger(p.N) || !Number.isInteger(p.r) || !Number.isInteger(p.p) || p.N < 2 ** 14 || p.N > 2 ** 22 || (p.N & (p.N - 1)) !== 0 || p.r < 1 || p.r > 32 || p.p < 1 || p.p > 16) {
     throw new IntegrityError(name, "scrypt parameters out of range");
   }
   return file;

@@ -25,13 +25,34 @@ export function parseListing(bytes: Uint8Array, where: string): FileEntry[] {
   const entries: FileEntry[] = [];
   for (const line of text.split("\n")) {
     if (line === "") continue;
+    let entry: unknown;
     try {
-      entries.push(JSON.parse(line) as FileEntry);
+      entry = JSON.parse(line);
     } catch {
       throw new IntegrityError(where, "snapshot listing is not valid");
     }
+    const problem = entryProblem(entry);
+    if (problem) throw new IntegrityError(where, `snapshot listing has a malformed entry (${problem})`);
+    entries.push(entry as FileEntry);
   }
   return entries;
+}
+
+const HEX_ID = /^[0-9a-f]{64}$/;
+const isCount = (n: unknown, max = Number.MAX_SAFE_INTEGER) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0 && n <= max;
+
+/** What is wrong with one parsed line as a FileEntry (its path is judged by assertSafeEntry). */
+function entryProblem(e: unknown): string | undefined {
+  if (typeof e !== "object" || e === null || Array.isArray(e)) return "not an object";
+  const f = e as Partial<Record<keyof FileEntry, unknown>>;
+  if (typeof f.path !== "string") return "path";
+  if (f.type !== "file" && f.type !== "dir" && f.type !== "symlink") return `type of ${JSON.stringify(f.path)}`;
+  if (!isCount(f.mode, 0o7777) || typeof f.mtimeMs !== "number" || !Number.isFinite(f.mtimeMs) || !isCount(f.size)) return `mode, time or size of ${JSON.stringify(f.path)}`;
+  if (f.chunks !== undefined && !(Array.isArray(f.chunks) && f.chunks.every((c) => typeof c === "string" && HEX_ID.test(c)))) return `chunk ids of ${JSON.stringify(f.path)}`;
+  if (f.type === "file" && f.chunks === undefined) return `chunk ids of ${JSON.stringify(f.path)}`;
+  if (f.sqlite !== undefined && typeof f.sqlite !== "boolean") return `sqlite flag of ${JSON.stringify(f.path)}`;
+  if (f.type === "symlink" && typeof f.target !== "string") return `link target of ${JSON.stringify(f.path)}`;
+  return undefined;
 }
 
 /**
@@ -47,6 +68,21 @@ export function assertSafeEntry(entry: FileEntry): void {
   if (entry.type === "symlink") {
     const linkProblem = linkTargetProblem(p, entry.target);
     if (linkProblem) throw new UnsafePathError(p, linkProblem);
+  }
+}
+
+/**
+ * Invariant 10 across entries: no entry lies under a link of the same listing. A commit never
+ * descends into a link, so such an entry can only be forged, and writing it would follow the link
+ * (a chain of links that each stay inside the target by name can point out of it on disk).
+ */
+export function assertNoPathThroughLinks(entries: readonly FileEntry[]): void {
+  const links = new Set(entries.filter((e) => e.type === "symlink").map((e) => e.path));
+  if (links.size === 0) return;
+  for (const e of entries) {
+    for (let at = e.path.indexOf("/"); at > 0; at = e.path.indexOf("/", at + 1)) {
+      if (links.has(e.path.slice(0, at))) throw new UnsafePathError(e.path, `lies under the link ${JSON.stringify(e.path.slice(0, at))}`);
+    }
   }
 }
 

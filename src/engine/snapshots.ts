@@ -1,7 +1,7 @@
 import { SnapshotNotFoundError } from "../errors.ts";
 import type { SnapshotRecord } from "../repo/snapshot.ts";
 import type { RepoContext } from "./context.ts";
-import { assertSafeEntry, parseListing } from "./listing.ts";
+import { assertNoPathThroughLinks, assertSafeEntry, parseListing } from "./listing.ts";
 import type { FileEntry, SnapshotSummary } from "./types.ts";
 
 export function summarize(id: string, r: SnapshotRecord): SnapshotSummary {
@@ -41,5 +41,6 @@ export function resolveSnapshot(ctx: RepoContext, ref: string): { id: string; re
 export async function loadListing(ctx: RepoContext, record: SnapshotRecord, snapshotId: string): Promise<FileEntry[]> {
   const entries = parseListing(Buffer.concat(await ctx.reader.readMany(record.tree)), `listing of snapshot ${snapshotId}`);
   for (const e of entries) assertSafeEntry(e);
+  assertNoPathThroughLinks(entries);
   return entries;
 }

@@ -50,7 +50,7 @@ export interface Encoded {
 const SAMPLE = 4096;
 
 /** No blob decompresses to more: chunks are at most 16 MiB (the chunker's limit), page groups far less. */
-const MAX_BLOB_BYTES = 64 * 1024 * 1024;
+export const MAX_BLOB_BYTES = 64 * 1024 * 1024;
 
 /**
  * zstd level for a chunk stored whole. On the 524 MB bench state cut as a commit cuts it (32 KiB

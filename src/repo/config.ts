@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { IntegrityError, UnsupportedFormatError } from "../errors.ts";
-import { DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from "../chunker/index.ts";
+import { DEFAULT_CHUNKER_PARAMS, validateChunkerParams, type ChunkerParams } from "../chunker/index.ts";
+import { ClawbackError } from "../errors.ts";
 
 /**
  * Version 2 added delta blobs (blob.ts): a version 1 reader would take one for corrupt. Both are
@@ -36,6 +37,10 @@ export function newConfig(overrides: Pick<RepoConfig, "sqliteGroupPages"> & Part
   };
 }
 
+/** Bounds of the sizes a config may set (far above any default). */
+const MAX_PACK_SIZE = 1024 * 1024 * 1024;
+const MAX_GROUP_PAGES = 65536;
+
 export function parseConfig(bytes: Uint8Array): RepoConfig {
   let cfg: RepoConfig;
   try {
@@ -45,8 +50,16 @@ export function parseConfig(bytes: Uint8Array): RepoConfig {
   }
   if (!READABLE_VERSIONS.includes(cfg?.version)) throw new UnsupportedFormatError(cfg?.version, FORMAT_VERSION);
   const c = cfg.chunker;
-  if (typeof cfg.id !== "string" || !/^[0-9a-f]{64}$/.test(cfg.id) || !c || !(c.minSize > 0 && c.avgSize > c.minSize && c.maxSize > c.avgSize) || !(cfg.sqliteGroupPages >= 1) || !(cfg.packSize >= 1024)) {
+  // Sizes are bounded here: a commit allocates its pack buffer by packSize and its chunk window
+  // by chunker.maxSize, so an absurd value must stop at the parser.
+  const count = (n: unknown, low: number, high: number) => typeof n === "number" && Number.isSafeInteger(n) && n >= low && n <= high;
+  if (typeof cfg.id !== "string" || !/^[0-9a-f]{64}$/.test(cfg.id) || !c || !(c.minSize > 0 && c.avgSize > c.minSize && c.maxSize > c.avgSize) || !count(cfg.sqliteGroupPages, 1, MAX_GROUP_PAGES) || !count(cfg.packSize, 1024, MAX_PACK_SIZE)) {
     throw new IntegrityError("config", "missing or invalid fields");
+  }
+  try {
+    validateChunkerParams(c);
+  } catch (err) {
+    throw new IntegrityError("config", err instanceof ClawbackError ? err.message : "invalid chunker parameters");
   }
   return cfg;
 }

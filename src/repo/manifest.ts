@@ -16,7 +16,7 @@ export interface PackManifest {
 }
 
 interface StoredManifest {
-  packs: { id: string; size: number; blobs: Parameters<typeof entriesFromTuples>[0] }[];
+  packs: { id: string; size: number; blobs: ReturnType<typeof entriesToTuples> }[];
 }
 
 export function encodeManifest(keys: RepoKeys, manifest: PackManifest): { id: string; bytes: Buffer } {
@@ -28,7 +28,13 @@ export function encodeManifest(keys: RepoKeys, manifest: PackManifest): { id: st
 }
 
 export function decodeManifest(keys: RepoKeys, bytes: Uint8Array, where: string): PackManifest {
-  const stored = openJson<StoredManifest>(keys.encryption, "pack manifest", bytes, where);
+  const stored = openJson<{ packs?: unknown }>(keys.encryption, "pack manifest", bytes, where);
   if (!Array.isArray(stored?.packs)) throw new IntegrityError(where, "malformed pack manifest");
-  return { packs: stored.packs.map((p) => ({ id: p.id, size: p.size, blobs: entriesFromTuples(p.blobs, where) })) };
+  return {
+    packs: stored.packs.map((p: unknown) => {
+      const { id, size, blobs } = (p ?? {}) as { id?: unknown; size?: unknown; blobs?: unknown };
+      if (typeof id !== "string" || !/^[0-9a-f]{64}$/.test(id) || typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) throw new IntegrityError(where, "malformed pack entry in the manifest");
+      return { id, size, blobs: entriesFromTuples(blobs, where, size) };
+    }),
+  };
 }

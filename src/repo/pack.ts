@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { IntegrityError } from "../errors.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { openJson, sealJson } from "./sealed-json.ts";
-import type { BlobType, Encoded, EncodedBlob } from "./blob.ts";
+import { MAX_BLOB_BYTES, type BlobType, type Encoded, type EncodedBlob } from "./blob.ts";
 
 /** Where one blob lives inside a pack. */
 export interface PackEntry {
@@ -95,10 +95,31 @@ type EntryTuple = [string, BlobType, number, number, number] | [string, BlobType
 
 const HEX_ID = /^[0-9a-f]{64}$/;
 
-export function entriesFromTuples(tuples: EntryTuple[], where: string): PackEntry[] {
+/**
+ * No sealed blob is longer: the largest plaintext, its codec byte and a delta's base id, the seal.
+ * An entry claiming more is refused where it is parsed, before a reader sizes a buffer by it.
+ */
+const MAX_SEALED_BLOB_BYTES = MAX_BLOB_BYTES + 1024;
+
+const isSize = (n: unknown, max: number): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0 && n <= max;
+
+/**
+ * Checks each entry of a pack header or manifest: a hex id, a known type, a length no blob exceeds,
+ * and an offset and length that lie within `packBytes` (the bytes of the pack that hold blobs, or
+ * the whole pack's size) when the caller knows it.
+ */
+export function entriesFromTuples(tuples: unknown, where: string, packBytes = Number.MAX_SAFE_INTEGER): PackEntry[] {
   if (!Array.isArray(tuples)) throw new IntegrityError(where, "malformed blob list");
-  return tuples.map(([id, type, offset, length, rawLength, base]) => {
-    if (base !== undefined && (typeof base !== "string" || !HEX_ID.test(base) || base === id)) throw new IntegrityError(where, `blob ${String(id).slice(0, 16)}… names an invalid base`);
+  return tuples.map((tuple: unknown) => {
+    if (!Array.isArray(tuple) || tuple.length < 5 || tuple.length > 6) throw new IntegrityError(where, "malformed blob entry");
+    const [id, type, offset, length, rawLength, base] = tuple as unknown[];
+    if (typeof id !== "string" || !HEX_ID.test(id)) throw new IntegrityError(where, "blob entry with an invalid id");
+    const name = `blob ${id.slice(0, 16)}…`;
+    if (type !== 0 && type !== 1) throw new IntegrityError(where, `${name} has an unknown type`);
+    if (!isSize(offset, packBytes) || !isSize(length, MAX_SEALED_BLOB_BYTES) || !isSize(rawLength, MAX_BLOB_BYTES) || offset + length > packBytes) {
+      throw new IntegrityError(where, `${name} has an offset or length out of range`);
+    }
+    if (base !== undefined && (typeof base !== "string" || !HEX_ID.test(base) || base === id)) throw new IntegrityError(where, `${name} names an invalid base`);
     return { id, type, offset, length, rawLength, ...(base !== undefined ? { base } : {}) };
   });
 }
@@ -115,12 +136,12 @@ export function readPackHeader(keys: RepoKeys, packId: string, bytes: Uint8Array
   const headerLength = view.readUInt32LE(view.length - TRAILER);
   const start = view.length - TRAILER - headerLength;
   if (start < 0) throw new IntegrityError(where, "pack header length out of range");
-  return openPackHeader(keys, view.subarray(start, view.length - TRAILER), where);
+  return openPackHeader(keys, view.subarray(start, view.length - TRAILER), where, start);
 }
 
 /** Opens a pack's sealed header (authenticated: only the repository's key could have written it). */
-export function openPackHeader(keys: RepoKeys, sealedHeader: Uint8Array, where: string): PackEntry[] {
-  return entriesFromTuples(openJson<EntryTuple[]>(keys.encryption, "pack header", sealedHeader, where), where);
+export function openPackHeader(keys: RepoKeys, sealedHeader: Uint8Array, where: string, packBytes?: number): PackEntry[] {
+  return entriesFromTuples(openJson<EntryTuple[]>(keys.encryption, "pack header", sealedHeader, where), where, packBytes);
 }
 
 /** The length of a pack's sealed header, from the pack's last bytes (its trailer). */

@@ -41,8 +41,27 @@ export function encodeSnapshot(keys: RepoKeys, record: SnapshotRecord): { id: st
   return { id: createHash("sha256").update(bytes).digest("hex"), bytes };
 }
 
+const HEX_ID = /^[0-9a-f]{64}$/;
+const isStrings = (a: unknown): a is string[] => Array.isArray(a) && a.every((s) => typeof s === "string");
+
 export function decodeSnapshot(keys: RepoKeys, bytes: Uint8Array, where: string): SnapshotRecord {
   const record = openJson<SnapshotRecord>(keys.encryption, "snapshot", bytes, where);
-  if (record?.version !== 1 || !Array.isArray(record.tree) || typeof record.time !== "string") throw new IntegrityError(where, "malformed snapshot record");
-  return record;
+  // Every field a reader uses is checked here, so that a record written by this key but damaged
+  // in a way the seal cannot see (a bug, an old version) is reported by name, not met as a crash.
+  const ok =
+    record?.version === 1 &&
+    typeof record.time === "string" &&
+    typeof record.host === "string" &&
+    typeof record.reason === "string" &&
+    typeof record.root === "string" &&
+    isStrings(record.tags) &&
+    (record.excludes === undefined || isStrings(record.excludes)) &&
+    Array.isArray(record.tree) &&
+    record.tree.every((id) => typeof id === "string" && HEX_ID.test(id)) &&
+    (record.parent === undefined || (typeof record.parent === "string" && HEX_ID.test(record.parent))) &&
+    typeof record.stats === "object" &&
+    record.stats !== null &&
+    Object.values(record.stats).every((v) => typeof v === "number");
+  if (!ok) throw new IntegrityError(where, "malformed snapshot record");
+  return { ...record, excludes: record.excludes ?? [] };
 }

@@ -13,10 +13,16 @@
 //
 // Prints "ready <n>" once the schema and the first transactions are committed, and then
 // "n <n>" every 50 transactions.
+//
+// An optional third argument <paceMs> (mode write only) makes the writer steady instead of as fast
+// as it can: one transaction every paceMs, each deleting the rows of the transaction five back, so
+// the database keeps its size however long it runs (the crash-consistency torture writes it for
+// an hour).
 
 import { DatabaseSync } from "node:sqlite";
 
-const [file, mode = "write"] = process.argv.slice(2);
+const [file, mode = "write", pace] = process.argv.slice(2);
+const paceMs = pace === undefined ? undefined : Number(pace);
 if (!file) throw new Error("usage: sqlite-writer-child.ts <db> [write|hold-wal|hold-rollback]");
 
 const db = new DatabaseSync(file, { timeout: 5_000 });
@@ -75,7 +81,7 @@ function work(): number {
     touch.run(n, p, row.id);
     bytes += p.length - row.payload.length;
   }
-  if (n % 10 === 0 && n > 5) {
+  if ((paceMs !== undefined || n % 10 === 0) && n > 5) {
     const victim = n - 5;
     const gone = rowsOf.get(victim) as { c: number; b: number };
     deleteTx.run(victim);
@@ -139,11 +145,12 @@ if (mode === "hold-wal") {
       db.close();
       process.exit(0);
     }
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < (paceMs === undefined ? 10 : 1); i++) {
       n = commitOne();
       if (n % 50 === 0) process.stdout.write(`n ${n}\n`);
     }
-    setImmediate(loop);
+    if (paceMs === undefined) setImmediate(loop);
+    else setTimeout(loop, paceMs);
   };
   setImmediate(loop);
 }

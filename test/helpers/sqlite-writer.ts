@@ -23,9 +23,12 @@ export interface Writer {
   stop(): Promise<void>;
 }
 
-/** Starts the writer process on `file` and waits until it has committed its first transactions. */
-export async function startWriter(file: string, mode: WriterMode = "write"): Promise<Writer> {
-  const child = spawn(process.execPath, [CHILD, file, mode], { stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Starts the writer process on `file` and waits until it has committed its first transactions.
+ * `paceMs` (mode "write"): one transaction every paceMs, at a steady database size (see the child).
+ */
+export async function startWriter(file: string, mode: WriterMode = "write", opts: { paceMs?: number } = {}): Promise<Writer> {
+  const child = spawn(process.execPath, [CHILD, file, mode, ...(opts.paceMs !== undefined ? [String(opts.paceMs)] : [])], { stdio: ["ignore", "pipe", "pipe"] });
   let last = 0;
   let stderr = "";
   let ready = false;

@@ -92,7 +92,7 @@ describe("delta blobs (format version 2)", () => {
     expect(header.map((e) => e.base)).toEqual([undefined, base.id]);
     const m = encodeManifest(keys, { packs: [{ id: pack.id, size: pack.bytes.length, blobs: header }] });
     expect(decodeManifest(keys, m.bytes, "index/m").packs[0]!.blobs).toEqual(header);
-    const bad = encodeManifest(keys, { packs: [{ id: pack.id, size: 1, blobs: [{ ...header[1]!, base: "not-an-id" }] }] });
+    const bad = encodeManifest(keys, { packs: [{ id: pack.id, size: pack.bytes.length, blobs: [{ ...header[1]!, base: "not-an-id" }] }] });
     expect(() => decodeManifest(keys, bad.bytes, "index/bad")).toThrow(/index\/bad.*invalid base/);
   });
 });
