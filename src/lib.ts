@@ -6,3 +6,7 @@ export { recoverTarget, type RecoveryReport } from "./engine/checkout/recover.ts
 export * from "./engine/types.ts";
 export * from "./errors.ts";
 export type { Backend, RequestCounts } from "./storage/backend.ts";
+// For programs that restore into a live state folder (the OpenClaw plugin's restore): the one
+// safe way to write into a database another process has open, and the path rule commits use.
+export { restoreIntoLiveDatabase, type RestoreIntoOptions } from "./engine/sqlite/sqlite-restore.ts";
+export { compileMatcher, type Matcher } from "./engine/excludes.ts";

@@ -136,12 +136,16 @@ export function readPackHeader(keys: RepoKeys, packId: string, bytes: Uint8Array
   const headerLength = view.readUInt32LE(view.length - TRAILER);
   const start = view.length - TRAILER - headerLength;
   if (start < 0) throw new IntegrityError(where, "pack header length out of range");
-  const tuples = openJson<unknown>(keys.encryption, "pack header", view.subarray(start, view.length - TRAILER), where);
-  return entriesFromTuples(tuples, where, start);
+  return openPackHeader(keys, view.subarray(start, view.length - TRAILER), where, start);
 }
 
 /** The 4-byte trailer's length: what to read first when only a pack's end is fetched. */
 export const PACK_TRAILER_BYTES = TRAILER;
+
+/** Opens a pack's sealed header (authenticated); every blob it names must lie in the `blobArea` bytes before it. */
+function openPackHeader(keys: RepoKeys, sealedHeader: Uint8Array, where: string, blobArea: number): PackEntry[] {
+  return entriesFromTuples(openJson<EntryTuple[]>(keys.encryption, "pack header", sealedHeader, where), where, blobArea);
+}
 
 /**
  * The header length a pack's last 4 bytes state, checked against the pack's size; `where` names
@@ -157,16 +161,8 @@ export function packHeaderLength(trailer: Uint8Array, packSize: number, where: s
 /**
  * Reads the header from the pack's sealed header bytes alone (fetched by range, without the blobs:
  * the fallback when no readable manifest lists the pack). The header is authenticated; the pack's
- * hash is not checked here, each blob is authenticated when it is read. Entries that do not lie
- * inside the pack's blob area are refused.
+ * hash is not checked here, each blob is authenticated when it is read.
  */
 export function packHeaderFromBytes(keys: RepoKeys, sealedHeader: Uint8Array, packSize: number, where: string): PackEntry[] {
-  const entries = entriesFromTuples(openJson<EntryTuple[]>(keys.encryption, "pack header", sealedHeader, where), where);
-  const blobArea = packSize - TRAILER - sealedHeader.byteLength;
-  for (const e of entries) {
-    if (!HEX_ID.test(String(e.id)) || !Number.isSafeInteger(e.offset) || !Number.isSafeInteger(e.length) || e.offset < 0 || e.length <= 0 || e.offset + e.length > blobArea) {
-      throw new IntegrityError(where, `pack header names a blob outside the pack`);
-    }
-  }
-  return entries;
+  return openPackHeader(keys, sealedHeader, where, packSize - TRAILER - sealedHeader.byteLength);
 }

@@ -25,6 +25,7 @@ import type { CapturedDatabase } from "../sqlite/sqlite-capture.ts";
 import { summarize } from "../snapshots.ts";
 import { SourceScan } from "./source-scan.ts";
 import { reusableListing, walkDigest } from "./listing-memo.ts";
+import { adoptOrphanPacks } from "./orphan-packs.ts";
 import { largestFile, type WalkEntry } from "./walk.ts";
 import { type FileScrub, scrubFor, scrubs, scrubTag, withScrubTag, withoutScrubTag } from "./scrub.ts";
 import type { CommitOptions, CommitResult, FileEntry, Warning } from "../types.ts";
@@ -47,6 +48,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
   let scratch: ScratchDir | undefined;
   try {
     await syncIndexBesidePrune(ctx.cache, ctx.backend, ctx.keys);
+    await adoptOrphanPacks(ctx);
     const warnings: Warning[] = [];
     const warn = (w: Warning) => {
       warnings.push(w);

@@ -6,7 +6,7 @@ import { scrubDatabase } from "./scrub-database.ts";
 import { AGENT_SECRET_TABLES, databaseKind, GLOBAL_SECRET_TABLES, SECRET_MACHINE_STATE_KEY_PREFIXES, SECRET_STATE_VERSION } from "./secret-state.ts";
 
 /** `exclude` (the default): the machine's secrets stay on it. `include`: carried too, encrypted, for a full migration. */
-type SecretsMode = "exclude" | "include";
+export type SecretsMode = "exclude" | "include";
 
 export interface OpenClawCommitSettings {
   secrets?: SecretsMode;

@@ -1,0 +1,31 @@
+import { DATA_PREFIX, idOf, isObjectId, manifestKey } from "../../repo/layout.ts";
+import { encodeManifest, type ManifestPack } from "../../repo/manifest.ts";
+import { readHeaderByRange } from "../../index/sync.ts";
+import type { RepoContext } from "../context.ts";
+
+/**
+ * Packs in the bucket that no manifest lists were uploaded by a commit that never got to its
+ * manifest: a crash, or a shutdown push cut off by the gateway's budget. A commit lists them in a
+ * manifest of its own before it stores anything, so their blobs are reused instead of uploaded
+ * again (write order still holds: the packs exist before the manifest that names them). Only the
+ * header is read, by two ranged reads from the pack's end. A pack whose header does not open is
+ * left alone (for check and prune to report and remove).
+ */
+export async function adoptOrphanPacks(ctx: RepoContext): Promise<ManifestPack[]> {
+  const indexed = new Set(ctx.cache.packs().map((p) => p.id));
+  const adopted: ManifestPack[] = [];
+  for await (const obj of ctx.backend.list(DATA_PREFIX)) {
+    const id = idOf(obj.key);
+    if (!isObjectId(id) || indexed.has(id)) continue;
+    try {
+      adopted.push({ id, size: obj.size, blobs: await readHeaderByRange(ctx.backend, ctx.keys, id, obj.size) });
+    } catch {
+      continue;
+    }
+  }
+  if (adopted.length === 0) return adopted;
+  const manifest = encodeManifest(ctx.keys, { packs: adopted });
+  await ctx.backend.put(manifestKey(manifest.id), manifest.bytes);
+  ctx.cache.addManifest(manifest.id, adopted);
+  return adopted;
+}
