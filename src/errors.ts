@@ -82,6 +82,19 @@ export class ObjectNotFoundError extends ClawbackError {
 }
 
 /**
+ * The repository has a config but no key file: without one the master key, and so every
+ * snapshot, cannot be opened.
+ */
+export class KeyFilesMissingError extends ClawbackError {
+  override readonly exitCode = 6;
+  readonly location: string;
+  constructor(location: string) {
+    super(`no key files in ${location}: keys/ is empty, so nothing in the repository can be opened (put back keys/ from a copy of the repository)`);
+    this.location = location;
+  }
+}
+
+/**
  * An object failed authentication or verification: a flipped byte, a truncated pack, a blob whose
  * recomputed id differs. Nothing from it is ever returned as data.
  */
@@ -117,6 +130,16 @@ export class StorageError extends ClawbackError {
   }
 }
 
+/**
+ * The repository's storage has no room for a write (a local repository's disk is full, or its
+ * quota used up). One error for the whole command: nothing about the file being committed.
+ */
+export class RepositoryFullError extends StorageError {
+  constructor(location: string, key: string, options?: { cause?: unknown }) {
+    super(`the repository at ${location} is full: no space left to write ${key} (free space there, or run 'clawback prune', which deletes before it writes)`, { operation: "put", key, location }, options);
+  }
+}
+
 /** Credentials were refused or lack a capability the operation needs. */
 export class StorageAuthError extends StorageError {}
 
@@ -137,6 +160,18 @@ export class TransientStorageError extends StorageError {
 /** Another process holds a lock that conflicts with this operation. */
 export class LockedError extends ClawbackError {
   override readonly exitCode = 9;
+}
+
+/**
+ * A manifest or snapshot record was deleted while this command read the repository, twice: a
+ * prune (or forget) ran at the same time. Nothing is damaged; running the command again works.
+ */
+export class ConcurrentPruneError extends LockedError {
+  readonly key: string;
+  constructor(location: string, key: string, options?: { cause?: unknown }) {
+    super(`${key} was deleted in ${location} while this command read it: a prune or forget ran at the same time (the repository is not damaged); run the command again`, options);
+    this.key = key;
+  }
 }
 
 /** A local path (source folder, checkout target) is missing or unusable. */
@@ -166,6 +201,32 @@ export class ScrubError extends ClawbackError {
     this.path = path;
   }
 }
+
+/**
+ * A checkout target that overlaps what the checkout reads from or must keep (invariant 11): it
+ * holds, or lies inside, the repository or the index cache. Replacing it would delete them.
+ * `protects` is the path that would be lost.
+ */
+export class TargetOverlapError extends PathError {
+  readonly protects: string;
+  constructor(target: string, detail: string, protects: string) {
+    super(target, detail);
+    this.protects = protects;
+  }
+}
+
+/** A path longer than the file system allows (a name over NAME_MAX, a path over PATH_MAX). */
+export class PathTooLongError extends PathError {}
+
+/**
+ * An interrupted checkout (its swap journal beside the target) could not be finished or undone:
+ * what is on disk is not what the journal expects (the target was made again since). Nothing was
+ * removed; the message names where the old and the restored trees are.
+ */
+export class CheckoutRecoveryError extends PathError {}
+
+/** Another process (alive, on this host) is swapping a checkout into the same target. */
+export class CheckoutInProgressError extends LockedError {}
 
 /** A snapshot listing names a path that would land outside the restore target. */
 export class UnsafePathError extends ClawbackError {

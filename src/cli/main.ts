@@ -5,9 +5,10 @@ import { parseArgs } from "node:util";
 import { ClawbackError, PathError, UsageError } from "../errors.ts";
 import { Repository } from "../engine/repository.ts";
 import type { RetentionPolicy } from "../engine/types.ts";
+import type { LockInfo } from "../repo/lock.ts";
 import { readPassphrase } from "./passphrase.ts";
 import { ProgressLine } from "./progress.ts";
-import { b2TransactionClasses } from "../storage/backend.ts";
+import { b2TransactionClasses, emptyCounts, type Backend, type RequestCounts } from "../storage/backend.ts";
 import { changeLine, requestsLine, entryLine, formatBytes, formatDuration, shortId, snapshotDetails, snapshotLine } from "./format.ts";
 
 export const USAGE = `usage: clawback <command> [options]
@@ -20,11 +21,13 @@ commands:
   ls <snapshot> [path]               files in a snapshot
   diff <snapshot> <snapshot|dir>     what changed
   checkout <snapshot> <dir>          restore              [--path P]... [--no-safety]
+  recover <dir>                      finish or undo a checkout into dir that was interrupted (no --repo needed)
   forget [snapshot...]               remove snapshots     [--keep-last N] [--keep-daily N] [--keep-weekly N] [--dry-run] [--prune]
   prune                              delete data no snapshot needs [--dry-run]
   check                              verify the repository [--read-data] [--read-data-subset n/m|p%]
   stats                              sizes and dedup ratio
   key add|list|remove [id]           manage passphrases  [--new-passphrase-file F]
+  unlock                             remove locks left by processes that are gone [--remove-all]
 
 a snapshot is named by its id, a unique id prefix, 'latest' or 'latest~N'.
 
@@ -60,6 +63,7 @@ const OPTIONS = {
   prune: { type: "boolean" },
   "read-data": { type: "boolean" },
   "read-data-subset": { type: "string" },
+  "remove-all": { type: "boolean" },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
@@ -72,11 +76,11 @@ export interface CliIo {
   signal?: AbortSignal;
 }
 
-/** Exit codes: 0 ok; 1 other error; 2 usage; 3 wrong passphrase; 4 no/unsupported repository; 5 unknown snapshot; 6 missing object; 7 integrity; 8 storage; 9 locked; 10 bad path; 11 unsafe path; 12 done with warnings (some files not stored); 130 interrupted. */
+/** Exit codes: 0 ok; 1 other error; 2 usage; 3 wrong passphrase; 4 no/unsupported repository; 5 unknown snapshot; 6 missing object; 7 integrity; 8 storage; 9 locked; 10 bad path (also a checkout target holding the repository or cache, a name too long, a swap that cannot be recovered); 11 unsafe path; 12 done with warnings (some files not stored); 130 interrupted. */
 export async function main(argv: string[], io?: CliIo): Promise<number> {
   if (io) return runMain(argv, io);
   // The real process: during commit, checkout or prune, the first Ctrl-C (or SIGTERM) cancels the
-  // operation cleanly, so no lock (which would hold off prune for 30 minutes) or staging folder is
+  // operation cleanly, so no lock (which would hold off other machines' prunes for 30 minutes) or staging folder is
   // left behind; a second one, or one during any other command, ends the process at once.
   const controller = new AbortController();
   const onSignal = () => {
@@ -152,26 +156,57 @@ function count(name: string, v: string | undefined): number | undefined {
   return Number(v);
 }
 
-async function openRepo(values: Values, io: CliIo, create = false): Promise<Repository> {
+async function openRepo(values: Values, io: CliIo, used: Backend[], create = false): Promise<Repository> {
   const url = values.repo ?? io.env.CLAWBACK_REPOSITORY;
   if (!url) throw new UsageError("no repository: pass --repo URL or set CLAWBACK_REPOSITORY");
   // A b2:// repository's default passphrase is the B2 application key (what the plugin uses when
   // configured with only keyId, applicationKey and bucket), so the CLI opens it with the same env.
   const envNames = ["CLAWBACK_PASSPHRASE", ...(url.startsWith("b2://") ? ["B2_APPLICATION_KEY"] : [])];
   const passphrase = await readPassphrase({ ...(values["passphrase-file"] ? { file: values["passphrase-file"] } : {}), envNames, env: io.env, prompt: "passphrase: ", confirm: create });
-  const opts = { passphrase, backendOptions: { env: io.env }, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) };
+  // Every backend the command opens is kept, so --requests counts them all: init opens two, and
+  // an open that fails leaves no repository to ask.
+  const wrapBackend = (backend: Backend) => (used.push(backend), backend);
+  const opts = { passphrase, backendOptions: { env: io.env }, wrapBackend, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) };
   return create ? Repository.init(url, opts) : Repository.open(url, opts);
 }
 
 async function run(command: string, args: string[], values: Values, io: CliIo): Promise<number> {
+  const used: Backend[] = [];
+  try {
+    return await runCommand(command, args, values, io, used);
+  } finally {
+    if (values.requests) io.stderr.write(`${requestsLine(sumCounts(used.map((b) => b.counts())))}\n`);
+  }
+}
+
+function sumCounts(all: RequestCounts[]): RequestCounts {
+  const total = emptyCounts();
+  for (const c of all) for (const k of Object.keys(total) as (keyof RequestCounts)[]) total[k] += c[k];
+  return total;
+}
+
+async function runCommand(command: string, args: string[], values: Values, io: CliIo, used: Backend[]): Promise<number> {
   const json = Boolean(values.json);
   const out = (human: string, data: unknown) => io.stdout.write(json ? `${JSON.stringify(data, null, 1)}\n` : human.endsWith("\n") || human === "" ? human : `${human}\n`);
-  const known = ["init", "commit", "log", "show", "ls", "diff", "checkout", "forget", "prune", "check", "stats", "key"];
+  const known = ["init", "commit", "log", "show", "ls", "diff", "checkout", "recover", "forget", "prune", "check", "stats", "key", "unlock"];
   if (!known.includes(command)) throw new UsageError(`unknown command '${command}' (see 'clawback --help')`);
+
+  if (command === "recover") {
+    arity(command, args, 1);
+    const r = await Repository.recover(args[0]!);
+    const what = {
+      none: `${r.target}: no interrupted checkout`,
+      finished: `${r.target}: an interrupted checkout was finished; the restored snapshot is in place`,
+      undone: `${r.target}: an interrupted checkout was undone; the folder is as it was`,
+      "restored-old": `${r.target}: the folder's previous content was put back`,
+    }[r.swap];
+    out([what, ...r.removed.map((p) => `removed ${p}`)].join("\n"), r);
+    return 0;
+  }
 
   if (command === "init") {
     arity(command, args, 0);
-    const repo = await openRepo(values, io, true);
+    const repo = await openRepo(values, io, used, true);
     out(`created repository ${shortId(repo.id)} at ${repo.location}`, { id: repo.id, location: repo.location });
     await repo.close();
     return 0;
@@ -179,7 +214,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
 
   // A commit's walk needs no key: it runs while the repository opens (scrypt, on the thread pool).
   const scan = command === "commit" && args.length === 1 ? Repository.scan(args[0]!, { excludes: values.exclude ?? [] }) : undefined;
-  const repo = await openRepo(values, io);
+  const repo = await openRepo(values, io, used);
   const progress = new ProgressLine(io.stderr as NodeJS.WriteStream, !json);
   try {
     switch (command) {
@@ -263,7 +298,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
         let pruned;
         if (values.prune && !values["dry-run"]) {
           pruned = await cancellably(() => repo.prune({ ...(io.signal ? { signal: io.signal } : {}) }));
-          text += `\npruned: ${pruned.packsDeleted} packs deleted, ${pruned.packsRepacked} repacked, ${formatBytes(pruned.bytesFreed)} freed`;
+          text += `\npruned: ${pruned.packsDeleted} packs deleted, ${pruned.packsRepacked} repacked${partialsNote(pruned.partialWritesDeleted)}, ${formatBytes(pruned.bytesFreed)} freed`;
         }
         out(text, { ...result, ...(pruned ? { prune: pruned } : {}) });
         return 0;
@@ -271,7 +306,7 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
       case "prune": {
         arity(command, args, 0);
         const r = await cancellably(() => repo.prune({ dryRun: Boolean(values["dry-run"]), ...(io.signal ? { signal: io.signal } : {}) }));
-        out(`${values["dry-run"] ? "would delete" : "deleted"} ${r.packsDeleted} packs, repacked ${r.packsRepacked}, ${formatBytes(r.bytesFreed)} freed`, r);
+        out(`${values["dry-run"] ? "would delete" : "deleted"} ${r.packsDeleted} packs, repacked ${r.packsRepacked}${partialsNote(r.partialWritesDeleted)}, ${formatBytes(r.bytesFreed)} freed`, r);
         return 0;
       }
       case "check": {
@@ -299,13 +334,33 @@ async function run(command: string, args: string[], values: Values, io: CliIo): 
       }
       case "key":
         return await keyCommand(repo, args, values, io, out);
+      case "unlock": {
+        arity(command, args, 0);
+        const all = Boolean(values["remove-all"]);
+        if (all) io.stderr.write("warning: removing every lock, also those of commits and prunes that may be running on other machines; a prune that runs beside a commit can delete data the commit needs\n");
+        const r = await repo.unlock({ all });
+        const lockLine = (l: LockInfo) => `${l.key}: ${l.purpose}, pid ${l.pid} on ${l.host} since ${l.time}${l.stale ? ` (${l.stale})` : ""}`;
+        out(
+          [
+            ...r.removed.map((l) => `removed ${lockLine(l)}`),
+            ...(all ? r.unreadable.map((k) => `removed ${k} (unreadable)`) : []),
+            ...r.kept.map((l) => `kept ${lockLine(l)}: its process may still be running (--remove-all removes it)`),
+            `${r.removed.length + (all ? r.unreadable.length : 0)} locks removed, ${r.kept.length} kept`,
+          ].join("\n"),
+          r,
+        );
+        return 0;
+      }
     }
     return 0;
   } finally {
     progress.clear();
-    if (values.requests) io.stderr.write(`${requestsLine(repo.requestCounts())}\n`);
     await repo.close();
   }
+}
+
+function partialsNote(n: number): string {
+  return n > 0 ? `, ${n} partial writes of interrupted commands removed` : "";
 }
 
 async function keyCommand(repo: Repository, args: string[], values: Values, io: CliIo, out: (h: string, d: unknown) => void): Promise<number> {

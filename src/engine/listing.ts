@@ -1,5 +1,5 @@
-import * as path from "node:path";
 import { IntegrityError, UnsafePathError } from "../errors.ts";
+import { linkTargetProblem, listingPathProblem } from "./path-rule.ts";
 import type { FileEntry } from "./types.ts";
 import type { ChunkerParams } from "../chunker/index.ts";
 
@@ -36,19 +36,17 @@ export function parseListing(bytes: Uint8Array, where: string): FileEntry[] {
 
 /**
  * Invariant 10: a listing entry may only name a path inside the target, and a link may only
- * point inside it. Checked for the whole listing before anything is written.
+ * point inside it (the rule commit applies too: see path-rule.ts). Checked for the whole listing
+ * before anything is written.
  */
 export function assertSafeEntry(entry: FileEntry): void {
   const p = entry.path;
-  if (typeof p !== "string" || p === "" || p.includes("\0")) throw new UnsafePathError(String(p), "empty or invalid path");
-  if (p.startsWith("/") || /^[A-Za-z]:/.test(p) || p.includes("\\")) throw new UnsafePathError(p, "absolute path");
-  if (p.split("/").some((part) => part === ".." || part === "." || part === "")) throw new UnsafePathError(p, "path contains '..', '.' or an empty segment");
+  const problem = listingPathProblem(p);
+  if (problem) throw new UnsafePathError(String(p), problem);
   if (!["file", "dir", "symlink"].includes(entry.type)) throw new UnsafePathError(p, `unknown entry type ${String(entry.type)}`);
   if (entry.type === "symlink") {
-    const target = entry.target ?? "";
-    if (target === "" || path.posix.isAbsolute(target)) throw new UnsafePathError(p, `symlink target ${JSON.stringify(target)} is absolute or empty`);
-    const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(p), target));
-    if (resolved === ".." || resolved.startsWith("../")) throw new UnsafePathError(p, `symlink target ${JSON.stringify(target)} escapes the restore target`);
+    const linkProblem = linkTargetProblem(p, entry.target);
+    if (linkProblem) throw new UnsafePathError(p, linkProblem);
   }
 }
 

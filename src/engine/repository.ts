@@ -1,6 +1,6 @@
 import * as os from "node:os";
 import * as path from "node:path";
-import { ClawbackError, IntegrityError, ObjectNotFoundError, RepositoryExistsError, RepositoryNotFoundError, UsageError, WrongPassphraseError } from "../errors.ts";
+import { IntegrityError, KeyFilesMissingError, ObjectNotFoundError, RepositoryExistsError, RepositoryNotFoundError, UsageError, WrongPassphraseError } from "../errors.ts";
 import type { Backend, RequestCounts } from "../storage/backend.ts";
 import { openBackend, type BackendOptions } from "../storage/open.ts";
 import { deriveKeys, generateMasterKey, type RepoKeys } from "../crypto/keys.ts";
@@ -9,13 +9,15 @@ import { Chunker, gearTableFromKey, type ChunkerParams } from "../chunker/index.
 import { CONFIG_KEY, KEYS_PREFIX, idOf, keyFileKey } from "../repo/layout.ts";
 import { encodeConfig, newConfig, parseConfig, type RepoConfig } from "../repo/config.ts";
 import { IndexCache } from "../index/cache.ts";
-import { syncIndex } from "../index/sync.ts";
+import { removeLocks, type LockInfo } from "../repo/lock.ts";
+import { syncIndexBesidePrune } from "../index/resync.ts";
 import { BlobReader } from "./blob-reader.ts";
 import { createCodec, type BlobCodec, type CodecThreads } from "./codec/codec-pool.ts";
 import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite/sqlite-capture.ts";
 import type { RepoContext } from "./context.ts";
 import { commit } from "./commit/commit.ts";
 import { checkout } from "./checkout/checkout.ts";
+import { recoverTarget, type RecoveryReport } from "./checkout/recover.ts";
 import { diffSnapshots } from "./maintenance/diff.ts";
 import { forgetByPolicy, forgetSnapshots } from "./maintenance/forget.ts";
 import { prune } from "./maintenance/prune.ts";
@@ -26,7 +28,7 @@ import { isUnder } from "./listing.ts";
 import { SourceScan } from "./commit/source-scan.ts";
 import type {
   Change, CheckOptions, CheckResult, CheckoutOptions, CheckoutResult, CommitOptions, CommitScrub, CommitResult, FileEntry, ForgetResult, KeyInfo,
-  PruneOptions, PruneResult, RepoStats, RetentionPolicy, SnapshotSummary,
+  ProgressSink, PruneOptions, PruneResult, RepoStats, RetentionPolicy, SnapshotSummary, Warning,
 } from "./types.ts";
 
 export interface OpenOptions {
@@ -45,6 +47,13 @@ export interface InitOptions extends OpenOptions {
   sqliteGroupPages?: number;
   packSize?: number;
   scrypt?: ScryptParams;
+}
+
+export interface UnlockResult {
+  removed: LockInfo[];
+  kept: LockInfo[];
+  /** Locks that do not open with this repository's key (removed too with `all`). */
+  unreadable: string[];
 }
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -79,7 +88,9 @@ export class Repository {
   static async init(url: string, opts: InitOptions): Promise<Repository> {
     requirePassphrase(opts.passphrase);
     const backend = await connect(url, opts);
-    if (await backend.head(CONFIG_KEY)) throw new RepositoryExistsError(backend.location);
+    // A listing rather than a HEAD: a missing bucket or refused credentials are then named before
+    // anything is written (a HEAD answer has no body to say which it was).
+    for await (const obj of backend.list(CONFIG_KEY)) if (obj.key === CONFIG_KEY) throw new RepositoryExistsError(backend.location);
     const config = newConfig({
       ...(opts.chunker ? { chunker: opts.chunker } : {}),
       sqliteGroupPages: opts.sqliteGroupPages ?? DEFAULT_SQLITE_GROUP_PAGES,
@@ -110,7 +121,7 @@ export class Repository {
       const chunker = await Chunker.create(config.chunker, gearTableFromKey(keys.gear));
       const codec = lazyCodec(keys, opts.codecThreads);
       const ctx: RepoContext = { backend, keys, config, cache, chunker, reader: new BlobReader(backend, keys, cache), codec: codec.get };
-      await syncIndex(cache, backend, keys);
+      await syncIndexBesidePrune(cache, backend, keys);
       return new Repository(ctx, unlocked, codec.close, (opts as InitOptions).scrypt);
     } catch (err) {
       await backend.close();
@@ -123,11 +134,23 @@ export class Repository {
    * to commit() as `scan`, with the same folder and excludes.
    */
   static scan(dir: string, opts: { excludes?: readonly string[] } = {}): SourceScan {
-    return new SourceScan(dir, opts.excludes);
+    // A folder a checkout was swapping into when it crashed is put in order before it is walked.
+    const notices: Warning[] = [];
+    return new SourceScan(dir, opts.excludes, recoverTarget(dir, { warn: (w) => notices.push(w) }).then(() => notices));
   }
 
-  commit(dir: string, opts?: CommitOptions): Promise<CommitResult> {
-    return commit(this.ctx, dir, opts);
+  /**
+   * Puts a folder that a crashed checkout was restoring into back in order (invariant 11): its
+   * swap finished (or undone when it had changed nothing), stale staging folders removed. What it
+   * does is reported through `progress.warn` and returned. Needs no open repository (the plugin
+   * calls it at startup); checkout and commit call it for their folder first.
+   */
+  static recover(dir: string, opts: { progress?: ProgressSink } = {}): Promise<RecoveryReport> {
+    return recoverTarget(dir, opts.progress);
+  }
+
+  commit(dir: string, opts: CommitOptions = {}): Promise<CommitResult> {
+    return commit(this.ctx, dir, opts.scan ? opts : { ...opts, scan: Repository.scan(dir, { excludes: opts.excludes ?? [] }) });
   }
 
   checkout(ref: string, dir: string, opts?: CheckoutOptions): Promise<CheckoutResult> {
@@ -209,6 +232,14 @@ export class Repository {
     await this.ctx.backend.delete(keyFileKey(victim.id));
   }
 
+  /**
+   * Removes locks that hold nothing off any more (see staleReason in repo/lock.ts), or with `all`
+   * every lock (only for a user who knows no commit or prune of any machine is running).
+   */
+  unlock(opts: { all?: boolean } = {}): Promise<UnlockResult> {
+    return removeLocks(this.ctx.backend, this.ctx.keys, opts);
+  }
+
   requestCounts(): RequestCounts {
     return this.ctx.backend.counts();
   }
@@ -220,7 +251,7 @@ export class Repository {
   }
 
   private async refresh(): Promise<void> {
-    await syncIndex(this.ctx.cache, this.ctx.backend, this.ctx.keys);
+    await syncIndexBesidePrune(this.ctx.cache, this.ctx.backend, this.ctx.keys);
   }
 }
 
@@ -256,6 +287,6 @@ async function unlock(backend: Backend, passphrase: string): Promise<{ master: B
     const master = await unwrapMasterKey(parseKeyFile(obj.key, bytes), passphrase);
     if (master) return { master, keyId: id };
   }
-  if (!sawKey) throw new ClawbackError(`no key files in ${backend.location} (keys/ is empty)`);
+  if (!sawKey) throw new KeyFilesMissingError(backend.location);
   throw new WrongPassphraseError();
 }

@@ -28,8 +28,10 @@ export function resolveSnapshot(ctx: RepoContext, ref: string): { id: string; re
     if (!pick) throw new SnapshotNotFoundError(ref, sorted.length === 0 ? "the repository has no snapshots (besides safety snapshots)" : `only ${sorted.length} snapshots exist`);
     return { id: pick.id, record: records.get(pick.id)! };
   }
-  if (!/^[0-9a-f]{4,64}$/.test(ref)) throw new SnapshotNotFoundError(ref, "not a snapshot id, id prefix (4+ hex digits) or 'latest'");
-  const matches = [...records.keys()].filter((id) => id.startsWith(ref));
+  if (!/^[0-9a-f]{4,64}$/i.test(ref)) throw new SnapshotNotFoundError(ref, "not a snapshot id, id prefix (4+ hex digits) or 'latest'");
+  // Ids are written in lower case; a prefix copied in upper case names the same snapshot.
+  const prefix = ref.toLowerCase();
+  const matches = [...records.keys()].filter((id) => id.startsWith(prefix));
   if (matches.length === 0) throw new SnapshotNotFoundError(ref);
   if (matches.length > 1) throw new SnapshotNotFoundError(ref, `prefix matches ${matches.length} snapshots; give more digits`);
   return { id: matches[0]!, record: records.get(matches[0]!)! };

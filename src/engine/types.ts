@@ -155,6 +155,8 @@ export interface PruneOptions {
 export interface PruneResult {
   packsDeleted: number;
   packsRepacked: number;
+  /** Leftovers of writes that never finished (a local repository's temporary files of killed commits). */
+  partialWritesDeleted: number;
   bytesFreed: number;
 }
 

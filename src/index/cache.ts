@@ -79,8 +79,11 @@ export class IndexCache {
   private fileMap: { root: string; files: Map<string, CachedFile & { generation: number }> } | undefined;
   private cachedGeneration: number | undefined;
   private pointLookups = 0;
+  /** The cache's database file (a checkout must not land on it: invariant 11). */
+  readonly file: string;
 
   constructor(file: string) {
+    this.file = file;
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     this.db = new Database(file);
     this.db.pragma("journal_mode = WAL");

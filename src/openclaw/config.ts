@@ -3,9 +3,9 @@
 // one ConfigError naming the key; the gateway keeps running and the plugin reports it.
 import { Cron } from "croner";
 import { ConfigError } from "../errors.ts";
-import type { SecretsMode } from "./secrets/commit-options.ts";
 
-export type { SecretsMode };
+/** `exclude` (the default): secrets stay on the machine; `include`: carried, encrypted (src/openclaw/secrets/). */
+export type SecretsMode = "exclude" | "include";
 
 export interface Retention {
   keepLast: number;

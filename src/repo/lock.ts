@@ -5,35 +5,101 @@ import type { Backend } from "../storage/backend.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { LOCKS_PREFIX, lockKey, idOf } from "./layout.ts";
 import { openJson, sealJson } from "./sealed-json.ts";
+import { isGone, thisProcess } from "./process-identity.ts";
 
 interface LockRecord {
   host: string;
   pid: number;
+  /** The holder's start time and boot (see ProcessIdentity); absent in locks of older versions. */
+  start?: string;
+  boot?: string;
   time: string;
   exclusive: boolean;
   purpose: string;
 }
 
-/** A lock older than this without a refresh is treated as left behind by a crashed process. */
+/** A lock of another machine older than this without a refresh is treated as left behind by a crashed process. */
 const STALE_LOCK_MS = 30 * 60 * 1000;
 const REFRESH_MS = 5 * 60 * 1000;
 
 export interface HeldLock {
   release(): Promise<void>;
+  /** The stale locks of others that were deleted on the way (see staleReason). */
+  readonly setAside: readonly LockInfo[];
+}
+
+/** A lock found in the repository. */
+export interface LockInfo {
+  key: string;
+  host: string;
+  pid: number;
+  time: string;
+  exclusive: boolean;
+  purpose: string;
+  /** Why the lock no longer holds anything off, when it does not (see staleReason). */
+  stale?: string;
+  /** True when its process is known to be gone (not only silent for a long time). */
+  holderGone: boolean;
+}
+
+/**
+ * Why a lock is stale, or undefined while it holds. A lock of this machine whose process is gone
+ * (no such pid, the pid now belongs to a process that started at another moment, or the machine
+ * rebooted since) is stale at once: nothing can still be working under it. A lock of another
+ * machine cannot be checked that way; it is stale once it has gone unrefreshed for STALE_LOCK_MS
+ * (a live holder rewrites it every REFRESH_MS). Machines sharing a repository must have distinct
+ * host names, or one could take another's live lock for a dead one of its own.
+ */
+function staleReason(lock: Pick<LockRecord, "host" | "pid" | "start" | "boot" | "time">, now = Date.now()): string | undefined {
+  if (holderGone(lock)) return `its process (pid ${lock.pid} on this host) is gone`;
+  const time = Date.parse(lock.time);
+  if (!(now - time <= STALE_LOCK_MS)) return `not refreshed for over ${STALE_LOCK_MS / 60_000} minutes`;
+  return undefined;
+}
+
+function holderGone(lock: Pick<LockRecord, "host" | "pid" | "start" | "boot">): boolean {
+  return lock.host === hostname() && isGone({ pid: lock.pid, ...(lock.start ? { start: lock.start } : {}), ...(lock.boot ? { boot: lock.boot } : {}) });
+}
+
+function lockInfo(key: string, record: LockRecord): LockInfo {
+  const stale = staleReason(record);
+  return { key, host: record.host, pid: record.pid, time: record.time, exclusive: record.exclusive, purpose: record.purpose, ...(stale ? { stale } : {}), holderGone: holderGone(record) };
+}
+
+/**
+ * Every lock in the repository, with its staleness. `unreadable`: keys of locks that do not open
+ * with this repository's key (another repository's, a torn write); they never block anyone.
+ */
+export async function listLocks(backend: Backend, keys: RepoKeys): Promise<{ locks: LockInfo[]; unreadable: string[] }> {
+  const locks: LockInfo[] = [];
+  const unreadable: string[] = [];
+  for await (const obj of backend.list(LOCKS_PREFIX)) {
+    let record: LockRecord;
+    try {
+      record = openJson<LockRecord>(keys.encryption, "lock", await backend.get(obj.key), obj.key);
+    } catch {
+      unreadable.push(obj.key);
+      continue;
+    }
+    locks.push(lockInfo(obj.key, record));
+  }
+  return { locks, unreadable };
 }
 
 /**
  * Commits take shared locks, prune takes an exclusive one (invariant 4: prune never deletes data
  * a commit in progress may reference). The lock is written first, then the others are listed, so
- * two processes racing each see the other and one backs off.
+ * two processes racing each see the other and one backs off. Stale locks met on the way are
+ * deleted (see staleReason).
  */
 export async function acquireLock(backend: Backend, keys: RepoKeys, exclusive: boolean, purpose: string): Promise<HeldLock> {
   let id = randomBytes(16).toString("hex");
   const write = async (lockId: string) => {
-    const record: LockRecord = { host: hostname(), pid: process.pid, time: new Date().toISOString(), exclusive, purpose };
+    const record: LockRecord = { host: hostname(), ...thisProcess(), time: new Date().toISOString(), exclusive, purpose };
     await backend.put(lockKey(lockId), sealJson(keys.encryption, "lock", record));
   };
   await write(id);
+  const setAside: LockInfo[] = [];
   try {
     for await (const obj of backend.list(LOCKS_PREFIX)) {
       const otherId = idOf(obj.key);
@@ -44,13 +110,19 @@ export async function acquireLock(backend: Backend, keys: RepoKeys, exclusive: b
       } catch {
         continue; // an unreadable lock (another repository key, a torn write) cannot block us
       }
-      if (Date.now() - Date.parse(other.time) > STALE_LOCK_MS) continue;
+      const info = lockInfo(obj.key, other);
+      if (info.stale !== undefined) {
+        // Deleting it is only tidying: a failure here must not fail the command.
+        await backend.delete(obj.key).catch(() => {});
+        setAside.push(info);
+        continue;
+      }
       if (exclusive || other.exclusive) {
-        throw new LockedError(`repository is locked by ${other.purpose} (pid ${other.pid} on ${other.host} since ${other.time}); try again later`);
+        throw new LockedError(`repository is locked by ${other.purpose} (pid ${other.pid} on ${other.host} since ${other.time}); try again later, or see 'clawback unlock'`);
       }
     }
   } catch (err) {
-    await backend.delete(lockKey(id));
+    await backend.delete(lockKey(id)).catch(() => {});
     throw err;
   }
   const timer = setInterval(() => {
@@ -59,9 +131,24 @@ export async function acquireLock(backend: Backend, keys: RepoKeys, exclusive: b
   }, REFRESH_MS);
   timer.unref();
   return {
+    setAside,
     async release() {
       clearInterval(timer);
       await backend.delete(lockKey(id));
     },
   };
+}
+
+/**
+ * Removes stale locks (`all`: every lock, live or not, and unreadable ones too: for a user who
+ * knows no process of any machine is using the repository). Returns what was removed and what
+ * was kept.
+ */
+export async function removeLocks(backend: Backend, keys: RepoKeys, opts: { all?: boolean } = {}): Promise<{ removed: LockInfo[]; kept: LockInfo[]; unreadable: string[] }> {
+  const { locks, unreadable } = await listLocks(backend, keys);
+  const removed = locks.filter((l) => opts.all || l.stale !== undefined);
+  const kept = locks.filter((l) => !removed.includes(l));
+  for (const l of removed) await backend.delete(l.key);
+  if (opts.all) for (const key of unreadable) await backend.delete(key);
+  return { removed, kept, unreadable };
 }

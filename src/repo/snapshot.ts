@@ -27,6 +27,8 @@ export interface SnapshotRecord {
   tags: string[];
   parent?: string;
   root: string;
+  /** The root folder's permission bits (absent in snapshots made before it was recorded). */
+  rootMode?: number;
   /** Tree blob ids of the serialized listing, in order. */
   tree: string[];
   /** Exclude patterns the commit applied (a full restore keeps those paths of the target). */

@@ -6,6 +6,12 @@ export interface ObjectInfo {
   size: number;
 }
 
+/** What a write that never finished left behind (see Backend.partialWrites). */
+export interface PartialWrite extends ObjectInfo {
+  /** When it was last written to, in ms since the epoch. */
+  modifiedMs: number;
+}
+
 export interface ByteRange {
   offset: number;
   length: number;
@@ -47,6 +53,12 @@ export interface Backend {
    * storage/delete.ts, which falls back to single deletes for backends without it.
    */
   deleteMany?(keys: readonly string[]): Promise<void>;
+  /**
+   * Optional: the leftovers of writes that never finished under `prefix` (the local backend's
+   * temporary files of a process killed mid-write), to remove with `delete(key)`. Stores that
+   * write an object whole or not at all (S3, B2) have none and leave this out.
+   */
+  partialWrites?(prefix: string): AsyncIterable<PartialWrite>;
   /**
    * Optional: problems with the store's configuration that this backend can detect and that
    * `check` should print as warnings (e.g. a B2 bucket that keeps hidden versions forever).

@@ -1,12 +1,16 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { ObjectNotFoundError, StorageError } from "../errors.ts";
-import { emptyCounts, type Backend, type ByteRange, type ObjectInfo, type RequestCounts } from "./backend.ts";
+import { ObjectNotFoundError, RepositoryFullError, StorageError } from "../errors.ts";
+import { emptyCounts, type Backend, type ByteRange, type ObjectInfo, type PartialWrite, type RequestCounts } from "./backend.ts";
+
+/** What a temporary file's name has after its object's key: `data/ab/<id>.tmp-<random>`. */
+const PARTIAL = ".tmp-";
 
 /**
  * A repository in a local folder. Writes go to a temporary file that is fsynced and renamed into
- * place, so a crash never leaves a partial object under its final name.
+ * place, so a crash never leaves a partial object under its final name; the temporary files of a
+ * process killed mid-write are listed by partialWrites (prune removes them, check reports them).
  */
 export class LocalBackend implements Backend {
   readonly location: string;
@@ -28,18 +32,31 @@ export class LocalBackend implements Backend {
 
   async put(key: string, body: Uint8Array): Promise<void> {
     const target = this.file(key);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const tmp = `${target}.tmp-${randomBytes(6).toString("hex")}`;
-    const handle = await fs.open(tmp, "w", 0o600);
+    const tmp = `${target}${PARTIAL}${randomBytes(6).toString("hex")}`;
     try {
-      await handle.writeFile(body);
-      await handle.sync();
-    } finally {
-      await handle.close();
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      const handle = await fs.open(tmp, "w", 0o600);
+      try {
+        await handle.writeFile(body);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.rename(tmp, target);
+    } catch (err) {
+      // A write that failed leaves nothing behind (a full disk most of all: its partial file would keep the space).
+      await fs.rm(tmp, { force: true }).catch(() => {});
+      throw this.writeError(key, err);
     }
-    await fs.rename(tmp, target);
     this.stats.put++;
     this.stats.bytesUp += body.byteLength;
+  }
+
+  /** A failed write as a StorageError naming the repository (a full disk as RepositoryFullError). */
+  private writeError(key: string, err: unknown): StorageError {
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (code === "ENOSPC" || code === "EDQUOT") return new RepositoryFullError(this.location, key, { cause: err });
+    return new StorageError(`writing ${key} to ${this.location} failed: ${(err as Error).message}`, { operation: "put", key, location: this.location }, { cause: err });
   }
 
   async get(key: string, range?: ByteRange): Promise<Uint8Array> {
@@ -83,10 +100,16 @@ export class LocalBackend implements Backend {
     // Walk only the folders the prefix can reach, so listing "snapshots/" does not touch data/.
     const slash = prefix.lastIndexOf("/");
     const dirKey = slash >= 0 ? prefix.slice(0, slash) : "";
-    yield* this.walk(dirKey, prefix);
+    for await (const { key, size } of this.walk(dirKey, prefix)) yield { key, size };
   }
 
-  private async *walk(dirKey: string, prefix: string): AsyncIterable<ObjectInfo> {
+  /** The temporary files of puts that never finished (a process killed mid-write). */
+  async *partialWrites(prefix: string): AsyncIterable<PartialWrite> {
+    const slash = prefix.lastIndexOf("/");
+    yield* this.walk(slash >= 0 ? prefix.slice(0, slash) : "", prefix, true);
+  }
+
+  private async *walk(dirKey: string, prefix: string, partial = false): AsyncIterable<PartialWrite> {
     const dir = dirKey ? this.file(dirKey) : this.root;
     let entries;
     try {
@@ -98,10 +121,11 @@ export class LocalBackend implements Backend {
     for (const entry of entries) {
       const key = dirKey ? `${dirKey}/${entry.name}` : entry.name;
       if (entry.isDirectory()) {
-        if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) yield* this.walk(key, prefix);
-      } else if (entry.isFile() && key.startsWith(prefix) && !entry.name.includes(".tmp-")) {
-        const st = await fs.stat(path.join(dir, entry.name));
-        yield { key, size: st.size };
+        if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) yield* this.walk(key, prefix, partial);
+      } else if (entry.isFile() && key.startsWith(prefix) && entry.name.includes(PARTIAL) === partial) {
+        const st = await fs.stat(path.join(dir, entry.name)).catch(() => undefined);
+        // Gone since the readdir (a put renamed it, a delete removed it): not there any more.
+        if (st) yield { key, size: st.size, modifiedMs: st.mtimeMs };
       }
     }
   }

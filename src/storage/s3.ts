@@ -226,6 +226,8 @@ export class S3Backend implements Backend {
     if (status === 401 || status === 403) {
       if (code === "RequestTimeTooSkewed") message += " (check this machine's clock)";
       else if (code === "SignatureDoesNotMatch" || code === "InvalidAccessKeyId") message += " (check the access key and secret)";
+      // A HEAD answer has no body to say why: name what usually causes it.
+      else if (code === undefined) message += " (check the access key ID and secret, the key's permissions on this bucket, and this machine's clock)";
       return new StorageAuthError(message, details);
     }
     const transientCodes = ["RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable"];

@@ -1,13 +1,16 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
-import { PathError, UsageError } from "../../errors.ts";
+import { CheckoutRecoveryError, PathError, PathTooLongError, UsageError } from "../../errors.ts";
 import { syncIndex } from "../../index/sync.ts";
 import type { RepoContext } from "../context.ts";
 import { commit } from "../commit/commit.ts";
 import { compileMatcher, type Matcher } from "../excludes.ts";
 import { isUnder } from "../listing.ts";
 import { materialize } from "./materialize.ts";
+import { holderPath, journalPath } from "./holders.ts";
+import { claimHolder, recoverTarget } from "./recover.ts";
+import { crashPoint, SwapJournal, type Move } from "./swap-journal.ts";
+import { assertTargetAllowed, type Protected } from "./target-guard.ts";
 import { loadListing, resolveSnapshot } from "../snapshots.ts";
 import { isSidecarAmong } from "../sqlite/sqlite-capture.ts";
 import type { CheckoutOptions, CheckoutResult, FileEntry } from "../types.ts";
@@ -16,17 +19,39 @@ const SQLITE_SIDECARS = ["-wal", "-shm", "-journal"];
 
 /**
  * Checkout (invariant 5): a safety snapshot of a non-empty target, then everything is written and
- * verified in a staging folder beside the target, then swapped in by renames. Until the swap the
- * target is untouched; a failed swap is rolled back.
+ * verified in a staging folder beside the target, then swapped in by renames recorded in a journal
+ * (invariant 11: a crash during the swap is finished by the next command, see recover.ts). Until
+ * the swap the target is untouched; a failed swap is rolled back.
  */
 export async function checkout(ctx: RepoContext, ref: string, targetDir: string, opts: CheckoutOptions = {}): Promise<CheckoutResult> {
+  const target = path.resolve(targetDir);
+  assertTargetAllowed(target, protectedPaths(ctx));
+  try {
+    return await checkoutInto(ctx, ref, target, opts);
+  } catch (err) {
+    // A name or path the file system finds too long, met anywhere (mkdtemp, a file in the staging folder).
+    if ((err as NodeJS.ErrnoException).code === "ENAMETOOLONG") throw new PathTooLongError((err as NodeJS.ErrnoException).path ?? target, "name or path too long for the file system");
+    throw err;
+  }
+}
+
+/** What a checkout must never replace: the repository (when it is a local folder) and the index cache. */
+function protectedPaths(ctx: RepoContext): Protected[] {
+  const out: Protected[] = [];
+  const location = ctx.backend.location;
+  if (location.startsWith("file://")) out.push({ what: "the repository", path: location.slice("file://".length) });
+  out.push({ what: "the index cache", path: path.dirname(ctx.cache.file) });
+  return out;
+}
+
+async function checkoutInto(ctx: RepoContext, ref: string, target: string, opts: CheckoutOptions): Promise<CheckoutResult> {
   await syncIndex(ctx.cache, ctx.backend, ctx.keys);
   const { id, record } = resolveSnapshot(ctx, ref);
   const all = await loadListing(ctx, record, id);
   const selected = opts.paths?.length ? selectPaths(all, opts.paths) : all;
 
-  const target = path.resolve(targetDir);
   const parent = path.dirname(target);
+  await recoverTarget(target, opts.progress);
   const existing = await fs.lstat(target).catch(() => undefined);
   if (existing && !existing.isDirectory()) throw new PathError(target, "checkout target exists and is not a folder");
   await fs.mkdir(parent, { recursive: true });
@@ -37,14 +62,30 @@ export async function checkout(ctx: RepoContext, ref: string, targetDir: string,
     safetySnapshot = (await commit(ctx, target, { reason: "safety", excludes: record.excludes, tags: [`before-checkout:${id.slice(0, 12)}`], ...(opts.scrub ? { scrub: opts.scrub } : {}), ...(opts.progress ? { progress: opts.progress } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })).snapshot.id;
   }
 
-  const staging = await fs.mkdtemp(path.join(parent, `.${path.basename(target)}.clawback-staging-`));
+  const staging = holderPath(target, "staging");
+  const release = claimHolder(staging);
+  await fs.mkdir(staging, { mode: 0o700 });
+  let keepStaging = false;
   try {
     const written = await materialize(ctx, selected, staging, opts);
+    crashPoint("staged");
     if (opts.paths?.length) await swapPaths(staging, target, topLevel(opts.paths), selected);
-    else await swapWhole(staging, target, existing !== undefined, compileMatcher(opts.keep ?? record.excludes), new Set(all.map((e) => e.path)));
+    else {
+      // The root folder's own mode: the snapshot's (recorded since rootMode exists), else the old
+      // target's, else a new folder's. Owner rwx until the swap has moved kept paths into it.
+      const rootMode = record.rootMode ?? (existing ? existing.mode & 0o7777 : 0o777 & ~process.umask());
+      await fs.chmod(staging, rootMode | 0o700);
+      await swapWhole(staging, target, existing !== undefined, compileMatcher(opts.keep ?? record.excludes), new Set(all.map((e) => e.path)));
+      if ((rootMode | 0o700) !== rootMode) await fs.chmod(target, rootMode);
+    }
     return { snapshot: id, ...(safetySnapshot ? { safetySnapshot } : {}), ...written };
+  } catch (err) {
+    // A swap that could not be undone left its journal: recovery needs the staging folder it names.
+    if (err instanceof CheckoutRecoveryError) keepStaging = true;
+    throw err;
   } finally {
-    await fs.rm(staging, { recursive: true, force: true });
+    if (!keepStaging) await fs.rm(staging, { recursive: true, force: true });
+    release();
   }
 }
 
@@ -68,45 +109,47 @@ function selectPaths(entries: FileEntry[], paths: string[]): FileEntry[] {
   return entries.filter((e) => wanted.some((w) => isUnder(e.path, w) || (e.type === "dir" && isUnder(w, e.path))));
 }
 
-function holderName(target: string, what: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.clawback-${what}-${randomBytes(6).toString("hex")}`);
-}
-
-/** Renames recorded so a failure half-way can put everything back in reverse order. */
-class Moves {
-  private readonly done: [string, string][] = [];
-  async move(from: string, to: string): Promise<void> {
-    await fs.mkdir(path.dirname(to), { recursive: true });
-    await fs.rename(from, to);
-    this.done.push([from, to]);
-  }
-  async rollback(): Promise<void> {
-    for (const [from, to] of this.done.reverse()) await fs.rename(to, from).catch(() => {});
-  }
-}
-
 /**
  * Whole-tree swap. Paths of the old target that the snapshot does not have and that match `keep`
  * (by default the commit's excludes: secrets, caches) are carried over into the new tree.
  */
 async function swapWhole(staging: string, target: string, targetExists: boolean, keep: Matcher, inSnapshot: Set<string>): Promise<void> {
   if (!targetExists) {
-    await fs.rename(staging, target);
-    await fs.mkdir(staging); // the caller removes the (now empty) staging name
+    await fs.rename(staging, target); // one rename: atomic, nothing to journal
     return;
   }
-  const old = holderName(target, "old");
-  const moves = new Moves();
+  const parent = path.dirname(target);
+  const rel = (p: string) => path.relative(parent, p);
+  const old = holderPath(target, "old");
+  const moves: Move[] = [{ from: rel(target), to: rel(old) }];
+  for (const kept of await keptPaths(target, keep, inSnapshot)) moves.push({ from: rel(path.join(old, kept)), to: rel(path.join(staging, kept)), optional: true });
+  moves.push({ from: rel(staging), to: rel(target) });
+  await swap(target, staging, old, moves);
+}
+
+/** Makes the moves under a journal; undoes them if one fails. */
+async function swap(target: string, staging: string, old: string, moves: Move[]): Promise<void> {
+  const release = claimHolder(old);
   try {
-    await moves.move(target, old);
-    for (const rel of await keptPaths(old, keep, inSnapshot)) await moves.move(path.join(old, rel), path.join(staging, rel));
-    await moves.move(staging, target);
-  } catch (err) {
-    await moves.rollback();
-    throw err;
+    const journal = SwapJournal.begin(journalPath(target), { target: path.basename(target), staging: path.basename(staging), old: path.basename(old), moves });
+    crashPoint("swap-journal");
+    try {
+      journal.runMoves(false);
+    } catch (err) {
+      try {
+        journal.undoMoves();
+      } catch (undoErr) {
+        // The journal stays (with its "undo" line): recovery undoes the rest.
+        journal.abandon();
+        throw new CheckoutRecoveryError(target, `the checkout failed (${(err as Error).message}) and could not be undone (${(undoErr as Error).message}); run 'clawback recover' on this folder`);
+      }
+      journal.discardUndone();
+      throw err;
+    }
+    journal.finish();
+  } finally {
+    release();
   }
-  await fs.mkdir(staging);
-  await fs.rm(old, { recursive: true, force: true });
 }
 
 async function keptPaths(root: string, keep: Matcher, inSnapshot: Set<string>): Promise<string[]> {
@@ -125,31 +168,30 @@ async function keptPaths(root: string, keep: Matcher, inSnapshot: Set<string>): 
   return out;
 }
 
-/** Per-path swap for a filtered checkout: each restored path replaces the target's, atomically per path. */
+/**
+ * Per-path swap for a filtered checkout: each restored path replaces the target's. The old
+ * database sidecars beside a restored database are moved aside first: a restored database must
+ * never meet them (SQLite would replay them).
+ */
 async function swapPaths(staging: string, target: string, roots: string[], entries: FileEntry[]): Promise<void> {
-  const old = holderName(target, "old");
-  const moves = new Moves();
-  const databases = entries.filter((e) => e.sqlite).map((e) => e.path);
-  try {
-    await fs.mkdir(target, { recursive: true });
-    for (const rel of roots) {
-      const dst = path.join(target, rel);
-      if (await exists(dst)) await moves.move(dst, path.join(old, rel));
-      await moves.move(path.join(staging, rel), dst);
+  const parent = path.dirname(target);
+  const rel = (p: string) => path.relative(parent, p);
+  const old = holderPath(target, "old");
+  await fs.mkdir(target, { recursive: true });
+  const moves: Move[] = [];
+  for (const db of entries.filter((e) => e.sqlite).map((e) => e.path)) {
+    for (const suffix of SQLITE_SIDECARS) {
+      // A sidecar under a restored path goes aside with that path.
+      if (roots.some((r) => isUnder(db + suffix, r))) continue;
+      if (await exists(path.join(target, db + suffix))) moves.push({ from: rel(path.join(target, db + suffix)), to: rel(path.join(old, db + suffix)), optional: true });
     }
-    // A restored database must not meet the old database's -wal/-shm: SQLite would replay them.
-    for (const db of databases) {
-      for (const suffix of SQLITE_SIDECARS) {
-        const side = path.join(target, db + suffix);
-        if (await exists(side)) await moves.move(side, path.join(old, db + suffix));
-      }
-    }
-  } catch (err) {
-    await moves.rollback();
-    await fs.rm(old, { recursive: true, force: true });
-    throw err;
   }
-  await fs.rm(old, { recursive: true, force: true });
+  for (const r of roots) {
+    const dst = path.join(target, r);
+    if (await exists(dst)) moves.push({ from: rel(dst), to: rel(path.join(old, r)) });
+    moves.push({ from: rel(path.join(staging, r)), to: rel(dst) });
+  }
+  await swap(target, staging, old, moves);
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -72,7 +72,7 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
       if (!blobs) plan.set(loc.pack, (blobs = new Map()));
       let blob = blobs.get(id);
       if (!blob) blobs.set(id, (blob = { id, offset: loc.offset, length: loc.length, rawLength: loc.rawLength, places: [] }));
-      blob.places.push({ file, position });
+      blob.places.push(position + loc.rawLength === f.size ? { file, position, end: true } : { file, position });
       position += loc.rawLength;
     }
     if (position !== f.size) throw new IntegrityError(`listing entry ${f.path}`, `chunks add up to ${position} bytes, listing says ${f.size}`);

@@ -5,6 +5,24 @@ import { PathError } from "../../errors.ts";
 export interface Placement {
   file: string;
   position: number;
+  /** Set when the blob is the file's last piece (it ends where the file ends). */
+  end?: true;
+}
+
+/** Smallest zero piece left as a hole: one file system block. */
+const HOLE_MIN = 4096;
+const ZEROS = new Uint8Array(64 * 1024);
+const ONE_ZERO = new Uint8Array(1);
+
+/** True when every byte is 0 (memcmp against zeros, stopping at the first byte that is not). */
+function allZero(data: Uint8Array): boolean {
+  if (data[0] !== 0 || data[data.byteLength - 1] !== 0) return false;
+  const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  for (let at = 0; at < data.byteLength; at += ZEROS.byteLength) {
+    const n = Math.min(ZEROS.byteLength, data.byteLength - at);
+    if (!view.subarray(at, at + n).equals(ZEROS.subarray(0, n))) return false;
+  }
+  return true;
 }
 
 /**
@@ -18,10 +36,16 @@ const WRITE_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT;
 export function writePlaced(places: readonly (readonly Placement[])[], plains: readonly Uint8Array[]): void {
   const byFile = new Map<string, { data: Uint8Array; position: number }[]>();
   places.forEach((blobPlaces, i) => {
+    const plain = plains[i]!;
+    // A piece of zeros is not written: the file keeps a hole there (a sparse file restores
+    // sparse). Only the file's last byte is written when the piece ends the file, so it has its size.
+    const hole = plain.byteLength >= HOLE_MIN && allZero(plain);
     for (const place of blobPlaces) {
       const pieces = byFile.get(place.file) ?? [];
-      pieces.push({ data: plains[i]!, position: place.position });
-      byFile.set(place.file, pieces);
+      if (!hole) pieces.push({ data: plain, position: place.position });
+      // (a file is created by its last piece at the latest, before it is read back)
+      else if (place.end) pieces.push({ data: ONE_ZERO, position: place.position + plain.byteLength - 1 });
+      if (pieces.length > 0) byFile.set(place.file, pieces);
     }
   });
   for (const [file, pieces] of byFile) {

@@ -1,6 +1,5 @@
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
-import * as path from "node:path";
 import { AbortedError } from "../../errors.ts";
 import { BlobType } from "../../repo/blob.ts";
 import { encodeManifest } from "../../repo/manifest.ts";
@@ -8,12 +7,13 @@ import { encodeSnapshot, type SnapshotRecord } from "../../repo/snapshot.ts";
 import { manifestKey, snapshotKey } from "../../repo/layout.ts";
 import { acquireLock } from "../../repo/lock.ts";
 import type { CachedFile, FileStat } from "../../index/cache.ts";
-import { syncIndex } from "../../index/sync.ts";
+import { syncIndexBesidePrune } from "../../index/resync.ts";
 import { BlobWriter } from "./blob-writer.ts";
 import { DeltaSink } from "./delta-sink.ts";
 import { allowsDeltas } from "../../repo/config.ts";
 import type { RepoContext } from "../context.ts";
 import { LISTING_CHUNKS, serializeListing } from "../listing.ts";
+import { linkTargetProblem, listingPathProblem } from "../path-rule.ts";
 import { Chunker, gearTableFromKey } from "../../chunker/index.ts";
 import { ChangedWhileReading, databaseStatKey, fileUnreadable, isRacy, readContent, sameStat, statKey, untrusted } from "./source-reader.ts";
 import { WholeFileReader } from "./whole-read.ts";
@@ -41,10 +41,11 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
   const scan = opts.scan ?? new SourceScan(dir, excludes);
   if (opts.scan) await opts.scan.assertFor(dir, excludes);
   const root = await scan.root;
+  for (const notice of await scan.notices) opts.progress?.warn?.(notice);
   const lock = await acquireLock(ctx.backend, ctx.keys, false, "commit");
   let scratch: ScratchDir | undefined;
   try {
-    await syncIndex(ctx.cache, ctx.backend, ctx.keys);
+    await syncIndexBesidePrune(ctx.cache, ctx.backend, ctx.keys);
     await adoptOrphanPacks(ctx);
     const warnings: Warning[] = [];
     const warn = (w: Warning) => {
@@ -77,6 +78,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       tags: opts.tags ?? [],
       ...(parent ? { parent } : {}),
       root,
+      rootMode: (await fs.stat(root)).mode & 0o7777,
       tree,
       excludes,
       stats: { files, dirs, bytes, ...writer.stats, filesRead, durationMs: Date.now() - started },
@@ -121,6 +123,12 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   for (const [index, item] of items.entries()) {
     if (opts.signal?.aborted) throw new AbortedError();
     const st = item.stat;
+    // Invariant 10: never store a name that checkout would refuse (one rule, path-rule.ts).
+    const nameProblem = listingPathProblem(item.relPath);
+    if (nameProblem) {
+      warn({ path: item.relPath, message: `not stored: the name cannot be restored (${nameProblem})` });
+      continue;
+    }
     const base = { path: item.relPath, mode: Number(st.mode) & 0o7777, mtimeMs: Number(st.mtimeNs / 1000n) / 1000 };
     if (st.isDirectory()) {
       entries.push({ ...base, type: "dir", size: 0 });
@@ -129,7 +137,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
     }
     if (st.isSymbolicLink()) {
       const target = await fs.readlink(item.absPath);
-      if (path.isAbsolute(target) || path.posix.normalize(path.posix.join(path.posix.dirname(item.relPath), target)).startsWith("..")) {
+      if (linkTargetProblem(item.relPath, target)) {
         warn({ path: item.relPath, message: `not stored: symlink target ${JSON.stringify(target)} points outside the folder` });
         continue;
       }

@@ -18,9 +18,14 @@ export class SourceScan {
   /** The entries, the walk's warnings, and when the walk began (every stat in it is that recent or more). */
   readonly walked: Promise<{ entries: WalkEntry[]; warnings: Warning[]; startedMs: number }>;
 
-  constructor(dir: string, excludes: readonly string[] = []) {
+  /** What was done to the folder before the walk (an interrupted checkout recovered), for the commit to report. */
+  readonly notices: Promise<Warning[]>;
+
+  /** `prepare`: work on the folder that must finish before it is walked (recovery), and what it reports. */
+  constructor(dir: string, excludes: readonly string[] = [], prepare?: Promise<Warning[]>) {
     this.excludes = [...excludes];
-    this.root = resolveSourceRoot(dir);
+    this.notices = prepare ?? Promise.resolve([]);
+    this.root = this.notices.then(() => resolveSourceRoot(dir));
     this.walked = this.root.then(async (root) => {
       const warnings: Warning[] = [];
       const startedMs = Date.now();
@@ -30,6 +35,7 @@ export class SourceScan {
     // Whoever uses the scan awaits these; a scan made and then not used (the repository failed to
     // open) must not end the process with an unhandled rejection.
     this.root.catch(() => {});
+    this.notices.catch(() => {});
     this.walked.catch(() => {});
   }
 

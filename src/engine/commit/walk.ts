@@ -79,7 +79,10 @@ export async function walkTree(root: string, exclude: Matcher, skip: (name: stri
     try {
       stat = lstatSync(absPath, { bigint: true });
     } catch (err) {
-      warn({ path: relPath, message: `cannot stat: ${(err as Error).message}` });
+      // readdir decodes names as UTF-8: a name that is not valid UTF-8 comes back with U+FFFD in
+      // it and names no file. Listings hold UTF-8 text, so such a name cannot be stored.
+      const notUtf8 = name.includes("\uFFFD") && (err as NodeJS.ErrnoException).code === "ENOENT";
+      warn({ path: relPath, message: notUtf8 ? "not stored: the name is not valid UTF-8" : `cannot stat: ${(err as Error).message}` });
       continue;
     }
     if (exclude.matches(relPath, stat.isDirectory())) continue;

@@ -60,6 +60,10 @@ export async function check(ctx: RepoContext, opts: CheckOptions = {}): Promise<
     });
   }
   for (const id of packSizes.keys()) if (!manifestPacks.has(id)) warnings.push(`${packKey(id)} is not listed in any manifest (left by an interrupted commit; prune removes it)`);
+  // Nothing refers to a partial write, so it harms no snapshot: a warning, not an error.
+  for (const prefix of [DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX]) {
+    for await (const p of ctx.backend.partialWrites?.(prefix) ?? []) warnings.push(`${p.key} (${p.size} bytes) is a partial write of an interrupted command (or of one running now); prune removes it`);
+  }
 
   for await (const obj of ctx.backend.list(SNAPSHOTS_PREFIX)) {
     await attempt(async () => {

@@ -3,6 +3,7 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ScratchFullError } from "../../errors.ts";
+import { isGone, thisProcess, type ProcessIdentity } from "../../repo/process-identity.ts";
 import { captureSqlite, type CaptureOptions, type CapturedDatabase } from "./sqlite-capture.ts";
 
 /** Linux's shared-memory file system: RAM-backed, so a copy there never goes to the disk. */
@@ -10,8 +11,6 @@ const SHM = "/dev/shm";
 const TMPFS_MAGIC = 0x01021994;
 /** Share of the memory the system reports available that database copies may take there. */
 const MEMORY_SHARE = 0.25;
-/** A scratch folder left by a process that is gone is removed once it is this old. */
-const STALE_MS = 60 * 60 * 1000;
 const PREFIX = "clawback-scratch-";
 
 /**
@@ -68,15 +67,16 @@ export class ScratchDir {
 }
 
 /**
- * Makes a commit's scratch folders (see ScratchDir). `largestCandidate`: see largestFile (commit/walk.ts). Folders
- * of this kind that a dead process left behind (a commit killed mid-way) are removed first: in
- * /dev/shm they would hold memory until the next reboot.
+ * Makes a commit's scratch folders (see ScratchDir). `largestCandidate`: see largestFile (commit/walk.ts).
+ * Folders of this kind that a process that is gone left behind (a commit killed mid-way), in /dev/shm and
+ * in the temporary folder, are removed first: they hold plaintext copies of databases, and in
+ * /dev/shm memory until the next reboot.
  */
 export async function makeScratchDir(largestCandidate: number): Promise<ScratchDir> {
   const disk = os.tmpdir();
   const inMemory = !process.env.TMPDIR && (await fitsInMemory(2 * largestCandidate));
   const parent = inMemory ? SHM : disk;
-  await removeStale(parent);
+  await removeLeftovers([...new Set([SHM, disk])]);
   return new ScratchDir(await makePrivateFolder(parent), inMemory, disk);
 }
 
@@ -94,8 +94,24 @@ export async function captureInScratch(dbPath: string, scratch: ScratchDir, opti
   }
 }
 
+/**
+ * `clawback-scratch-<pid>-<start>-XXXXXX`: the pid and start time (see ProcessIdentity) say
+ * whose it is, so that a later run can tell that its maker is gone even after the pid was reused.
+ */
 function makePrivateFolder(parent: string): Promise<string> {
-  return fs.mkdtemp(path.join(parent, `${PREFIX}${process.pid}-`));
+  const me = thisProcess();
+  return fs.mkdtemp(path.join(parent, `${PREFIX}${me.pid}-${me.start ? `${me.start}-` : ""}`));
+}
+
+/** The maker of a scratch folder, from its name; undefined for a name that is not one. */
+function makerOf(name: string): ProcessIdentity | undefined {
+  if (!name.startsWith(PREFIX)) return undefined;
+  const parts = name.slice(PREFIX.length).split("-");
+  const pid = Number(parts[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  // Folders of older versions have no start time: `clawback-scratch-<pid>-XXXXXX`.
+  const start = parts.length >= 3 && /^\d+$/.test(parts[1]!) ? parts[1] : undefined;
+  return { pid, ...(start ? { start } : {}) };
 }
 
 async function fitsInMemory(bytes: number): Promise<boolean> {
@@ -122,29 +138,27 @@ function memoryAvailable(): number | undefined {
   }
 }
 
-async function removeStale(parent: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await fs.readdir(parent);
-  } catch {
-    return;
-  }
+/**
+ * Removes the scratch folders in `parents` whose maker is gone (see isGone), at once: nothing
+ * else writes or reads them, and each holds plaintext. Only this user's folders: another user's
+ * are not ours to judge (and /tmp's sticky bit would refuse anyway).
+ */
+async function removeLeftovers(parents: readonly string[]): Promise<void> {
   const uid = process.getuid?.();
-  for (const name of names) {
-    const pid = name.startsWith(PREFIX) ? Number(name.slice(PREFIX.length).split("-")[0]) : NaN;
-    if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue;
-    const dir = path.join(parent, name);
-    const st = await fs.lstat(dir).catch(() => undefined);
-    if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid) || Date.now() - st.mtimeMs < STALE_MS) continue;
-    await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+  for (const parent of parents) {
+    let names: string[];
+    try {
+      names = await fs.readdir(parent);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const maker = makerOf(name);
+      if (!maker || !isGone(maker)) continue;
+      const dir = path.join(parent, name);
+      const st = await fs.lstat(dir).catch(() => undefined);
+      if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+      await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+    }
   }
 }

@@ -6,7 +6,7 @@ import { scrubDatabase } from "./scrub-database.ts";
 import { AGENT_SECRET_TABLES, databaseKind, GLOBAL_SECRET_TABLES, SECRET_MACHINE_STATE_KEY_PREFIXES, SECRET_STATE_VERSION } from "./secret-state.ts";
 
 /** `exclude` (the default): the machine's secrets stay on it. `include`: carried too, encrypted, for a full migration. */
-export type SecretsMode = "exclude" | "include";
+type SecretsMode = "exclude" | "include";
 
 export interface OpenClawCommitSettings {
   secrets?: SecretsMode;
@@ -27,7 +27,7 @@ const SCRUB_ID = `openclaw-secrets/1:${createHash("sha256")
  * The scrub that keeps OpenClaw's secrets out of a commit of its state folder: the secret rows of
  * its databases (scrubDatabase) and the secret values of openclaw.json and its copies (redactConfig).
  */
-export const openclawSecretsScrub: CommitScrub = {
+const openclawSecretsScrub: CommitScrub = {
   id: SCRUB_ID,
   database(copyPath, relPath) {
     const kind = databaseKind(relPath);

@@ -23,7 +23,7 @@ const URL_QUERY_SECRETS = new Set(["token", "key", "api_key", "apikey", "secret"
 const ENV_PLACEHOLDER = /^\$\{[^}]*\}$/;
 
 /** OpenClaw's isSensitiveConfigPath, plus EXTRA_SECRET_PATHS. */
-export function isSecretConfigPath(path: string): boolean {
+function isSecretConfigPath(path: string): boolean {
   if (EXTRA_SECRET_PATHS.some((p) => matchesPath(p, path))) return true;
   const lower = path.toLowerCase();
   if (lower.includes("localservice.env.")) return true;
@@ -186,7 +186,7 @@ function setPath(root: { [key: string]: Json }, path: readonly string[], value: 
 }
 
 /** OpenClaw reads its config as JSON5 (and writes JSON). JSON5 comes with OpenClaw; without it, JSON only. */
-export function parseConfig(text: string): Json | undefined {
+function parseConfig(text: string): Json | undefined {
   try {
     return JSON.parse(text) as Json;
   } catch {

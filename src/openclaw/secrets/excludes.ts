@@ -1,7 +1,6 @@
-// What a backup of an OpenClaw state folder leaves out by default. Patterns as the engine's
-// excludes: "name" and "dir/" match at any depth; "dir/**" is anchored at the state folder's root
-// (a workspace's own tmp/ or cache/ folder is user data and stays in; the folder itself is listed,
-// empty).
+// What a backup of an OpenClaw state folder leaves out by default. Patterns are the engine's
+// excludes (.gitignore lines): "name" and "dir/" match at any depth, "/dir/" only at the state
+// folder's root (a workspace's own tmp/ or cache/ folder is user data and stays in).
 
 /**
  * Files that hold nothing but per-machine secrets: they never reach the bucket unless the user
@@ -23,13 +22,13 @@ export const SECRET_FILE_EXCLUDES: readonly string[] = [
  * out whatever `secrets` says.
  */
 export const REGENERABLE_EXCLUDES: readonly string[] = [
-  "tmp/**", // temporary files, and the gateway's lock databases (tmp/openclaw-<uid>/gateway.*.lock.sqlite)
-  "cache/**", // control-UI assets and other caches: most of a fresh state's bytes
-  "plugin-skills/**",
-  "media/**", // generated and transcoded media
-  "logs/**",
-  "extensions/**", // plugin installs (npm packages: installed again, not restored)
-  "npm/**",
+  "/tmp/", // temporary files, and the gateway's lock databases (tmp/openclaw-<uid>/gateway.*.lock.sqlite)
+  "/cache/", // control-UI assets and other caches: most of a fresh state's bytes
+  "/plugin-skills/",
+  "/media/", // generated and transcoded media
+  "/logs/",
+  "/extensions/", // plugin installs (npm packages: installed again, not restored)
+  "/npm/",
   // SQLite files OpenClaw uses as locks beside a database, and its short-lived working copies
   // (OpenClaw's own backup leaves out the same names: SQLITE_MEMORY_TRANSIENT_PATH_PATTERN).
   "*.lock.sqlite",
@@ -40,5 +39,5 @@ export const REGENERABLE_EXCLUDES: readonly string[] = [
   "*.sqlite.memory-reindex-*",
   "*.sqlite.tmp-*",
   // Forensic copies of a config OpenClaw could not read: may hold secrets, and are not config.
-  "openclaw.json.clobbered.*",
+  "/openclaw.json.clobbered.*",
 ];

@@ -102,9 +102,7 @@ async function openclawDatabases(stateDir: string): Promise<[string, DatabaseKin
  * parent in the restored database (a session the older state does not have) is left out.
  */
 function restoreSecretRows(currentFile: string, restoredFile: string, kind: DatabaseKind): number {
-  const url = pathToFileURL(currentFile);
-  url.search = "mode=ro";
-  const source = new DatabaseSync(url, { readOnly: true, timeout: 5000 });
+  const source = openCurrent(currentFile);
   const target = new DatabaseSync(restoredFile, { enableForeignKeyConstraints: false });
   let rows = 0;
   try {
@@ -150,6 +148,27 @@ function restoreSecretRows(currentFile: string, restoredFile: string, kind: Data
     source.close();
   }
   return rows;
+}
+
+/**
+ * Opens the machine's database for reading. Read-only first (the gateway's own -shm is shared);
+ * a WAL database that no process has open and whose -shm is gone cannot always be opened
+ * read-only: then read-write with query_only, which makes its -wal/-shm and removes them on close.
+ */
+function openCurrent(file: string): DatabaseSync {
+  const url = pathToFileURL(file);
+  url.search = "mode=ro";
+  const readOnly = new DatabaseSync(url, { readOnly: true, timeout: 5000 });
+  try {
+    readOnly.prepare("SELECT count(*) FROM sqlite_schema").get();
+    return readOnly;
+  } catch {
+    readOnly.close();
+  }
+  url.search = "mode=rw";
+  const db = new DatabaseSync(url, { timeout: 5000 });
+  db.exec("PRAGMA query_only = ON");
+  return db;
 }
 
 function columns(db: DatabaseSync, table: string): string[] {

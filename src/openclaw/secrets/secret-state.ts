@@ -29,7 +29,7 @@ export const GLOBAL_SECRET_TABLES: readonly string[] = [
 
 /** The global database's table of machine state, some of whose rows (by key prefix) are secret. */
 export const MACHINE_STATE_TABLE = "config_machine_state";
-export const MACHINE_STATE_KEY_COLUMN = "state_key";
+const MACHINE_STATE_KEY_COLUMN = "state_key";
 export const SECRET_MACHINE_STATE_KEY_PREFIXES: readonly string[] = ["authProfiles.", "nodeHost.", "webPush.vapidKeys"];
 
 /** Secret tables of each agent's database, agents/<id>/agent/openclaw-agent.sqlite. */

@@ -68,7 +68,7 @@ describe("forget and prune", () => {
     expect(check.errors).toEqual([]);
     expect(check.warnings).toEqual([]);
     // Nothing left to do.
-    expect(await fresh.prune()).toEqual({ packsDeleted: 0, packsRepacked: 0, bytesFreed: 0 });
+    expect(await fresh.prune()).toEqual({ packsDeleted: 0, packsRepacked: 0, partialWritesDeleted: 0, bytesFreed: 0 });
   });
 
   /**

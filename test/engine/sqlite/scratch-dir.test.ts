@@ -8,6 +8,8 @@ import { captureInScratch, makeScratchDir, ScratchDir } from "../../../src/engin
 import { ScratchFullError } from "../../../src/errors.ts";
 import { buildOpenClawLikeDb } from "../../helpers/sqlite-writer.ts";
 import { mountTmpfs } from "../../helpers/tmpfs.ts";
+import { killHard, startCrashChild } from "../../helpers/killed-child.ts";
+import { thisProcess } from "../../../src/repo/process-identity.ts";
 import { useScratch } from "../../helpers/scratch.ts";
 
 const shmIsTmpfs = (() => {
@@ -61,28 +63,49 @@ describe("a commit's scratch folder", () => {
     expect(path.dirname(dir)).toBe(chosen);
   });
 
-  it("removes folders that dead processes left over an hour ago, and nothing else", async () => {
+  it("removes folders of processes that are gone at once, those of a reused pid too, and nothing else", async () => {
     const parent = await scratch.dir("stale");
     process.env.TMPDIR = parent;
-    const hourAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
     const dead = deadPid();
+    const me = thisProcess();
     const names = {
-      deadOld: `clawback-scratch-${dead}-aaaaaa`,
-      deadRecent: `clawback-scratch-${dead}-bbbbbb`,
-      liveOld: `clawback-scratch-${process.pid}-cccccc`,
-      unrelated: `something-else-${dead}-dddddd`,
+      dead: `clawback-scratch-${dead}-aaaaaa`,
+      deadWithStart: `clawback-scratch-${dead}-12345-bbbbbb`,
+      // This process's pid, but another start time: the pid was reused, its maker is gone.
+      reused: `clawback-scratch-${process.pid}-1-cccccc`,
+      live: `clawback-scratch-${process.pid}-${me.start ? `${me.start}-` : ""}dddddd`,
+      liveOld: `clawback-scratch-${process.pid}-eeeeee`,
+      unrelated: `something-else-${dead}-ffffff`,
     };
-    for (const [key, name] of Object.entries(names)) {
+    for (const name of Object.values(names)) {
       await fs.mkdir(path.join(parent, name));
       await fs.writeFile(path.join(parent, name, "copy.sqlite"), "x");
-      if (key !== "deadRecent") await fs.utimes(path.join(parent, name), hourAgo, hourAgo);
     }
     await make(1024);
     const left = await fs.readdir(parent);
-    expect(left).not.toContain(names.deadOld);
-    expect(left).toEqual(expect.arrayContaining([names.deadRecent, names.liveOld, names.unrelated]));
+    for (const gone of [names.dead, names.deadWithStart, ...(me.start ? [names.reused] : [])]) expect(left).not.toContain(gone);
+    expect(left).toEqual(expect.arrayContaining([names.live, names.liveOld, names.unrelated]));
+  });
+
+  it("the next run removes the scratch folder of a SIGKILLed commit, in /dev/shm as in the temporary folder", async () => {
+    const parent = await scratch.dir("killed");
+    for (const env of [{ ...process.env, TMPDIR: parent }, ...(shmIsTmpfs ? [withoutTmpdir()] : [])]) {
+      const { child, said: folder } = await startCrashChild("scratch", [], env);
+      expect(await fs.readFile(path.join(folder, "copy.sqlite"), "utf8")).toBe("plaintext database copy");
+      await killHard(child);
+      // The next run chooses its own folder (here always in `parent`), and tidies both places.
+      process.env.TMPDIR = parent;
+      await make(1024);
+      await expect(fs.stat(folder)).rejects.toMatchObject({ code: "ENOENT" });
+    }
   });
 });
+
+function withoutTmpdir(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.TMPDIR;
+  return env;
+}
 
 describe("a database copy that finds no room", () => {
   const scratch = useScratch();
