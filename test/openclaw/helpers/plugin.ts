@@ -73,8 +73,8 @@ export async function pluginConfigOps(config: Record<string, unknown>): Promise<
   ];
 }
 
-/** Log lines (OpenClaw writes JSON lines) whose text mentions clawback, as plain strings. */
+/** Lines of the gateway's log file (not its stdout, which repeats them) that mention clawback. */
 export async function clawbackLines(gw: Gateway): Promise<string[]> {
-  const text = await gw.log();
+  const text = await fs.readFile(gw.logFile, "utf8").catch(() => "");
   return text.split("\n").filter((l) => l.includes("clawback:"));
 }
