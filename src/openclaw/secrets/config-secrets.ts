@@ -1,4 +1,4 @@
-import { createRequire } from "node:module";
+import JSON5 from "json5";
 import { isDeepStrictEqual } from "node:util";
 
 // Which values of openclaw.json are secrets, and how they are taken out and put back.
@@ -185,29 +185,11 @@ function setPath(root: { [key: string]: Json }, path: readonly string[], value: 
   at[path[path.length - 1]!] = value;
 }
 
-/** OpenClaw reads its config as JSON5 (and writes JSON). JSON5 comes with OpenClaw; without it, JSON only. */
+/** OpenClaw reads its config as JSON5 (and writes JSON): a file it accepts is one this reads. */
 function parseConfig(text: string): Json | undefined {
   try {
-    return JSON.parse(text) as Json;
+    return JSON5.parse(text) as Json;
   } catch {
-    const json5 = loadJson5();
-    if (!json5) return undefined;
-    try {
-      return json5.parse(text) as Json;
-    } catch {
-      return undefined;
-    }
+    return undefined;
   }
-}
-
-let json5Module: { parse(text: string): unknown } | null | undefined;
-function loadJson5(): { parse(text: string): unknown } | undefined {
-  if (json5Module === undefined) {
-    try {
-      json5Module = createRequire(import.meta.url)("json5") as { parse(text: string): unknown };
-    } catch {
-      json5Module = null;
-    }
-  }
-  return json5Module ?? undefined;
 }
