@@ -5,6 +5,7 @@ import { Cron } from "croner";
 import { ConfigError } from "../errors.ts";
 import type { SecretsMode } from "./secrets/commit-options.ts";
 
+/** `exclude` (the default): secrets stay on the machine; `include`: carried, encrypted (src/openclaw/secrets/). */
 export type { SecretsMode };
 
 export interface Retention {

@@ -127,6 +127,11 @@ export async function startMockModel(): Promise<MockModel> {
       }
     });
   });
+  // OpenClaw's client keeps connections alive between requests that, on a loaded machine, come
+  // minutes apart: Node's 5 s default made it reuse sockets the server had closed ("fetch failed",
+  // UND_ERR_SOCKET, a failed turn).
+  server.keepAliveTimeout = 600_000;
+  server.headersTimeout = 610_000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -3,7 +3,7 @@
 // `openclaw plugins install -l <folder> --force --accept-capabilities`.
 //
 // The folder linked is a copy of the package's files (package.json, openclaw.plugin.json, dist/,
-// wasm/build/) in <project>/tmp/openclaw-plugin/: OpenClaw's install refuses a folder whose
+// wasm/build/) in <project>/tmp/openclaw-plugin-<pid>/: OpenClaw's install refuses a folder whose
 // node_modules is a symlink leading outside it (ours is, in a worktree), and scanning a whole
 // node_modules takes minutes here. The copy has no node_modules of its own, so Node resolves the
 // plugin's dependencies from the project's, one folder up the tree.
@@ -27,8 +27,6 @@ async function newestMtime(dir: string): Promise<number> {
 
 let built: Promise<string> | undefined;
 
-const PLUGIN_COPY = path.join(PROJECT_ROOT, "tmp", "openclaw-plugin");
-
 /** Builds dist/ when a source file is newer than the built plugin entry; returns the folder to link. */
 export function ensureBuilt(): Promise<string> {
   built ??= (async () => {
@@ -37,16 +35,15 @@ export function ensureBuilt(): Promise<string> {
     if (builtAt <= (await newestMtime(path.join(PROJECT_ROOT, "src")))) {
       await run(process.execPath, [path.join(PROJECT_ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], { cwd: PROJECT_ROOT });
     }
-    // A fresh copy beside the old one, then renamed over it: test files building at once never see half a copy.
-    const fresh = `${PLUGIN_COPY}.${process.pid}`;
-    await fs.rm(fresh, { recursive: true, force: true });
-    await fs.mkdir(fresh, { recursive: true });
+    // A copy of this test process's own: a gateway of another test file, or its engine child,
+    // must never see a copy being replaced (seen: the child's SQLite check worker missing).
+    const copy = path.join(PROJECT_ROOT, "tmp", `openclaw-plugin-${process.pid}`);
+    await fs.rm(copy, { recursive: true, force: true });
+    await fs.mkdir(copy, { recursive: true });
     for (const item of ["package.json", "openclaw.plugin.json", "dist", "wasm/build"]) {
-      await fs.cp(path.join(PROJECT_ROOT, item), path.join(fresh, item), { recursive: true });
+      await fs.cp(path.join(PROJECT_ROOT, item), path.join(copy, item), { recursive: true });
     }
-    await fs.rm(PLUGIN_COPY, { recursive: true, force: true });
-    await fs.rename(fresh, PLUGIN_COPY).catch(async () => fs.rm(fresh, { recursive: true, force: true }));
-    return PLUGIN_COPY;
+    return copy;
   })();
   return built;
 }
@@ -73,8 +70,8 @@ export async function pluginConfigOps(config: Record<string, unknown>): Promise<
   ];
 }
 
-/** Log lines (OpenClaw writes JSON lines) whose text mentions clawback, as plain strings. */
+/** Lines of the gateway's log file (not its stdout, which repeats them) that mention clawback. */
 export async function clawbackLines(gw: Gateway): Promise<string[]> {
-  const text = await gw.log();
+  const text = await fs.readFile(gw.logFile, "utf8").catch(() => "");
   return text.split("\n").filter((l) => l.includes("clawback:"));
 }
