@@ -2,15 +2,13 @@
 // line naming the problem and its documented exit code, nothing written. And `recover`.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { Repository } from "../../src/engine/repository.ts";
 import { describeTree, tempDir } from "../helpers/tree.ts";
 import { FAST_SCRYPT, PASSPHRASE } from "../helpers/repo.ts";
+import { childEnv, runCli } from "../helpers/cli-process.ts";
 
-const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
 let base: string;
 let url: string;
@@ -18,20 +16,8 @@ let cacheDir: string;
 let id: string;
 
 function cli(args: string[], withRepo = true): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("CLAWBACK_")) env[k] = v;
-  env.CLAWBACK_PASSPHRASE = PASSPHRASE;
-  env.NODE_COMPILE_CACHE = path.join(base, "node-compile-cache");
   const argv = withRepo ? [...args, "--repo", url, "--cache-dir", cacheDir] : args;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...argv], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(argv, { env: childEnv(base, { CLAWBACK_PASSPHRASE: PASSPHRASE }) });
 }
 
 beforeAll(async () => {

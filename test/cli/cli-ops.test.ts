@@ -3,17 +3,15 @@
 // with a wrong secret or a missing bucket, and --requests when a command fails.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { prng, randomBytesFrom, tempDir } from "../helpers/tree.ts";
 import { mountTmpfs } from "../helpers/tmpfs.ts";
 import { killHard, startCrashChild } from "../helpers/killed-child.ts";
 import { startS3Server, type S3Server } from "../helpers/s3-server.ts";
 import { openBackend } from "../../src/storage/open.ts";
+import { childEnv, runCli } from "../helpers/cli-process.ts";
 
-const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const PASS = "cli-ops passphrase";
 
 interface Run {
@@ -25,18 +23,7 @@ interface Run {
 let base: string;
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const full: NodeJS.ProcessEnv = { XDG_CACHE_HOME: path.join(base, "xdg-cache"), NODE_COMPILE_CACHE: path.join(base, "node-compile-cache"), CLAWBACK_PASSPHRASE: PASS };
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("CLAWBACK_") && !k.startsWith("AWS_") && !(k in full)) full[k] = v;
-  Object.assign(full, env);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: full, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(args, { env: { ...childEnv(base, { CLAWBACK_PASSPHRASE: PASS }), ...env } });
 }
 
 async function initRepo(repo: string): Promise<void> {

@@ -2,13 +2,11 @@
 // (issue 14, defect 3; invariant 12): one damaged object is named and skipped, never a lockout.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { describeTree, makeRandomTree, tempDir, type TreeItem } from "../helpers/tree.ts";
+import { childEnv, runCli } from "../helpers/cli-process.ts";
 
-const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const PASS = "repair-cli passphrase";
 
 let base: string;
@@ -22,20 +20,8 @@ interface Run {
 
 /** `clawback args…` against this suite's repository, with a fresh cache folder unless `cache` is given. */
 function cli(args: string[], cache?: string): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("CLAWBACK_")) env[k] = v;
-  env.CLAWBACK_PASSPHRASE = PASS;
-  env.NODE_COMPILE_CACHE = path.join(base, "node-compile-cache");
   const cacheDir = cache ?? path.join(base, `cache-${Math.random().toString(16).slice(2)}`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args, "--repo", repoDir, "--cache-dir", cacheDir], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli([...args, "--repo", repoDir, "--cache-dir", cacheDir], { env: childEnv(base, { CLAWBACK_PASSPHRASE: PASS }) });
 }
 
 const ids: string[] = [];
