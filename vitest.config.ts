@@ -2,6 +2,7 @@ import { defineConfig } from "vitest/config";
 
 const GATEWAY_SCENARIOS = [
   "test/openclaw/harness.test.ts",
+  "test/openclaw/live-databases.test.ts",
   "test/openclaw/backup-faults.test.ts",
   "test/openclaw/config-errors.test.ts",
   "test/openclaw/restore/gateway-restore.test.ts",
@@ -10,7 +11,7 @@ const GATEWAY_SCENARIOS = [
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    // Real-gateway scenarios beyond the two that npm test runs (backup-triggers, live-databases):
+    // Real-gateway scenarios beyond the one that npm test runs (backup-triggers):
     // each starts gateways of its own for minutes, so they run with `npm run test:gateway`.
     exclude: process.env.CLAWBACK_GATEWAY ? [] : GATEWAY_SCENARIOS,
     setupFiles: ["test/helpers/cleanup.ts"],
