@@ -16,7 +16,7 @@
 //   "undo" / "safety" / "before the last restore" (the newest safety snapshot).
 // - Times are the machine's local time, as the person at the gateway reads them.
 
-import { SnapshotNotFoundError } from "../../lib.ts";
+import { SnapshotNotFoundError } from "../../errors.ts";
 import type { SnapshotSummary } from "../../lib.ts";
 
 export interface Selection {
