@@ -58,6 +58,8 @@ export class Backups {
   private current: Promise<BackupOutcome> | undefined;
   private followUp: Promise<BackupOutcome> | undefined;
   private engine: EngineProcess | undefined;
+  private held: Promise<void> | undefined;
+  private afterHold: Promise<BackupOutcome> | undefined;
 
   constructor(opts: BackupsOptions) {
     this.opts = opts;
@@ -67,11 +69,22 @@ export class Backups {
     return this.current !== undefined;
   }
 
+  get isHeld(): boolean {
+    return this.held !== undefined;
+  }
+
   /**
    * Starts a backup, or joins the one queued behind the running one. Resolves when the backup that
    * covers this trigger has ended; never rejects.
    */
   trigger(reason: BackupReason): Promise<BackupOutcome> {
+    if (this.held) {
+      this.afterHold ??= this.held.then(() => {
+        this.afterHold = undefined;
+        return this.trigger(reason);
+      });
+      return this.afterHold;
+    }
     if (this.followUp) return this.followUp;
     if (!this.current) return this.start(reason);
     this.followUp = this.current.then(() => {
@@ -79,6 +92,21 @@ export class Backups {
       return this.start(reason);
     });
     return this.followUp;
+  }
+
+  /**
+   * No backup starts until `until` settles; triggers meanwhile make one backup after it. The
+   * gateway holds backups while it decides whether a fresh state is restored from the bucket: a
+   * backup of the fresh state first would become the latest snapshot, the one a new machine picks.
+   */
+  holdUntil(until: Promise<unknown>): void {
+    const gate: Promise<void> = until.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => {
+      if (this.held === gate) this.held = undefined;
+    });
+    this.held = gate;
   }
 
   /** Asks the running backup to stop (the commit is abandoned; what it uploaded is reused later). */

@@ -4,9 +4,13 @@
 import { definePluginEntry, type OpenClawPluginApi } from "openclaw/plugin-sdk/plugin-entry";
 import { ClawbackPlugin } from "./plugin.ts";
 import { registerClawbackCli, defaultStateDir, type CommandLike } from "./cli.ts";
+import { runEngineFrom } from "./engine/client.ts";
 import { TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, runTool, type ToolParams } from "./tool.ts";
 import type { Logger } from "./backups.ts";
 import { Restorer } from "./restore/restorer.ts";
+
+/** Longest a fresh state's auto-restore (decision, settling, waiting for idle, restore) holds backups. */
+const AUTO_RESTORE_HOLD_MS = 15 * 60_000;
 
 type AnyTool = Parameters<OpenClawPluginApi["registerTool"]>[0];
 
@@ -65,6 +69,7 @@ export default definePluginEntry({
   description: "Encrypted, deduplicated backups of the OpenClaw state to Backblaze B2, by themselves",
   register(api: OpenClawPluginApi) {
     const mode = api.registrationMode;
+    runEngineFrom(api.rootDir);
     if (mode === "cli-metadata" || mode === "discovery" || mode === "full") {
       api.registerCli(
         ({ program }) => registerClawbackCli({ program: program as unknown as CommandLike, pluginConfig: api.pluginConfig, stateDir: mode === "cli-metadata" ? undefined : stateDirOf(api) }),
@@ -95,10 +100,17 @@ export default definePluginEntry({
     (globalThis as Record<symbol, Restorer | undefined>)[GATEWAY_RESTORER] = restorer;
     registerTool(api, () => plugin, () => restorer);
 
+    // Backups wait for the auto-restore (decided at gateway_start): see Backups.holdUntil.
+    // Should gateway_start never come, backups start after AUTO_RESTORE_HOLD_MS all the same.
+    let autoRestoreDone!: () => void;
+    const autoRestoreSettled = new Promise<void>((resolve) => {
+      autoRestoreDone = resolve;
+      setTimeout(resolve, AUTO_RESTORE_HOLD_MS).unref();
+    });
     api.registerService({
       id: "clawback-backups",
       start: (ctx) => {
-        plugin.start(ctx.stateDir);
+        plugin.start(ctx.stateDir, autoRestoreSettled);
         autoRestoreDir = ctx.stateDir;
       },
       stop: () => plugin.stop(),
@@ -108,7 +120,7 @@ export default definePluginEntry({
     api.on("agent_end", (event, ctx) => restorer.onRunEnd(ctx.runId ?? event.runId));
     // A new machine restores itself once the gateway is up (not during its startup maintenance).
     api.on("gateway_start", () => {
-      void restorer.autoRestore(autoRestoreDir ?? stateDirOf(api));
+      void restorer.autoRestore(autoRestoreDir ?? stateDirOf(api)).finally(autoRestoreDone);
     });
     api.on("gateway_stop", (event) => plugin.onGatewayStop(event.reason));
     api.on("before_compaction", () => plugin.onBeforeCompaction());

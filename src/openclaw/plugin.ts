@@ -51,13 +51,17 @@ export class ClawbackPlugin {
     return this.configError && `clawback: ${this.configError}; no backups until it is fixed`;
   }
 
-  /** Service start: the state folder is known for sure now; start the schedule, check the bucket. */
-  start(stateDir: string): void {
+  /**
+   * Service start: the state folder is known for sure now; start the schedule, check the bucket.
+   * No backup runs before `holdUntil` settles (the auto-restore's decision and restore).
+   */
+  start(stateDir: string, holdUntil?: Promise<unknown>): void {
     if (stateDir !== this.stateDir) {
       this.stateDir = stateDir;
       this.store = new StatusStore(stateDir);
       if (this.settings) this.backups = new Backups({ settings: this.settings, stateDir, store: this.store, logger: this.logger, env: this.env });
     }
+    if (holdUntil) this.backups?.holdUntil(holdUntil);
     const settings = this.settings;
     if (!settings) return;
     if (settings.passphraseIsApplicationKey && !(globalThis as Record<symbol, unknown>)[HINT_SHOWN]) {
@@ -122,6 +126,10 @@ export class ClawbackPlugin {
   async onGatewayStop(reason: string | undefined): Promise<void> {
     if (reason !== "gateway stopping" || !this.backups) return;
     const backups = this.backups;
+    if (backups.isHeld) {
+      this.logger.info("clawback: no shutdown backup: the gateway stopped before deciding whether to restore this fresh state from the bucket");
+      return;
+    }
     let timer: NodeJS.Timeout | undefined;
     const outOfTime = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), SHUTDOWN_BUDGET_MS)));
     const result = await Promise.race([backups.trigger("shutdown"), outOfTime]);

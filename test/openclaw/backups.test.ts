@@ -45,6 +45,22 @@ describe("backup runner", () => {
     return { state, url, backups, store, logger };
   }
 
+  it("a hold (the auto-restore deciding) starts no backup; triggers meanwhile make one backup after it", async () => {
+    const { url, backups } = await setup();
+    let release!: () => void;
+    backups.holdUntil(new Promise<void>((r) => (release = r)));
+    const a = backups.trigger("schedule");
+    const b = backups.trigger("schedule");
+    expect(b).toBe(a);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(backups.running).toBe(false);
+    expect(await snapshotsOf(url, PASSPHRASE).catch(() => [])).toEqual([]);
+    release();
+    expect((await a).ok).toBe(true);
+    expect((await snapshotsOf(url, PASSPHRASE)).map((s) => s.reason)).toEqual(["schedule"]);
+    expect(backups.isHeld).toBe(false);
+  });
+
   it("coalesces triggers during a backup into one follow-up and leaves regenerable folders and credentials out", async () => {
     const { state, url, backups, store } = await setup();
     const first = backups.trigger("schedule");

@@ -1,6 +1,8 @@
 // The plugin's side of the engine child: forks child.ts, sends requests, and turns the child's
 // death into a rejected request. Nothing here touches the repository or the state folder itself.
 import { fork, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ClawbackError } from "../../errors.ts";
 import type { EngineMessage, EngineRequest, ReplyMap } from "./protocol.ts";
@@ -20,7 +22,21 @@ class EngineRequestError extends ClawbackError {
 }
 
 // Built: dist/openclaw/engine/child.js; from the sources (tests): child.ts, run by Node's type stripping.
-const CHILD_PATH = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./child.ts" : "./child.js", import.meta.url));
+let childPath = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./child.ts" : "./child.js", import.meta.url));
+const CHILD_IN_PACKAGE = path.join("dist", "openclaw", "engine", "child.js");
+
+/**
+ * Runs the child from the plugin's installed folder (OpenClaw's `api.rootDir`) rather than from
+ * where this module was loaded: OpenClaw 2026.9.6 loads a plugin from a copy under
+ * <state>/tmp/plugin-captures/ and deletes that copy when the gateway restarts in-process, and a
+ * child started from it then fails to load its wasm kernel or a worker mid-backup (seen: ENOENT
+ * on grouphash.wasm). Without that folder (tests run the sources), the module's own path stays.
+ */
+export function runEngineFrom(pluginRoot: string | undefined): void {
+  if (!pluginRoot) return;
+  const candidate = path.join(pluginRoot, CHILD_IN_PACKAGE);
+  if (existsSync(candidate)) childPath = candidate;
+}
 
 export interface EngineOptions {
   /** Environment of the child (default: this process's). Never put credentials in argv. */
@@ -37,7 +53,7 @@ export class EngineProcess {
   readonly exited: Promise<void>;
 
   constructor(opts: EngineOptions = {}) {
-    this.child = fork(CHILD_PATH, [], {
+    this.child = fork(childPath, [], {
       env: opts.env ?? process.env,
       // No inspector or loader flags of the parent: the child is a plain Node process.
       execArgv: [],

@@ -66,6 +66,8 @@ interface Pending {
   requested: string;
   /** The log has said what it waits for. */
   announced?: boolean;
+  /** Called once the plan has run or was dropped (the auto-restore holds backups until then). */
+  settled?: () => void;
 }
 
 export class Restorer {
@@ -140,13 +142,38 @@ export class Restorer {
         this.pending = undefined;
         await this.record({ ...this.recordOf(p), ok: false, error: `the gateway did not become idle within ${IDLE_WAIT_MS / 60_000} minutes; nothing was restored`, finished: this.now().toISOString() });
         this.opts.logger.warn(`clawback: restore of ${p.selection.snapshot.id.slice(0, 12)} dropped: the gateway stayed busy`);
+        p.settled?.();
         return;
       }
       this.scheduleIdleCheck();
       return;
     }
     this.pending = undefined;
-    await this.apply(p);
+    try {
+      if (p.job.origin === "auto-restore") {
+        // Decided at start, applied later: if the state has gained sessions or files of its own
+        // meanwhile (turns ran), restoring over it would throw that work away.
+        const verdict = await this.freshness(p.job.stateDir);
+        if (!verdict.fresh) {
+          this.opts.logger.warn(`clawback: auto-restore of ${p.selection.snapshot.id.slice(0, 12)} dropped: this state has agent state of its own by now (${verdict.reason}); nothing was restored`);
+          return;
+        }
+      }
+      await this.apply(p);
+    } catch (err) {
+      this.opts.logger.error(`clawback: auto-restore: could not decide: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      p.settled?.();
+    }
+  }
+
+  private async freshness(stateDir: string): Promise<{ fresh: boolean; reason: string }> {
+    const engine = this.engine();
+    try {
+      return await engine.request({ op: "fresh", stateDir, ...(this.opts.openclawEntry ? { openclawEntry: this.opts.openclawEntry } : {}) });
+    } finally {
+      await engine.close();
+    }
   }
 
   private recordOf(p: Pending): RestoreRecord {
@@ -292,6 +319,7 @@ export class Restorer {
     clearTimeout(this.restartTimer);
     const p = this.pending;
     this.pending = undefined;
+    p?.settled?.();
     if (p) void this.record({ ...this.recordOf(p), ok: false, error: "the plugin was reloaded before the restore could run; nothing was restored, ask again", finished: this.now().toISOString() });
   }
 
@@ -309,6 +337,7 @@ export class Restorer {
   /**
    * gateway_start: when this state folder holds no agent state of its own and the repository has
    * snapshots, restore the latest one (not a safety snapshot) and restart on it. Once per machine.
+   * Resolves once decided and, when a restore was planned, once it has run or been dropped.
    */
   async autoRestore(stateDir: string): Promise<void> {
     const { logger } = this.opts;
@@ -354,9 +383,11 @@ export class Restorer {
       s.autoRestored = { time: plan!.requested, snapshot: plan!.selection.snapshot.id };
     });
     // The gateway has only just started: let its startup maintenance finish, and wait for any turn.
+    const settled = new Promise<void>((resolve) => (plan!.settled = resolve));
     this.pending = plan;
     this.pendingSince = Date.now();
     this.scheduleIdleCheck(AUTO_RESTORE_SETTLE_MS);
+    await settled;
   }
 }
 

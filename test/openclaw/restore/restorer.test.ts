@@ -147,6 +147,28 @@ describe("Restorer", () => {
     expect(await fs.readFile(path.join(own, "workspace/MEMORY.md"), "utf8")).toBe("mine\n");
   });
 
+  it("auto-restore decided at start is dropped when the state has gained work of its own before it could run", async () => {
+    const { url, env, settings } = await setup();
+    const fresh = path.join(await scratch.dir("busy-machine"), "state");
+    await fs.mkdir(path.join(fresh, "state"), { recursive: true });
+    await fs.writeFile(path.join(fresh, "openclaw.json"), JSON.stringify({ plugins: { entries: { clawback: { config: { repository: url } } } } }));
+    const restarts: string[] = [];
+    const lines: string[] = [];
+    const restorer = new Restorer({ settings, stateDir: fresh, logger: quietLogger(lines), env, backupRunning: () => false, restart: (r) => restarts.push(r) });
+    const done = restorer.autoRestore(fresh);
+    const deadline = Date.now() + 30_000;
+    while (!lines.some((l) => l.includes("restoring the latest snapshot")) && Date.now() < deadline) await sleep(100);
+    expect(lines.join("\n")).toMatch(/auto-restore: the state is fresh .*restoring the latest snapshot/);
+    // A turn writes to the workspace while the auto-restore waits for the gateway to settle.
+    await fs.mkdir(path.join(fresh, "workspace"), { recursive: true });
+    await fs.writeFile(path.join(fresh, "workspace/MEMORY.md"), "written on this machine\n");
+    await done;
+    expect(lines.join("\n")).toMatch(/auto-restore of [0-9a-f]{12} dropped: this state has agent state of its own by now \(workspace\/MEMORY.md/);
+    expect(restarts).toEqual([]);
+    expect(await fs.readFile(path.join(fresh, "workspace/MEMORY.md"), "utf8")).toBe("written on this machine\n");
+    expect((await restorer.status()).text).not.toMatch(/Last restore/);
+  });
+
   it("a restore onto a machine with other secrets keeps that machine's own, and the rest of the config comes back", async () => {
     const root = await scratch.dir("secrets-machines");
     const url = `file://${path.join(root, "repo")}`;
