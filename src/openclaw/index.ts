@@ -8,6 +8,7 @@ import { runEngineFrom } from "./engine/client.ts";
 import { TOOL_DESCRIPTION, TOOL_NAME, TOOL_PARAMETERS, runTool, type ToolParams } from "./tool.ts";
 import type { Logger } from "./backups.ts";
 import { Restorer } from "./restore/restorer.ts";
+import { conversationAccessGranted, turnChange } from "./agent-turns.ts";
 
 /** Longest a fresh state's auto-restore (decision, settling, waiting for idle, restore) holds backups. */
 const AUTO_RESTORE_HOLD_MS = 15 * 60_000;
@@ -40,6 +41,32 @@ const GATEWAY_RESTORER = Symbol.for("clawback.gatewayRestorer");
 
 function gatewayRestorer(): Restorer | undefined {
   return (globalThis as Record<symbol, Restorer | undefined>)[GATEWAY_RESTORER];
+}
+
+/** The gateway's plugin instance (backups), set by each "full" registration like the restorer. */
+const GATEWAY_PLUGIN = Symbol.for("clawback.gatewayPlugin");
+
+function gatewayPlugin(): ClawbackPlugin | undefined {
+  return (globalThis as Record<symbol, ClawbackPlugin | undefined>)[GATEWAY_PLUGIN];
+}
+
+/**
+ * Hooks that OpenClaw runs inside agent runs and compactions. OpenClaw 2026.9.6 dispatches them
+ * from the plugin registry of its agent runtime, which it loads with every plugin registered in
+ * mode "discovery"; the same hooks registered in mode "full" (the gateway's registry, where
+ * gateway_start and gateway_stop are dispatched) never run for a run or a compaction (measured:
+ * docs/openclaw.md, "Hooks and events"). So they are registered in both modes and hand the event
+ * to the gateway's instances, found through globalThis; in a process without a gateway (the CLI)
+ * they do nothing. Registering a hook is no side effect: nothing here runs until OpenClaw calls it.
+ */
+function registerRunHooks(api: OpenClawPluginApi): void {
+  api.on("before_compaction", () => gatewayPlugin()?.onBeforeCompaction());
+  // Holds new turns off while a restore applies. A conversation hook: registered only when the
+  // config allows it, so that OpenClaw logs no "blocked" warning otherwise. It must answer with a
+  // decision every time (OpenClaw treats no answer, or a throw, as a block).
+  if (conversationAccessGranted(api.config, "clawback")) {
+    api.on("before_agent_run", () => gatewayRestorer()?.admitRun() ?? { outcome: "pass" });
+  }
 }
 
 /** The restore side for a plugin instance; `restart` only inside a gateway. */
@@ -76,6 +103,7 @@ export default definePluginEntry({
         { descriptors: [{ name: "clawback", description: "Encrypted backups of this OpenClaw state to B2 (status, push, log)", hasSubcommands: true }] },
       );
     }
+    if (mode === "discovery" || mode === "full") registerRunHooks(api);
     if (mode === "tool-discovery") {
       let lazy: ClawbackPlugin | undefined;
       let lazyRestorer: Restorer | undefined;
@@ -98,6 +126,7 @@ export default definePluginEntry({
     });
     gatewayRestorer()?.dispose();
     (globalThis as Record<symbol, Restorer | undefined>)[GATEWAY_RESTORER] = restorer;
+    (globalThis as Record<symbol, ClawbackPlugin | undefined>)[GATEWAY_PLUGIN] = plugin;
     registerTool(api, () => plugin, () => restorer);
 
     // Backups wait for the auto-restore (decided at gateway_start): see Backups.holdUntil.
@@ -116,13 +145,21 @@ export default definePluginEntry({
       stop: () => plugin.stop(),
     });
     // Turns are counted so that a restore that rolls back databases runs only when none is running.
-    api.on("before_agent_run", (_event, ctx) => restorer.onRunStart(ctx.runId));
-    api.on("agent_end", (event, ctx) => restorer.onRunEnd(ctx.runId ?? event.runId));
+    // Agent events reach the subscriptions of the gateway's ("full") registry and need no permission.
+    api.agent.events.registerAgentEventSubscription({
+      id: "clawback-turns",
+      description: "counts running agent turns, so that a restore of databases waits for them",
+      streams: ["lifecycle"],
+      handle: (event) => {
+        const change = turnChange(event);
+        if (change?.kind === "start") restorer.onRunStart(change.runId);
+        else if (change) restorer.onRunEnd(change.runId);
+      },
+    });
     // A new machine restores itself once the gateway is up (not during its startup maintenance).
     api.on("gateway_start", () => {
       void restorer.autoRestore(autoRestoreDir ?? stateDirOf(api)).finally(autoRestoreDone);
     });
     api.on("gateway_stop", (event) => plugin.onGatewayStop(event.reason));
-    api.on("before_compaction", () => plugin.onBeforeCompaction());
   },
 });

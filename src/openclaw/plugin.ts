@@ -31,6 +31,7 @@ export class ClawbackPlugin {
   private cron: Cron | undefined;
   private readonly logger: Logger;
   private readonly env: NodeJS.ProcessEnv;
+  private compactionTurn: Promise<void> = Promise.resolve();
 
   constructor(pluginConfig: Record<string, unknown> | undefined, stateDir: string, logger: Logger, env: NodeJS.ProcessEnv = process.env) {
     this.logger = logger;
@@ -140,8 +141,17 @@ export class ClawbackPlugin {
     }
   }
 
-  /** before_compaction: back up, at most once per debounce window (kept across restarts). */
-  async onBeforeCompaction(): Promise<void> {
+  /**
+   * before_compaction: back up, at most once per debounce window (kept across restarts). Calls are
+   * taken one at a time: two sessions compacting at once must not both read "no recent backup".
+   */
+  onBeforeCompaction(): Promise<void> {
+    const next = this.compactionTurn.then(() => this.preCompactionBackup());
+    this.compactionTurn = next.catch(() => undefined);
+    return next;
+  }
+
+  private async preCompactionBackup(): Promise<void> {
     if (!this.backups) return;
     const status = await this.store.read();
     const now = Date.now();

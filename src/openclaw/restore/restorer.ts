@@ -75,7 +75,6 @@ export class Restorer {
   private stateDir: string;
   private store: RestoreStore;
   private readonly runs = new Map<string, number>();
-  private anonymousRuns = 0;
   private pending: Pending | undefined;
   private applying = false;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -99,28 +98,35 @@ export class Restorer {
     return undefined;
   }
 
-  /** before_agent_run: counts the turn; while a restore applies, holds new turns off with a message. */
-  onRunStart(runId: string | undefined): { outcome: "pass" } | { outcome: "block"; reason: string; message: string } {
+  /**
+   * A turn started (OpenClaw's agent lifecycle event, phase "start"): counted until it ends, so a
+   * restore that writes databases waits for it.
+   */
+  onRunStart(runId: string): void {
+    this.runs.set(runId, Date.now());
+  }
+
+  /**
+   * Whether a new turn may start now (before_agent_run, registered only when the config grants
+   * conversation access): not while a restore applies, through to the restart.
+   */
+  admitRun(): { outcome: "pass" } | { outcome: "block"; reason: string; message: string } {
     if (this.applying) {
       return { outcome: "block", reason: "clawback restore in progress", message: "A backup is being restored and the gateway restarts in a moment. Please send your message again in about 30 seconds." };
     }
-    if (runId) this.runs.set(runId, Date.now());
-    else this.anonymousRuns++;
     return { outcome: "pass" };
   }
 
-  /** agent_end: the turn is over; a restore waiting for it may go once the gateway settles. */
-  onRunEnd(runId: string | undefined): void {
-    if (runId && this.runs.delete(runId)) {
-      // counted by id
-    } else if (this.anonymousRuns > 0) this.anonymousRuns--;
+  /** A turn ended (lifecycle "end" or "error"); a restore waiting for it may go once the gateway settles. */
+  onRunEnd(runId: string): void {
+    this.runs.delete(runId);
     if (this.pending) this.scheduleIdleCheck();
   }
 
   private activeRuns(): number {
     const cutoff = Date.now() - STALE_RUN_MS;
     for (const [id, t] of this.runs) if (t < cutoff) this.runs.delete(id);
-    return this.runs.size + this.anonymousRuns;
+    return this.runs.size;
   }
 
   private scheduleIdleCheck(delayMs = SETTLE_MS): void {
@@ -260,7 +266,7 @@ export class Restorer {
     }
     this.pending = p;
     this.pendingSince = Date.now();
-    // Normally agent_end of the asking turn starts the check; this is the fallback should no end
+    // Normally the end of the asking turn starts the check; this is the fallback should no end
     // ever be reported (the turn is counted, so a running one still holds the restore back).
     this.scheduleIdleCheck(NO_END_FALLBACK_MS);
     const restart = this.opts.restart ? " then the gateway restarts by itself (10 to 30 seconds) so everything reads the restored state;" : "";

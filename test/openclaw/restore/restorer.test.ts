@@ -59,8 +59,9 @@ describe("Restorer", () => {
     const lines: string[] = [];
     const restorer = new Restorer({ settings, stateDir: state, logger: quietLogger(lines), env, backupRunning: () => false, restart: (r) => restarts.push(r) });
 
-    expect(restorer.onRunStart("asking-turn")).toEqual({ outcome: "pass" });
-    expect(restorer.onRunStart("other-turn")).toEqual({ outcome: "pass" });
+    expect(restorer.admitRun()).toEqual({ outcome: "pass" });
+    restorer.onRunStart("asking-turn");
+    restorer.onRunStart("other-turn");
     const answer = await restorer.restore({ snapshot: v1.id.slice(0, 8), origin: "chat" });
     expect(answer.text).toMatch(/as soon as this reply is finished/);
     expect(answer.text).toMatch(/Restoring is time travel/);
@@ -71,9 +72,12 @@ describe("Restorer", () => {
     expect(second.text).toMatch(/Not restoring now: a restore of snapshot .* is already waiting/);
 
     restorer.onRunEnd("asking-turn");
+    // A second "end" of the same turn (lifecycle "error" after "end", say) must not end the other.
+    restorer.onRunEnd("asking-turn");
     await sleep(SETTLE_MS * 2 + 500);
     expect(note()).toBe("v2"); // the other turn still runs
     expect(restarts).toEqual([]);
+    expect(lines.join("\n")).toMatch(/restore of [0-9a-f]{12} waits for 1 running turn\(s\) to end/);
 
     restorer.onRunEnd("other-turn");
     const deadline = Date.now() + 60_000;
@@ -82,7 +86,7 @@ describe("Restorer", () => {
     expect(note()).toBe("v1");
     expect(await fs.readFile(path.join(state, "workspace/MEMORY.md"), "utf8")).toBe("v1\n");
     // Held off until the restart.
-    expect(restorer.onRunStart("late-turn")).toMatchObject({ outcome: "block" });
+    expect(restorer.admitRun()).toMatchObject({ outcome: "block" });
 
     const status = await new Restorer({ settings, stateDir: state, logger: quietLogger(lines), env, backupRunning: () => false }).status();
     expect(status.text).toMatch(/Last restore .*Restored the whole state from snapshot/);
