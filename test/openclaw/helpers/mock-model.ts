@@ -39,6 +39,8 @@ export interface ChatRequest {
 export type Reply = ({ text: string } | { tool: { name: string; arguments: Record<string, unknown> } }) & {
   /** Answer this long after the request (a slow model: a turn that stays running). */
   delayMs?: number;
+  /** Answer once this settles (a turn that runs until the test lets it end). */
+  after?: Promise<unknown>;
 };
 
 export interface MockModel {
@@ -119,8 +121,9 @@ export async function startMockModel(): Promise<MockModel> {
         const chat = parseRequest(Buffer.concat(parts).toString("utf8"));
         requests.push(chat);
         const reply = handler(chat);
-        if (reply.delayMs) setTimeout(() => sse(res, chat.model, reply), reply.delayMs);
-        else sse(res, chat.model, reply);
+        const send = () => (reply.delayMs ? setTimeout(() => sse(res, chat.model, reply), reply.delayMs) : sse(res, chat.model, reply));
+        if (reply.after) void reply.after.then(send, send);
+        else send();
       } catch (err) {
         res.writeHead(500, { "content-type": "application/json" });
         res.end(JSON.stringify({ error: { message: (err as Error).message } }));

@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, mockModelConfig, type Gateway } from "../helpers/gateway.ts";
 import { startMockModel, toolCall, type ChatRequest, type MockModel } from "../helpers/mock-model.ts";
+import { chat, chatEndpointConfig } from "../helpers/chat.ts";
 import { clawbackLines, pluginConfigOps } from "../helpers/plugin.ts";
 import { snapshotsOf } from "../helpers/repo.ts";
 
@@ -22,10 +23,10 @@ async function gatewayConfig(model: MockModel, url: string) {
   return [
     ...mockModelConfig(model.baseUrl),
     ...(await pluginConfigOps({ repository: url, passphrase: PASSPHRASE, schedule: "off" })),
-    // Lets the plugin see turns start and end (before_agent_run, agent_end), so a database restore
-    // waits for every running turn; OpenClaw blocks those hooks for non-bundled plugins otherwise.
+    // Lets the plugin hold new turns off while a restore applies (before_agent_run, a conversation
+    // hook OpenClaw drops for non-bundled plugins otherwise); counting turns needs no permission.
     { path: "plugins.entries.clawback.hooks", value: { allowConversationAccess: true } },
-    { path: "gateway.http.endpoints.chatCompletions", value: { enabled: true } },
+    chatEndpointConfig,
   ];
 }
 
@@ -43,24 +44,6 @@ async function waitRestarted(gw: Gateway, timeoutMs = 300_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 250));
   }
   await gw.waitReady(Math.max(1000, deadline - Date.now()));
-}
-
-/**
- * One agent turn in the main session through the gateway's OpenAI-compatible endpoint (the same
- * agent run as `openclaw agent`, without a CLI process: each costs 30 s or more on this machine).
- * Returns the assistant's reply; throws when the turn fails.
- */
-async function chat(gw: Gateway, message: string, session = "agent:main:main"): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${gw.port}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${gw.env.OPENCLAW_GATEWAY_TOKEN}`, "x-openclaw-session-key": session },
-    body: JSON.stringify({ model: "openclaw", messages: [{ role: "user", content: message }] }),
-    signal: AbortSignal.timeout(240_000),
-  });
-  const body = await res.text();
-  if (res.status !== 200) throw new Error(`turn failed (${res.status}): ${body.slice(0, 2000)}`);
-  const json = JSON.parse(body) as { choices?: { message?: { content?: string } }[] };
-  return json.choices?.[0]?.message?.content ?? "";
 }
 
 describe("restore in a real gateway", () => {
