@@ -100,10 +100,12 @@ export class Backups {
    * backup of the fresh state first would become the latest snapshot, the one a new machine picks.
    */
   holdUntil(until: Promise<unknown>): void {
-    const gate: Promise<void> = until.then(
+    const settled = (p: Promise<unknown> | undefined) => p?.then(
       () => undefined,
       () => undefined,
-    ).finally(() => {
+    );
+    // Holds add up: the gate opens when this one and any earlier one have settled.
+    const gate: Promise<void> = Promise.all([settled(this.held), settled(until)]).then(() => undefined).finally(() => {
       if (this.held === gate) this.held = undefined;
     });
     this.held = gate;

@@ -114,7 +114,12 @@ export class ClawbackPlugin {
     return this.backups?.running ?? false;
   }
 
-  backup(reason: BackupReason): Promise<BackupOutcome> {
+  /** No backup starts until `until` settles (a restore being applied). */
+  holdBackups(until: Promise<unknown>): void {
+    this.backups?.holdUntil(until);
+  }
+
+    backup(reason: BackupReason): Promise<BackupOutcome> {
     if (!this.backups) return Promise.resolve({ ok: false, error: this.configError ?? "not configured", reason });
     return this.backups.trigger(reason);
   }

@@ -59,6 +59,19 @@ describe("backup runner", () => {
     expect((await a).ok).toBe(true);
     expect((await snapshotsOf(url, PASSPHRASE)).map((s) => s.reason)).toEqual(["schedule"]);
     expect(backups.isHeld).toBe(false);
+
+    // Holds add up: a short one (a restore) ending inside a long one (the auto-restore) opens nothing.
+    let releaseLong!: () => void;
+    let releaseShort!: () => void;
+    backups.holdUntil(new Promise<void>((r) => (releaseLong = r)));
+    backups.holdUntil(new Promise<void>((r) => (releaseShort = r)));
+    const c = backups.trigger("manual");
+    releaseShort();
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(backups.running).toBe(false);
+    releaseLong();
+    expect((await c).ok).toBe(true);
+    expect((await snapshotsOf(url, PASSPHRASE)).map((s) => s.reason)).toEqual(["schedule", "manual"]);
   });
 
   it("coalesces triggers during a backup into one follow-up and leaves regenerable folders and credentials out", async () => {
