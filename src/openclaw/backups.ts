@@ -141,7 +141,10 @@ export class Backups {
       const { snapshot, warnings } = await engine.request({ op: "commit", job: { dir: stateDir, reason, exclude: settings.exclude, secrets: settings.secrets } });
       const stats = snapshot.stats;
       await store.update((s) => {
-        s.lastBackup = { snapshot: snapshot.id, time: snapshot.time, reason, durationMs: stats.durationMs, addedBytes: stats.addedBytes, files: stats.files, bytes: stats.bytes };
+        s.lastBackup = {
+          snapshot: snapshot.id, time: snapshot.time, reason, durationMs: stats.durationMs, addedBytes: stats.addedBytes, files: stats.files, bytes: stats.bytes,
+          ...(snapshot.sqliteCheck?.failed.length ? { failedSqliteCheck: snapshot.sqliteCheck.failed } : {}),
+        };
       });
       logger.info(`clawback: snapshot ${snapshot.id.slice(0, 12)} (${reason}) in ${(stats.durationMs / 1000).toFixed(1)} s, ${stats.files} files, added ${formatBytes(stats.addedBytes)}${warnings.length ? `, ${warnings.length} warnings` : ""}`);
       for (const w of warnings.slice(0, 5)) logger.warn(`clawback: ${w.path}: ${w.message}`);

@@ -48,6 +48,16 @@ describe("status and list answers", () => {
     expect(text).toContain("about 90 more days fit");
   });
 
+  it("status names the databases of the last backup that failed SQLite's quick_check", () => {
+    const time = new Date().toISOString();
+    const { text, details } = statusReport({
+      status: { lastBackup: { snapshot: "e".repeat(64), time, reason: "schedule", durationMs: 900, addedBytes: 10, files: 3, bytes: 30, failedSqliteCheck: ["agents/main/agent/openclaw-agent.sqlite"] } },
+      running: false,
+    });
+    expect(text).toContain("Database check: agents/main/agent/openclaw-agent.sqlite failed SQLite's quick_check in the last backup and was stored as found");
+    expect(details.lastBackup?.failedSqliteCheck).toEqual(["agents/main/agent/openclaw-agent.sqlite"]);
+  });
+
   it("status carries a config problem and a recent error", () => {
     const { text, details } = statusReport({ status: { lastError: { time: new Date().toISOString(), during: "opening the repository", message: "refused" } }, running: false, configError: "config bucket: is missing" });
     expect(text).toContain("clawback is not configured: config bucket: is missing");
