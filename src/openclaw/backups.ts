@@ -59,6 +59,7 @@ export class Backups {
   private followUp: Promise<BackupOutcome> | undefined;
   private engine: EngineProcess | undefined;
   private held: Promise<void> | undefined;
+  private stopped = false;
   private afterHold: Promise<BackupOutcome> | undefined;
 
   constructor(opts: BackupsOptions) {
@@ -111,8 +112,12 @@ export class Backups {
     this.held = gate;
   }
 
-  /** Asks the running backup to stop (the commit is abandoned; what it uploaded is reused later). */
-  async abort(graceMs = 300): Promise<void> {
+  /**
+   * Stops for good (the gateway is going down): the running backup is abandoned (what it uploaded
+   * is reused by the next one), and no queued or later trigger starts another.
+   */
+  async stop(graceMs = 300): Promise<void> {
+    this.stopped = true;
     const engine = this.engine;
     if (!engine) return;
     await Promise.race([engine.request({ op: "abort" }).catch(() => null), new Promise((r) => setTimeout(r, graceMs))]);
@@ -121,6 +126,7 @@ export class Backups {
   }
 
   private start(reason: BackupReason): Promise<BackupOutcome> {
+    if (this.stopped) return Promise.resolve({ ok: false, error: "not started: the gateway is stopping", reason });
     const run = this.run(reason).finally(() => {
       if (this.current === run) this.current = undefined;
     });

@@ -141,7 +141,7 @@ export class ClawbackPlugin {
     clearTimeout(timer);
     if (result === "timeout") {
       this.logger.warn(`clawback: the shutdown backup did not finish within ${SHUTDOWN_BUDGET_MS / 1000} s; stopped it (what it uploaded is reused by the next backup)`);
-      await backups.abort();
+      await backups.stop();
     }
   }
 

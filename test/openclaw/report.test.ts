@@ -40,7 +40,7 @@ describe("status and list answers", () => {
     expect(text).toContain("Last backup:");
     expect(text).toContain("(pre-compaction), took 2.5 s");
     expect(text).toContain("Next scheduled backup:");
-    expect(text).toContain("Last error: none since the last backup.");
+    expect(text).toMatch(/Last error: none since the last backup; before it \(.*, backup \(schedule\)\): old failure/);
     expect(text).toContain("10.0 % of B2's 10 GB free tier");
     expect(details.repository).toMatchObject({ storedBytes: 1_000_000_000, freeTierBytes: B2_FREE_BYTES });
     // 200 MB added over the two days the snapshots span: 100 MB a day, 9 GB of room → 90 days.
