@@ -51,6 +51,20 @@ async function waitRestarted(gw: Gateway, timeoutMs = 300_000): Promise<void> {
  * Returns the assistant's reply; throws when the turn fails.
  */
 async function chat(gw: Gateway, message: string, session = "agent:main:main"): Promise<string> {
+  // OpenClaw answers a turn that raced its own session bookkeeping (restart recovery of an
+  // orphaned session, seen right after a restore's restart) with "… changed while starting work.
+  // Retry.": a client sends it again, and so does this one, twice at most.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await chatOnce(gw, message, session);
+    } catch (err) {
+      if (attempt >= 3 || !/changed while starting work\. Retry\./.test(String(err))) throw err;
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
+  }
+}
+
+async function chatOnce(gw: Gateway, message: string, session: string): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${gw.port}/v1/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${gw.env.OPENCLAW_GATEWAY_TOKEN}`, "x-openclaw-session-key": session },
