@@ -79,6 +79,9 @@ describe("restore in a real gateway", () => {
     await turn("first message alpha-7d1");
     const memory = path.join(gw.stateDir, "workspace", "MEMORY.md");
     await fs.writeFile(memory, "# memory\nversion one\n");
+    // A secret file of this machine's: it never reaches the bucket, so a new machine never gets it.
+    await fs.mkdir(path.join(gw.stateDir, "credentials"), { recursive: true });
+    await fs.writeFile(path.join(gw.stateDir, "credentials", "first-machine.json"), '{"token":"first-machine-secret"}');
     await turn("back up now", { action: "backup" });
     const made = await snapshotsOf(url, PASSPHRASE);
     expect(made.map((s) => s.reason)).toEqual(["manual"]);
@@ -156,7 +159,10 @@ describe("restore in a real gateway", () => {
   it("a new machine with the same plugin config comes up with the restored history and keeps working", async () => {
     const fresh = await createGateway("restore-fresh");
     try {
-      await fresh.configure(await gatewayConfig(model, url));
+      // The new machine's own secrets: a provider key of its own and a credentials file.
+      await fresh.configure([...(await gatewayConfig(model, url)), { path: "models.providers.mock.apiKey", value: "new-machine-api-key" }]);
+      await fs.mkdir(path.join(fresh.stateDir, "credentials"), { recursive: true });
+      await fs.writeFile(path.join(fresh.stateDir, "credentials", "new-machine.json"), '{"token":"new-machine-secret"}');
       await fresh.start();
       await fresh.waitForLog(/clawback: auto-restore: the state is fresh/, 120_000);
       await fresh.waitForLog(/clawback: restarting the gateway/, 180_000);
@@ -175,6 +181,10 @@ describe("restore in a real gateway", () => {
       await fresh.start();
       await turn("after restart epsilon-5a0", undefined, fresh);
       expect(lastRequest().userText).toContain("delta-2f8");
+      // Its own secrets, none of the first machine's.
+      const config = JSON.parse(await fs.readFile(path.join(fresh.stateDir, "openclaw.json"), "utf8")) as { models: { providers: { mock: { apiKey: string } } } };
+      expect(config.models.providers.mock.apiKey).toBe("new-machine-api-key");
+      expect((await fs.readdir(path.join(fresh.stateDir, "credentials"))).sort()).toEqual(["new-machine.json"]);
       // Never twice: the restarted gateway does not restore again.
       expect((await clawbackLines(fresh)).filter((l) => /restoring the latest snapshot/.test(l))).toHaveLength(1);
     } finally {
