@@ -80,11 +80,14 @@ describe("engine failures in a real gateway (B2 emulator in front of the S3 serv
     expect(gw.running()).toBe(true);
 
     const status = await gw.cli(["clawback", "status"]);
-    expect(status.stdout).toMatch(/Last error .*backup \(schedule\).*killed by SIGKILL/);
+    // (A scheduled backup may have succeeded since: status still names the error, with its time.)
+    expect(status.stdout).toMatch(/Last error\b.*backup \(schedule\).*killed by SIGKILL/);
 
     // The next trigger (the schedule again) works.
     const snaps = await waitForSnapshots(url(), key().applicationKey, (s) => s.length > 0, 300_000, env());
-    expect(snaps.map((s) => s.reason)).toEqual(["schedule"]);
+    // (The schedule runs every 20 s: by now it may have made more than one.)
+    expect(snaps.length).toBeGreaterThan(0);
+    expect(snaps.every((s) => s.reason === "schedule")).toBe(true);
     expect(gw.running()).toBe(true);
   }, 700_000);
 
@@ -95,8 +98,13 @@ describe("engine failures in a real gateway (B2 emulator in front of the S3 serv
     await writeRandom(path.join(gw.stateDir, "workspace", "big2"), 2, BIG2_FILES, 8 * 1024 * 1024);
     const stopped = await gw.stop();
     expect(stopped.code).toBe(0);
-    expect(stopped.ms).toBeLessThan(10_000);
-    expect(await gw.log()).toMatch(/shutdown backup did not finish within 4 s/);
+    // The plugin's share: its stop hook returned within the 5 s a gateway_stop handler has (it
+    // logs how long it took). The whole exit took 11 s once on this loaded machine (load 13 on 2
+    // cores), 2.5 s of it OpenClaw's own shutdown after the plugin had returned.
+    const cut = /shutdown backup did not finish within 4 s; stopped it after (\d+) ms in the stop hook/.exec(await gw.log());
+    expect(cut).not.toBeNull();
+    expect(Number(cut![1])).toBeLessThan(5_000);
+    expect(stopped.ms).toBeLessThan(20_000);
     const afterStop = await snapshots();
     expect(afterStop.some((s) => s.reason === "shutdown")).toBe(false);
     // Every listed snapshot is whole (the cut-off commit left packs only).
