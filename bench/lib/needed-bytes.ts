@@ -68,3 +68,13 @@ export function neededBytes(cacheFile: string, snapshotId: string, entries: read
     db.close();
   }
 }
+
+/** Every pack the index knows, with its size (for check --read-data: was each read once, whole?). */
+export function packSizes(cacheFile: string): Map<string, number> {
+  const db = new Database(cacheFile, { readonly: true, fileMustExist: true });
+  try {
+    return new Map(db.prepare<[], { id: string; size: number }>("SELECT id, size FROM packs").all().map((r) => [r.id, r.size]));
+  } finally {
+    db.close();
+  }
+}
