@@ -30,7 +30,7 @@ export interface Counted {
   wire: WireSummary;
   cli: CliRequests | undefined;
   /** Per pack id: GETs and bytes (for check --read-data). */
-  packs: Map<string, { gets: number; bytes: number }>;
+  packs: Map<string, { gets: number; wholeGets: number; bytes: number }>;
   result: RunResult;
 }
 

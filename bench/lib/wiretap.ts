@@ -131,14 +131,15 @@ export function isPackKey(key: string): boolean {
   return /(^|\/)data\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(key);
 }
 
-/** Per pack (its id): GETs and bytes downloaded. */
-export function packReads(records: readonly TapRecord[]): Map<string, { gets: number; bytes: number }> {
-  const out = new Map<string, { gets: number; bytes: number }>();
+/** Per pack (its id): GETs and bytes downloaded, and how many of those GETs read the whole pack (no Range). */
+export function packReads(records: readonly TapRecord[]): Map<string, { gets: number; wholeGets: number; bytes: number }> {
+  const out = new Map<string, { gets: number; wholeGets: number; bytes: number }>();
   for (const r of records) {
     if (r.kind !== "get" || !isPackKey(r.key)) continue;
     const id = r.key.slice(r.key.lastIndexOf("/") + 1);
-    const e = out.get(id) ?? { gets: 0, bytes: 0 };
+    const e = out.get(id) ?? { gets: 0, wholeGets: 0, bytes: 0 };
     e.gets++;
+    if (r.range === undefined) e.wholeGets++;
     e.bytes += r.bytesDown;
     out.set(id, e);
   }
