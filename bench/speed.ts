@@ -29,9 +29,14 @@ import { indexCacheFile, neededBytes, packSizes, type NeededBytes } from "./lib/
 // comparison between sizes, from the earlier one's saved results.
 const sizeList = process.argv.includes("--size") ? arg("size", "500MB") : "";
 if (sizeList.includes(",")) {
+  const baseWork = resolve(arg("work", join(resolve(arg("out", join(REPO_ROOT, "bench", "out"))), "work-speed")));
   for (const size of sizeList.split(",").filter(Boolean)) {
     const argv = process.argv.slice(2);
     argv[argv.indexOf("--size") + 1] = size;
+    // Each size in a folder of its own (the earlier one is deleted when it ends).
+    const w = argv.indexOf("--work");
+    if (w >= 0) argv.splice(w, 2);
+    argv.push("--work", `${baseWork}-${size}`);
     const r = spawnSync(process.execPath, [process.argv[1]!, ...argv], { stdio: "inherit" });
     if (r.status !== 0) process.exit(r.status ?? 1);
   }
