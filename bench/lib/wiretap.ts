@@ -9,7 +9,7 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 
-export type RequestKind = "put" | "get" | "head" | "list" | "delete" | "other";
+type RequestKind = "put" | "get" | "head" | "list" | "delete" | "other";
 
 export interface TapRecord {
   kind: RequestKind;
@@ -127,7 +127,7 @@ export function summarize(records: readonly TapRecord[]): WireSummary {
 }
 
 /** A pack's key: `<prefix>/data/<2 hex>/<pack id>`. */
-export function isPackKey(key: string): boolean {
+function isPackKey(key: string): boolean {
   return /(^|\/)data\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(key);
 }
 
