@@ -343,7 +343,8 @@ if (requestRows.length) {
     const c = counted[name];
     const n = needs[name];
     if (!c || !n) continue;
-    p(`- ${name} downloads ≤ ${CHECKOUT_BYTES_TARGET}× the packed bytes it needs: ${fmtBytes(c.wire.bytesDown)} down (${fmtBytes(c.wire.packBytesDown)} of it from packs, ${c.wire.packGets} range GETs) for ${fmtBytes(n.blobBytes)} needed (${n.blobs} blobs in ${n.packs} packs, whose whole size is ${fmtBytes(n.packBytes)}${n.unknown ? `; ${n.unknown} blobs not in the index` : ""}): ${missedBy(c.wire.bytesDown / n.blobBytes, CHECKOUT_BYTES_TARGET)}`);
+    const twice = [...c.packs.values()].reduce((a, r) => a + r.bytes - r.unique, 0);
+    p(`- ${name} downloads ≤ ${CHECKOUT_BYTES_TARGET}× the packed bytes it needs: ${fmtBytes(c.wire.bytesDown)} down (${fmtBytes(c.wire.packBytesDown)} of it from packs in ${c.wire.packGets} GETs, ${fmtBytes(twice)} of that read more than once) for ${fmtBytes(n.blobBytes)} needed (${n.blobs} blobs in ${n.packs} packs, whose whole size is ${fmtBytes(n.packBytes)}${n.unknown ? `; ${n.unknown} blobs not in the index` : ""}): ${missedBy(c.wire.bytesDown / n.blobBytes, CHECKOUT_BYTES_TARGET)}`);
   }
   if (readData) {
     const ratioDown = readData.packBytesDown / readData.packBytes;

@@ -5,7 +5,7 @@
 
 import { startS3Server, type S3Server } from "../../test/helpers/s3-server.ts";
 import { Clawback, type RunResult } from "./tools.ts";
-import { packReads, startWireTap, summarize, type TapRecord, type WireSummary, type WireTap } from "./wiretap.ts";
+import { packReads, startWireTap, type PackRead, summarize, type TapRecord, type WireSummary, type WireTap } from "./wiretap.ts";
 
 /** What `clawback --requests` printed (counts only: its byte figures are rounded for people). */
 export interface CliRequests {
@@ -30,7 +30,7 @@ export interface Counted {
   wire: WireSummary;
   cli: CliRequests | undefined;
   /** Per pack id: GETs and bytes (for check --read-data). */
-  packs: Map<string, { gets: number; wholeGets: number; bytes: number }>;
+  packs: Map<string, PackRead>;
   result: RunResult;
 }
 

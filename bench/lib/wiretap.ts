@@ -131,17 +131,42 @@ function isPackKey(key: string): boolean {
   return /(^|\/)data\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(key);
 }
 
-/** Per pack (its id): GETs and bytes downloaded, and how many of those GETs read the whole pack (no Range). */
-export function packReads(records: readonly TapRecord[]): Map<string, { gets: number; wholeGets: number; bytes: number }> {
-  const out = new Map<string, { gets: number; wholeGets: number; bytes: number }>();
+export interface PackRead {
+  gets: number;
+  /** GETs without a Range header: the whole pack. */
+  wholeGets: number;
+  bytes: number;
+  /** Distinct bytes of the pack downloaded (the union of the ranges read): bytes − unique were read twice. */
+  unique: number;
+}
+
+/** Per pack (its id): GETs, bytes downloaded, and how many of them were distinct. */
+export function packReads(records: readonly TapRecord[]): Map<string, PackRead> {
+  const spans = new Map<string, [number, number][]>();
+  const out = new Map<string, PackRead>();
   for (const r of records) {
-    if (r.kind !== "get" || !isPackKey(r.key)) continue;
+    if (r.kind !== "get" || !isPackKey(r.key) || r.status >= 300) continue;
     const id = r.key.slice(r.key.lastIndexOf("/") + 1);
-    const e = out.get(id) ?? { gets: 0, wholeGets: 0, bytes: 0 };
+    const e = out.get(id) ?? { gets: 0, wholeGets: 0, bytes: 0, unique: 0 };
     e.gets++;
-    if (r.range === undefined) e.wholeGets++;
     e.bytes += r.bytesDown;
+    const m = r.range === undefined ? null : /^bytes=(\d+)-/.exec(r.range);
+    if (r.range === undefined) e.wholeGets++;
+    const start = m ? Number(m[1]) : 0;
+    const list = spans.get(id) ?? [];
+    list.push([start, start + r.bytesDown]);
+    spans.set(id, list);
     out.set(id, e);
+  }
+  for (const [id, list] of spans) {
+    list.sort((a, b) => a[0] - b[0]);
+    let unique = 0;
+    let end = 0;
+    for (const [a, b] of list) {
+      if (b > end) unique += b - Math.max(a, end);
+      end = Math.max(end, b);
+    }
+    out.get(id)!.unique = unique;
   }
   return out;
 }

@@ -60,7 +60,10 @@ describe("bench request counts", () => {
       for (const [id, r] of checkout.packs) {
         expect(sizes.has(id)).toBe(true);
         expect(r.wholeGets).toBe(0);
+        expect(r.unique).toBeLessThanOrEqual(Math.min(r.bytes, sizes.get(id)!));
       }
+      // The distinct bytes read cover every needed blob.
+      expect([...checkout.packs.values()].reduce((a, r) => a + r.unique, 0)).toBeGreaterThanOrEqual(needed.blobBytes);
 
       const check = await s3.counted("check", ["check", "--read-data", "--json"]);
       agree(check);
@@ -69,6 +72,7 @@ describe("bench request counts", () => {
         const r = check.packs.get(id);
         expect(r?.wholeGets, id).toBeGreaterThanOrEqual(1);
         expect(r!.bytes, id).toBeGreaterThanOrEqual(size);
+        expect(r!.unique, id).toBe(size);
       }
       expect(check.wire.packBytesDown).toBeGreaterThanOrEqual([...sizes.values()].reduce((a, b) => a + b, 0));
     } finally {
