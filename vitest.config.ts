@@ -6,6 +6,7 @@ const GATEWAY_SCENARIOS = [
   "test/openclaw/backup-faults.test.ts",
   "test/openclaw/config-errors.test.ts",
   "test/openclaw/restore/gateway-restore.test.ts",
+  "test/openclaw/restore/gateway-restore-faults.test.ts",
 ];
 
 export default defineConfig({
