@@ -127,7 +127,7 @@ describe("a restore whose download fails midway, in a real gateway", () => {
     expect(cut).toBe(true);
     expect(proxy.counts.faults.reset).toBeGreaterThan(0);
     // It failed downloading (not opening the repository or choosing the snapshot).
-    expect((await clawbackLines(gw)).join("\n")).toMatch(/restore of snapshot [0-9a-f]{12} failed, the state is as it was: .*GET of "data\//);
+    expect((await clawbackLines(gw)).join("\n")).toMatch(/restore of snapshot [0-9a-f]{12} failed, the state is as it was: .*GET of \\?"data\//);
 
     expect(await fileHashes(path.join(gw.stateDir, "workspace"))).toEqual(before);
     expect((await clawbackLines(gw)).join("\n")).not.toMatch(/restarting the gateway/);
