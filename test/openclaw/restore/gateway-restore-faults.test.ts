@@ -1,7 +1,7 @@
 // A whole restore asked for from chat whose download is cut off midway, inside a real gateway: the
 // repository is on the project's S3 server behind its B2 authorize emulator, with the fault proxy
-// between the emulator's S3 endpoint and the server. Once the restore's first pack download has
-// gone through, every later request is reset. The restore fails and says so, the state folder is
+// between the emulator's S3 endpoint and the server. Once the restore has stored its safety
+// snapshot and its first pack download has gone through, every later request is reset. The restore fails and says so, the state folder is
 // exactly as it was (workspace files byte for byte; the session's history, read back through
 // OpenClaw, still holds the turn the snapshot predates), and the gateway keeps answering turns.
 import * as crypto from "node:crypto";
@@ -101,11 +101,17 @@ describe("a restore whose download fails midway, in a real gateway", () => {
     for (let i = 0; i < 24; i++) await fs.appendFile(path.join(gw.stateDir, "workspace", "notes", `n-${i}.bin`), "changed after the backup");
     const before = await fileHashes(path.join(gw.stateDir, "workspace"));
 
-    // Cut the network once the restore's download is under way.
+    // Cut the network once the restore's download is under way: the restore first stores a
+    // safety snapshot (its record is a PUT under snapshots/), then downloads packs (GETs under
+    // data/). Choosing the snapshot before that reads packs too (its listing), so the cut waits
+    // for a pack read after the safety snapshot's record.
     const seen = proxy.log.length;
     let cut = false;
     const watcher = setInterval(() => {
-      if (!cut && proxy.log.slice(seen).some((r) => r.method === "GET" && r.path.includes("/data/") && !r.fault)) {
+      if (cut) return;
+      const since = proxy.log.slice(seen);
+      const safety = since.findIndex((r) => r.method === "PUT" && r.path.includes("/snapshots/"));
+      if (safety >= 0 && since.slice(safety).some((r) => r.method === "GET" && r.path.includes("/data/") && !r.fault)) {
         cut = true;
         proxy.setRate(1, ["reset"]);
       }
@@ -120,6 +126,8 @@ describe("a restore whose download fails midway, in a real gateway", () => {
     }
     expect(cut).toBe(true);
     expect(proxy.counts.faults.reset).toBeGreaterThan(0);
+    // It failed downloading (not opening the repository or choosing the snapshot).
+    expect((await clawbackLines(gw)).join("\n")).toMatch(/restore of snapshot [0-9a-f]{12} failed, the state is as it was: .*GET of \\?"data\//);
 
     expect(await fileHashes(path.join(gw.stateDir, "workspace"))).toEqual(before);
     expect((await clawbackLines(gw)).join("\n")).not.toMatch(/restarting the gateway/);
