@@ -28,17 +28,18 @@ export async function waitRestarted(gw: Gateway, timeoutMs = 300_000): Promise<v
  * Returns the assistant's reply; throws when the turn fails.
  */
 export async function chat(gw: Gateway, message: string, session = "agent:main:main"): Promise<string> {
-  // OpenClaw answers a turn that raced its own session bookkeeping (restart recovery of an
-  // orphaned session, seen right after a restore's restart) with "… changed while starting work.
-  // Retry.": a client sends it again, and so does this one, twice at most. The HTTP endpoint
-  // answered that same error as a bare 500 "internal error" (the gateway's log named
-  // SessionWorkStartChangedError), so that is sent again too.
+  // OpenClaw answers a turn that raced its own session bookkeeping with "… changed while starting
+  // work. Retry.": a client sends it again, and so does this one. Seen right after a restore's
+  // restart: OpenClaw's restart recovery re-runs the main session's orphaned turn (30 s here
+  // under load), and every turn sent to that session meanwhile fails; the HTTP endpoint answers
+  // it as a bare 500 "internal error" (the gateway's log names SessionWorkStartChangedError), so
+  // that is sent again too, for up to about two minutes.
   for (let attempt = 1; ; attempt++) {
     try {
       return await chatOnce(gw, message, session);
     } catch (err) {
-      if (attempt >= 3 || !/changed while starting work\. Retry\.|turn failed \(500\): .*"internal error"/.test(String(err))) throw err;
-      await new Promise((r) => setTimeout(r, 2_000));
+      if (attempt >= 12 || !/changed while starting work\. Retry\.|turn failed \(500\): .*"internal error"/.test(String(err))) throw err;
+      await new Promise((r) => setTimeout(r, 10_000));
     }
   }
 }
