@@ -55,8 +55,18 @@ describe("invalid plugin config in a real gateway", () => {
     expect(set.code, set.stderr + set.stdout).toBe(0);
   }
 
+  /** The plugin's log entries (their message text, JSON unescaped) that contain `text`. */
   async function linesWith(text: string): Promise<string[]> {
-    return (await clawbackLines(gw)).filter((l) => l.includes(text));
+    const messages: string[] = [];
+    for (const line of await clawbackLines(gw)) {
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        messages.push(["0", "1", "2"].map((k) => entry[k]).filter((v) => typeof v === "string").join(" "));
+      } catch {
+        messages.push(line);
+      }
+    }
+    return messages.filter((m) => m.includes(`clawback: ${text}`));
   }
 
   it("a missing field: one log line, the gateway runs, the tool and status say the same", async () => {

@@ -5,7 +5,8 @@
 // binary and the wasm kernels must be found beside dist/. A file:// repository and a fast schedule
 // then show that the gateway backs up from that installed copy: every engine child seen runs
 // child.js from the installed folder (never from OpenClaw's load copy under tmp/plugin-captures/),
-// a `schedule` snapshot lands, and the log names no error.
+// a `schedule` snapshot lands, another after an in-process restart (SIGUSR2), and the log names
+// no error.
 //
 // npm and the registry: OpenClaw runs `npm install --omit=dev --omit=peer --legacy-peer-deps
 // --ignore-scripts` with npm_config_cache removed from the environment and a freshness bypass
@@ -124,6 +125,16 @@ describe("the npm pack tarball installed with `openclaw plugins install npm-pack
       const snaps = await waitForSnapshots(url, PASSPHRASE, (s) => s.some((x) => x.reason === "schedule"), 180_000);
       expect(snaps.some((s) => s.reason === "schedule")).toBe(true);
       await gw.waitForLog(/clawback: snapshot [0-9a-f]{12} \(schedule\)/, 60_000);
+      // An in-process restart (SIGUSR2) reloads the plugin and removes OpenClaw's load copies
+      // under tmp/plugin-captures/: the backups after it still run from the installed folder.
+      const before = snaps.length;
+      const readyBefore = ((await gw.log()).match(/gateway ready/g) ?? []).length;
+      process.kill(gw.pid!, "SIGUSR2");
+      for (let i = 0; i < 600 && ((await gw.log()).match(/gateway ready/g) ?? []).length <= readyBefore; i++) await new Promise((r) => setTimeout(r, 500));
+      expect(((await gw.log()).match(/gateway ready/g) ?? []).length).toBeGreaterThan(readyBefore);
+      await gw.waitReady(300_000);
+      const after = await waitForSnapshots(url, PASSPHRASE, (s) => s.filter((x) => x.reason === "schedule").length > before, 180_000);
+      expect(after.length).toBeGreaterThan(before);
     } finally {
       children.stop();
     }
