@@ -105,6 +105,8 @@ describe("invalid plugin config in a real gateway", () => {
     await reloadWith({ repository: "s3://nowhere/openclaw", keyId: "AK", applicationKey: "SK", schedule: "off" });
     const line = await gw.waitForLog(/clawback: cannot open the repository s3:\/\/nowhere\/openclaw: [^"\\]+/, 240_000);
     expect(await linesWith("cannot open the repository s3://nowhere/openclaw")).toHaveLength(1);
+    // The reason is logged once (the auto-restore of this fresh state only says it did not restore).
+    expect((await linesWith("")).filter((m) => m.includes("ECONNREFUSED"))).toHaveLength(1);
     expect(gw.running()).toBe(true);
     const answer = await toolStatusShowing("opening the repository");
     expect(answer).toContain("Last error");
