@@ -7,6 +7,7 @@ const GATEWAY_SCENARIOS = [
   "test/openclaw/config-errors.test.ts",
   "test/openclaw/install-tarball.test.ts",
   "test/openclaw/restore/gateway-restore.test.ts",
+  "test/openclaw/restore/gateway-restore-faults.test.ts",
 ];
 
 export default defineConfig({

@@ -144,20 +144,33 @@ function simTimeEnv(timeMs: number | undefined): NodeJS.ProcessEnv {
   return { LD_PRELOAD: FAKETIME_LIB, FAKETIME: `@${d}`, FAKETIME_DONT_FAKE_MONOTONIC: "1", TZ: "UTC" };
 }
 
+/** A repository elsewhere than a local folder: its URL and the environment that reaches it (s3://…). */
+export interface ClawbackStore {
+  url: string;
+  env: Record<string, string>;
+}
+
 export class Clawback implements Tool {
   readonly name = "clawback";
   readonly repo: string;
-  private readonly cache: string;
-  constructor(work: string) {
-    this.repo = join(work, "clawback-repo");
+  /** The index cache folder (one repository's cache under it). */
+  readonly cache: string;
+  private readonly store: ClawbackStore | undefined;
+  constructor(work: string, store?: ClawbackStore) {
+    this.repo = store?.url ?? join(work, "clawback-repo");
     this.cache = join(work, "clawback-cache");
+    this.store = store;
   }
   private cli(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<RunResult> {
     if (!existsSync(clawbackCli)) throw new Error(`clawback CLI not found at ${clawbackCli} (src/cli/main.ts): the clawback column cannot run yet`);
-    return run(process.execPath, [clawbackCli, ...args, "--repo", this.repo, "--cache-dir", this.cache], { env: { CLAWBACK_PASSPHRASE: PASSWORD, ...env }, ...(cwd ? { cwd } : {}) });
+    return run(process.execPath, [clawbackCli, ...args, "--repo", this.repo, "--cache-dir", this.cache], { env: { CLAWBACK_PASSPHRASE: PASSWORD, ...this.store?.env, ...env }, ...(cwd ? { cwd } : {}) });
+  }
+  /** Any clawback command against this repository, with `--requests` (its line is the last of stderr); throws on failure. */
+  async command(args: string[]): Promise<RunResult> {
+    return check(await this.cli([...args, "--requests"]), `clawback ${args[0] ?? ""}`);
   }
   async init(): Promise<void> {
-    rmSync(this.repo, { recursive: true, force: true });
+    if (!this.store) rmSync(this.repo, { recursive: true, force: true });
     rmSync(this.cache, { recursive: true, force: true });
     check(await this.cli(["init"]), "clawback init");
   }
@@ -173,7 +186,7 @@ export class Clawback implements Tool {
     return [a, b];
   }
   storedBytes(): number {
-    return duBytes(this.repo);
+    return this.store ? NaN : duBytes(this.repo);
   }
   /** `clawback stats --json` (storedBytes, logicalBytes, ...), or null if it fails. */
   async stats(): Promise<Record<string, unknown> | null> {

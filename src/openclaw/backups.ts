@@ -59,6 +59,7 @@ export class Backups {
   private followUp: Promise<BackupOutcome> | undefined;
   private engine: EngineProcess | undefined;
   private held: Promise<void> | undefined;
+  private stopped = false;
   private afterHold: Promise<BackupOutcome> | undefined;
 
   constructor(opts: BackupsOptions) {
@@ -100,17 +101,23 @@ export class Backups {
    * backup of the fresh state first would become the latest snapshot, the one a new machine picks.
    */
   holdUntil(until: Promise<unknown>): void {
-    const gate: Promise<void> = until.then(
+    const settled = (p: Promise<unknown> | undefined) => p?.then(
       () => undefined,
       () => undefined,
-    ).finally(() => {
+    );
+    // Holds add up: the gate opens when this one and any earlier one have settled.
+    const gate: Promise<void> = Promise.all([settled(this.held), settled(until)]).then(() => undefined).finally(() => {
       if (this.held === gate) this.held = undefined;
     });
     this.held = gate;
   }
 
-  /** Asks the running backup to stop (the commit is abandoned; what it uploaded is reused later). */
-  async abort(graceMs = 300): Promise<void> {
+  /**
+   * Stops for good (the gateway is going down): the running backup is abandoned (what it uploaded
+   * is reused by the next one), and no queued or later trigger starts another.
+   */
+  async stop(graceMs = 300): Promise<void> {
+    this.stopped = true;
     const engine = this.engine;
     if (!engine) return;
     await Promise.race([engine.request({ op: "abort" }).catch(() => null), new Promise((r) => setTimeout(r, graceMs))]);
@@ -119,6 +126,7 @@ export class Backups {
   }
 
   private start(reason: BackupReason): Promise<BackupOutcome> {
+    if (this.stopped) return Promise.resolve({ ok: false, error: "not started: the gateway is stopping", reason });
     const run = this.run(reason).finally(() => {
       if (this.current === run) this.current = undefined;
     });
@@ -139,7 +147,10 @@ export class Backups {
       const { snapshot, warnings } = await engine.request({ op: "commit", job: { dir: stateDir, reason, exclude: settings.exclude, secrets: settings.secrets } });
       const stats = snapshot.stats;
       await store.update((s) => {
-        s.lastBackup = { snapshot: snapshot.id, time: snapshot.time, reason, durationMs: stats.durationMs, addedBytes: stats.addedBytes, files: stats.files, bytes: stats.bytes };
+        s.lastBackup = {
+          snapshot: snapshot.id, time: snapshot.time, reason, durationMs: stats.durationMs, addedBytes: stats.addedBytes, files: stats.files, bytes: stats.bytes,
+          ...(snapshot.sqliteCheck?.failed.length ? { failedSqliteCheck: snapshot.sqliteCheck.failed } : {}),
+        };
       });
       logger.info(`clawback: snapshot ${snapshot.id.slice(0, 12)} (${reason}) in ${(stats.durationMs / 1000).toFixed(1)} s, ${stats.files} files, added ${formatBytes(stats.addedBytes)}${warnings.length ? `, ${warnings.length} warnings` : ""}`);
       for (const w of warnings.slice(0, 5)) logger.warn(`clawback: ${w.path}: ${w.message}`);

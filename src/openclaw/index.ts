@@ -46,7 +46,7 @@ function gatewayRestorer(): Restorer | undefined {
 function restorerFor(plugin: ClawbackPlugin, stateDir: string, logger: Logger, restart?: (reason: string) => void): Restorer {
   return new Restorer({
     settings: plugin.settings, ...(plugin.configError ? { configError: plugin.configError } : {}), stateDir, logger,
-    backupRunning: () => plugin.backupRunning, ...(restart ? { restart } : {}),
+    backupRunning: () => plugin.backupRunning, holdBackups: (until) => plugin.holdBackups(until), ...(restart ? { restart } : {}),
     ...(process.argv[1] ? { openclawEntry: process.argv[1] } : {}),
   });
 }

@@ -114,7 +114,12 @@ export class ClawbackPlugin {
     return this.backups?.running ?? false;
   }
 
-  backup(reason: BackupReason): Promise<BackupOutcome> {
+  /** No backup starts until `until` settles (a restore being applied). */
+  holdBackups(until: Promise<unknown>): void {
+    this.backups?.holdUntil(until);
+  }
+
+    backup(reason: BackupReason): Promise<BackupOutcome> {
     if (!this.backups) return Promise.resolve({ ok: false, error: this.configError ?? "not configured", reason });
     return this.backups.trigger(reason);
   }
@@ -130,13 +135,14 @@ export class ClawbackPlugin {
       this.logger.info("clawback: no shutdown backup: the gateway stopped before deciding whether to restore this fresh state from the bucket");
       return;
     }
+    const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const outOfTime = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), SHUTDOWN_BUDGET_MS)));
     const result = await Promise.race([backups.trigger("shutdown"), outOfTime]);
     clearTimeout(timer);
     if (result === "timeout") {
-      this.logger.warn(`clawback: the shutdown backup did not finish within ${SHUTDOWN_BUDGET_MS / 1000} s; stopped it (what it uploaded is reused by the next backup)`);
-      await backups.abort();
+      await backups.stop();
+      this.logger.warn(`clawback: the shutdown backup did not finish within ${SHUTDOWN_BUDGET_MS / 1000} s; stopped it after ${Date.now() - started} ms in the stop hook (what it uploaded is reused by the next backup)`);
     }
   }
 

@@ -81,10 +81,17 @@ export function statusReport(input: StatusInput): { text: string; details: Statu
   if (input.configError) lines.push(`clawback is not configured: ${input.configError}`);
   const b = status.lastBackup;
   lines.push(b ? `Last backup: ${when(b.time)} (${b.reason}), took ${(b.durationMs / 1000).toFixed(1)} s, added ${formatBytes(b.addedBytes)} (snapshot ${b.snapshot.slice(0, 12)}).` : "No backup yet.");
+  if (b?.failedSqliteCheck?.length) {
+    lines.push(`Database check: ${b.failedSqliteCheck.join(", ")} failed SQLite's quick_check in the last backup and ${b.failedSqliteCheck.length === 1 ? "was" : "were"} stored as found; retention keeps the newest snapshot whose databases passed.`);
+  }
   if (input.running) lines.push("A backup is running now.");
   if (input.schedule) lines.push(input.nextRun ? `Next scheduled backup: ${when(input.nextRun.toISOString())} (${input.schedule}).` : `Scheduled backups: ${input.schedule}.`);
   const e = status.lastError;
-  lines.push(e && (!b || e.time > b.time) ? `Last error (${when(e.time)}, ${e.during}): ${e.message}` : "Last error: none since the last backup.");
+  // An error older than the last backup still shows (with its time): an intermittent failure
+  // between two good backups is what a person looking at status wants to know about.
+  if (!e) lines.push("Last error: none.");
+  else if (!b || e.time > b.time) lines.push(`Last error (${when(e.time)}, ${e.during}): ${e.message}`);
+  else lines.push(`Last error: none since the last backup; before it (${when(e.time)}, ${e.during}): ${e.message}`);
   if (input.repo) {
     const { stats, snapshots } = input.repo;
     const rate = growthPerDay(snapshots);

@@ -11,6 +11,8 @@ interface BackupRecord {
   addedBytes: number;
   files: number;
   bytes: number;
+  /** Databases whose captured content failed SQLite's quick_check (stored as found). */
+  failedSqliteCheck?: string[];
 }
 
 interface ErrorRecord {

@@ -16,6 +16,9 @@ import { startB2Emulator, B2_EMULATOR_S3_KEYS, type B2Emulator } from "../helper
 import { openBackend } from "../../src/storage/open.ts";
 import { prng, randomBytesFrom } from "../helpers/tree.ts";
 
+/** Files of 8 MiB in the change the shutdown push cannot finish. */
+const BIG2_FILES = 48;
+
 async function writeRandom(dir: string, seed: number, files: number, size: number): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
   const rand = prng(seed);
@@ -62,7 +65,8 @@ describe("engine failures in a real gateway (B2 emulator in front of the S3 serv
     await gw.waitForLog(/clawback key add/, 60_000);
     // The log file (stdout repeats each line).
     const log = await fs.readFile(gw.logFile, "utf8");
-    expect(log.match(/add a recovery passphrase/g)?.length).toBe(1);
+    // One line (each JSON line of the log file holds its text twice: argument and message).
+    expect(log.split("\n").filter((l) => l.includes("add a recovery passphrase")).length).toBe(1);
     expect(log).not.toContain(key().applicationKey);
   });
 
@@ -76,22 +80,31 @@ describe("engine failures in a real gateway (B2 emulator in front of the S3 serv
     expect(gw.running()).toBe(true);
 
     const status = await gw.cli(["clawback", "status"]);
-    expect(status.stdout).toMatch(/Last error .*backup \(schedule\).*killed by SIGKILL/);
+    // (A scheduled backup may have succeeded since: status still names the error, with its time.)
+    expect(status.stdout).toMatch(/Last error\b.*backup \(schedule\).*killed by SIGKILL/);
 
     // The next trigger (the schedule again) works.
     const snaps = await waitForSnapshots(url(), key().applicationKey, (s) => s.length > 0, 300_000, env());
-    expect(snaps.map((s) => s.reason)).toEqual(["schedule"]);
+    // (The schedule runs every 20 s: by now it may have made more than one.)
+    expect(snaps.length).toBeGreaterThan(0);
+    expect(snaps.every((s) => s.reason === "schedule")).toBe(true);
     expect(gw.running()).toBe(true);
   }, 700_000);
 
   it("a shutdown push cut off by its budget exits 0 in time, lists no snapshot, and the next start's backup reuses what it sent", async () => {
     const packsBefore = await packBytes();
-    // A large new change: more than the 4 s budget can upload here.
-    await writeRandom(path.join(gw.stateDir, "workspace", "big2"), 2, 24, 8 * 1024 * 1024);
+    // A large new change: more than the 4 s budget can upload here (192 MiB once took 3.95 s on a
+    // quiet machine: too close to the budget to be sure of a cut).
+    await writeRandom(path.join(gw.stateDir, "workspace", "big2"), 2, BIG2_FILES, 8 * 1024 * 1024);
     const stopped = await gw.stop();
     expect(stopped.code).toBe(0);
-    expect(stopped.ms).toBeLessThan(10_000);
-    expect(await gw.log()).toMatch(/shutdown backup did not finish within 4 s/);
+    // The plugin's share: its stop hook returned within the 5 s a gateway_stop handler has (it
+    // logs how long it took). The whole exit took 11 s once on this loaded machine (load 13 on 2
+    // cores), 2.5 s of it OpenClaw's own shutdown after the plugin had returned.
+    const cut = /shutdown backup did not finish within 4 s; stopped it after (\d+) ms in the stop hook/.exec(await gw.log());
+    expect(cut).not.toBeNull();
+    expect(Number(cut![1])).toBeLessThan(5_000);
+    expect(stopped.ms).toBeLessThan(20_000);
     const afterStop = await snapshots();
     expect(afterStop.some((s) => s.reason === "shutdown")).toBe(false);
     // Every listed snapshot is whole (the cut-off commit left packs only).
@@ -105,9 +118,9 @@ describe("engine failures in a real gateway (B2 emulator in front of the S3 serv
     // the cut-off push sent plus what the next backup added exceeds that only by what was sent
     // twice (and a few KiB of listings): under 10 % of what the cut-off one had sent. (Measured
     // once here: 134.5 MB sent before the cut, 67.1 MB added after, 0.3 MB over the change.)
-    const resent = sentByCutOff + first.stats.addedBytes - 24 * 8 * 1024 * 1024;
+    const resent = sentByCutOff + first.stats.addedBytes - BIG2_FILES * 8 * 1024 * 1024;
     expect(resent).toBeLessThan(sentByCutOff * 0.1);
     // It holds big2 whole: the cut-off's packs were adopted, not lost.
-    expect(first.stats.bytes).toBeGreaterThan(24 * 8 * 1024 * 1024);
+    expect(first.stats.bytes).toBeGreaterThan(BIG2_FILES * 8 * 1024 * 1024);
   }, 900_000);
 });

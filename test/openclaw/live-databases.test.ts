@@ -5,15 +5,25 @@
 // closing its connection after a capture, would believe itself the last user, checkpoint and
 // delete the -wal: the gateway would then hold a "(deleted)" -wal descriptor and the -wal on disk
 // would be a new file (another inode). Both are watched all along, from /proc/<gateway pid>/fd.
+// Then secrets are seeded into the gateway's own databases (the secret tables and rows), files
+// and config while it runs: the backups that follow put none of them into the bucket, decrypted
+// or as stored, and each database of the last snapshot passes integrity_check.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { createGateway, mockModelConfig, type Gateway } from "./helpers/gateway.ts";
 import { startMockModel, type MockModel } from "./helpers/mock-model.ts";
 import { pluginConfigOps } from "./helpers/plugin.ts";
-import { snapshotsOf } from "./helpers/repo.ts";
+import { snapshotsOf, waitForSnapshots } from "./helpers/repo.ts";
+import { AGENT_SECRET_TABLES, GLOBAL_SECRET_TABLES } from "../../src/openclaw/secrets/secret-state.ts";
+import { openBackend } from "../../src/storage/open.ts";
+import { Repository } from "../../src/lib.ts";
+import { repositoryPlaintexts } from "./secrets/plaintext.ts";
+import { integrityCheck, leaked, readAllFiles, seedDatabaseSecrets } from "./secrets/openclaw-state.ts";
+import { randomBytes } from "node:crypto";
 
-const PASSPHRASE = "live-databases-passphrase";
+const PASSPHRASE = `CLAWSECRET-passphrase-${randomBytes(6).toString("hex")}`;
+const API_KEY = `CLAWSECRET-provider-apiKey-${randomBytes(6).toString("hex")}`;
 
 interface FdSample {
   /** -wal (and other SQLite) files the gateway holds whose name ends in "(deleted)". */
@@ -59,7 +69,11 @@ describe("backups while the gateway writes its databases", () => {
     model.script(() => ({ text: "noted, and written to the session" }));
     gw = await createGateway("livedb");
     url = `file://${path.join(gw.root, "repo")}`;
-    await gw.configure([...mockModelConfig(model.baseUrl), ...(await pluginConfigOps({ repository: url, passphrase: PASSPHRASE, schedule: "*/2 * * * * *" }))]);
+    await gw.configure([
+      ...mockModelConfig(model.baseUrl),
+      { path: "models.providers.mock.apiKey", value: API_KEY },
+      ...(await pluginConfigOps({ repository: url, passphrase: PASSPHRASE, schedule: "*/2 * * * * *" })),
+    ]);
     await gw.start();
   }, 900_000);
 
@@ -107,6 +121,42 @@ describe("backups while the gateway writes its databases", () => {
     const agentWal = [...inodes.keys()].filter((p) => p.endsWith("openclaw-agent.sqlite-wal"));
     expect(agentWal.length).toBeGreaterThan(0);
     for (const [p, set] of inodes) expect({ wal: p, inodes: set.size }).toEqual({ wal: p, inodes: 1 });
+    expect(gw.running()).toBe(true);
+  }, 400_000);
+  it("secrets seeded into the running gateway's databases, files and config never reach the bucket; captured databases pass integrity_check", async () => {
+    const seeded = seedDatabaseSecrets(gw.stateDir, "LIVE", { global: GLOBAL_SECRET_TABLES, agent: AGENT_SECRET_TABLES, agents: ["main"] });
+    const envValue = `CLAWSECRET-env-${randomBytes(6).toString("hex")}`;
+    const credential = `CLAWSECRET-credential-${randomBytes(6).toString("hex")}`;
+    await fs.writeFile(path.join(gw.stateDir, ".env"), `OPENAI_API_KEY=${envValue}\n`);
+    await fs.mkdir(path.join(gw.stateDir, "credentials"), { recursive: true });
+    await fs.writeFile(path.join(gw.stateDir, "credentials", "live.json"), JSON.stringify({ token: credential }));
+    const values = [...seeded.values, envValue, credential, API_KEY, PASSPHRASE];
+    // The control: every value is in the live state folder, where a scan of the bucket would find it.
+    expect(leaked(values, await readAllFiles(gw.stateDir)).sort()).toEqual([...values].sort());
+
+    const before = (await snapshotsOf(url, PASSPHRASE)).length;
+    const after = await waitForSnapshots(url, PASSPHRASE, (s) => s.length >= before + 2, 180_000);
+
+    const backend = await openBackend(url);
+    try {
+      const { decrypted, raw } = await repositoryPlaintexts(backend, PASSPHRASE);
+      expect(leaked(values, [...decrypted, ...raw])).toEqual([]);
+    } finally {
+      await backend.close();
+    }
+
+    const out = path.join(gw.root, "restored");
+    const cacheDir = path.join(gw.root, "test-cache");
+    const repo = await Repository.open(url, { passphrase: PASSPHRASE, cacheDir });
+    try {
+      await repo.checkout(after[after.length - 1]!.id, out);
+    } finally {
+      await repo.close();
+    }
+    const databases = (await fs.readdir(out, { recursive: true })).filter((f) => String(f).endsWith(".sqlite"));
+    expect(databases).toEqual(expect.arrayContaining(["state/openclaw.sqlite", "agents/main/agent/openclaw-agent.sqlite"]));
+    for (const db of databases) expect({ db, check: integrityCheck(path.join(out, String(db))) }).toEqual({ db, check: "ok" });
+    expect(seeded.kept.length).toBeGreaterThan(0);
     expect(gw.running()).toBe(true);
   }, 400_000);
 });

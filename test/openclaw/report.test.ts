@@ -40,12 +40,22 @@ describe("status and list answers", () => {
     expect(text).toContain("Last backup:");
     expect(text).toContain("(pre-compaction), took 2.5 s");
     expect(text).toContain("Next scheduled backup:");
-    expect(text).toContain("Last error: none since the last backup.");
+    expect(text).toMatch(/Last error: none since the last backup; before it \(.*, backup \(schedule\)\): old failure/);
     expect(text).toContain("10.0 % of B2's 10 GB free tier");
     expect(details.repository).toMatchObject({ storedBytes: 1_000_000_000, freeTierBytes: B2_FREE_BYTES });
     // 200 MB added over the two days the snapshots span: 100 MB a day, 9 GB of room → 90 days.
     expect(details.repository!.daysThatFit).toBe(90);
     expect(text).toContain("about 90 more days fit");
+  });
+
+  it("status names the databases of the last backup that failed SQLite's quick_check", () => {
+    const time = new Date().toISOString();
+    const { text, details } = statusReport({
+      status: { lastBackup: { snapshot: "e".repeat(64), time, reason: "schedule", durationMs: 900, addedBytes: 10, files: 3, bytes: 30, failedSqliteCheck: ["agents/main/agent/openclaw-agent.sqlite"] } },
+      running: false,
+    });
+    expect(text).toContain("Database check: agents/main/agent/openclaw-agent.sqlite failed SQLite's quick_check in the last backup and was stored as found");
+    expect(details.lastBackup?.failedSqliteCheck).toEqual(["agents/main/agent/openclaw-agent.sqlite"]);
   });
 
   it("status carries a config problem and a recent error", () => {

@@ -44,6 +44,8 @@ export interface RestorerOptions {
   env?: NodeJS.ProcessEnv;
   /** True while a backup runs (the backup side's runner). */
   backupRunning: () => boolean;
+  /** Keeps backups from starting until the promise settles (while a restore applies, up to the restart). */
+  holdBackups?: (until: Promise<void>) => void;
   /** Restarts the gateway in-process; absent in the CLI (no gateway in this process). */
   restart?: (reason: string) => void;
   /** The running OpenClaw's CLI entry (process.argv[1]), to find its workspace templates (fresh-state check). */
@@ -77,10 +79,26 @@ export class Restorer {
   private readonly runs = new Map<string, number>();
   private anonymousRuns = 0;
   private pending: Pending | undefined;
-  private applying = false;
+  private applyingFlag = false;
+  private releaseBackups: (() => void) | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private pendingSince = 0;
   private restartTimer: NodeJS.Timeout | undefined;
+
+  /** While true, new turns are held off and backups wait (they would capture a half-restored state). */
+  private get applying(): boolean {
+    return this.applyingFlag;
+  }
+
+  private set applying(on: boolean) {
+    if (on === this.applyingFlag) return;
+    this.applyingFlag = on;
+    if (on) this.opts.holdBackups?.(new Promise<void>((resolve) => (this.releaseBackups = resolve)));
+    else {
+      this.releaseBackups?.();
+      this.releaseBackups = undefined;
+    }
+  }
 
   constructor(opts: RestorerOptions) {
     this.opts = opts;
@@ -317,6 +335,7 @@ export class Restorer {
   dispose(): void {
     clearTimeout(this.idleTimer);
     clearTimeout(this.restartTimer);
+    this.releaseBackups?.();
     const p = this.pending;
     this.pending = undefined;
     p?.settled?.();

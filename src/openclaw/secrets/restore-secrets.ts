@@ -11,9 +11,16 @@ export interface RestoreSecretsOptions {
   currentStateDir: string;
   /** A restored state folder that is not live yet (a checkout's target before it is swapped in). */
   restoredStateDir: string;
-  /** Config paths taken whole from the current openclaw.json (default: this plugin's own entry, so the restored gateway keeps backing up). */
+  /** Config paths taken whole from the current openclaw.json (default: MACHINE_CONFIG_PATHS). */
   keepConfigPaths?: readonly string[][];
 }
+
+/**
+ * Settings of openclaw.json that belong to the machine, not to the agent: this plugin's own entry
+ * (the restored gateway keeps backing up to the same place) and where the machine writes its logs
+ * (another machine's log path may not exist here; logs/ is never backed up either).
+ */
+const MACHINE_CONFIG_PATHS: readonly string[][] = [["plugins", "entries", "clawback"], ["logging"]];
 
 export interface RestoreSecretsResult {
   /** Config files given the machine's secret values (relative paths). */
@@ -45,7 +52,7 @@ export async function restoreSecrets(opts: RestoreSecretsOptions): Promise<Resto
   const current = path.resolve(opts.currentStateDir);
   const restored = path.resolve(opts.restoredStateDir);
   const result: RestoreSecretsResult = { configs: [], files: [], rows: {} };
-  await restoreConfigs(current, restored, opts.keepConfigPaths ?? [["plugins", "entries", "clawback"]], result);
+  await restoreConfigs(current, restored, opts.keepConfigPaths ?? MACHINE_CONFIG_PATHS, result);
   await restoreSecretFiles(current, restored, "", result);
   for (const [rel, kind] of await openclawDatabases(restored)) {
     const from = path.join(current, rel);

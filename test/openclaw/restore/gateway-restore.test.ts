@@ -14,6 +14,7 @@ import { createGateway, mockModelConfig, type Gateway } from "../helpers/gateway
 import { startMockModel, toolCall, type ChatRequest, type MockModel } from "../helpers/mock-model.ts";
 import { clawbackLines, pluginConfigOps } from "../helpers/plugin.ts";
 import { snapshotsOf } from "../helpers/repo.ts";
+import { chat, waitRestarted } from "../helpers/chat.ts";
 
 const PASSPHRASE = "restore-gateway-test-passphrase";
 
@@ -27,40 +28,6 @@ async function gatewayConfig(model: MockModel, url: string) {
     { path: "plugins.entries.clawback.hooks", value: { allowConversationAccess: true } },
     { path: "gateway.http.endpoints.chatCompletions", value: { enabled: true } },
   ];
-}
-
-/**
- * After the plugin asked for an in-process restart: waits until /readyz stops answering 200 (the
- * gateway drains, then restarts; it kept answering 200 for a while after the request, and a turn
- * sent then failed with 500 or 503), then until it answers 200 again.
- */
-async function waitRestarted(gw: Gateway, timeoutMs = 300_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = await fetch(`http://127.0.0.1:${gw.port}/readyz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
-    if (status !== 200) break;
-    if (Date.now() > deadline) throw new Error("the gateway never went down for its restart");
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  await gw.waitReady(Math.max(1000, deadline - Date.now()));
-}
-
-/**
- * One agent turn in the main session through the gateway's OpenAI-compatible endpoint (the same
- * agent run as `openclaw agent`, without a CLI process: each costs 30 s or more on this machine).
- * Returns the assistant's reply; throws when the turn fails.
- */
-async function chat(gw: Gateway, message: string, session = "agent:main:main"): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${gw.port}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${gw.env.OPENCLAW_GATEWAY_TOKEN}`, "x-openclaw-session-key": session },
-    body: JSON.stringify({ model: "openclaw", messages: [{ role: "user", content: message }] }),
-    signal: AbortSignal.timeout(240_000),
-  });
-  const body = await res.text();
-  if (res.status !== 200) throw new Error(`turn failed (${res.status}): ${body.slice(0, 2000)}`);
-  const json = JSON.parse(body) as { choices?: { message?: { content?: string } }[] };
-  return json.choices?.[0]?.message?.content ?? "";
 }
 
 describe("restore in a real gateway", () => {
@@ -112,6 +79,9 @@ describe("restore in a real gateway", () => {
     await turn("first message alpha-7d1");
     const memory = path.join(gw.stateDir, "workspace", "MEMORY.md");
     await fs.writeFile(memory, "# memory\nversion one\n");
+    // A secret file of this machine's: it never reaches the bucket, so a new machine never gets it.
+    await fs.mkdir(path.join(gw.stateDir, "credentials"), { recursive: true });
+    await fs.writeFile(path.join(gw.stateDir, "credentials", "first-machine.json"), '{"token":"first-machine-secret"}');
     await turn("back up now", { action: "backup" });
     const made = await snapshotsOf(url, PASSPHRASE);
     expect(made.map((s) => s.reason)).toEqual(["manual"]);
@@ -189,7 +159,10 @@ describe("restore in a real gateway", () => {
   it("a new machine with the same plugin config comes up with the restored history and keeps working", async () => {
     const fresh = await createGateway("restore-fresh");
     try {
-      await fresh.configure(await gatewayConfig(model, url));
+      // The new machine's own secrets: a provider key of its own and a credentials file.
+      await fresh.configure([...(await gatewayConfig(model, url)), { path: "models.providers.mock.apiKey", value: "new-machine-api-key" }]);
+      await fs.mkdir(path.join(fresh.stateDir, "credentials"), { recursive: true });
+      await fs.writeFile(path.join(fresh.stateDir, "credentials", "new-machine.json"), '{"token":"new-machine-secret"}');
       await fresh.start();
       await fresh.waitForLog(/clawback: auto-restore: the state is fresh/, 120_000);
       await fresh.waitForLog(/clawback: restarting the gateway/, 180_000);
@@ -208,6 +181,12 @@ describe("restore in a real gateway", () => {
       await fresh.start();
       await turn("after restart epsilon-5a0", undefined, fresh);
       expect(lastRequest().userText).toContain("delta-2f8");
+      // Its own secrets, none of the first machine's.
+      const config = JSON.parse(await fs.readFile(path.join(fresh.stateDir, "openclaw.json"), "utf8")) as { models: { providers: { mock: { apiKey: string } } } };
+      expect(config.models.providers.mock.apiKey).toBe("new-machine-api-key");
+      const credentials = await fs.readdir(path.join(fresh.stateDir, "credentials"));
+      expect(credentials).toContain("new-machine.json");
+      expect(credentials).not.toContain("first-machine.json");
       // Never twice: the restarted gateway does not restore again.
       expect((await clawbackLines(fresh)).filter((l) => /restoring the latest snapshot/.test(l))).toHaveLength(1);
     } finally {

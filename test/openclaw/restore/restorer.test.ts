@@ -99,10 +99,16 @@ describe("Restorer", () => {
     expect(note()).toBe("v2");
   });
 
-  it("a one-file restore runs at once, without a restart", async () => {
+  it("a one-file restore runs at once, without a restart, holding backups off while it applies", async () => {
     const { state, env, settings, note } = await setup();
     const restarts: string[] = [];
-    const restorer = new Restorer({ settings, stateDir: state, logger: quietLogger([]), env, backupRunning: () => false, restart: (r) => restarts.push(r) });
+    const holds: { released: boolean }[] = [];
+    const holdBackups = (until: Promise<void>) => {
+      const h = { released: false };
+      holds.push(h);
+      void until.then(() => (h.released = true));
+    };
+    const restorer = new Restorer({ settings, stateDir: state, logger: quietLogger([]), env, backupRunning: () => false, holdBackups, restart: (r) => restarts.push(r) });
     // A secret file of the machine's: the secrets step must not make a one-file restore touch it.
     await fs.writeFile(path.join(state, ".env"), "KEY=machine\n");
     const envBefore = await fs.stat(path.join(state, ".env"));
@@ -113,6 +119,8 @@ describe("Restorer", () => {
     expect(await fs.readFile(path.join(state, "workspace/MEMORY.md"), "utf8")).toBe("v1\n");
     expect(note()).toBe("v2");
     expect(restarts).toEqual([]);
+    await sleep(0);
+    expect(holds).toEqual([{ released: true }]);
   });
 
   it("auto-restore: a fresh state is restored from the latest snapshot once; a state of its own never", async () => {

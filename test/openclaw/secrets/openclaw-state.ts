@@ -68,49 +68,15 @@ export interface SeededSecrets {
 export const GLOBAL_DB = "state/openclaw.sqlite";
 export const agentDb = (id: string) => `agents/${id}/agent/openclaw-agent.sqlite`;
 
-/** Seeds a state folder made by makeOpenClawState; `tag` tells one machine's secrets from another's. */
-export async function seedSecrets(stateDir: string, tag: string, tables: { global: readonly string[]; agent: readonly string[]; agents: string[] }): Promise<SeededSecrets> {
-  const values: string[] = [];
-  const kept: string[] = [];
-  const secret = (what: string, long = false) => {
-    const v = `CLAWSECRET-${tag}-${what}-${randomBytes(6).toString("hex")}${long ? `-${randomBytes(2500).toString("hex")}` : ""}`;
-    values.push(v);
-    return v;
-  };
-  const seedDb = (rel: string, secretTables: readonly string[], machineState: boolean) => {
-    const db = new DatabaseSync(path.join(stateDir, rel), { enableForeignKeyConstraints: false });
-    try {
-      const existing = new Set(db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all().map((r) => String(r.name)));
-      for (const table of secretTables) {
-        if (!existing.has(table)) continue;
-        const cols = db.prepare(`PRAGMA table_info("${table}")`).all() as { name: string; type: string }[];
-        const lastText = cols.map((c) => /INT|REAL/i.test(c.type)).lastIndexOf(false);
-        const row = cols.map((c, i) => {
-          const generic = /INT/i.test(c.type) ? 1 : /REAL/i.test(c.type) ? 1.5 : /BLOB/i.test(c.type) ? Buffer.from(secret(`${table}.${c.name}`)) : secret(`${table}.${c.name}`, i === lastText);
-          const checked = CHECKED[`${table}.${c.name}`];
-          if (!checked) return generic;
-          // What the constraint allows replaces the generated value, which is then not looked for.
-          values.splice(values.indexOf(generic.toString()), 1);
-          const value = checked(generic);
-          if (typeof value !== "number" && value.toString().startsWith("CLAWSECRET")) values.push(value.toString());
-          return value;
-        });
-        db.prepare(`INSERT INTO "${table}" (${cols.map((c) => `"${c.name}"`).join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`).run(...row);
-      }
-      if (machineState) {
-        const add = db.prepare("INSERT INTO config_machine_state (state_key, value_json, updated_at_ms) VALUES (?, ?, 1)");
-        for (const key of ["authProfiles.main", "nodeHost.pairing", "webPush.vapidKeys"]) add.run(key, JSON.stringify({ secret: secret(`config_machine_state.${key}`) }));
-        const keep = `KEPT-${tag}-${randomBytes(6).toString("hex")}`;
-        kept.push(keep);
-        add.run("ui.lastTab", JSON.stringify({ tab: keep }));
-      }
-      db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-    } finally {
-      db.close();
-    }
-  };
-  seedDb(GLOBAL_DB, tables.global, true);
-  for (const id of tables.agents) seedDb(agentDb(id), tables.agent, false);
+type SecretTables = { global: readonly string[]; agent: readonly string[]; agents: string[] };
+
+/**
+ * Seeds a state folder made by makeOpenClawState (databases, config and its copies, secret files);
+ * `tag` tells one machine's secrets from another's.
+ */
+export async function seedSecrets(stateDir: string, tag: string, tables: SecretTables): Promise<SeededSecrets> {
+  const { values, kept, secret } = seeder(tag);
+  seedDatabaseSecrets(stateDir, tag, tables, { values, kept, secret });
 
   const config = (generation: string) => ({
     gateway: { mode: "local", auth: { mode: "token", token: secret(`gateway.token.${generation}`) } },
@@ -143,6 +109,67 @@ export async function seedSecrets(stateDir: string, tag: string, tables: { globa
   kept.push(note);
   await fs.writeFile(path.join(stateDir, "workspace", "MEMORY.md"), `# Memory\n${note}\n`);
   return { values, kept, config: current };
+}
+
+interface Seeder {
+  values: string[];
+  kept: string[];
+  secret: (what: string, long?: boolean) => string;
+}
+
+function seeder(tag: string): Seeder {
+  const values: string[] = [];
+  const kept: string[] = [];
+  const secret = (what: string, long = false) => {
+    const v = `CLAWSECRET-${tag}-${what}-${randomBytes(6).toString("hex")}${long ? `-${randomBytes(2500).toString("hex")}` : ""}`;
+    values.push(v);
+    return v;
+  };
+  return { values, kept, secret };
+}
+
+/**
+ * Seeds the secret tables and rows of the global and agent databases (also those of a running
+ * gateway: SQLite's locks serialise the writes). Returns the values seeded and those kept.
+ */
+export function seedDatabaseSecrets(stateDir: string, tag: string, tables: SecretTables, into: Seeder = seeder(tag)): { values: string[]; kept: string[] } {
+  const { values, kept, secret } = into;
+  const seedDb = (rel: string, secretTables: readonly string[], machineState: boolean) => {
+    // A running gateway may hold the write lock a moment: wait for it rather than fail.
+    const db = new DatabaseSync(path.join(stateDir, rel), { enableForeignKeyConstraints: false, timeout: 15_000 });
+    try {
+      const existing = new Set(db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all().map((r) => String(r.name)));
+      for (const table of secretTables) {
+        if (!existing.has(table)) continue;
+        const cols = db.prepare(`PRAGMA table_info("${table}")`).all() as { name: string; type: string }[];
+        const lastText = cols.map((c) => /INT|REAL/i.test(c.type)).lastIndexOf(false);
+        const row = cols.map((c, i) => {
+          const generic = /INT/i.test(c.type) ? 1 : /REAL/i.test(c.type) ? 1.5 : /BLOB/i.test(c.type) ? Buffer.from(secret(`${table}.${c.name}`)) : secret(`${table}.${c.name}`, i === lastText);
+          const checked = CHECKED[`${table}.${c.name}`];
+          if (!checked) return generic;
+          // What the constraint allows replaces the generated value, which is then not looked for.
+          values.splice(values.indexOf(generic.toString()), 1);
+          const value = checked(generic);
+          if (typeof value !== "number" && value.toString().startsWith("CLAWSECRET")) values.push(value.toString());
+          return value;
+        });
+        db.prepare(`INSERT INTO "${table}" (${cols.map((c) => `"${c.name}"`).join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`).run(...row);
+      }
+      if (machineState) {
+        const add = db.prepare("INSERT INTO config_machine_state (state_key, value_json, updated_at_ms) VALUES (?, ?, 1)");
+        for (const key of ["authProfiles.main", "nodeHost.pairing", "webPush.vapidKeys"]) add.run(key, JSON.stringify({ secret: secret(`config_machine_state.${key}`) }));
+        const keep = `KEPT-${tag}-${randomBytes(6).toString("hex")}`;
+        kept.push(keep);
+        add.run("ui.lastTab", JSON.stringify({ tab: keep }));
+      }
+      db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } finally {
+      db.close();
+    }
+  };
+  seedDb(GLOBAL_DB, tables.global, true);
+  for (const id of tables.agents) seedDb(agentDb(id), tables.agent, false);
+  return { values, kept };
 }
 
 /** The seeded values found in `buffers` (whole, or their first 40 characters: a value cut by a chunk boundary still shows). */
