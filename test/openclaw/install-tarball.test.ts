@@ -82,9 +82,11 @@ describe("the npm pack tarball installed with `openclaw plugins install npm-pack
     await fs.mkdir(NPM_CACHE, { recursive: true });
     const npmrc = path.join(gw.root, "npmrc");
     await fs.writeFile(npmrc, `cache=${NPM_CACHE}\nprefer-offline=true\n`);
-    // Seen by every openclaw command of this gateway (and so by the npm it runs).
-    gw.env.NPM_CONFIG_USERCONFIG = npmrc;
-    delete gw.env.npm_config_nodedir;
+    // Seen by every openclaw command of this gateway (and so by the npm it runs). The npm settings
+    // that `npx vitest` hands down (npm_config_userconfig=~/.npmrc among them) go: npm reads them
+    // before NPM_CONFIG_USERCONFIG, and the install then filled the gateway's private ~/.npm.
+    for (const key of Object.keys(gw.env)) if (key.toLowerCase().startsWith("npm_config_")) delete gw.env[key];
+    gw.env.npm_config_userconfig = npmrc;
     packed = await packPlugin(gw.root, gw.env);
     installDir = path.join(gw.stateDir, "npm", "projects", "clawback", "node_modules", "clawback");
   }, 300_000);
@@ -105,6 +107,8 @@ describe("the npm pack tarball installed with `openclaw plugins install npm-pack
   it("installs, loads in the gateway, and backs up from the installed folder", async () => {
     const install = await gw.cli(["plugins", "install", `npm-pack:${packed.tarball}`, "--force", "--accept-capabilities"], { timeoutMs: 600_000 });
     expect(install.code, install.stderr + install.stdout).toBe(0);
+    // npm worked from (and filled) the cache named above, so the next run can install offline.
+    expect(await fs.readdir(path.join(NPM_CACHE, "_cacache"))).toContain("index-v5");
     expect(install.stdout + install.stderr).toContain("Installed plugin: clawback");
     // The dependencies came without install scripts: better-sqlite3 has no build of its own, only
     // the prebuilt binaries it ships.
