@@ -5,6 +5,7 @@ const GATEWAY_SCENARIOS = [
   "test/openclaw/live-databases.test.ts",
   "test/openclaw/backup-faults.test.ts",
   "test/openclaw/config-errors.test.ts",
+  "test/openclaw/install-tarball.test.ts",
   "test/openclaw/restore/gateway-restore.test.ts",
   "test/openclaw/restore/gateway-restore-faults.test.ts",
   "test/openclaw/restore/turn-counting.test.ts",

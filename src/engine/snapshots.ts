@@ -56,8 +56,8 @@ export function matchSnapshot(ctx: RepoContext, ref: string): { id: string; reco
 }
 
 /** The snapshot's full listing, every entry checked against invariant 10. */
-export async function loadListing(ctx: RepoContext, record: SnapshotRecord, snapshotId: string): Promise<FileEntry[]> {
-  const entries = parseListing(Buffer.concat(await ctx.reader.readMany(record.tree)), `listing of snapshot ${snapshotId}`);
+export async function loadListing(ctx: RepoContext, record: SnapshotRecord, snapshotId: string, read = (ids: string[]) => ctx.reader.readMany(ids)): Promise<FileEntry[]> {
+  const entries = parseListing(Buffer.concat(await read(record.tree)), `listing of snapshot ${snapshotId}`);
   for (const e of entries) assertSafeEntry(e);
   assertNoPathThroughLinks(entries);
   return entries;

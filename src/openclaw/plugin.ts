@@ -144,7 +144,11 @@ export class ClawbackPlugin {
     if (result === "timeout") {
       await backups.stop();
       this.logger.warn(`clawback: the shutdown backup did not finish within ${SHUTDOWN_BUDGET_MS / 1000} s; stopped it after ${Date.now() - started} ms in the stop hook (what it uploaded is reused by the next backup)`);
+      return;
     }
+    // Nothing may start once the gateway is going down (a trigger during the hook's wait).
+    await backups.stop();
+    this.logger.info(`clawback: stop hook done in ${Date.now() - started} ms (shutdown backup ${result.ok ? "made" : "failed"})`);
   }
 
   /**

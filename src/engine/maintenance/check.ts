@@ -6,7 +6,7 @@ import { keyFileId, openConfigCopy, parseKeyFile } from "../../crypto/keyfile.ts
 import { decodeBlob } from "../../repo/blob.ts";
 import { decodeManifest } from "../../repo/manifest.ts";
 import { PACK_TRAILER_BYTES, packHeaderFromBytes, packHeaderLength, type PackEntry } from "../../repo/pack.ts";
-import { decodeSnapshot } from "../../repo/snapshot.ts";
+import { decodeSnapshot, type SnapshotRecord } from "../../repo/snapshot.ts";
 import { getVerified, syncIndex } from "../../index/sync.ts";
 import { createHash } from "node:crypto";
 import type { RepoContext } from "../context.ts";
@@ -99,13 +99,38 @@ export async function check(ctx: RepoContext, opts: CheckOptions = {}, keys?: Ch
     for await (const p of ctx.backend.partialWrites?.(prefix) ?? []) warnings.push(`${p.key} (${p.size} bytes) is a partial write of an interrupted command (or of one running now); prune removes it`);
   }
 
-  const neededUnlisted = new Map<string, string[]>();
+  const records: { key: string; id: string; record: SnapshotRecord }[] = [];
   for await (const obj of ctx.backend.list(SNAPSHOTS_PREFIX)) {
     const id = idOf(obj.key);
     if (!isObjectId(id)) continue;
+    await attempt(obj.key, async () => void records.push({ key: obj.key, id, record: decodeSnapshot(ctx.keys, await getVerified(ctx.backend, obj.key), obj.key) }));
+  }
+
+  // Packs are read before the listings are walked: the listings' blobs are then opened from packs
+  // already downloaded whole, as are the bases of deltas (see basesFirst), so that each pack is
+  // downloaded once.
+  let packsRead = 0;
+  const selected = selectPacks([...packSizes.keys()].sort(), opts);
+  const toRead = basesFirst(ctx, selected, (id) => manifestPacks.get(id));
+  const kept = new BaseKeeper(ctx, toRead, (id) => manifestPacks.get(id));
+  for (const r of records) kept.keep(r.record.tree);
+  for (const packId of toRead) {
+    await attempt(packKey(packId), async () => {
+      await readPack(ctx, packId, manifestPacks.get(packId), kept, report);
+      packsRead++;
+      opts.progress?.progress?.({ phase: "check", files: packsRead, totalFiles: toRead.length, bytes: 0 });
+    });
+  }
+  const readListing = async (ids: string[]): Promise<Buffer[]> => {
+    const known = ids.map((id) => kept.get(id));
+    return known.every((b) => b !== undefined) ? (known as Buffer[]) : ctx.reader.readMany(ids);
+  };
+
+  const neededUnlisted = new Map<string, string[]>();
+  for (const { key, id, record } of records) {
+    const obj = { key };
     await attempt(obj.key, async () => {
-      const record = decodeSnapshot(ctx.keys, await getVerified(ctx.backend, obj.key), obj.key);
-      const needs = await snapshotNeeds(ctx, id, record, usable);
+      const needs = await snapshotNeeds(ctx, id, record, usable, readListing);
       if (needs.missingTree.length) report(obj.key, `${obj.key}: ${needs.missingTree.length} blobs of its listing are in no usable pack`);
       if (needs.listingError) {
         const at = needs.listingError instanceof IntegrityError ? needs.listingError.object : obj.key;
@@ -126,16 +151,6 @@ export async function check(ctx: RepoContext, opts: CheckOptions = {}, keys?: Ch
     if (!manifestPacks.has(id) && !neededUnlisted.has(id)) warnings.push(`${packKey(id)} is not listed in any manifest (left by an interrupted commit, or its manifest is lost; prune removes it, repair indexes it)`);
   }
 
-  let packsRead = 0;
-  const toRead = selectPacks([...packSizes.keys()].sort(), opts);
-  for (const packId of toRead) {
-    await attempt(packKey(packId), async () => {
-      await readPack(ctx, packId, manifestPacks.get(packId), report);
-      packsRead++;
-      opts.progress?.progress?.({ phase: "check", files: packsRead, totalFiles: toRead.length, bytes: 0 });
-    });
-  }
-
   // Backend-specific findings (B2: deleted objects kept as hidden versions without a lifecycle rule).
   await attempt("storage", async () => void warnings.push(...((await ctx.backend.diagnose?.()) ?? [])));
 
@@ -147,7 +162,74 @@ export async function check(ctx: RepoContext, opts: CheckOptions = {}, keys?: Ch
  * Reads one whole pack and reports everything wrong with it: its hash, its header, each blob that
  * does not open (not only the first), and manifest entries that do not match the header.
  */
-async function readPack(ctx: RepoContext, packId: string, listed: PackEntry[] | undefined, report: (object: string, message: string) => void): Promise<void> {
+/**
+ * The packs in an order where a pack holding deltas comes after the packs (of this run) holding
+ * their bases, so that each base is opened from a pack read whole rather than fetched again by
+ * range: with it `check --read-data` downloads each pack once (bench/speed.ts counted one extra
+ * range GET per delta base without it).
+ */
+function basesFirst(ctx: RepoContext, packs: string[], entriesOf: (pack: string) => PackEntry[] | undefined): string[] {
+  const inRun = new Set(packs);
+  const seen = new Set<string>();
+  const ordered: string[] = [];
+  const visit = (pack: string): void => {
+    if (seen.has(pack)) return;
+    seen.add(pack);
+    for (const e of entriesOf(pack) ?? []) {
+      const basePack = e.base ? ctx.cache.blob(e.base)?.pack : undefined;
+      if (basePack && basePack !== pack && inRun.has(basePack)) visit(basePack);
+    }
+    ordered.push(pack);
+  };
+  for (const pack of packs) visit(pack);
+  return ordered;
+}
+
+/**
+ * Plaintexts of blobs met in packs already read that are needed later: delta bases, kept until the
+ * last delta on them is read, and the snapshots' listing blobs, kept to the end (they are small).
+ */
+class BaseKeeper {
+  private readonly waiting = new Map<string, number>();
+  private readonly listing = new Set<string>();
+  private readonly plain = new Map<string, Buffer>();
+
+  constructor(ctx: RepoContext, packs: string[], entriesOf: (pack: string) => PackEntry[] | undefined) {
+    const inRun = new Set(packs);
+    for (const pack of packs) {
+      for (const e of entriesOf(pack) ?? []) {
+        const basePack = e.base ? ctx.cache.blob(e.base)?.pack : undefined;
+        if (basePack && inRun.has(basePack)) this.waiting.set(e.base!, (this.waiting.get(e.base!) ?? 0) + 1);
+      }
+    }
+  }
+
+  /** Keeps these blobs (a listing's) once opened. */
+  keep(ids: readonly string[]): void {
+    for (const id of ids) this.listing.add(id);
+  }
+
+  /** A blob was opened: keep it if a delta still to be read is based on it, or a listing needs it. */
+  opened(id: string, data: Buffer): void {
+    if (this.waiting.has(id) || this.listing.has(id)) this.plain.set(id, data);
+  }
+
+  get(id: string): Buffer | undefined {
+    return this.plain.get(id);
+  }
+
+  /** A delta on `base` was read. */
+  used(base: string): void {
+    const left = (this.waiting.get(base) ?? 1) - 1;
+    if (left > 0) this.waiting.set(base, left);
+    else {
+      this.waiting.delete(base);
+      if (!this.listing.has(base)) this.plain.delete(base);
+    }
+  }
+}
+
+async function readPack(ctx: RepoContext, packId: string, listed: PackEntry[] | undefined, kept: BaseKeeper, report: (object: string, message: string) => void): Promise<void> {
   const key = packKey(packId);
   const bytes = await ctx.backend.get(key);
   if (createHash("sha256").update(bytes).digest("hex") !== packId) report(key, `integrity check failed for ${key}: pack bytes do not hash to the pack id`);
@@ -167,24 +249,35 @@ async function readPack(ctx: RepoContext, packId: string, listed: PackEntry[] | 
     });
     if (wrong.length) report(key, `${key}: ${wrong.length} blobs are not where the manifest says`);
   }
-  // Every blob, by the header or (when it cannot be read) by the manifest.
-  const entries = header ?? listed ?? [];
-  // Deltas open against their bases, read (and verified) through the index.
+  // Every blob, by the header or (when it cannot be read) by the manifest; whole blobs first, so
+  // that a delta on a blob of this same pack finds its base opened.
+  const entries = [...(header ?? listed ?? [])].sort((a, b) => Number(a.base !== undefined) - Number(b.base !== undefined));
+  const here = new Set(entries.map((e) => e.id));
+  const basesHere = new Set(entries.flatMap((e) => (e.base && here.has(e.base) ? [e.base] : [])));
+  // Deltas open against their bases: from a pack read before (BaseKeeper) or from this one, else
+  // read (and verified) through the index.
   const bases = new Map<string, Buffer | ClawbackError>();
-  for (const base of new Set(entries.flatMap((e) => (e.base ? [e.base] : [])))) {
-    bases.set(base, await ctx.reader.readMany([base]).then((r) => r[0]!, (err: unknown) => {
+  const baseOf = async (id: string): Promise<Buffer | ClawbackError> => {
+    const known = kept.get(id) ?? bases.get(id);
+    if (known) return known;
+    const read = await ctx.reader.readMany([id]).then((r) => r[0]!, (err: unknown) => {
       if (!(err instanceof ClawbackError)) throw err;
       return err;
-    }));
-  }
+    });
+    bases.set(id, read);
+    return read;
+  };
   let bad = 0;
   let first = "";
   for (const e of entries) {
     try {
       if (e.offset + e.length > bytes.byteLength) throw new IntegrityError(key, "blob past the end of the pack");
-      const base = e.base ? bases.get(e.base) : undefined;
+      const base = e.base ? await baseOf(e.base) : undefined;
       if (base instanceof ClawbackError) throw new IntegrityError(key, `its base ${e.base!.slice(0, 16)}… cannot be read (${base.message})`);
-      decodeBlob(ctx.keys, e.id, bytes.subarray(e.offset, e.offset + e.length), key, { baseOf: (id) => (id === e.base && base instanceof Buffer ? base : undefined) });
+      const data = decodeBlob(ctx.keys, e.id, bytes.subarray(e.offset, e.offset + e.length), key, { baseOf: (id) => (id === e.base ? base : undefined) });
+      kept.opened(e.id, data);
+      if (basesHere.has(e.id)) bases.set(e.id, data);
+      if (e.base) kept.used(e.base);
     } catch (err) {
       if (!(err instanceof ClawbackError)) throw err;
       bad++;

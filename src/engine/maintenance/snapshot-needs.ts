@@ -21,7 +21,7 @@ export interface SnapshotNeeds {
  * Walks a snapshot's listing and finds the blobs it needs that `usable` says cannot be read (a
  * blob counts only when its delta's base is usable too). Reads the listing through the index.
  */
-export async function snapshotNeeds(ctx: RepoContext, id: string, record: SnapshotRecord, usable: (blob: string) => boolean): Promise<SnapshotNeeds> {
+export async function snapshotNeeds(ctx: RepoContext, id: string, record: SnapshotRecord, usable: (blob: string) => boolean, read?: (ids: string[]) => Promise<Buffer[]>): Promise<SnapshotNeeds> {
   const missing = new Set<string>();
   const packs = new Set<string>();
   const ok = (blob: string, depth = 0): boolean => {
@@ -38,7 +38,7 @@ export async function snapshotNeeds(ctx: RepoContext, id: string, record: Snapsh
   if (missingTree.length) return { missingTree, files: [], missing, packs };
   let entries;
   try {
-    entries = await loadListing(ctx, record, id);
+    entries = await loadListing(ctx, record, id, read);
   } catch (err) {
     if (!(err instanceof ClawbackError)) throw err;
     return { listingError: err, missingTree, files: [], missing, packs };

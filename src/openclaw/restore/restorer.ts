@@ -384,7 +384,10 @@ export class Restorer {
       try {
         await engine.request({ op: "open", target: this.opts.settings.target, create: false });
       } catch (err) {
-        logger.info(`clawback: auto-restore: the state is fresh, but there is nothing to restore (${err instanceof Error ? err.message : String(err)})`);
+        // The backup side logs why a repository cannot be opened (once, with the details); here
+        // only whether there was anything to restore.
+        const notFound = (err as { engineError?: string }).engineError === "RepositoryNotFoundError";
+        logger.info(notFound ? "clawback: auto-restore: the state is fresh, but there is no repository to restore from yet; starting fresh" : "clawback: auto-restore: not restoring, the repository cannot be opened; starting fresh");
         return;
       }
       const list = (await engine.request({ op: "log" })).filter((s) => s.reason !== "safety");

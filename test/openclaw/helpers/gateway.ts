@@ -67,6 +67,11 @@ export interface Gateway {
   log(): Promise<string>;
   /** Resolves when the log (file or output) matches, polling. */
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /**
+   * Runs one tool in the gateway without a model: OpenClaw's `POST /tools/invoke` (operator token,
+   * session `main`). Returns the HTTP status and the parsed answer ({ ok, result } or { ok, error }).
+   */
+  invokeTool(name: string, args: Record<string, unknown>, timeoutMs?: number): Promise<{ status: number; body: unknown }>;
   /** Removes the folders (the gateway must be stopped). */
   remove(): Promise<void>;
 }
@@ -241,6 +246,22 @@ export async function createGateway(label: string): Promise<Gateway> {
         if (Date.now() > deadline) throw new Error(`log did not show ${pattern} within ${timeoutMs} ms:\n${text.slice(-4000)}`);
         await new Promise((r) => setTimeout(r, 250));
       }
+    },
+    async invokeTool(name, args, timeoutMs = 300_000) {
+      const res = await fetch(`http://127.0.0.1:${port}/tools/invoke`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${GATEWAY_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ tool: name, args }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // not JSON: kept as text
+      }
+      return { status: res.status, body };
     },
     async remove() {
       if (gw.running()) await gw.stop({ signal: "SIGKILL" });

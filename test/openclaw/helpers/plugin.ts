@@ -48,6 +48,25 @@ export function ensureBuilt(): Promise<string> {
   return built;
 }
 
+export interface PackedPlugin {
+  /** The .tgz file. */
+  tarball: string;
+  /** Every path the tarball holds, relative to the package root (as `npm pack --json` lists them). */
+  files: string[];
+}
+
+/**
+ * `npm pack` of the project into `dest`, as `npm publish` would make it: dist/ is built first
+ * (ensureBuilt), so the pack runs with --ignore-scripts rather than rebuilding in `prepare`.
+ */
+export async function packPlugin(dest: string, env: Record<string, string>): Promise<PackedPlugin> {
+  await ensureBuilt();
+  const { stdout } = await run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", dest], { cwd: PROJECT_ROOT, env, maxBuffer: 64 * 1024 * 1024 });
+  const [packed] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
+  if (!packed) throw new Error(`npm pack printed no package: ${stdout}`);
+  return { tarball: path.join(dest, packed.filename), files: packed.files.map((f) => f.path) };
+}
+
 /** Links the working tree's plugin into the gateway's state with `plugins install -l`, then writes its config. */
 export async function installPlugin(gw: Gateway, config: Record<string, unknown>): Promise<void> {
   const folder = await ensureBuilt();
