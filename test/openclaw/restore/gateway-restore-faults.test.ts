@@ -4,6 +4,7 @@
 // snapshot and its first pack download has gone through, every later request is reset. The restore fails and says so, the state folder is
 // exactly as it was (workspace files byte for byte; the session's history, read back through
 // OpenClaw, still holds the turn the snapshot predates), and the gateway keeps answering turns.
+// Then a restore asked for while a backup runs is refused with an answer that says so.
 import * as crypto from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -144,4 +145,29 @@ describe("a restore whose download fails midway, in a real gateway", () => {
     await turn("how did the restore go?", { action: "status" });
     expect(model.requests[model.requests.length - 1]!.toolResults.at(-1)).toMatch(/Last restore .*failed, and nothing was changed/);
   }, 1_200_000);
+  it("a restore asked for while a backup runs is refused with a clear answer, and nothing changes", async () => {
+    // A change large enough that the backup is still running when the restore is asked for.
+    const rand = prng(12);
+    const dir = path.join(gw.stateDir, "workspace", "during-backup");
+    await fs.mkdir(dir, { recursive: true });
+    for (let i = 0; i < 16; i++) await fs.writeFile(path.join(dir, `d-${i}.bin`), randomBytesFrom(rand, 4 * 1024 * 1024));
+    const before = await fileHashes(path.join(gw.stateDir, "workspace"));
+    const started = async () => (await clawbackLines(gw)).filter((l) => /backup \(manual\) started in engine process/.test(l)).length;
+    const restores = async () => (await clawbackLines(gw)).filter((l) => /clawback: restoring /.test(l)).length;
+    const startedBefore = await started();
+    const restoresBefore = await restores();
+
+    // The tool called directly (POST /tools/invoke), as a second chat would while the first backs up.
+    const backup = gw.invokeTool("b2_rollback", { action: "backup" }, 600_000);
+    for (let i = 0; i < 600 && (await started()) === startedBefore; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await started()).toBe(startedBefore + 1);
+    const answer = await gw.invokeTool("b2_rollback", { action: "restore", snapshot: "latest" });
+    expect(JSON.stringify(answer.body)).toMatch(/Not restoring now: a backup is running right now.*Nothing was changed/);
+    const done = await backup;
+    expect(done.status).toBe(200);
+
+    expect(await restores()).toBe(restoresBefore);
+    expect(await fileHashes(path.join(gw.stateDir, "workspace"))).toEqual(before);
+    expect(gw.running()).toBe(true);
+  }, 900_000);
 });
