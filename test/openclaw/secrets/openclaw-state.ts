@@ -153,7 +153,14 @@ export function seedDatabaseSecrets(stateDir: string, tag: string, tables: Secre
           if (typeof value !== "number" && value.toString().startsWith("CLAWSECRET")) values.push(value.toString());
           return value;
         });
-        db.prepare(`INSERT INTO "${table}" (${cols.map((c) => `"${c.name}"`).join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`).run(...row);
+        const insert = db.prepare(`INSERT INTO "${table}" (${cols.map((c) => `"${c.name}"`).join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`);
+        try {
+          insert.run(...row);
+        } catch (err) {
+          // A live gateway's table may already hold a row with key 1: the integers made distinct.
+          if (!/UNIQUE/.test(String(err))) throw err;
+          insert.run(...row.map((v, i) => (/INT/i.test(cols[i]!.type) && v === 1 ? 900_000_000 + randomBytes(3).readUIntBE(0, 3) : v)));
+        }
       }
       if (machineState) {
         const add = db.prepare("INSERT INTO config_machine_state (state_key, value_json, updated_at_ms) VALUES (?, ?, 1)");
