@@ -142,6 +142,7 @@ export function seedDatabaseSecrets(stateDir: string, tag: string, tables: Secre
       for (const table of secretTables) {
         if (!existing.has(table)) continue;
         const cols = db.prepare(`PRAGMA table_info("${table}")`).all() as { name: string; type: string }[];
+        const seededBefore = values.length;
         const lastText = cols.map((c) => /INT|REAL/i.test(c.type)).lastIndexOf(false);
         const row = cols.map((c, i) => {
           const generic = /INT/i.test(c.type) ? 1 : /REAL/i.test(c.type) ? 1.5 : /BLOB/i.test(c.type) ? Buffer.from(secret(`${table}.${c.name}`)) : secret(`${table}.${c.name}`, i === lastText);
@@ -159,7 +160,14 @@ export function seedDatabaseSecrets(stateDir: string, tag: string, tables: Secre
         } catch (err) {
           // A live gateway's table may already hold a row with key 1: the integers made distinct.
           if (!/UNIQUE/.test(String(err))) throw err;
-          insert.run(...row.map((v, i) => (/INT/i.test(cols[i]!.type) && v === 1 ? 900_000_000 + randomBytes(3).readUIntBE(0, 3) : v)));
+          try {
+            insert.run(...row.map((v, i) => (/INT/i.test(cols[i]!.type) && v === 1 ? 900_000_000 + randomBytes(3).readUIntBE(0, 3) : v)));
+          } catch (again) {
+            // A table of one row (CHECK id = 1, e.g. config_revision_keys) that the gateway has
+            // filled already: its own secret stays, nothing of ours is seeded there.
+            if (!/CHECK/.test(String(again))) throw again;
+            values.splice(seededBefore);
+          }
         }
       }
       if (machineState) {
