@@ -2,6 +2,7 @@
 // `openclaw agent`, without a CLI process: each of those costs 30 s or more on this machine), and
 // waiting for the in-process restart a whole restore asks for.
 import type { ConfigOp, Gateway } from "./gateway.ts";
+import { toolCall, type ChatRequest, type Reply } from "./mock-model.ts";
 
 /** Turns on the endpoint that chat() talks to. */
 export const chatEndpointConfig: ConfigOp = { path: "gateway.http.endpoints.chatCompletions", value: { enabled: true } };
@@ -57,3 +58,34 @@ async function chatOnce(gw: Gateway, message: string, session: string): Promise<
   return json.choices?.[0]?.message?.content ?? "";
 }
 
+
+/**
+ * Turns in which the mock model makes one b2_rollback call, as a person asking for it would: the
+ * test names the call, the model makes it once, then answers with a text quoting the tool's
+ * answer (OpenClaw may add a context message after the tool result, so "the last message is the
+ * tool's" is not a reliable sign). Turns without a call get "noted".
+ */
+export class ToolTurns {
+  private command: { tool?: Record<string, unknown>; called?: boolean } = {};
+
+  /** The mock model's reply to `req` (use it in model.script). */
+  reply(req: ChatRequest): Reply {
+    const { tool, called } = this.command;
+    if (tool && !called) {
+      this.command.called = true;
+      return toolCall(req, "b2_rollback", tool);
+    }
+    if (tool) return { text: `clawback says: ${req.toolResults[req.toolResults.length - 1] ?? ""}` };
+    return { text: "noted" };
+  }
+
+  /** One turn on `gw`'s main session; with `tool`, the model calls b2_rollback with it. */
+  async turn(gw: Gateway, message: string, tool?: Record<string, unknown>): Promise<string> {
+    this.command = tool ? { tool } : {};
+    try {
+      return await chat(gw, message);
+    } finally {
+      this.command = {};
+    }
+  }
+}

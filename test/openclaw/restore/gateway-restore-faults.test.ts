@@ -10,9 +10,9 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, mockModelConfig, type Gateway } from "../helpers/gateway.ts";
-import { startMockModel, toolCall, type ChatRequest, type MockModel } from "../helpers/mock-model.ts";
+import { startMockModel, type ChatRequest, type MockModel } from "../helpers/mock-model.ts";
 import { clawbackLines, pluginConfigOps } from "../helpers/plugin.ts";
-import { chat } from "../helpers/chat.ts";
+import { ToolTurns } from "../helpers/chat.ts";
 import { snapshotsOf } from "../helpers/repo.ts";
 import { startS3Server, type S3Server } from "../../helpers/s3-server.ts";
 import { startB2Emulator, B2_EMULATOR_S3_KEYS, type B2Emulator } from "../../helpers/b2-emulator.ts";
@@ -38,7 +38,7 @@ describe("a restore whose download fails midway, in a real gateway", () => {
   let b2: B2Emulator;
   let model: MockModel;
   let gw: Gateway;
-  let command: { tool?: Record<string, unknown>; called?: boolean } = {};
+  const toolTurns = new ToolTurns();
 
   const key = () => b2.keys.scoped;
   const url = () => b2.url("openclaw");
@@ -48,14 +48,7 @@ describe("a restore whose download fails midway, in a real gateway", () => {
     proxy = await startFaultProxy({ target: s3.endpoint });
     b2 = await startB2Emulator({ s3ApiUrl: proxy.url, bucket: s3.bucket });
     model = await startMockModel();
-    model.script((req: ChatRequest) => {
-      if (command.tool && !command.called) {
-        command.called = true;
-        return toolCall(req, "b2_rollback", command.tool);
-      }
-      if (command.tool) return { text: `clawback says: ${req.toolResults[req.toolResults.length - 1] ?? ""}` };
-      return { text: "noted" };
-    });
+    model.script((req: ChatRequest) => toolTurns.reply(req));
     gw = await createGateway("restore-faults");
     gw.env.CLAWBACK_B2_AUTH_URL = b2.authUrl;
     await gw.configure([
@@ -79,14 +72,7 @@ describe("a restore whose download fails midway, in a real gateway", () => {
     await s3?.stop();
   });
 
-  async function turn(message: string, tool?: Record<string, unknown>): Promise<string> {
-    command = tool ? { tool } : {};
-    try {
-      return await chat(gw, message);
-    } finally {
-      command = {};
-    }
-  }
+  const turn = (message: string, tool?: Record<string, unknown>) => toolTurns.turn(gw, message, tool);
 
   it("the restore fails, the state is exactly as before, and the gateway keeps working", async () => {
     const memory = path.join(gw.stateDir, "workspace", "MEMORY.md");

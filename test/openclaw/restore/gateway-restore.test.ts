@@ -11,10 +11,10 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, mockModelConfig, type Gateway } from "../helpers/gateway.ts";
-import { startMockModel, toolCall, type ChatRequest, type MockModel } from "../helpers/mock-model.ts";
+import { startMockModel, type ChatRequest, type MockModel } from "../helpers/mock-model.ts";
 import { clawbackLines, pluginConfigOps } from "../helpers/plugin.ts";
 import { snapshotsOf } from "../helpers/repo.ts";
-import { chat, waitRestarted } from "../helpers/chat.ts";
+import { chat, ToolTurns, waitRestarted } from "../helpers/chat.ts";
 
 const PASSPHRASE = "restore-gateway-test-passphrase";
 
@@ -35,21 +35,14 @@ describe("restore in a real gateway", () => {
   let gw: Gateway;
   let url: string;
   /** What the mock model does in the current turn: plain text, or one b2_rollback call. */
-  let command: { tool?: Record<string, unknown>; called?: boolean } = {};
+  const toolTurns = new ToolTurns();
 
   beforeAll(async () => {
     model = await startMockModel();
     model.script((req: ChatRequest) => {
-      // One tool call per turn, then a text quoting its answer (OpenClaw may add a context message
-      // after the tool result, so "the last message is the tool's" is not a reliable sign).
       // A turn in the "slow" session: the model takes its time, so the turn stays running.
       if (req.userText.includes("slow-turn-6b1")) return { text: "slow answer", delayMs: 120_000 };
-      if (command.tool && !command.called) {
-        command.called = true;
-        return toolCall(req, "b2_rollback", command.tool);
-      }
-      if (command.tool) return { text: `clawback says: ${req.toolResults[req.toolResults.length - 1] ?? ""}` };
-      return { text: "noted" };
+      return toolTurns.reply(req);
     });
     gw = await createGateway("restore");
     url = `file://${path.join(gw.root, "repo")}`;
@@ -62,14 +55,7 @@ describe("restore in a real gateway", () => {
     await model?.stop();
   });
 
-  async function turn(message: string, tool?: Record<string, unknown>, on: Gateway = gw): Promise<string> {
-    command = tool ? { tool } : {};
-    try {
-      return await chat(on, message);
-    } finally {
-      command = {};
-    }
-  }
+  const turn = (message: string, tool?: Record<string, unknown>, on: Gateway = gw) => toolTurns.turn(on, message, tool);
 
   const lastRequest = () => model.requests[model.requests.length - 1]!;
 

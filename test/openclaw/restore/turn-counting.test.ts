@@ -7,9 +7,9 @@
 // gateway restarts.
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chat, chatEndpointConfig } from "../helpers/chat.ts";
+import { chat, chatEndpointConfig, ToolTurns } from "../helpers/chat.ts";
 import { createGateway, mockModelConfig, type Gateway } from "../helpers/gateway.ts";
-import { startMockModel, toolCall, type ChatRequest, type MockModel } from "../helpers/mock-model.ts";
+import { startMockModel, type ChatRequest, type MockModel } from "../helpers/mock-model.ts";
 import { clawbackLines, pluginConfigOps } from "../helpers/plugin.ts";
 import { snapshotsOf } from "../helpers/repo.ts";
 
@@ -21,7 +21,7 @@ describe("a restore waits for running turns in a real gateway", () => {
   let gw: Gateway;
   let url: string;
   /** What the mock model does in the current main-session turn: plain text, or one b2_rollback call. */
-  let command: { tool?: Record<string, unknown>; called?: boolean } = {};
+  const toolTurns = new ToolTurns();
   let releaseSlow!: () => void;
   const slowReleased = new Promise<void>((resolve) => (releaseSlow = resolve));
 
@@ -29,12 +29,7 @@ describe("a restore waits for running turns in a real gateway", () => {
     model = await startMockModel();
     model.script((req: ChatRequest) => {
       if (req.userText.includes(SLOW)) return { text: "slow answer", after: slowReleased };
-      if (command.tool && !command.called) {
-        command.called = true;
-        return toolCall(req, "b2_rollback", command.tool);
-      }
-      if (command.tool) return { text: `clawback says: ${req.toolResults[req.toolResults.length - 1] ?? ""}` };
-      return { text: "noted" };
+      return toolTurns.reply(req);
     });
     gw = await createGateway("turns");
     url = `file://${path.join(gw.root, "repo")}`;
@@ -52,14 +47,7 @@ describe("a restore waits for running turns in a real gateway", () => {
     await model?.stop();
   });
 
-  async function turn(message: string, tool?: Record<string, unknown>): Promise<string> {
-    command = tool ? { tool } : {};
-    try {
-      return await chat(gw, message);
-    } finally {
-      command = {};
-    }
-  }
+  const turn = (message: string, tool?: Record<string, unknown>) => toolTurns.turn(gw, message, tool);
 
   const lines = async (re: RegExp) => (await clawbackLines(gw)).filter((l) => re.test(l));
 
