@@ -23,6 +23,7 @@ import { pluginConfigOps } from "../test/openclaw/helpers/plugin.ts";
 import { generateInit, simulateDay } from "./gen/index.ts";
 import { arg } from "./lib/args.ts";
 import { Repository } from "../src/lib.ts";
+import { backupCommitOptions } from "../src/openclaw/restore/engine-ops.ts";
 
 const PASSPHRASE = "bench-plugin";
 const sizeMb = Number(arg("--size-mb", "500"));
@@ -66,7 +67,8 @@ async function inProcessDelay(dir: string): Promise<{ p99: number; max: number }
   const repo = await Repository.init(`file://${root}/repo`, { passphrase: PASSPHRASE, cacheDir: `${root}/cache` });
   const h = monitorEventLoopDelay({ resolution: 5 });
   h.enable();
-  await repo.commit(dir, { reason: "bench" });
+  // The same options as the plugin's backups (its excludes, the secrets scrub).
+  await repo.commit(dir, { reason: "bench", ...backupCommitOptions(dir, [], "exclude") });
   h.disable();
   await repo.close();
   await fs.rm(root, { recursive: true, force: true });

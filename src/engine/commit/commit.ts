@@ -149,7 +149,18 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
       continue;
     }
     if (st.isSymbolicLink()) {
-      const target = await fs.readlink(item.absPath);
+      let target: string;
+      try {
+        target = await fs.readlink(item.absPath);
+      } catch (err) {
+        // Gone (or replaced by something else) since the walk: like a file that vanished, the
+        // one entry is left out with a warning, never the whole commit (seen: OpenClaw deletes its
+        // plugin load copies under tmp/ at any moment).
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== "ENOENT" && code !== "EINVAL") throw err;
+        warn({ path: item.relPath, message: `not stored: the symlink vanished during the commit (${code})` });
+        continue;
+      }
       if (linkTargetProblem(item.relPath, target)) {
         warn({ path: item.relPath, message: `not stored: symlink target ${JSON.stringify(target)} points outside the folder` });
         continue;
