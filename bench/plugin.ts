@@ -15,6 +15,7 @@
 // while other work loads the cores. It starts gateways with the test harness
 // (test/openclaw/helpers/gateway.ts) and a file:// repository.
 import * as fs from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import * as path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createGateway, mockModelConfig, type Gateway } from "../test/openclaw/helpers/gateway.ts";
@@ -77,6 +78,12 @@ async function inProcessDelay(dir: string): Promise<{ p99: number; max: number }
 
 const model = await startMockModel();
 const rows: string[][] = [];
+// Each row is also printed when measured (a later step failing must not lose it).
+const pushRow = rows.push.bind(rows);
+rows.push = (...r: string[][]) => {
+  for (const row of r) console.error(`measured: ${row.join(" | ")}`);
+  return pushRow(...r);
+};
 
 // 1 and 2: a backup of a generated state inside a gateway.
 {
@@ -134,7 +141,7 @@ const rows: string[][] = [];
   for (const mb of changeSteps) {
     const dir = path.join(gw.stateDir, "workspace", `change-${mb}`);
     await fs.mkdir(dir, { recursive: true });
-    for (let i = 0; i < mb; i++) await fs.writeFile(path.join(dir, `${i}.bin`), crypto.getRandomValues(new Uint8Array(1024 * 1024)));
+    for (let i = 0; i < mb; i++) await fs.writeFile(path.join(dir, `${i}.bin`), randomBytes(1024 * 1024));
     const before = await snapshotCount(url).catch(() => 0);
     const stop = await gw.stop();
     const fits = (await snapshotCount(url)) > before && stop.code === 0;
