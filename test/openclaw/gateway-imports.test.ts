@@ -10,18 +10,28 @@ const ENTRY = fileURLToPath(new URL("../../src/openclaw/index.ts", import.meta.u
 const PROBE = `
 import { registerHooks } from "node:module";
 const seen = [];
-registerHooks({ resolve(spec, ctx, next) { const r = next(spec, ctx); seen.push(r.url); return r; } });
+const fsUsers = [];
+registerHooks({ resolve(spec, ctx, next) {
+  const r = next(spec, ctx);
+  seen.push(r.url);
+  if ((r.url === "node:fs" || r.url === "node:fs/promises") && ctx.parentURL?.includes("/src/")) fsUsers.push(ctx.parentURL);
+  return r;
+} });
 await import(${JSON.stringify(ENTRY)});
-process.stdout.write(JSON.stringify(seen));
+process.stdout.write(JSON.stringify({ seen, fsUsers }));
 `;
 
 describe("the plugin's gateway side", () => {
   it("loads no engine, index cache or SQLite library into the gateway's process", () => {
     const run = spawnSync(process.execPath, ["--input-type=module", "-e", PROBE], { encoding: "utf8" });
     expect(run.status, run.stderr).toBe(0);
-    const loaded = JSON.parse(run.stdout) as string[];
+    const { seen: loaded, fsUsers } = JSON.parse(run.stdout) as { seen: string[]; fsUsers: string[] };
     expect(loaded.some((u) => u.endsWith("/src/openclaw/index.ts"))).toBe(true);
     const forbidden = loaded.filter((u) => /\/src\/(engine|index)\/|\/src\/lib\.ts$|better-sqlite3|^node:sqlite$/.test(u));
     expect(forbidden).toEqual([]);
+    // The only file access of the gateway side: the plugin's own JSON records under
+    // <state>/clawback/ (json-store.ts) and finding the engine child's script (client.ts). Any
+    // other module that imports fs could open a database file and drop the gateway's locks.
+    expect([...new Set(fsUsers.map((u) => u.replace(/^.*\/src\//, "src/")))].sort()).toEqual(["src/openclaw/engine/client.ts", "src/openclaw/json-store.ts"]);
   });
 });
