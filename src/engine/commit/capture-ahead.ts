@@ -14,7 +14,8 @@ export interface EarlyCapture {
 }
 
 /**
- * Captures the next large database through SQLite's backup API while the current file is chunked
+ * Captures the next large database that needs a private copy (see source-reader.ts, openPages)
+ * through SQLite's backup API while the current file is chunked
  * and stored: the copy runs on node's thread pool, and without this the commit would sit idle for
  * each database's copy in turn. One capture ahead at most (it is a file on disk, not memory).
  * Small databases (read whole anyway) are captured in turn, as before. A database scrub (see
@@ -30,8 +31,12 @@ export class CaptureAhead {
   private readonly started = new Map<number, EarlyCapture>();
   private scanned = 0;
 
-  constructor(items: readonly WalkEntry[], cache: IndexCache, root: string, scratch: ScratchDir, scrub?: CommitScrub) {
+  private readonly checkDue: (relPath: string) => boolean;
+
+  /** `checkDue`: whether the database at a path gets its quick_check in this commit. */
+  constructor(items: readonly WalkEntry[], cache: IndexCache, root: string, scratch: ScratchDir, checkDue: (relPath: string) => boolean, scrub?: CommitScrub) {
     this.items = items;
+    this.checkDue = checkDue;
     this.cache = cache;
     this.root = root;
     this.scratch = scratch;
@@ -65,6 +70,9 @@ export class CaptureAhead {
       if (!cached && !(await readSqliteHeader(item.absPath).catch(() => undefined))) continue;
       const key = withScrubTag(await databaseStatKey(item.absPath, item.stat), this.tag);
       if (cached && sameStat(cached, key)) continue; // unchanged: the commit will not read it
+      // Needing neither a scrub nor a quick_check, it is read through its WAL in place when its
+      // turn comes (source-reader.ts): nothing to copy ahead.
+      if (!this.scrub && !this.checkDue(item.relPath)) continue;
       const relPath = item.relPath;
       const scrub = this.scrub && ((copyPath: string) => this.scrub!.database!(copyPath, relPath));
       const copy = captureForStore(item.absPath, this.scratch, scrub);

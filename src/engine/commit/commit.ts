@@ -130,7 +130,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   const now = Date.now();
   const groupSeed = groupHashSeed(ctx.keys);
   const groupHashes: { path: string; content: string; hashes: Uint8Array }[] = [];
-  const captures = new CaptureAhead(items, ctx.cache, root, scratch, opts.scrub);
+  const captures = new CaptureAhead(items, ctx.cache, root, scratch, (relPath) => checkDue(ctx.cache.databaseCheck(root, relPath), now), opts.scrub);
   const tag = opts.scrub ? scrubTag(opts.scrub) : undefined;
 
   for (const [index, item] of items.entries()) {

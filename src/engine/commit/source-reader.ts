@@ -12,6 +12,7 @@ import type { CheckOutcome } from "../sqlite/check-schedule.ts";
 import type { UnchangedGroups } from "../sqlite/unchanged-groups.ts";
 import type { WholeFileReader } from "./whole-read.ts";
 import { captureForStore, type FileScrub } from "./scrub.ts";
+import { openWalCapture } from "../sqlite/wal-capture.ts";
 
 export interface ReadContent {
   chunks: string[];
@@ -19,6 +20,36 @@ export interface ReadContent {
   sqlite: boolean;
   /** A database's quick_check, when it ran (see `quickCheck`). */
   check?: CheckOutcome;
+  /** How a database was read: through its WAL in place, or from a copy made by the backup API. */
+  capture?: "wal" | "backup";
+}
+
+/** A database's pages, captured one way or the other; `release` ends the read either way. */
+interface CapturedPages {
+  capture: "wal" | "backup";
+  groups(groupPages: number): AsyncIterable<Uint8Array>;
+  /** The quick_check of what is read, when one was asked for. */
+  check?: () => Promise<void>;
+  release(): Promise<void>;
+}
+
+/**
+ * Reads a database through its WAL in place when nothing needs a private copy of it (no scrub edits
+ * it, no quick_check is due, none was captured ahead) and the database allows it (see
+ * wal-capture.ts); otherwise through a copy made by SQLite's backup API.
+ */
+async function openPages(absPath: string, opts: { scratch: ScratchDir; captured?: Promise<CapturedDatabase>; scrub?: FileScrub; quickCheck?: boolean }): Promise<CapturedPages> {
+  if (!opts.captured && !opts.scrub?.database && !opts.quickCheck) {
+    const wal = await openWalCapture(absPath);
+    if ("capture" in wal) return { capture: "wal", groups: (n) => wal.capture.groups(n), release: () => wal.capture.release() };
+  }
+  const copy = await (opts.captured ?? captureForStore(absPath, opts.scratch, opts.scrub?.database));
+  return {
+    capture: "backup",
+    groups: (n) => pageGroups(copy.file, copy.pageSize, n),
+    ...(opts.quickCheck ? { check: () => copy.check() } : {}),
+    release: () => fs.rm(copy.file, { force: true }),
+  };
 }
 
 /**
@@ -83,8 +114,8 @@ async function* once(buf: Uint8Array): AsyncGenerator<Uint8Array> {
 }
 
 /**
- * Reads one file into chunks. A database is captured through SQLite's backup API and cut at
- * page-group boundaries; anything else goes through FastCDC: a small file read whole (`whole`, whose
+ * Reads one file into chunks. A database is captured (see openPages) and cut at page-group
+ * boundaries; anything else goes through FastCDC: a small file read whole (`whole`, whose
  * buffer is reused for the next file), a large one streamed. A plain file whose stat changes during the
  * read throws ChangedWhileReading so the caller can try again.
  */
@@ -117,24 +148,21 @@ export async function readContent(
   const whole = size <= WHOLE_READ_BYTES && !opts.captured ? opts.whole.read(absPath, size) : undefined;
   const database = opts.captured !== undefined || (size >= MIN_DATABASE_BYTES && (whole ? whole.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC) : (await readSqliteHeader(absPath)) !== undefined));
   if (database) {
-    // Every capture makes a private copy (SQLite's backup API), which a database scrub edits; a
-    // capture path that reads the live file's pages without a copy must not serve a commit
-    // whose scrub has a `database` step (captureForStore is where that choice belongs).
     if (!opts.captured) await opts.beforeCapture?.();
-    const copy = await (opts.captured ?? captureForStore(absPath, opts.scratch, opts.scrub?.database));
+    const pages = await openPages(absPath, opts);
     try {
       // A damaged database is stored as it is found, and reported: the commit warns, and the
       // snapshot record says so, so that retention keeps the last snapshot whose databases passed.
-      const checking = opts.quickCheck ? copy.check().then((): CheckOutcome => ({ passed: true }), (err: unknown): CheckOutcome => ({ passed: false, problem: (err as Error).message })) : undefined;
+      const checking = pages.check?.().then((): CheckOutcome => ({ passed: true }), (err: unknown): CheckOutcome => ({ passed: false, problem: (err as Error).message }));
       const groups = opts.pageGroupSink;
       const add = groups ? groups.add : opts.sink;
       const sink = opts.unchanged ? opts.unchanged.groups.sink(add, opts.unchanged.stillStored, () => groups?.skip()) : add;
-      const content = await consume(pageGroups(copy.file, copy.pageSize, opts.groupPages), { sink }, true);
+      const content = await consume(pages.groups(opts.groupPages), { sink }, true);
       await groups?.flush();
       const check = await checking;
-      return check ? { ...content, check } : content;
+      return { ...content, capture: pages.capture, ...(check ? { check } : {}) };
     } finally {
-      await fs.rm(copy.file, { force: true });
+      await pages.release();
     }
   }
   if (opts.scrub?.rewrite) return readRewritten(absPath, before, whole, opts.scrub.rewrite, opts);

@@ -1,0 +1,267 @@
+// Capture of a live WAL-mode database without a copy (DESIGN.md invariant 8 (b)): the database
+// file's pages with the WAL's committed frames laid over them, read while a read transaction of
+// our own pins the snapshot. docs/sqlite.md ("Reading through the WAL") says why the bytes read
+// are a state a writer committed, and what makes a capture fall back to the backup API.
+//
+// The descriptors of the read are opened before the pinning connection and closed after it:
+// closing a descriptor of a file drops every POSIX lock the process holds on it, the read lock
+// that pins the snapshot included (DESIGN.md, "One process, one set of locks"). No other
+// connection of this process may have the database open while a capture runs (the engine's
+// processes hold none).
+
+import { constants as fsConstants } from "node:fs";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import { DatabaseSync } from "node:sqlite";
+import { IntegrityError } from "../../errors.ts";
+
+const WAL_HEADER_BYTES = 32;
+const FRAME_HEADER_BYTES = 24;
+const WAL_MAGIC_LE = 0x377f0682;
+const WAL_MAGIC_BE = 0x377f0683;
+const WAL_VERSION = 3007000;
+const DB_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
+/** WAL bytes read at a time while its frames are checked. */
+const WAL_SCAN_BYTES = 1024 * 1024;
+/** Database bytes read at a time (a whole number of groups, at least one). */
+const READ_BLOCK = 1024 * 1024;
+
+/** A database opened for reading through its WAL; see openWalCapture. */
+export interface WalCapture {
+  readonly pageSize: number;
+  /** Pages of the captured state. */
+  readonly pages: number;
+  /** Committed WAL frames laid over the database file (0: the file alone is the state). */
+  readonly frames: number;
+  /**
+   * The state's consecutive groups of `groupPages` pages (the last may be shorter), each a view of
+   * a reused block, valid until the next group is asked for. One pass.
+   */
+  groups(groupPages: number): AsyncGenerator<Uint8Array>;
+  /** Ends the read: the connection first, then the descriptors. Always call it. */
+  release(): Promise<void>;
+}
+
+/** Either a capture, or why this database is read through the backup API instead. */
+export type WalCaptureResult = { capture: WalCapture } | { fallback: string };
+
+/**
+ * Opens `dbPath` for a capture through its WAL, or says why not (`fallback`): the database is not
+ * in WAL mode, has no -wal or -shm beside it (no writer has it open; the backup API handles that
+ * case), is locked, changed its files while they were being opened, or has anything in its WAL that
+ * this reader does not expect (an unknown version, a page size that differs from the database's).
+ * Nothing is thrown for those: the caller captures through the backup API, which reports damaged
+ * or locked databases with their own errors.
+ */
+export async function openWalCapture(dbPath: string, options: { busyTimeoutMs?: number } = {}): Promise<WalCaptureResult> {
+  const source = path.resolve(dbPath);
+  const flags = fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0);
+  if (!(await exists(`${source}-shm`))) return { fallback: "no -shm beside the database" };
+  // Opened before the connection (see the top of this file).
+  const dbFd = await fs.open(source, flags).catch(() => undefined);
+  if (!dbFd) return { fallback: "cannot open the database file" };
+  const walFd = await fs.open(`${source}-wal`, flags).catch(() => undefined);
+  if (!walFd) {
+    await dbFd.close();
+    return { fallback: "no -wal beside the database" };
+  }
+  let db: DatabaseSync | undefined;
+  const release = async () => {
+    if (db?.isOpen) {
+      try {
+        if (db.isTransaction) db.exec("ROLLBACK");
+      } finally {
+        db.close();
+      }
+    }
+    await walFd.close().catch(() => {});
+    await dbFd.close().catch(() => {});
+  };
+  try {
+    const header = Buffer.alloc(100);
+    const { bytesRead } = await dbFd.read(header, 0, 100, 0);
+    if (bytesRead < 100 || !header.subarray(0, DB_MAGIC.length).equals(DB_MAGIC)) return await fallBack(release, "no SQLite header");
+    if (header[18] !== 2 || header[19] !== 2) return await fallBack(release, "not in WAL mode");
+
+    const url = pathToFileURL(source);
+    url.search = "mode=ro";
+    try {
+      db = new DatabaseSync(url, { readOnly: true, timeout: options.busyTimeoutMs ?? 2_000, enableForeignKeyConstraints: false });
+      db.exec("BEGIN");
+      // The first read starts the read transaction: from here until ROLLBACK no checkpoint moves
+      // past our snapshot and the WAL cannot restart.
+      db.prepare("SELECT count(*) FROM sqlite_schema").get();
+    } catch (err) {
+      return await fallBack(release, `cannot pin a read: ${(err as Error).message}`);
+    }
+    const mode = String(db.prepare("PRAGMA journal_mode").get()?.journal_mode);
+    if (mode !== "wal") return await fallBack(release, `journal mode is ${mode}`);
+    const pageSize = Number(db.prepare("PRAGMA page_size").get()?.page_size);
+    const pinnedPages = Number(db.prepare("PRAGMA page_count").get()?.page_count);
+
+    // The files we opened must still be the ones SQLite reads (a last connection closing in
+    // between deletes the -wal, and the next one makes a new file).
+    if (!(await sameFile(dbFd, source)) || !(await sameFile(walFd, `${source}-wal`))) return await fallBack(release, "the database's files were replaced while they were opened");
+
+    const wal = await scanWal(walFd, pageSize);
+    if ("fallback" in wal) return await fallBack(release, wal.fallback);
+    const pages = wal.frames > 0 ? wal.pages : pinnedPages;
+    const fileBytes = (await dbFd.stat()).size;
+    // Every page not in the WAL must be in the file (a checkpoint running beside us can only grow
+    // it with pages that the WAL also has, or cut it to the size of our snapshot).
+    for (let p = Math.floor(fileBytes / pageSize) + 1; p <= pages; p++) {
+      if (!wal.latest.has(p)) return await fallBack(release, `page ${p} is neither in the file nor in the WAL`);
+    }
+    if (pages < 1) return await fallBack(release, "the database has no pages");
+    return {
+      capture: {
+        pageSize,
+        pages,
+        frames: wal.frames,
+        groups: (groupPages) => readGroups(dbPath, dbFd, walFd, pageSize, pages, wal.latest, groupPages),
+        release,
+      },
+    };
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+async function fallBack(release: () => Promise<void>, why: string): Promise<{ fallback: string }> {
+  await release();
+  return { fallback: why };
+}
+
+interface WalScan {
+  /** Frames up to and including the last valid commit frame. */
+  frames: number;
+  /** Database size in pages after that commit. */
+  pages: number;
+  /** For each page in those frames, the byte offset of its newest page image in the WAL. */
+  latest: Map<number, number>;
+}
+
+/**
+ * Walks the WAL from its header: frames count while their salts match the header's and their
+ * checksum chain holds; the committed prefix ends at the last frame that marks a commit. What
+ * follows (a transaction being written, frames of an older generation) is not part of any state
+ * a writer committed. A WAL with no valid header or no commit frame gives zero frames.
+ */
+async function scanWal(walFd: fs.FileHandle, pageSize: number): Promise<WalScan | { fallback: string }> {
+  const empty: WalScan = { frames: 0, pages: 0, latest: new Map() };
+  const head = Buffer.alloc(WAL_HEADER_BYTES);
+  const { bytesRead } = await walFd.read(head, 0, WAL_HEADER_BYTES, 0);
+  if (bytesRead < WAL_HEADER_BYTES) return empty;
+  const magic = head.readUInt32BE(0);
+  if (magic !== WAL_MAGIC_LE && magic !== WAL_MAGIC_BE) return empty;
+  const bigEndian = magic === WAL_MAGIC_BE;
+  if (head.readUInt32BE(4) !== WAL_VERSION) return { fallback: `unknown WAL version ${head.readUInt32BE(4)}` };
+  const sum = walChecksum(head, 0, 24, bigEndian, 0, 0);
+  if (sum[0] !== head.readUInt32BE(24) || sum[1] !== head.readUInt32BE(28)) return empty;
+  if (head.readUInt32BE(8) !== pageSize) return { fallback: `WAL page size ${head.readUInt32BE(8)} is not the database's ${pageSize}` };
+  const salt1 = head.readUInt32BE(16);
+  const salt2 = head.readUInt32BE(20);
+
+  const frameBytes = FRAME_HEADER_BYTES + pageSize;
+  const perBlock = Math.max(1, Math.floor(WAL_SCAN_BYTES / frameBytes));
+  const block = Buffer.allocUnsafeSlow(perBlock * frameBytes);
+  const latest = new Map<number, number>();
+  const pending: [number, number][] = [];
+  let s0 = sum[0];
+  let s1 = sum[1];
+  let frames = 0;
+  let pages = 0;
+  let frame = 0;
+  for (;;) {
+    const at = WAL_HEADER_BYTES + frame * frameBytes;
+    const { bytesRead: got } = await walFd.read(block, 0, block.byteLength, at);
+    const whole = Math.floor(got / frameBytes);
+    for (let i = 0; i < whole; i++, frame++) {
+      const off = i * frameBytes;
+      if (block.readUInt32BE(off + 8) !== salt1 || block.readUInt32BE(off + 12) !== salt2) return done();
+      [s0, s1] = walChecksum(block, off, 8, bigEndian, s0, s1);
+      [s0, s1] = walChecksum(block, off + FRAME_HEADER_BYTES, pageSize, bigEndian, s0, s1);
+      if (s0 !== block.readUInt32BE(off + 16) || s1 !== block.readUInt32BE(off + 20)) return done();
+      const page = block.readUInt32BE(off);
+      if (page < 1) return done();
+      pending.push([page, at + off + FRAME_HEADER_BYTES]);
+      const commitPages = block.readUInt32BE(off + 4);
+      if (commitPages > 0) {
+        for (const [p, where] of pending) latest.set(p, where);
+        pending.length = 0;
+        frames = frame + 1;
+        pages = commitPages;
+      }
+    }
+    if (whole < perBlock) return done();
+  }
+
+  function done(): WalScan {
+    if (frames === 0) return empty;
+    // Pages past the end of a database that shrank are not part of it.
+    for (const p of latest.keys()) if (p > pages) latest.delete(p);
+    return { frames, pages, latest };
+  }
+}
+
+/**
+ * SQLite's WAL checksum over `len` bytes of `buf` from `off` (a multiple of 8), continuing from
+ * (s0, s1): pairs of 32-bit words in the byte order the WAL's magic names.
+ */
+export function walChecksum(buf: Buffer, off: number, len: number, bigEndian: boolean, s0: number, s1: number): [number, number] {
+  const end = off + len;
+  if (bigEndian) {
+    for (let i = off; i < end; i += 8) {
+      s0 = (s0 + buf.readUInt32BE(i) + s1) >>> 0;
+      s1 = (s1 + buf.readUInt32BE(i + 4) + s0) >>> 0;
+    }
+  } else {
+    for (let i = off; i < end; i += 8) {
+      s0 = (s0 + buf.readUInt32LE(i) + s1) >>> 0;
+      s1 = (s1 + buf.readUInt32LE(i + 4) + s0) >>> 0;
+    }
+  }
+  return [s0, s1];
+}
+
+async function* readGroups(dbPath: string, dbFd: fs.FileHandle, walFd: fs.FileHandle, pageSize: number, pages: number, latest: ReadonlyMap<number, number>, groupPages: number): AsyncGenerator<Uint8Array> {
+  if (!Number.isSafeInteger(groupPages) || groupPages < 1) throw new RangeError(`invalid page group size ${groupPages}`);
+  const groupBytes = pageSize * groupPages;
+  const blockBytes = Math.max(1, Math.floor(READ_BLOCK / groupBytes)) * groupBytes;
+  const total = pages * pageSize;
+  const block = new Uint8Array(blockBytes);
+  for (let position = 0; position < total; position += blockBytes) {
+    const want = Math.min(blockBytes, total - position);
+    let filled = 0;
+    while (filled < want) {
+      const { bytesRead } = await dbFd.read(block, filled, want - filled, position + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    const firstPage = position / pageSize + 1;
+    const lastPage = firstPage + want / pageSize - 1;
+    for (let p = firstPage; p <= lastPage; p++) {
+      const where = latest.get(p);
+      const at = (p - firstPage) * pageSize;
+      if (where !== undefined) {
+        const { bytesRead } = await walFd.read(block, at, pageSize, where);
+        if (bytesRead !== pageSize) throw new IntegrityError(dbPath, `the WAL ended inside the frame of page ${p} while a read pinned it`);
+      } else if (at + pageSize > filled) {
+        throw new IntegrityError(dbPath, `page ${p} vanished from the database file while a read pinned it`);
+      }
+    }
+    if (position === 0 && !Buffer.from(block.buffer, block.byteOffset, DB_MAGIC.length).equals(DB_MAGIC)) throw new IntegrityError(dbPath, "page 1 of the captured state has no SQLite header");
+    for (let off = 0; off < want; off += groupBytes) yield block.subarray(off, Math.min(off + groupBytes, want));
+  }
+}
+
+async function sameFile(fd: fs.FileHandle, file: string): Promise<boolean> {
+  const [a, b] = await Promise.all([fd.stat({ bigint: true }), fs.stat(file, { bigint: true }).catch(() => undefined)]);
+  return b !== undefined && a.ino === b.ino && a.dev === b.dev;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return (await fs.lstat(file).catch(() => undefined)) !== undefined;
+}
