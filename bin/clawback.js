@@ -2,7 +2,8 @@
 // A namespace import: a named import of something an old Node lacks would fail before the
 // version check below could say why.
 import * as nodeModule from "node:module";
-import { startFlags, unsupportedNode } from "../dist/cli/runtime.js";
+import * as v8 from "node:v8";
+import { runtimeFlags, startFlags, unsupportedNode } from "../dist/cli/runtime.js";
 
 const tooOld = unsupportedNode(process.versions.node, process.execPath);
 if (tooOld) {
@@ -19,6 +20,8 @@ if (flags.length > 0 && typeof process.execve === "function") {
     // Not restarted (the flags only make it faster): run as started.
   }
 }
+// Other V8 flags take effect when set at run time (see runtimeFlags).
+for (const flag of runtimeFlags(process.argv.slice(2))) v8.setFlagsFromString(flag);
 // V8 keeps the compiled CLI on disk (in the system's temporary folder), so every run after the
 // first skips compiling it: a tenth of a no-change commit's time.
 nodeModule.enableCompileCache();

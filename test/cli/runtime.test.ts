@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { MIN_NODE_MAJOR, startFlags, unsupportedNode } from "../../src/cli/runtime.ts";
+import { MIN_NODE_MAJOR, runtimeFlags, startFlags, unsupportedNode } from "../../src/cli/runtime.ts";
 
 const bin = fileURLToPath(new URL("../../bin/clawback.js", import.meta.url));
 // An older Node beside the one running the tests (the machines this project is set up on have one:
@@ -51,5 +51,27 @@ describe("flags node is restarted with", () => {
     };
     expect(starts(["checkout", "--help"])).toEqual([[], ["--max-semi-space-size=4"]]);
     expect(starts(["log", "--help"])).toEqual([[]]);
+  });
+});
+
+describe("flags set at run time", () => {
+  it("every command but a checkout keeps the young generation at its starting size", () => {
+    expect(runtimeFlags(["commit", "dir"])).toEqual(["--semi-space-growth-factor=1"]);
+    expect(runtimeFlags(["--repo", "r", "commit", "dir"])).toEqual(["--semi-space-growth-factor=1"]);
+    expect(runtimeFlags(["log"])).toEqual(["--semi-space-growth-factor=1"]);
+    expect(runtimeFlags(["checkout", "latest", "dir"])).toEqual([]);
+  });
+
+  it("the flag set at run time holds the young generation where node's default lets it grow", () => {
+    // What bin/clawback.js does, in a process that then makes garbage with some survivors.
+    const young = (setFlag: boolean) => {
+      const script = `${setFlag ? "require('node:v8').setFlagsFromString('--semi-space-growth-factor=1');" : ""}
+        const keep = []; for (let i = 0; i < 1500000; i++) { const o = { a: new Array(40).fill(i) }; if (i % 10 === 0) keep.push(o); }
+        process.stdout.write(String(require('node:v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size));`;
+      return Number(execFileSync(process.execPath, ["-e", script], { encoding: "utf8" }));
+    };
+    const held = young(true);
+    expect(held).toBeLessThanOrEqual(4 * 1024 * 1024);
+    expect(young(false)).toBeGreaterThan(4 * held);
   });
 });

@@ -14,9 +14,21 @@ import { runInNewContext } from "node:vm";
  */
 export const COLLECT_EVERY = 4 * 1024 * 1024;
 
-type Collect = (options: { type: "minor" }) => void;
+/**
+ * Bytes of blobs held across a window (a commit's changed page groups with their bases) between
+ * two full collections on this thread. Held while the young collections above run, they are
+ * promoted to the old generation and then die there, and V8 starts a full collection for dead
+ * external memory only once it has grown by 64 MB: in a daily commit of the bench state the main
+ * thread's ArrayBuffers climbed from 20 to 80 MB (live: 31 MB). A full collection every 8 MiB
+ * held: daily commit peak 178–180 against 192–196 MB; every 16 MiB: 188–192 (bench/README.md,
+ * "Commit memory").
+ */
+export const COLLECT_OLD_EVERY = 8 * 1024 * 1024;
+
+type Collect = (options: { type: "minor" | "major" }) => void;
 
 let since = 0;
+let heldSince = 0;
 let collect: Collect | null | undefined;
 
 /**
@@ -29,6 +41,18 @@ export function afterBlobs(bytes: number): void {
   since = 0;
   collect ??= exposeCollect();
   collect?.({ type: "minor" });
+}
+
+/**
+ * Counts `bytes` of blobs that were held across a window and are dead now (the caller dropped
+ * them), and collects the whole heap every COLLECT_OLD_EVERY bytes.
+ */
+export function afterHeldBlobs(bytes: number): void {
+  heldSince += bytes;
+  if (heldSince < COLLECT_OLD_EVERY) return;
+  heldSince = 0;
+  collect ??= exposeCollect();
+  collect?.({ type: "major" });
 }
 
 /**

@@ -9,7 +9,8 @@ import { acquireLock } from "../../repo/lock.ts";
 import type { CachedFile, FileStat } from "../../index/cache.ts";
 import { syncIndexBesidePrune } from "../../index/resync.ts";
 import { BlobWriter } from "./blob-writer.ts";
-import { DeltaSink } from "./delta-sink.ts";
+import { DeltaSink, type DeltaArena } from "./delta-sink.ts";
+import { LocalBackend } from "../../storage/local.ts";
 import { allowsDeltas } from "../../repo/config.ts";
 import type { RepoContext } from "../context.ts";
 import { LISTING_CHUNKS, serializeListing } from "../listing.ts";
@@ -54,7 +55,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       warnings.push(w);
       opts.progress?.warn?.(w);
     };
-    const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize);
+    const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize, { maxUploads: uploadsAtOnce(ctx) });
     const { entries: items, warnings: walkWarnings, startedMs: walkedMs } = await scan.walked;
     walkWarnings.forEach(warn);
     const walk = walkDigest(items, excludes, opts.scrub?.id);
@@ -111,6 +112,17 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
 }
 
 /**
+ * Packs written at once while the next one fills. A local folder's write is a copy into the page
+ * cache and an fsync, over long before the next 16 MiB pack is full, so a second write in flight
+ * only kept a third 18.5 MB pack buffer alive: first commit of the bench state, peak RSS 228–243
+ * against 254–264 MB (bench/README.md, "Commit memory"). A remote store keeps two: each upload is
+ * a round trip that the next pack's filling should not wait for.
+ */
+function uploadsAtOnce(ctx: RepoContext): number {
+  return ctx.backend instanceof LocalBackend ? 1 : 2;
+}
+
+/**
  * The folder's files, each found unchanged in the stat cache or read and stored; then its listing,
  * stored. `statMs`: when the walk that statted `items` began.
  */
@@ -126,6 +138,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   let racy = 0;
 
   const whole = new WholeFileReader();
+  const deltaArena: DeltaArena = {};
   const checks = new SnapshotChecks();
   const now = Date.now();
   const groupSeed = groupHashSeed(ctx.keys);
@@ -191,7 +204,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
       const beforeCapture = async () => void (key = await databaseStatKey(item.absPath, st));
       // A database's changed page groups are stored as deltas of the groups its last version had.
       const previous = deltas && cached?.sqlite ? cached.chunks : undefined;
-      const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous));
+      const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous, deltaArena));
       const unchanged = new UnchangedGroups(groupSeed, cached?.sqlite ? previousGroups(ctx, root, item.relPath, cached.chunks) : undefined);
       content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy, scrub, quickCheck: checkDue(lastCheck, now), unchanged }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
       if (!content) continue;

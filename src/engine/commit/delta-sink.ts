@@ -3,6 +3,7 @@ import { BlobType } from "../../repo/blob.ts";
 import type { IndexCache } from "../../index/cache.ts";
 import type { BlobReader } from "../blob-reader.ts";
 import type { BlobWriter } from "./blob-writer.ts";
+import { afterHeldBlobs } from "../codec/young-gc.ts";
 
 /**
  * Changed page groups held before their bases are fetched (they are copies: groups are views).
@@ -19,6 +20,11 @@ const FIRST_WINDOW_BYTES = 1024 * 1024;
  * again (the half rule in blob.ts), so a first window can look like a rewrite when it is not.
  */
 const GIVE_UP_AFTER = 32;
+
+/** The buffer the changed groups of a window are copied into, reused by every sink of a commit. */
+export interface DeltaArena {
+  buffer?: Buffer;
+}
 
 /**
  * Stores a database's page groups, each new one as a delta against the group at the same place in
@@ -38,12 +44,20 @@ export class DeltaSink {
   private readonly writer: BlobWriter;
   private readonly previous: readonly string[];
   private index = 0;
-  private staged: { id: string; data: Buffer; base: string }[] = [];
+  private staged: { id: string; data: Uint8Array; base: string }[] = [];
   private stagedBytes = 0;
+  /**
+   * Where the staged groups are copied, reused from window to window (the writer reads a blob's
+   * data before add returns): a fresh copy per group lived through a window, long enough to be
+   * promoted, and then piled up as dead external memory until a full collection.
+   */
+  private readonly arena: DeltaArena;
   private gaveUp = false;
   private flushes = 0;
 
-  constructor(keys: RepoKeys, cache: IndexCache, reader: BlobReader, writer: BlobWriter, previous: readonly string[]) {
+  /** `arena`: shared by the sinks of one commit (one file is stored at a time), made on first use. */
+  constructor(keys: RepoKeys, cache: IndexCache, reader: BlobReader, writer: BlobWriter, previous: readonly string[], arena: DeltaArena = {}) {
+    this.arena = arena;
     this.keys = keys;
     this.cache = cache;
     this.reader = reader;
@@ -58,7 +72,7 @@ export class DeltaSink {
     if (this.writer.has(id)) return id;
     const base = this.gaveUp ? undefined : this.baseFor(this.previous[place], id);
     if (!base) return this.writer.add(BlobType.data, data, id);
-    this.staged.push({ id, data: Buffer.from(data), base });
+    this.staged.push({ id, data: this.copy(data), base });
     this.stagedBytes += data.byteLength;
     if (this.stagedBytes >= (this.flushes === 0 ? FIRST_WINDOW_BYTES : WINDOW_BYTES)) await this.flush();
     return id;
@@ -81,6 +95,17 @@ export class DeltaSink {
     for (const s of staged) await this.writer.add(BlobType.data, s.data, s.id, { id: s.base, data: bases.get(s.base)! });
     const deltas = this.writer.stats.addedDeltas - deltasBefore;
     if (staged.length >= GIVE_UP_AFTER && deltas * 8 < staged.length) this.gaveUp = true;
+    // The bases' plaintexts (and the ranges they came in) lived through the window: dead now.
+    afterHeldBlobs([...bases.values()].reduce((n, b) => n + b.byteLength, 0));
+  }
+
+  /** A copy of a group in the arena (outside it if the window overflows: the last group of one). */
+  private copy(data: Uint8Array): Uint8Array {
+    const arena = (this.arena.buffer ??= Buffer.allocUnsafeSlow(WINDOW_BYTES));
+    if (this.stagedBytes + data.byteLength > arena.byteLength) return Buffer.from(data);
+    const view = arena.subarray(this.stagedBytes, this.stagedBytes + data.byteLength);
+    view.set(data);
+    return view;
   }
 
   private baseFor(previous: string | undefined, id: string): string | undefined {
