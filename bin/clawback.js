@@ -2,8 +2,7 @@
 // A namespace import: a named import of something an old Node lacks would fail before the
 // version check below could say why.
 import * as nodeModule from "node:module";
-import * as v8 from "node:v8";
-import { runtimeFlags, startFlags, unsupportedNode } from "../dist/cli/runtime.js";
+import { capYoungGeneration, startFlags, unsupportedNode } from "../dist/cli/runtime.js";
 
 const tooOld = unsupportedNode(process.versions.node, process.execPath);
 if (tooOld) {
@@ -20,8 +19,8 @@ if (flags.length > 0 && typeof process.execve === "function") {
     // Not restarted (the flags only make it faster): run as started.
   }
 }
-// Other V8 flags take effect when set at run time (see runtimeFlags).
-for (const flag of runtimeFlags(process.argv.slice(2))) v8.setFlagsFromString(flag);
+// The young generation's size is capped at run time instead (see capYoungGeneration).
+capYoungGeneration(process.argv.slice(2));
 // V8 keeps the compiled CLI on disk (in the system's temporary folder), so every run after the
 // first skips compiling it: a tenth of a no-change commit's time.
 nodeModule.enableCompileCache();

@@ -1,6 +1,9 @@
 // Checked by bin/clawback.js before anything else loads, so it must stay loadable by old Node
 // versions too: nothing here may use what it is checking for.
 
+import { constants as perfConstants, PerformanceObserver } from "node:perf_hooks";
+import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
+
 /**
  * The oldest Node.js major version clawback runs on: captures need node:sqlite's `backup()` with
  * its busy `timeout` option (Node 24.0), and OpenClaw itself runs on 24 (README.md, "Set-up").
@@ -35,19 +38,27 @@ export function startFlags(args: readonly string[], execArgv: readonly string[])
   return [`${SEMI_SPACE_FLAG}=4`];
 }
 
+/** Size of V8's new space (both semi-spaces) past which a command's young generation stops growing. */
+export const YOUNG_GENERATION_CAP = 8 * 1024 * 1024;
+
 /**
- * V8 flags set at run time for this command line (by bin/clawback.js, before the CLI loads).
- *
- * Every command but a checkout keeps the young generation at its starting size (1 MiB
- * semi-spaces): node's default lets it grow to 64 MiB semi-spaces, and a commit grows it to 32–48
- * MiB whose pages stay resident. Unlike `--max-semi-space-size`, the growth factor is read each
- * time V8 considers growing the young generation, so it works without a restart (which would cost
- * every no-change commit a second node start). First and daily commits of the bench state: peak
- * RSS 196–205 / 170–176 MB against 236–238 / 202–206 MB, time within the noise (bench/README.md,
- * "Commit memory"). A checkout is restarted with 4 MiB semi-spaces instead (startFlags), measured
- * for its own sake.
+ * Stops the young generation from growing once it reaches YOUNG_GENERATION_CAP (every command but
+ * a checkout, which is restarted with 4 MiB semi-spaces instead: startFlags). Node's default lets
+ * it grow to 64 MiB semi-spaces, and a commit grows it to 32–48 MiB whose pages stay resident. The
+ * cap needs no restart (which would cost every no-change commit a second node start): V8 reads
+ * `--semi-space-growth-factor` each time it considers growing the young generation, so it is set
+ * to 1 once the cap is reached, looked at after each young collection. First and daily commits of
+ * the bench state: peak RSS about 30 and 10–25 MB lower (bench/README.md, "Commit memory"); growth
+ * held from the start (1 MiB semi-spaces) saved as much but made 3–6× as many young collections.
  */
-export function runtimeFlags(args: readonly string[]): string[] {
-  if (args.includes("checkout")) return [];
-  return ["--semi-space-growth-factor=1"];
+export function capYoungGeneration(args: readonly string[]): void {
+  if (args.includes("checkout")) return;
+  const observer = new PerformanceObserver((list) => {
+    if (!list.getEntries().some((e) => (e as unknown as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR)) return;
+    const young = getHeapSpaceStatistics().find((s) => s.space_name === "new_space");
+    if (!young || young.space_size < YOUNG_GENERATION_CAP) return;
+    setFlagsFromString("--semi-space-growth-factor=1");
+    observer.disconnect();
+  });
+  observer.observe({ entryTypes: ["gc"] });
 }
