@@ -5,6 +5,12 @@ export interface Range<T> {
   blobs: T[];
 }
 
+/** Bytes [offset, offset + length) of a pack. */
+export interface Span {
+  offset: number;
+  length: number;
+}
+
 /**
  * Blobs closer than this are fetched in one request (a restore, which reads nearly everything),
  * and no request exceeds MAX_RANGE.
@@ -18,11 +24,12 @@ const MAX_RANGE = 4 * 1024 * 1024;
  * Sparse reads (a commit's delta bases, scattered over old packs) pass a smaller `gap`: with the
  * restore's, a bench day's commit downloaded 49 MB of packs for its bases.
  */
-export function* mergeRanges<T extends { offset: number; length: number }>(sorted: readonly T[], gap = MERGE_GAP): Generator<Range<T>> {
+export function* mergeRanges<T extends { offset: number; length: number }>(sorted: readonly T[], gap = MERGE_GAP, avoid: readonly Span[] = []): Generator<Range<T>> {
   let current: Range<T> | undefined;
   for (const b of sorted) {
     const end = b.offset + b.length;
-    if (current && b.offset - current.end <= gap && end - current.start <= MAX_RANGE) {
+    // A gap is never bridged over bytes the caller has already read (a checkout's listing blobs).
+    if (current && b.offset - current.end <= gap && end - current.start <= MAX_RANGE && !avoid.some((s) => s.offset >= current!.end && s.offset + s.length <= b.offset)) {
       current.end = Math.max(current.end, end);
       current.blobs.push(b);
     } else {
