@@ -46,9 +46,19 @@ export class DeltaAssembler {
   heldBytes = 0;
   peakHeldBytes = 0;
 
-  /** `held`: every delta to write and every blob some delta is decoded against, transitively. */
-  constructor(keys: RepoKeys, held: Iterable<HeldBlob>) {
+  private readonly maxHeld: number;
+  /** Blobs not held for want of room: the deltas that need them are left to `leftovers`. */
+  private readonly missed = new Set<string>();
+
+  /**
+   * `held`: every delta to write and every blob some delta is decoded against, transitively.
+   * `maxHeld`: most sealed bytes held at once (invariant 6: a large database's deltas must not
+   * all wait in memory); a blob that finds no room is not held, and the deltas that need it are
+   * read again apart at the end (`leftovers`), which costs bytes read twice only past that bound.
+   */
+  constructor(keys: RepoKeys, held: Iterable<HeldBlob>, maxHeld = Infinity) {
     this.keys = keys;
+    this.maxHeld = maxHeld;
     this.blobs = new Map([...held].map((b) => [b.id, b]));
     for (const b of this.blobs.values()) {
       if (!b.base) continue;
@@ -74,7 +84,11 @@ export class DeltaAssembler {
 
   /** Keeps a copy of a held blob's sealed bytes, out of a range read from `where`. */
   take(id: string, bytes: Uint8Array, where: string): void {
-    if (this.sealed.has(id) || !this.blobs.has(id)) return;
+    if (this.sealed.has(id) || !this.blobs.has(id) || this.missed.has(id)) return;
+    if (this.heldBytes + bytes.byteLength > this.maxHeld) {
+      this.missed.add(id);
+      return;
+    }
     this.sealed.set(id, { bytes: Buffer.copyBytesFrom(bytes), where });
     this.heldBytes += bytes.byteLength;
     this.peakHeldBytes = Math.max(this.peakHeldBytes, this.heldBytes);
@@ -112,6 +126,18 @@ export class DeltaAssembler {
       this.done(b.id);
     }
     return { blobs, plains };
+  }
+
+  /**
+   * The deltas still to write once every range was taken (those that needed a blob that found no
+   * room), for the caller to read apart; everything held is dropped.
+   */
+  leftovers(): HeldBlob[] {
+    const left = [...this.blobs.values()].filter((b) => b.base && b.places.length > 0 && !this.queued.has(b.id));
+    this.sealed.clear();
+    this.heldBytes = 0;
+    this.decodedCount += left.length;
+    return left;
   }
 
   /** Queues `id` and the deltas above it that are now decodable. */
