@@ -39,3 +39,32 @@ export function* mergeRanges<T extends { offset: number; length: number }>(sorte
   }
   if (current) yield current;
 }
+
+/**
+ * The largest gap (at most MERGE_GAP) that a read of all these packs may bridge while the bytes it
+ * reads for nothing stay within `budget` × the bytes it needs: the smallest gaps are bridged
+ * first, as they save a request each for the fewest bytes. A checkout of an old snapshot, or of a
+ * late one whose early packs hold many blobs later versions replaced, meets many gaps; with
+ * MERGE_GAP alone, the thirtieth day of a 300 MB generated history read 1.26× the bytes it needed.
+ */
+export function gapWithin(packs: Iterable<readonly { offset: number; length: number }[]>, budget: number): number {
+  const gaps: number[] = [];
+  let needed = 0;
+  for (const sorted of packs) {
+    let end = -1;
+    for (const b of sorted) {
+      needed += b.length;
+      if (end >= 0 && b.offset > end) gaps.push(b.offset - end);
+      end = Math.max(end, b.offset + b.length);
+    }
+  }
+  gaps.sort((a, b) => a - b);
+  let spent = 0;
+  let gap = 0;
+  for (const g of gaps) {
+    if (g > MERGE_GAP || spent + g > budget * needed) break;
+    spent += g;
+    gap = g;
+  }
+  return gap;
+}

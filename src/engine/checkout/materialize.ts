@@ -5,7 +5,7 @@ import { packKey } from "../../repo/layout.ts";
 import { arenaBytes } from "../codec/codec-protocol.ts";
 import { writePlaced, type Placement } from "../codec/placed-writes.ts";
 import { DeltaAssembler, type HeldBlob } from "./delta-assembler.ts";
-import { mergeRanges, type Range, type Span } from "../ranges.ts";
+import { gapWithin, mergeRanges, type Range, type Span } from "../ranges.ts";
 import { verifyRestoredFile, VERIFY_BLOCK, type VerifyItem } from "../codec/verify-file.ts";
 import type { RepoContext } from "../context.ts";
 import type { FileEntry, ProgressSink } from "../types.ts";
@@ -32,6 +32,12 @@ const FETCH_AHEAD = 2;
  * most 9.7 MB.
  */
 const MAX_HELD_BYTES = 32 * 1024 * 1024;
+/**
+ * Bytes read for nothing (gaps between needed blobs, bridged to save requests) as a share of the
+ * bytes needed. On the thirtieth day of a 300 MB generated history: 1.10× the needed bytes in 596
+ * requests, against 1.26× in 141 with every gap up to 256 KiB bridged (1.03× took 1,272).
+ */
+const GAP_BUDGET = 0.1;
 /** Smallest plaintext buffer per range: most ranges fit, so buffers are reused, not grown. */
 const ARENA_BYTES = 12 * 1024 * 1024;
 /** Smallest buffer a sealed range is read into (ranges are merged up to 4 MiB; a lone blob may be larger). */
@@ -115,8 +121,10 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   }
   // Ranges holding deltas first: a delta is held (sealed, small) until its base's range comes,
   // which is less than holding bases (whole page groups) until their deltas come.
-  const ranges = [...plan]
-    .flatMap(([pack, blobs]) => [...mergeRanges([...blobs.values()].sort((a, b) => a.offset - b.offset), undefined, read.get(pack))].map((range) => ({ pack, range, deltas: range.blobs.some((b) => b.base) })))
+  const sorted = [...plan].map(([pack, blobs]) => [pack, [...blobs.values()].sort((a, b) => a.offset - b.offset)] as const);
+  const gap = gapWithin(sorted.map(([, blobs]) => blobs), GAP_BUDGET);
+  const ranges = sorted
+    .flatMap(([pack, blobs]) => [...mergeRanges(blobs, gap, read.get(pack))].map((range) => ({ pack, range, deltas: range.blobs.some((b) => b.base) })))
     .sort((a, b) => Number(b.deltas) - Number(a.deltas));
   const codec = ctx.codec();
   // Plaintext buffers of ranges already written, and buffers the sealed ranges were read into,
