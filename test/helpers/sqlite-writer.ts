@@ -80,6 +80,24 @@ export async function startWriter(file: string, mode: WriterMode = "write", opts
   };
 }
 
+/**
+ * Runs `sql` on `file` in a child process that then keeps its connection open, idle (so the -wal
+ * and -shm stay beside the database, as a gateway leaves them), until `stop`.
+ */
+export async function holdOpen(file: string, sql: string): Promise<{ stop(): Promise<void> }> {
+  const script = `const { DatabaseSync } = require("node:sqlite"); const db = new DatabaseSync(${JSON.stringify(file)}); db.exec(${JSON.stringify(sql)}); console.log("ready"); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  const [exited] = await Promise.race([once(child.stdout!, "data").then(() => [false]), once(child, "exit").then(() => [true])]);
+  if (exited) throw new Error(`the process holding ${file} open exited before it was ready`);
+  return {
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    },
+  };
+}
+
 /** Opens a private database file without locks and without creating -wal/-shm beside it. */
 export function openImmutable(file: string): DatabaseSync {
   const url = pathToFileURL(file);

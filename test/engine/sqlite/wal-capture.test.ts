@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { captureSqlite } from "../../../src/engine/sqlite/sqlite-capture.ts";
 import { openWalCapture, type WalCapture } from "../../../src/engine/sqlite/wal-capture.ts";
-import { checkWriterInvariants, startWriter } from "../../helpers/sqlite-writer.ts";
+import { checkWriterInvariants, holdOpen, startWriter } from "../../helpers/sqlite-writer.ts";
 
 // Invariant 8 (b): a database read through its WAL in place is a state a writer committed, the
 // same state the backup API copies, under writers and checkpoints of every mode. No connection of
@@ -29,19 +29,6 @@ async function freshDb(name: string): Promise<string> {
   const dir = path.join(root, `${name}-${++counter}`);
   await fs.mkdir(dir);
   return path.join(dir, "state.sqlite");
-}
-
-/** Runs `sql` on `file` in a child process that then keeps its connection open, idle, until killed. */
-async function idleConnection(file: string, sql: string): Promise<{ stop(): Promise<void> }> {
-  const script = `const { DatabaseSync } = require("node:sqlite"); const db = new DatabaseSync(${JSON.stringify(file)}); db.exec(${JSON.stringify(sql)}); console.log("ready"); setInterval(() => {}, 1000);`;
-  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
-  await once(child.stdout, "data");
-  return {
-    async stop() {
-      child.kill("SIGTERM");
-      await once(child, "exit");
-    },
-  };
 }
 
 /** SQL run in a process of its own, as another application would. */
@@ -95,7 +82,7 @@ describe("openWalCapture", () => {
   it("reads the state the backup API copies, frames from the WAL over the file's pages, at every page size", async () => {
     for (const pageSize of [4096, 65536, 512]) {
       const db = await freshDb(`same-${pageSize}`);
-      const holder = await idleConnection(
+      const holder = await holdOpen(
         db,
         `PRAGMA page_size = ${pageSize}; PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB);
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) INSERT INTO t (v) SELECT zeroblob(50 + i % 900) FROM n;
@@ -123,7 +110,7 @@ describe("openWalCapture", () => {
 
   it("leaves out pages past the end of a database that shrank (VACUUM in the WAL, not yet checkpointed)", async () => {
     const db = await freshDb("shrank");
-    const holder = await idleConnection(
+    const holder = await holdOpen(
       db,
       `PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB);
        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO t (v) SELECT randomblob(1000) FROM n;
@@ -148,7 +135,7 @@ describe("openWalCapture", () => {
 
   it("leaves out the frames of a transaction still being written (a writer whose page cache spilled into the WAL)", async () => {
     const db = await freshDb("spilled");
-    const holder = await idleConnection(
+    const holder = await holdOpen(
       db,
       `PRAGMA journal_mode = WAL; PRAGMA cache_size = 10; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB);
        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) INSERT INTO t (v) SELECT randomblob(500) FROM n;
