@@ -11,7 +11,7 @@ import { prng } from "./prng.ts";
 
 const CHILD = fileURLToPath(new URL("./sqlite-writer-child.ts", import.meta.url));
 
-export type WriterMode = "write" | "hold-wal" | "hold-rollback";
+export type WriterMode = "write" | "hold-wal" | "idle-wal" | "hold-rollback";
 
 export interface Writer {
   child: ChildProcess;
@@ -76,6 +76,24 @@ export async function startWriter(file: string, mode: WriterMode = "write", opts
         child.kill("SIGTERM");
         await exited;
       }
+    },
+  };
+}
+
+/**
+ * Runs `sql` on `file` in a child process that then keeps its connection open, idle (so the -wal
+ * and -shm stay beside the database, as a gateway leaves them), until `stop`.
+ */
+export async function holdOpen(file: string, sql: string): Promise<{ stop(): Promise<void> }> {
+  const script = `const { DatabaseSync } = require("node:sqlite"); const db = new DatabaseSync(${JSON.stringify(file)}); db.exec(${JSON.stringify(sql)}); console.log("ready"); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  const [exited] = await Promise.race([once(child.stdout!, "data").then(() => [false]), once(child, "exit").then(() => [true])]);
+  if (exited) throw new Error(`the process holding ${file} open exited before it was ready`);
+  return {
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGTERM");
+      await once(child, "exit");
     },
   };
 }
