@@ -55,9 +55,10 @@ const DELTA_WINDOW_BYTES = 1024 * 1024;
  * pack by pack in offset order (few, large range requests), then links. Every file is read back
  * once its last piece is written, each chunk's keyed id recomputed from the bytes on disk, and
  * given its mode and time; folders get theirs last, deepest first. `alreadyRead`: blobs the caller
- * has read (the listing's), whose bytes no range reads again.
+ * has read (the listing's), whose bytes no range reads again; `maxHeldBytes`: the DeltaAssembler's
+ * bound (MAX_HELD_BYTES unless a test asks for less).
  */
-export async function materialize(ctx: RepoContext, entries: readonly FileEntry[], dir: string, opts: { progress?: ProgressSink; signal?: AbortSignal; alreadyRead?: readonly string[] }): Promise<{ files: number; bytes: number }> {
+export async function materialize(ctx: RepoContext, entries: readonly FileEntry[], dir: string, opts: { progress?: ProgressSink; signal?: AbortSignal; alreadyRead?: readonly string[]; maxHeldBytes?: number }): Promise<{ files: number; bytes: number }> {
   // File operations are synchronous: a state folder is thousands of small files, and a trip through
   // the thread pool per open, write, close, chmod and utimes cost seconds where the calls take a
   // few microseconds each (page-cache writes). Only pack reads are asynchronous, so the next
@@ -112,7 +113,7 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
 
   const totalBytes = files.reduce((n, f) => n + f.size, 0);
   let written = 0;
-  const assembler = new DeltaAssembler(ctx.keys, [...plan.values()].flatMap((blobs) => [...blobs.values()].filter((b) => b.held)), MAX_HELD_BYTES);
+  const assembler = new DeltaAssembler(ctx.keys, [...plan.values()].flatMap((blobs) => [...blobs.values()].filter((b) => b.held)), opts.maxHeldBytes ?? MAX_HELD_BYTES);
   // Blobs read before (the listing's): no range spans them again.
   const read = new Map<string, Span[]>();
   for (const id of opts.alreadyRead ?? []) {
