@@ -11,7 +11,7 @@ import { prng } from "./prng.ts";
 
 const CHILD = fileURLToPath(new URL("./sqlite-writer-child.ts", import.meta.url));
 
-export type WriterMode = "write" | "hold-wal" | "hold-rollback";
+export type WriterMode = "write" | "hold-wal" | "idle-wal" | "hold-rollback";
 
 export interface Writer {
   child: ChildProcess;
