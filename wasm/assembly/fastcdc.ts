@@ -48,13 +48,13 @@ export function configure(min: u32, avg: u32, max: u32, smallMask: u64, largeMas
 @inline
 function findCut(p: usize, limit: usize, hash: u64, mask: u64): usize {
   const maskLs = mask << 1;
-  // Fast pass over 16-byte blocks, one bound test each. A block holding a cut point is left to the
+  // Fast pass over 32-byte blocks, one bound test each. A block holding a cut point is left to the
   // exact loop below, which hashes it again from its start. Why this shape (each measured faster,
   // bench/README.md): the loop is bound by instructions per byte and by its serial chain of
   // additions. In each 4 bytes, the hash after the second byte is (h << 2) + (a0 + b1), from the
   // hash before the first, which shortens that chain; and the four table loads come first, as the
   // engine does not move a load above a branch.
-  while (p + 16 <= limit) {
+  while (p + 32 <= limit) {
     let h = hash;
     {
       const a0 = load<u64>(<usize>load<u8>(p, 0) << 3, GEAR_LS);
@@ -108,8 +108,60 @@ function findCut(p: usize, limit: usize, hash: u64, mask: u64): usize {
       h = v + b3;
       if ((h & mask) == 0) break;
     }
+    {
+      const a0 = load<u64>(<usize>load<u8>(p, 16) << 3, GEAR_LS);
+      const b1 = load<u64>(<usize>load<u8>(p, 17) << 3, GEAR);
+      const a2 = load<u64>(<usize>load<u8>(p, 18) << 3, GEAR_LS);
+      const b3 = load<u64>(<usize>load<u8>(p, 19) << 3, GEAR);
+      if ((((h << 2) + a0) & maskLs) == 0) break;
+      let v = (h << 2) + (a0 + b1);
+      if ((v & mask) == 0) break;
+      v = (v << 2) + a2;
+      if ((v & maskLs) == 0) break;
+      h = v + b3;
+      if ((h & mask) == 0) break;
+    }
+    {
+      const a0 = load<u64>(<usize>load<u8>(p, 20) << 3, GEAR_LS);
+      const b1 = load<u64>(<usize>load<u8>(p, 21) << 3, GEAR);
+      const a2 = load<u64>(<usize>load<u8>(p, 22) << 3, GEAR_LS);
+      const b3 = load<u64>(<usize>load<u8>(p, 23) << 3, GEAR);
+      if ((((h << 2) + a0) & maskLs) == 0) break;
+      let v = (h << 2) + (a0 + b1);
+      if ((v & mask) == 0) break;
+      v = (v << 2) + a2;
+      if ((v & maskLs) == 0) break;
+      h = v + b3;
+      if ((h & mask) == 0) break;
+    }
+    {
+      const a0 = load<u64>(<usize>load<u8>(p, 24) << 3, GEAR_LS);
+      const b1 = load<u64>(<usize>load<u8>(p, 25) << 3, GEAR);
+      const a2 = load<u64>(<usize>load<u8>(p, 26) << 3, GEAR_LS);
+      const b3 = load<u64>(<usize>load<u8>(p, 27) << 3, GEAR);
+      if ((((h << 2) + a0) & maskLs) == 0) break;
+      let v = (h << 2) + (a0 + b1);
+      if ((v & mask) == 0) break;
+      v = (v << 2) + a2;
+      if ((v & maskLs) == 0) break;
+      h = v + b3;
+      if ((h & mask) == 0) break;
+    }
+    {
+      const a0 = load<u64>(<usize>load<u8>(p, 28) << 3, GEAR_LS);
+      const b1 = load<u64>(<usize>load<u8>(p, 29) << 3, GEAR);
+      const a2 = load<u64>(<usize>load<u8>(p, 30) << 3, GEAR_LS);
+      const b3 = load<u64>(<usize>load<u8>(p, 31) << 3, GEAR);
+      if ((((h << 2) + a0) & maskLs) == 0) break;
+      let v = (h << 2) + (a0 + b1);
+      if ((v & mask) == 0) break;
+      v = (v << 2) + a2;
+      if ((v & maskLs) == 0) break;
+      h = v + b3;
+      if ((h & mask) == 0) break;
+    }
     hash = h;
-    p += 16;
+    p += 32;
   }
   while (p < limit) {
     hash = (hash << 2) + load<u64>(<usize>load<u8>(p) << 3, GEAR_LS);
