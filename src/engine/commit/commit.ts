@@ -194,7 +194,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
       const previous = deltas && cached?.sqlite ? cached.chunks : undefined;
       const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous));
       const unchanged = new UnchangedGroups(groupSeed, cached?.sqlite ? previousGroups(ctx, root, item.relPath, cached.chunks) : undefined);
-      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy, scrub, quickCheck: checkDue(lastCheck, now), unchanged }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
+      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy, scrub, quickCheck: checkDue(lastCheck, now), unchanged, previousIndexed: cached?.chunksIndexed === true }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
       if (!content) continue;
       filesRead++;
       if (content.capture === "wal") databasesReadInPlace++;
@@ -254,7 +254,15 @@ async function readWithRetries(
   ctx: RepoContext,
   absPath: string,
   firstStat: import("node:fs").BigIntStats,
-  reading: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined; scrub: FileScrub | undefined; quickCheck: boolean; unchanged: UnchangedGroups },
+  reading: {
+    whole: WholeFileReader;
+    captured: Promise<CapturedDatabase> | undefined;
+    scrub: FileScrub | undefined;
+    quickCheck: boolean;
+    unchanged: UnchangedGroups;
+    /** Every chunk of the file's previous version is known to be in the index (its row is of the current blob generation): no lookup per unchanged group. */
+    previousIndexed: boolean;
+  },
   beforeCapture: () => Promise<void>,
   scratch: ScratchDir,
   sink: (d: Uint8Array) => Promise<string>,
@@ -266,7 +274,7 @@ async function readWithRetries(
   let captured = reading.captured;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, quickCheck: reading.quickCheck, unchanged: { groups: reading.unchanged, stillStored: (id) => ctx.cache.hasBlob(id) }, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, quickCheck: reading.quickCheck, unchanged: { groups: reading.unchanged, stillStored: reading.previousIndexed ? () => true : (id) => ctx.cache.hasBlob(id) }, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
         captured = undefined;

@@ -222,7 +222,7 @@ async function scanWal(walFd: fs.FileHandle, pageSize: number): Promise<WalScan 
  * SQLite's WAL checksum over `len` bytes of `buf` from `off` (a multiple of 8), continuing from
  * (s0, s1): pairs of 32-bit words in the byte order the WAL's magic names.
  */
-export function walChecksum(buf: Buffer, off: number, len: number, bigEndian: boolean, s0: number, s1: number): [number, number] {
+function walChecksum(buf: Buffer, off: number, len: number, bigEndian: boolean, s0: number, s1: number): [number, number] {
   const end = off + len;
   if (!bigEndian && LITTLE_ENDIAN_HOST && (buf.byteOffset + off) % 4 === 0) {
     // Most WALs (SQLite writes its host's order, and hosts are little-endian): whole words read in
