@@ -3,7 +3,7 @@
 // OpenClaw's (transcript events with JSON text, memory rows with embedding blobs, indexes) with the
 // edits the bench measures. Everything here uses node:sqlite (DESIGN.md invariant 8).
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { DatabaseSync } from "node:sqlite";
@@ -96,6 +96,14 @@ export async function holdOpen(file: string, sql: string): Promise<{ stop(): Pro
       await once(child, "exit");
     },
   };
+}
+
+/** Runs one SQL statement on `file` in a process of its own, as another application would; its first row, or null. */
+export function runSqlElsewhere(file: string, sql: string): unknown {
+  const script = `const { DatabaseSync } = require("node:sqlite"); const db = new DatabaseSync(${JSON.stringify(file)}, { timeout: 0 }); let r; try { r = db.prepare(${JSON.stringify(sql)}).get(); } catch (e) { r = { error: e.message }; } console.log(JSON.stringify(r ?? null)); db.close();`;
+  const out = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
+  if (out.status !== 0) throw new Error(out.stderr);
+  return JSON.parse(out.stdout) as unknown;
 }
 
 /** Opens a private database file without locks and without creating -wal/-shm beside it. */

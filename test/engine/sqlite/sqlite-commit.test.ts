@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { buildOpenClawLikeDb, checkWriterInvariants, editOpenClawLikeDb, startWriter, type Writer } from "../../helpers/sqlite-writer.ts";
+import { buildOpenClawLikeDb, checkWriterInvariants, editOpenClawLikeDb, runSqlElsewhere, startWriter, type Writer } from "../../helpers/sqlite-writer.ts";
 import { dirSize, settle } from "../../helpers/tree.ts";
 import { useScratch } from "../../helpers/scratch.ts";
 import { mountTmpfs } from "../../helpers/tmpfs.ts";
@@ -88,7 +88,15 @@ describe("SQLite databases in a commit (invariant 8)", () => {
       await t.repo.checkout(snapshot.id, dst);
       return checkWriterInvariants(path.join(dst, "openclaw.sqlite")).n;
     };
-    const seen = [await commitAndRestore(), await commitAndRestore(), await commitAndRestore()];
+    const seen = [await commitAndRestore(), await commitAndRestore()];
+    // Between two commits the WAL is checkpointed whole and starts over (TRUNCATE, then new writes).
+    let truncated = false;
+    for (let i = 0; i < 50 && !truncated; i++) {
+      truncated = (runSqlElsewhere(db, "PRAGMA wal_checkpoint(TRUNCATE)") as { busy?: number } | null)?.busy === 0;
+      if (!truncated) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(truncated).toBe(true);
+    seen.push(await commitAndRestore());
     // A scrub edits a private copy: the backup API makes one.
     let scrubbed = 0;
     await commitAndRestore({ scrub: { id: "test/1", database: () => void scrubbed++ } });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { captureSqlite } from "../../../src/engine/sqlite/sqlite-capture.ts";
 import { openWalCapture, type WalCapture } from "../../../src/engine/sqlite/wal-capture.ts";
-import { checkWriterInvariants, holdOpen, startWriter } from "../../helpers/sqlite-writer.ts";
+import { checkWriterInvariants, holdOpen, runSqlElsewhere, startWriter } from "../../helpers/sqlite-writer.ts";
 
 // Invariant 8 (b): a database read through its WAL in place is a state a writer committed, the
 // same state the backup API copies, under writers and checkpoints of every mode. No connection of
@@ -29,14 +29,6 @@ async function freshDb(name: string): Promise<string> {
   const dir = path.join(root, `${name}-${++counter}`);
   await fs.mkdir(dir);
   return path.join(dir, "state.sqlite");
-}
-
-/** SQL run in a process of its own, as another application would. */
-function runSql(file: string, sql: string): unknown {
-  const script = `const { DatabaseSync } = require("node:sqlite"); const db = new DatabaseSync(${JSON.stringify(file)}, { timeout: 0 }); let r; try { r = db.prepare(${JSON.stringify(sql)}).get(); } catch (e) { r = { error: e.message }; } console.log(JSON.stringify(r ?? null)); db.close();`;
-  const out = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
-  if (out.status !== 0) throw new Error(out.stderr);
-  return JSON.parse(out.stdout);
 }
 
 async function capture(file: string): Promise<WalCapture> {
@@ -220,7 +212,7 @@ describe("openWalCapture", () => {
           if (first) {
             first = false;
             // Mid-read: the frames are copied into the file, but the WAL cannot start over.
-            expect(runSql(db, "PRAGMA wal_checkpoint(TRUNCATE)")).toMatchObject({ busy: 1 });
+            expect(runSqlElsewhere(db, "PRAGMA wal_checkpoint(TRUNCATE)")).toMatchObject({ busy: 1 });
           }
         }
       } finally {
@@ -228,7 +220,7 @@ describe("openWalCapture", () => {
       }
       await fs.writeFile(out, Buffer.concat(parts));
       expect(checkWriterInvariants(out).n).toBe(writer.lastReported);
-      expect(runSql(db, "PRAGMA wal_checkpoint(TRUNCATE)")).toMatchObject({ busy: 0 });
+      expect(runSqlElsewhere(db, "PRAGMA wal_checkpoint(TRUNCATE)")).toMatchObject({ busy: 0 });
       expect((await fs.stat(`${db}-wal`)).size).toBe(0);
     } finally {
       await writer.stop();
@@ -237,12 +229,12 @@ describe("openWalCapture", () => {
 
   it("falls back to the backup API for a rollback-journal database, a database no one has open, and a file that is not a database", async () => {
     const journal = await freshDb("journal");
-    runSql(journal, "CREATE TABLE t (v)");
+    runSqlElsewhere(journal, "CREATE TABLE t (v)");
     expect(await openWalCapture(journal)).toEqual({ fallback: expect.stringMatching(/-shm|not in WAL mode/) });
 
     const closed = await freshDb("closed");
-    runSql(closed, "PRAGMA journal_mode = WAL");
-    runSql(closed, "CREATE TABLE t (v)");
+    runSqlElsewhere(closed, "PRAGMA journal_mode = WAL");
+    runSqlElsewhere(closed, "CREATE TABLE t (v)");
     await expect(fs.stat(`${closed}-wal`)).rejects.toThrow();
     expect(await openWalCapture(closed)).toEqual({ fallback: "no -shm beside the database" });
 
