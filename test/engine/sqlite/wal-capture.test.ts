@@ -37,6 +37,16 @@ async function capture(file: string): Promise<WalCapture> {
   return result.capture;
 }
 
+/** Captures `file`, reads the capture whole and releases it. */
+async function captureWhole(file: string): Promise<{ capture: WalCapture; bytes: Buffer }> {
+  const c = await capture(file);
+  try {
+    return { capture: c, bytes: await readAll(c) };
+  } finally {
+    await c.release();
+  }
+}
+
 async function readAll(c: WalCapture, groupPages = 8): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const group of c.groups(groupPages)) parts.push(Buffer.from(group));
@@ -83,15 +93,9 @@ describe("openWalCapture", () => {
          INSERT INTO t (v) SELECT randomblob(2000) FROM t WHERE id < 200;`,
       );
       try {
-        const c = await capture(db);
-        let mine: Buffer;
-        try {
-          expect(c.pageSize).toBe(pageSize);
-          expect(c.frames).toBeGreaterThan(0);
-          mine = await readAll(c);
-        } finally {
-          await c.release();
-        }
+        const { capture: c, bytes: mine } = await captureWhole(db);
+        expect(c.pageSize).toBe(pageSize);
+        expect(c.frames).toBeGreaterThan(0);
         expect(mine.byteLength).toBe(c.pages * pageSize);
         expectSameState(mine, await backupCopy(db));
       } finally {
@@ -110,13 +114,7 @@ describe("openWalCapture", () => {
        DELETE FROM t WHERE id > 100; VACUUM;`,
     );
     try {
-      const c = await capture(db);
-      let mine: Buffer;
-      try {
-        mine = await readAll(c);
-      } finally {
-        await c.release();
-      }
+      const { bytes: mine } = await captureWhole(db);
       const fileBytes = (await fs.stat(db)).size;
       expect(mine.byteLength).toBeLessThan(fileBytes / 4);
       expectSameState(mine, await backupCopy(db));
@@ -134,15 +132,9 @@ describe("openWalCapture", () => {
        BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) INSERT INTO t (v) SELECT randomblob(700) FROM n;`,
     );
     try {
-      const c = await capture(db);
-      let mine: Buffer;
-      try {
-        mine = await readAll(c);
-        // The spilled frames are in the -wal, past the last commit.
-        expect((await fs.stat(`${db}-wal`)).size).toBeGreaterThan(32 + (c.frames + 100) * (24 + c.pageSize));
-      } finally {
-        await c.release();
-      }
+      const { capture: c, bytes: mine } = await captureWhole(db);
+      // The spilled frames are in the -wal, past the last commit.
+      expect((await fs.stat(`${db}-wal`)).size).toBeGreaterThan(32 + (c.frames + 100) * (24 + c.pageSize));
       expectSameState(mine, await backupCopy(db));
     } finally {
       await holder.stop();
