@@ -39,7 +39,7 @@ export function snapshotDetails(s: SnapshotSummary): string {
     `tags     ${s.tags.join(", ") || "-"}`,
     `parent   ${s.parent ?? "-"}`,
     `files    ${s.stats.files} (${s.stats.dirs} folders), ${formatBytes(s.stats.bytes)}`,
-    `added    ${formatBytes(s.stats.addedBytes)} in ${s.stats.addedChunks} chunks, ${s.stats.addedPacks} packs; ${s.stats.filesRead} files read`,
+    `added    ${formatBytes(s.stats.addedBytes)} in ${s.stats.addedChunks} chunks, ${s.stats.addedPacks} packs; ${s.stats.filesRead} files read${s.stats.databasesReadInPlace ? ` (${s.stats.databasesReadInPlace} databases through their WAL)` : ""}`,
     `took     ${formatDuration(s.stats.durationMs)}`,
   ].join("\n");
 }

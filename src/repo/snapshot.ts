@@ -15,6 +15,8 @@ export interface SnapshotStatsRecord {
   addedPacks: number;
   /** Files read from disk (the rest came from the unchanged-file cache). */
   filesRead: number;
+  /** Of the databases read, how many through their WAL in place rather than a backup-API copy (absent before it was counted). */
+  databasesReadInPlace?: number;
   durationMs: number;
 }
 

@@ -147,6 +147,21 @@ describe("the kernel against the TypeScript reference", () => {
       expect(chunker.cutWithHashes(data).map(({ length, hash }) => ({ length, hash })), label).toEqual(expected);
     }
   });
+
+  it("agrees wherever a cut falls in the kernel's 32-byte blocks, after either byte of a step", async () => {
+    // The kernel hashes 32 bytes per loop test and hands a block holding a cut point to its exact
+    // two-byte loop. With hashing starting at 64 and the mask switching at 256, both phases' blocks
+    // start at offsets of 64 + 32k, so (length - 64) mod 32 names the position in the block.
+    const params: ChunkerParams = { minSize: 64, avgSize: 256, maxSize: 1024, normalization: 1 };
+    const data = pseudoRandom(200_000, 17);
+    const chunker = await Chunker.create(params);
+    const expected = referenceCuts(data, params, defaultGearTable());
+    expect(chunker.cutWithHashes(data).map(({ length, hash }) => ({ length, hash }))).toEqual(expected);
+    // The last chunk is the rest of the input, not a cut.
+    const cuts = expected.slice(0, -1).filter((c) => c.length < params.maxSize);
+    const positions = new Set(cuts.map((c) => (c.length - 64) % 32));
+    expect([...positions].sort((a, b) => a - b)).toEqual(Array.from({ length: 32 }, (_, i) => i));
+  });
 });
 
 describe("several chunkers and streams", () => {

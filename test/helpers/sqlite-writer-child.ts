@@ -10,6 +10,8 @@
 //   hold-wal     WAL mode; commits some transactions, then keeps a write transaction open with
 //                uncommitted rows until SIGTERM.
 //   hold-rollback  rollback-journal mode; keeps an EXCLUSIVE lock (a pending write) until SIGTERM.
+//   idle-wal     WAL mode; commits some transactions, then keeps the connection open, idle (the
+//                frames stay in the -wal, none checkpointed) until SIGTERM.
 //
 // Prints "ready <n>" once the schema and the first transactions are committed, and then
 // "n <n>" every 50 transactions.
@@ -23,7 +25,7 @@ import { DatabaseSync } from "node:sqlite";
 
 const [file, mode = "write", pace] = process.argv.slice(2);
 const paceMs = pace === undefined ? undefined : Number(pace);
-if (!file) throw new Error("usage: sqlite-writer-child.ts <db> [write|hold-wal|hold-rollback]");
+if (!file) throw new Error("usage: sqlite-writer-child.ts <db> [write|hold-wal|idle-wal|hold-rollback]");
 
 const db = new DatabaseSync(file, { timeout: 5_000 });
 db.exec(`PRAGMA journal_mode = ${mode === "hold-rollback" ? "DELETE" : "WAL"}`);
@@ -131,6 +133,9 @@ if (mode === "hold-wal") {
   db.exec("BEGIN IMMEDIATE");
   work();
   work();
+  process.stdout.write(`ready ${n}\n`);
+  setInterval(() => {}, 1_000);
+} else if (mode === "idle-wal") {
   process.stdout.write(`ready ${n}\n`);
   setInterval(() => {}, 1_000);
 } else if (mode === "hold-rollback") {

@@ -3,7 +3,7 @@
 // OpenClaw's (transcript events with JSON text, memory rows with embedding blobs, indexes) with the
 // edits the bench measures. Everything here uses node:sqlite (DESIGN.md invariant 8).
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { DatabaseSync } from "node:sqlite";
@@ -11,7 +11,7 @@ import { prng } from "./prng.ts";
 
 const CHILD = fileURLToPath(new URL("./sqlite-writer-child.ts", import.meta.url));
 
-export type WriterMode = "write" | "hold-wal" | "hold-rollback";
+export type WriterMode = "write" | "hold-wal" | "idle-wal" | "hold-rollback";
 
 export interface Writer {
   child: ChildProcess;
@@ -78,6 +78,32 @@ export async function startWriter(file: string, mode: WriterMode = "write", opts
       }
     },
   };
+}
+
+/**
+ * Runs `sql` on `file` in a child process that then keeps its connection open, idle (so the -wal
+ * and -shm stay beside the database, as a gateway leaves them), until `stop`.
+ */
+export async function holdOpen(file: string, sql: string): Promise<{ stop(): Promise<void> }> {
+  const script = `const { DatabaseSync } = require("node:sqlite"); const db = new DatabaseSync(${JSON.stringify(file)}); db.exec(${JSON.stringify(sql)}); console.log("ready"); setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  const [exited] = await Promise.race([once(child.stdout!, "data").then(() => [false]), once(child, "exit").then(() => [true])]);
+  if (exited) throw new Error(`the process holding ${file} open exited before it was ready`);
+  return {
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    },
+  };
+}
+
+/** Runs one SQL statement on `file` in a process of its own, as another application would; its first row, or null. */
+export function runSqlElsewhere(file: string, sql: string): unknown {
+  const script = `const { DatabaseSync } = require("node:sqlite"); const db = new DatabaseSync(${JSON.stringify(file)}, { timeout: 0 }); let r; try { r = db.prepare(${JSON.stringify(sql)}).get(); } catch (e) { r = { error: e.message }; } console.log(JSON.stringify(r ?? null)); db.close();`;
+  const out = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" });
+  if (out.status !== 0) throw new Error(out.stderr);
+  return JSON.parse(out.stdout) as unknown;
 }
 
 /** Opens a private database file without locks and without creating -wal/-shm beside it. */

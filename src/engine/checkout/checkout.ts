@@ -67,7 +67,7 @@ async function checkoutInto(ctx: RepoContext, ref: string, target: string, opts:
   await fs.mkdir(staging, { mode: 0o700 });
   let keepStaging = false;
   try {
-    const written = await materialize(ctx, selected, staging, opts);
+    const written = await materialize(ctx, selected, staging, { ...opts, alreadyRead: record.tree });
     crashPoint("staged");
     if (opts.paths?.length) await swapPaths(staging, target, topLevel(opts.paths), selected);
     else {

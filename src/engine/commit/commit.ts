@@ -16,11 +16,11 @@ import type { RepoContext } from "../context.ts";
 import { LISTING_CHUNKS, serializeListing } from "../listing.ts";
 import { linkTargetProblem, listingPathProblem } from "../path-rule.ts";
 import { Chunker, gearTableFromKey } from "../../chunker/index.ts";
-import { ChangedWhileReading, databaseStatKey, fileUnreadable, isRacy, readContent, sameStat, statKey, untrusted } from "./source-reader.ts";
+import { ChangedWhileReading, databaseStatKey, fileUnreadable, isRacy, readContent, sameStat, statKey, untrusted, type ReadContent } from "./source-reader.ts";
 import { WholeFileReader } from "./whole-read.ts";
 import { makeScratchDir, type ScratchDir } from "../sqlite/scratch-dir.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
-import { checkDue, contentDigest, SnapshotChecks, type CheckOutcome } from "../sqlite/check-schedule.ts";
+import { checkDue, contentDigest, SnapshotChecks } from "../sqlite/check-schedule.ts";
 import { groupHashSeed, UnchangedGroups, type PreviousGroups } from "../sqlite/unchanged-groups.ts";
 import type { CapturedDatabase } from "../sqlite/sqlite-capture.ts";
 import { summarize } from "../snapshots.ts";
@@ -61,8 +61,8 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     const walk = walkDigest(items, excludes, opts.scrub?.id);
     const reused = walkWarnings.length === 0 ? await reusableListing(ctx.cache.listingMemo(root), walk, root) : undefined;
     if (!reused) scratch = await makeScratchDir(largestFile(items));
-    const listing = reused ? { ...reused, filesRead: 0, seen: undefined, checks: undefined, groupHashes: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, scratch!, warn, opts);
-    const { tree, files, dirs, bytes, filesRead } = listing;
+    const listing = reused ? { ...reused, filesRead: 0, databasesReadInPlace: 0, seen: undefined, checks: undefined, groupHashes: undefined } : await storeFiles(ctx, root, items, walkedMs, writer, scratch!, warn, opts);
+    const { tree, files, dirs, bytes, filesRead, databasesReadInPlace } = listing;
     const checks = listing.checks ?? reusedChecks(ctx, root, reused?.databases ?? []);
 
     // Packs this cache indexed from their own headers (no readable manifest lists them: a lost
@@ -88,7 +88,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       rootMode: (await fs.stat(root)).mode & 0o7777,
       tree,
       excludes,
-      stats: { files, dirs, bytes, ...writer.stats, filesRead, durationMs: Date.now() - started },
+      stats: { files, dirs, bytes, ...writer.stats, filesRead, databasesReadInPlace, durationMs: Date.now() - started },
       sqliteCheck: checks.record(),
     };
     const snap = encodeSnapshot(ctx.keys, record);
@@ -135,6 +135,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   let dirs = 0;
   let bytes = 0;
   let filesRead = 0;
+  let databasesReadInPlace = 0;
   let racy = 0;
 
   const whole = new WholeFileReader();
@@ -189,7 +190,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
     const plainKey = cached?.sqlite ? await databaseStatKey(item.absPath, st) : statKey(st);
     let key = scrubs(opts.scrub, item.relPath, cached?.sqlite === true) ? withScrubTag(plainKey, tag) : plainKey;
     const scrub = scrubFor(opts.scrub, item.relPath);
-    let content: { chunks: string[]; size: number; sqlite: boolean; check?: CheckOutcome } | undefined;
+    let content: ReadContent | undefined;
     // Looked up for known databases only (a query per file would cost a tenth of a second on 9,400 files).
     const lastCheck = cached?.sqlite ? ctx.cache.databaseCheck(root, item.relPath) : undefined;
     const reusable = cached && sameStat(cached, key) && (cached.chunksIndexed || cached.chunks.every((id) => writer.has(id)));
@@ -206,9 +207,10 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
       const previous = deltas && cached?.sqlite ? cached.chunks : undefined;
       const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous, deltaArena));
       const unchanged = new UnchangedGroups(groupSeed, cached?.sqlite ? previousGroups(ctx, root, item.relPath, cached.chunks) : undefined);
-      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy, scrub, quickCheck: checkDue(lastCheck, now), unchanged }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
+      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy, scrub, quickCheck: checkDue(lastCheck, now), unchanged, previousIndexed: cached?.chunksIndexed === true }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
       if (!content) continue;
       filesRead++;
+      if (content.capture === "wal") databasesReadInPlace++;
       if (content.sqlite) groupHashes.push({ path: item.relPath, content: contentDigest(content.chunks), hashes: unchanged.result() });
       // The row carries the tag of what was applied: the file may have turned out to be a database.
       key = withScrubTag(withoutScrubTag(key), scrubs(opts.scrub, item.relPath, content.sqlite) ? tag : undefined);
@@ -227,7 +229,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   const listingChunker = await Chunker.create(LISTING_CHUNKS, gearTableFromKey(ctx.keys.gear));
   for await (const piece of listingChunker.chunkViews(oneBuffer(serializeListing(entries)))) tree.push(await writer.add(BlobType.tree, piece));
 
-  return { tree, files, dirs, bytes, filesRead, seen, trusted: racy === 0, checks, groupHashes };
+  return { tree, files, dirs, bytes, filesRead, databasesReadInPlace, seen, trusted: racy === 0, checks, groupHashes };
 }
 
 interface StoredListing {
@@ -236,6 +238,8 @@ interface StoredListing {
   dirs: number;
   bytes: number;
   filesRead: number;
+  /** Databases read through their WAL in place (see source-reader.ts, openPages). */
+  databasesReadInPlace: number;
   /** The stat-cache rows of the files listed. */
   seen: { path: string; file: CachedFile }[];
   /** False when some row does not vouch for its file (a racy file): the listing is not to be reused. */
@@ -263,7 +267,15 @@ async function readWithRetries(
   ctx: RepoContext,
   absPath: string,
   firstStat: import("node:fs").BigIntStats,
-  reading: { whole: WholeFileReader; captured: Promise<CapturedDatabase> | undefined; scrub: FileScrub | undefined; quickCheck: boolean; unchanged: UnchangedGroups },
+  reading: {
+    whole: WholeFileReader;
+    captured: Promise<CapturedDatabase> | undefined;
+    scrub: FileScrub | undefined;
+    quickCheck: boolean;
+    unchanged: UnchangedGroups;
+    /** Every chunk of the file's previous version is known to be in the index (its row is of the current blob generation): no lookup per unchanged group. */
+    previousIndexed: boolean;
+  },
   beforeCapture: () => Promise<void>,
   scratch: ScratchDir,
   sink: (d: Uint8Array) => Promise<string>,
@@ -275,7 +287,7 @@ async function readWithRetries(
   let captured = reading.captured;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, quickCheck: reading.quickCheck, unchanged: { groups: reading.unchanged, stillStored: (id) => ctx.cache.hasBlob(id) }, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, quickCheck: reading.quickCheck, unchanged: { groups: reading.unchanged, stillStored: reading.previousIndexed ? () => true : (id) => ctx.cache.hasBlob(id) }, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
         captured = undefined;

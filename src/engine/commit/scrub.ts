@@ -86,7 +86,7 @@ export async function captureForStore(absPath: string, scratch: ScratchDir, scru
           throw new ScrubError(absPath, `the scrubbed copy cannot be checked: ${err instanceof Error ? err.message : String(err)}`);
         },
       ));
-    return { file: copy.file, pageSize: header.pageSize, check };
+    return { file: copy.file, pageSize: header.pageSize, via: copy.via, check };
   } catch (err) {
     await Promise.all(["", "-wal", "-shm", "-journal"].map((s) => fs.rm(copy.file + s, { force: true })));
     throw err;

@@ -1,9 +1,10 @@
 // Consistent, page-aligned capture of live SQLite databases (DESIGN.md invariant 8).
 //
 // A database that another process may be writing (OpenClaw keeps its state in WAL mode) is never
-// read as a plain file: it is copied through SQLite's online backup API from `node:sqlite` (the
+// read as a plain file: it is copied, from a read through its WAL in place under a pinned read
+// transaction (wal-capture.ts) or through SQLite's online backup API, both from `node:sqlite` (the
 // SQLite OpenClaw itself runs on; a second SQLite library in this process would break the POSIX
-// locks) into a private temporary file, which is verified and then cut at page boundaries into
+// locks), into a private temporary file, which is verified and then cut at page boundaries into
 // small groups of pages. See docs/sqlite.md for the choices made here and the measurements.
 
 import { constants as fsConstants } from "node:fs";
@@ -14,6 +15,7 @@ import { pathToFileURL } from "node:url";
 import { backup, DatabaseSync } from "node:sqlite";
 import { IntegrityError, LockedError, PathError, ScratchFullError } from "../../errors.ts";
 import { openPrivateCopy, quickCheck } from "./sqlite-check.ts";
+import { openWalCapture } from "./wal-capture.ts";
 
 /**
  * Pages per group when a captured database is cut for storage. Chosen by measurement
@@ -127,6 +129,8 @@ export interface CaptureOptions {
 export interface CapturedDatabase {
   file: string;
   pageSize: number;
+  /** How the copy was made: from a read through the WAL in place, or by the backup API. */
+  via: "in place" | "backup";
   /**
    * Runs PRAGMA quick_check on the copy (on a worker thread; started by the first call, later
    * calls share its answer). Resolves when it passed; rejects with an IntegrityError naming the
@@ -152,8 +156,9 @@ const SQLITE_CANTOPEN = 14;
 const SQLITE_NOTADB = 26;
 
 /**
- * Copies the database at `dbPath` into a new file in `tmpDir` through SQLite's online backup API,
- * as one consistent state that a committed transaction of the writer left (uncommitted work and
+ * Copies the database at `dbPath` into a new file in `tmpDir`, read through its WAL in place when
+ * it allows that (see copyInPlace) or else through SQLite's online backup API, as one consistent
+ * state that a committed transaction of the writer left (uncommitted work and
  * the -wal/-shm sidecars are never part of it). The copy is a standalone database file: all pages
  * are in it, nothing lives in a -wal, and its header keeps the source's journal mode (WAL for
  * OpenClaw's databases; such a file opens fine without a -wal beside it).
@@ -180,6 +185,14 @@ export async function captureSqlite(dbPath: string, tmpDir: string, options: Cap
   await fs.access(tmpDir, fsConstants.W_OK).catch((err: unknown) => {
     throw pathError(tmpDir, `temporary folder not writable: ${errText(err)}`, err);
   });
+
+  if (!options.openModes) {
+    const copy = await copyInPlace(dbPath, path.join(tmpDir, `clawback-sqlite-${randomUUID()}.db`), busyTimeoutMs);
+    if (copy) {
+      if (!options.deferCheck) await copy.check();
+      return copy;
+    }
+  }
 
   let lastBusy: Busy | undefined;
   for (let attempt = 0; attempt < attempts; attempt++) {
@@ -304,7 +317,52 @@ async function captureOnce(dbPath: string, source: string, dest: string, modes: 
   db.close();
   if (guard && guard !== (await fileState(source))) throw new Busy("database changed while it was read without locks", false);
 
-  return { file: dest, ...(await verifyCopy(dbPath, dest, pages)) };
+  return { file: dest, via: "backup", ...(await verifyCopy(dbPath, dest, pages)) };
+}
+
+/** Pages written at a time by copyInPlace: 1 MiB of 4 KiB pages. */
+const COPY_GROUP_PAGES = 256;
+
+/**
+ * The copy made from a read through the WAL in place (wal-capture.ts), written out in 1 MiB
+ * blocks, when the database allows that read; undefined when it does not (the caller uses the
+ * backup API). A quarter to a third of the backup API's time here, which copies one page per
+ * `pread`/`pwrite` pair (128 MB: 74–151 ms against 259–616 ms on a busy machine). Verified like a
+ * backup copy.
+ */
+async function copyInPlace(dbPath: string, dest: string, busyTimeoutMs: number): Promise<CapturedDatabase | undefined> {
+  const read = await openWalCapture(dbPath, { busyTimeoutMs });
+  if (!("capture" in read)) return undefined;
+  const { capture } = read;
+  try {
+    let out: fs.FileHandle | undefined;
+    try {
+      out = await fs.open(dest, "wx", 0o600);
+      let position = 0;
+      for await (const block of capture.groups(COPY_GROUP_PAGES)) {
+        await out.write(block, 0, block.byteLength, position);
+        position += block.byteLength;
+      }
+    } catch (err) {
+      if (err instanceof IntegrityError) throw err;
+      const folder = path.dirname(dest);
+      if ((err as NodeJS.ErrnoException).code === "ENOSPC") throw pathError(folder, `no room for the copy of ${dbPath} (${errText(err)}); TMPDIR can name a folder with more room`, err, ScratchFullError);
+      throw pathError(folder, `cannot write the copy: ${errText(err)}`, err);
+    } finally {
+      await out?.close().catch(() => {});
+    }
+  } catch (err) {
+    await fs.rm(dest, { force: true });
+    throw err;
+  } finally {
+    await capture.release();
+  }
+  try {
+    return { file: dest, via: "in place", ...(await verifyCopy(dbPath, dest, capture.pages)) };
+  } catch (err) {
+    await fs.rm(dest, { force: true });
+    throw err;
+  }
 }
 
 function probeSource(db: DatabaseSync): number | undefined {

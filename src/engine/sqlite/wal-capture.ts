@@ -24,6 +24,11 @@ const WAL_VERSION = 3007000;
 const DB_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 /** WAL bytes read at a time while its frames are checked. */
 const WAL_SCAN_BYTES = 1024 * 1024;
+/**
+ * Most bytes of page images a capture keeps from the WAL (OpenClaw's WALs are checkpointed at
+ * about 4 MiB); a larger WAL is read through the backup API instead.
+ */
+const WAL_IMAGES_MAX = 64 * 1024 * 1024;
 /** Database bytes read at a time (a whole number of groups, at least one). */
 const READ_BLOCK = 1024 * 1024;
 
@@ -119,7 +124,7 @@ export async function openWalCapture(dbPath: string, options: { busyTimeoutMs?: 
         pageSize,
         pages,
         frames: wal.frames,
-        groups: (groupPages) => readGroups(dbPath, dbFd, walFd, pageSize, pages, wal.latest, groupPages),
+        groups: (groupPages) => readGroups(dbPath, dbFd, pageSize, pages, wal.latest, groupPages),
         release,
       },
     };
@@ -139,8 +144,8 @@ interface WalScan {
   frames: number;
   /** Database size in pages after that commit. */
   pages: number;
-  /** For each page in those frames, the byte offset of its newest page image in the WAL. */
-  latest: Map<number, number>;
+  /** For each page in those frames, its newest image. */
+  latest: Map<number, Buffer>;
 }
 
 /**
@@ -148,6 +153,12 @@ interface WalScan {
  * checksum chain holds; the committed prefix ends at the last frame that marks a commit. What
  * follows (a transaction being written, frames of an older generation) is not part of any state
  * a writer committed. A WAL with no valid header or no commit frame gives zero frames.
+ *
+ * The page images are kept, and the header is read again once the walk is done: when our read
+ * began with every frame already checkpointed, SQLite lets a writer start the WAL over beside us
+ * (new salts, frames rewritten from the start), and only an unchanged header proves that the
+ * frames walked were not being overwritten meanwhile (measured: a capture that read frames
+ * afterwards, by offset, got pages of the next generation).
  */
 async function scanWal(walFd: fs.FileHandle, pageSize: number): Promise<WalScan | { fallback: string }> {
   const empty: WalScan = { frames: 0, pages: 0, latest: new Map() };
@@ -167,52 +178,61 @@ async function scanWal(walFd: fs.FileHandle, pageSize: number): Promise<WalScan 
   const frameBytes = FRAME_HEADER_BYTES + pageSize;
   const perBlock = Math.max(1, Math.floor(WAL_SCAN_BYTES / frameBytes));
   const block = Buffer.allocUnsafeSlow(perBlock * frameBytes);
-  const latest = new Map<number, number>();
-  const pending: [number, number][] = [];
+  const latest = new Map<number, Buffer>();
+  const pending = new Map<number, Buffer>();
   let s0 = sum[0];
   let s1 = sum[1];
   let frames = 0;
   let pages = 0;
   let frame = 0;
-  for (;;) {
-    const at = WAL_HEADER_BYTES + frame * frameBytes;
-    const { bytesRead: got } = await walFd.read(block, 0, block.byteLength, at);
+  let kept = 0;
+  walk: for (;;) {
+    const { bytesRead: got } = await walFd.read(block, 0, block.byteLength, WAL_HEADER_BYTES + frame * frameBytes);
     const whole = Math.floor(got / frameBytes);
     for (let i = 0; i < whole; i++, frame++) {
       const off = i * frameBytes;
-      if (block.readUInt32BE(off + 8) !== salt1 || block.readUInt32BE(off + 12) !== salt2) return done();
+      if (block.readUInt32BE(off + 8) !== salt1 || block.readUInt32BE(off + 12) !== salt2) break walk;
       [s0, s1] = walChecksum(block, off, 8, bigEndian, s0, s1);
       [s0, s1] = walChecksum(block, off + FRAME_HEADER_BYTES, pageSize, bigEndian, s0, s1);
-      if (s0 !== block.readUInt32BE(off + 16) || s1 !== block.readUInt32BE(off + 20)) return done();
+      if (s0 !== block.readUInt32BE(off + 16) || s1 !== block.readUInt32BE(off + 20)) break walk;
       const page = block.readUInt32BE(off);
-      if (page < 1) return done();
-      pending.push([page, at + off + FRAME_HEADER_BYTES]);
+      if (page < 1) break walk;
+      if (!pending.has(page) && !latest.has(page) && (kept += pageSize) > WAL_IMAGES_MAX) return { fallback: `the WAL holds more than ${WAL_IMAGES_MAX / 1024 / 1024} MiB of pages` };
+      pending.set(page, Buffer.from(block.subarray(off + FRAME_HEADER_BYTES, off + frameBytes)));
       const commitPages = block.readUInt32BE(off + 4);
       if (commitPages > 0) {
-        for (const [p, where] of pending) latest.set(p, where);
-        pending.length = 0;
+        for (const [p, image] of pending) latest.set(p, image);
+        pending.clear();
         frames = frame + 1;
         pages = commitPages;
       }
     }
-    if (whole < perBlock) return done();
+    if (whole < perBlock) break;
   }
-
-  function done(): WalScan {
-    if (frames === 0) return empty;
-    // Pages past the end of a database that shrank are not part of it.
-    for (const p of latest.keys()) if (p > pages) latest.delete(p);
-    return { frames, pages, latest };
-  }
+  if (frames === 0) return empty;
+  const again = Buffer.alloc(WAL_HEADER_BYTES);
+  const { bytesRead: reread } = await walFd.read(again, 0, WAL_HEADER_BYTES, 0);
+  if (reread < WAL_HEADER_BYTES || !again.equals(head)) return { fallback: "the WAL started over while it was read" };
+  // Pages past the end of a database that shrank are not part of it.
+  for (const p of latest.keys()) if (p > pages) latest.delete(p);
+  return { frames, pages, latest };
 }
 
 /**
  * SQLite's WAL checksum over `len` bytes of `buf` from `off` (a multiple of 8), continuing from
  * (s0, s1): pairs of 32-bit words in the byte order the WAL's magic names.
  */
-export function walChecksum(buf: Buffer, off: number, len: number, bigEndian: boolean, s0: number, s1: number): [number, number] {
+function walChecksum(buf: Buffer, off: number, len: number, bigEndian: boolean, s0: number, s1: number): [number, number] {
   const end = off + len;
-  if (bigEndian) {
+  if (!bigEndian && LITTLE_ENDIAN_HOST && (buf.byteOffset + off) % 4 === 0) {
+    // Most WALs (SQLite writes its host's order, and hosts are little-endian): whole words read in
+    // place, 1.6 times as fast as reading each one through the Buffer (7.6 against 12.1 ms per 4 MiB).
+    const words = new Uint32Array(buf.buffer, buf.byteOffset + off, len >>> 2);
+    for (let i = 0; i < words.length; i += 2) {
+      s0 = (s0 + words[i]! + s1) >>> 0;
+      s1 = (s1 + words[i + 1]! + s0) >>> 0;
+    }
+  } else if (bigEndian) {
     for (let i = off; i < end; i += 8) {
       s0 = (s0 + buf.readUInt32BE(i) + s1) >>> 0;
       s1 = (s1 + buf.readUInt32BE(i + 4) + s0) >>> 0;
@@ -226,7 +246,9 @@ export function walChecksum(buf: Buffer, off: number, len: number, bigEndian: bo
   return [s0, s1];
 }
 
-async function* readGroups(dbPath: string, dbFd: fs.FileHandle, walFd: fs.FileHandle, pageSize: number, pages: number, latest: ReadonlyMap<number, number>, groupPages: number): AsyncGenerator<Uint8Array> {
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+async function* readGroups(dbPath: string, dbFd: fs.FileHandle, pageSize: number, pages: number, latest: ReadonlyMap<number, Buffer>, groupPages: number): AsyncGenerator<Uint8Array> {
   if (!Number.isSafeInteger(groupPages) || groupPages < 1) throw new RangeError(`invalid page group size ${groupPages}`);
   const groupBytes = pageSize * groupPages;
   const blockBytes = Math.max(1, Math.floor(READ_BLOCK / groupBytes)) * groupBytes;
@@ -243,12 +265,10 @@ async function* readGroups(dbPath: string, dbFd: fs.FileHandle, walFd: fs.FileHa
     const firstPage = position / pageSize + 1;
     const lastPage = firstPage + want / pageSize - 1;
     for (let p = firstPage; p <= lastPage; p++) {
-      const where = latest.get(p);
+      const image = latest.get(p);
       const at = (p - firstPage) * pageSize;
-      if (where !== undefined) {
-        const { bytesRead } = await walFd.read(block, at, pageSize, where);
-        if (bytesRead !== pageSize) throw new IntegrityError(dbPath, `the WAL ended inside the frame of page ${p} while a read pinned it`);
-      } else if (at + pageSize > filled) {
+      if (image !== undefined) block.set(image, at);
+      else if (at + pageSize > filled) {
         throw new IntegrityError(dbPath, `page ${p} vanished from the database file while a read pinned it`);
       }
     }

@@ -9,7 +9,7 @@ import * as vm from "node:vm";
 import { IntegrityError, LockedError, PathError, ScratchFullError } from "../../../src/errors.ts";
 import { captureSqlite, isSqliteSidecar, pageGroups, readSqliteHeader, sqliteSidecarBase } from "../../../src/engine/sqlite/sqlite-capture.ts";
 import { restoreIntoLiveDatabase } from "../../../src/engine/sqlite/sqlite-restore.ts";
-import { buildOpenClawLikeDb, checkWriterInvariants, editOpenClawLikeDb, openImmutable, startWriter, type Writer } from "../../helpers/sqlite-writer.ts";
+import { buildOpenClawLikeDb, checkWriterInvariants, editOpenClawLikeDb, holdOpen, openImmutable, startWriter, type Writer } from "../../helpers/sqlite-writer.ts";
 import { mountTmpfs } from "../../helpers/tmpfs.ts";
 
 let root: string;
@@ -122,6 +122,7 @@ describe("captureSqlite", () => {
         const floor = writer.lastReported;
         const copy = await captureSqlite(db, tmp);
         expect(copy.pageSize).toBe(4096);
+        expect(copy.via).toBe("in place");
         // A standalone file: nothing beside it, header still in WAL mode as the source.
         expect((await fs.readdir(tmp)).sort()).toEqual([path.basename(copy.file)]);
         expect(await readSqliteHeader(copy.file)).toEqual({ pageSize: 4096, wal: true });
@@ -164,7 +165,12 @@ describe("captureSqlite", () => {
     const writer = await startWriter(db, "hold-wal");
     try {
       const copy = await captureSqlite(db, tmp);
+      expect(copy.via).toBe("in place");
       expect(checkWriterInvariants(copy.file).n).toBe(writer.lastReported);
+      // The backup API, forced, sees the same.
+      const backup = await captureSqlite(db, tmp, { openModes: ["readonly"] });
+      expect(backup.via).toBe("backup");
+      expect(checkWriterInvariants(backup.file).n).toBe(writer.lastReported);
     } finally {
       await writer.stop();
     }
@@ -268,7 +274,7 @@ describe("captureSqlite", () => {
 });
 
 describe("captureSqlite into a full folder", () => {
-  it("fails at once with a ScratchFullError naming the folder, leaving nothing in it", async (ctx) => {
+  it("fails at once with a ScratchFullError naming the folder, leaving nothing in it, by either way of copying", async (ctx) => {
     const dir = await freshDir("capture-full");
     const db = path.join(dir, "big.sqlite");
     makeDb(db, { rows: 20_000 }); // several MiB, more than the folder below can hold
@@ -277,12 +283,21 @@ describe("captureSqlite into a full folder", () => {
     const unmount = mountTmpfs(small, "1m");
     if (!unmount) return ctx.skip();
     try {
-      const err = await captureSqlite(db, small).then(() => undefined, (e: unknown) => e);
-      expect(err).toBeInstanceOf(ScratchFullError);
-      expect((err as ScratchFullError).path).toBe(small);
-      // Said at once, not after the retries a busy database gets ("SQLite backup failed 5 times").
-      expect((err as Error).message).toContain(`no room for the copy of ${db}`);
-      expect(await fs.readdir(small)).toEqual([]);
+      // Closed: the backup API copies it. Held open by another process: copied from a read in place.
+      for (const open of [false, true]) {
+        const holder = open ? await holdOpen(db, "SELECT 1") : undefined;
+        try {
+          if (open) expect((await fs.readdir(dir)).sort()).toEqual(["big.sqlite", "big.sqlite-shm", "big.sqlite-wal", "small"]);
+          const err = await captureSqlite(db, small).then(() => undefined, (e: unknown) => e);
+          expect(err).toBeInstanceOf(ScratchFullError);
+          expect((err as ScratchFullError).path).toBe(small);
+          // Said at once, not after the retries a busy database gets ("SQLite backup failed 5 times").
+          expect((err as Error).message).toContain(`no room for the copy of ${db}`);
+          expect(await fs.readdir(small)).toEqual([]);
+        } finally {
+          await holder?.stop();
+        }
+      }
     } finally {
       unmount();
     }

@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { buildOpenClawLikeDb, checkWriterInvariants, editOpenClawLikeDb, startWriter, type Writer } from "../../helpers/sqlite-writer.ts";
+import { buildOpenClawLikeDb, checkWriterInvariants, editOpenClawLikeDb, runSqlElsewhere, startWriter, type Writer } from "../../helpers/sqlite-writer.ts";
 import { dirSize, settle } from "../../helpers/tree.ts";
 import { useScratch } from "../../helpers/scratch.ts";
 import { mountTmpfs } from "../../helpers/tmpfs.ts";
 import { ScratchFullError } from "../../../src/errors.ts";
-import type { Warning } from "../../../src/engine/types.ts";
+import type { CommitScrub, Warning } from "../../../src/engine/types.ts";
 
 describe("SQLite databases in a commit (invariant 8)", () => {
   const scratch = useScratch();
@@ -71,6 +71,40 @@ describe("SQLite databases in a commit (invariant 8)", () => {
     }
     // The writer kept going, and each capture saw a later committed state.
     expect(seen[2]).toBeGreaterThan(seen[0]!);
+  });
+
+  it("reads a live database through its WAL in place unless it needs a private copy: for its daily quick_check or for a scrub", async () => {
+    const t = await scratch.repo();
+    const src = await scratch.dir("src");
+    const db = path.join(src, "openclaw.sqlite");
+    writer = await startWriter(db, "write", { paceMs: 5 });
+    const inPlace: (number | undefined)[] = [];
+    const commitAndRestore = async (opts: { scrub?: CommitScrub } = {}) => {
+      await writer!.reach(writer!.lastReported + 20);
+      const { snapshot, warnings } = await t.repo.commit(src, opts);
+      expect(warnings).toEqual([]);
+      inPlace.push(snapshot.stats.databasesReadInPlace);
+      const dst = path.join(await scratch.dir("dst"), "out");
+      await t.repo.checkout(snapshot.id, dst);
+      return checkWriterInvariants(path.join(dst, "openclaw.sqlite")).n;
+    };
+    const seen = [await commitAndRestore(), await commitAndRestore()];
+    // Between two commits the WAL is checkpointed whole and starts over (TRUNCATE, then new writes).
+    let truncated = false;
+    for (let i = 0; i < 50 && !truncated; i++) {
+      truncated = (runSqlElsewhere(db, "PRAGMA wal_checkpoint(TRUNCATE)") as { busy?: number } | null)?.busy === 0;
+      if (!truncated) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(truncated).toBe(true);
+    seen.push(await commitAndRestore());
+    // A scrub edits a private copy: the backup API makes one.
+    let scrubbed = 0;
+    await commitAndRestore({ scrub: { id: "test/1", database: () => void scrubbed++ } });
+    // The first commit checks the new database (from a copy); the next ones, within the day, need no copy.
+    expect(inPlace).toEqual([0, 1, 1, 0]);
+    expect(scrubbed).toBe(1);
+    expect(seen[2]).toBeGreaterThan(seen[1]!);
+    expect(seen[1]).toBeGreaterThan(seen[0]!);
   });
 
   it("after updating 1 % of the rows of a 50 MB database, the next commit adds under 15 % of its size", async () => {
