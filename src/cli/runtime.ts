@@ -49,7 +49,8 @@ export const YOUNG_GENERATION_CAP = 8 * 1024 * 1024;
  * `--semi-space-growth-factor` each time it considers growing the young generation, so it is set
  * to 1 once the cap is reached, looked at after each young collection. First and daily commits of
  * the bench state: peak RSS about 30 and 10–25 MB lower (bench/README.md, "Commit memory"); growth
- * held from the start (1 MiB semi-spaces) saved as much but made 3–6× as many young collections.
+ * held from the start (1 MiB semi-spaces) saved as much but made about 3.5× as many young
+ * collections.
  */
 export function capYoungGeneration(args: readonly string[]): void {
   if (args.includes("checkout")) return;

@@ -20,8 +20,8 @@ export const COLLECT_EVERY = 4 * 1024 * 1024;
  * promoted to the old generation and then die there, and V8 starts a full collection for dead
  * external memory only once it has grown by 64 MB: in a daily commit of the bench state the main
  * thread's ArrayBuffers climbed from 20 to 80 MB (live: 31 MB). A full collection every 8 MiB
- * held: daily commit peak 178–180 against 192–196 MB; every 16 MiB: 188–192 (bench/README.md,
- * "Commit memory").
+ * held: daily commit peak 170–180 MB against 194 MB without; every 16 MiB: 178–192 MB
+ * (bench/README.md, "Commit memory").
  */
 export const COLLECT_OLD_EVERY = 8 * 1024 * 1024;
 
