@@ -55,8 +55,10 @@ export class EngineProcess {
   constructor(opts: EngineOptions = {}) {
     this.child = fork(childPath, [], {
       env: opts.env ?? process.env,
-      // No inspector or loader flags of the parent: the child is a plain Node process.
-      execArgv: [],
+      // No inspector or loader flags of the parent: the child is a plain Node process, with a young
+      // generation of 4 MiB semi-spaces (8 MiB of new space, the CLI's cap: bench/README.md,
+      // "Commit memory"), where node's default lets a commit grow it to 32-48 MiB that stay resident.
+      execArgv: ["--max-semi-space-size=4"],
       serialization: "advanced",
       stdio: ["ignore", "ignore", "pipe", "ipc"],
     });
