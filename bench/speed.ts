@@ -380,7 +380,7 @@ if (names.includes("clawback") && names.includes("restic") && Number.isFinite(me
   p();
 }
 p(`Restored bytes (last run): ${names.map((n) => `${n} ${fmtBytes(restored[n] ?? NaN)}`).join(", ")}. ` +
-  "clawback reads the live state (WAL databases captured through SQLite's backup API); restic and borg read a consistent mirror made beforehand, untimed.");
+  "clawback reads the live state (WAL databases read through their WAL in place, or copied on their quick_check day); restic and borg read a consistent mirror made beforehand, untimed.");
 p();
 p(`File creation just before the checkouts (2,000 empty files in 200 new folders, per run): ${creationProbe.map((us) => `${us.toFixed(0)} µs`).join(", ")} per file. ` +
   "On this project's machine (ext4 without a journal) it is about 20 µs, and 100–300 µs in the tens of minutes after many files were deleted nearby; every checkout pays it for each of its 9,500 files and 3,100 folders.");
