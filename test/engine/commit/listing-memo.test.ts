@@ -151,6 +151,30 @@ describe("a file changed just before a commit (racy)", () => {
     expect(await hasMemo(t.cacheDir)).toBe(true);
     expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(0);
   });
+
+  it("a file dated ahead of the clock is racy only while its change time is recent, and a rewrite with the same size and date is still seen", async () => {
+    const t = await scratch.repo();
+    const src = await scratch.dir("src");
+    const file = path.join(src, "from-an-archive.md");
+    const ahead = Date.now() / 1000 + 30 * 24 * 3600;
+    await fs.writeFile(file, "dated a month ahead");
+    await fs.utimes(file, ahead, ahead);
+    expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(1);
+    // Just dated: its change time is recent, so a rewrite in the same tick could hide.
+    expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(1);
+    await new Promise((r) => setTimeout(r, 3_100));
+    expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(1);
+    // Settled: nothing to read, though its mtime lies ahead of the clock (read every time before).
+    expect((await t.repo.commit(src)).snapshot.stats.filesRead).toBe(0);
+    // Rewritten with the same size and dated the same again: the change time differs, so it is read.
+    await fs.writeFile(file, "DATED A MONTH AHEAD");
+    await fs.utimes(file, ahead, ahead);
+    const { snapshot } = await t.repo.commit(src);
+    expect(snapshot.stats.filesRead).toBe(1);
+    const out = path.join(await scratch.dir("out"), "restored");
+    await t.repo.checkout(snapshot.id, out);
+    expect(await fs.readFile(path.join(out, "from-an-archive.md"), "utf8")).toBe("DATED A MONTH AHEAD");
+  });
 });
 
 describe("a walk begun before the repository opens (Repository.scan)", () => {
