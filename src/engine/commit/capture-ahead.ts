@@ -14,9 +14,8 @@ export interface EarlyCapture {
 }
 
 /**
- * Captures the next large database that needs a private copy (see source-reader.ts, openPages)
- * through SQLite's backup API while the current file is chunked
- * and stored: the copy runs on node's thread pool, and without this the commit would sit idle for
+ * Copies the next large database that needs a private copy (see source-reader.ts, openPages)
+ * while the current file is chunked and stored: the copy runs on node's thread pool, and without this the commit would sit idle for
  * each database's copy in turn. One capture ahead at most (it is a file on disk, not memory).
  * Small databases (read whole anyway) are captured in turn, as before. A database scrub (see
  * CommitScrub) runs on the copy here too, so it is also done ahead.

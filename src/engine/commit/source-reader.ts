@@ -20,13 +20,13 @@ export interface ReadContent {
   sqlite: boolean;
   /** A database's quick_check, when it ran (see `quickCheck`). */
   check?: CheckOutcome;
-  /** How a database was read: through its WAL in place, or from a copy made by the backup API. */
-  capture?: "wal" | "backup";
+  /** How a database was read: through its WAL in place with no copy, or from a private copy. */
+  capture?: "wal" | "copy";
 }
 
 /** A database's pages, captured one way or the other; `release` ends the read either way. */
 interface CapturedPages {
-  capture: "wal" | "backup";
+  capture: "wal" | "copy";
   groups(groupPages: number): AsyncIterable<Uint8Array>;
   /** The quick_check of what is read, when one was asked for. */
   check?: () => Promise<void>;
@@ -36,7 +36,8 @@ interface CapturedPages {
 /**
  * Reads a database through its WAL in place when nothing needs a private copy of it (no scrub edits
  * it, no quick_check is due, none was captured ahead) and the database allows it (see
- * wal-capture.ts); otherwise through a copy made by SQLite's backup API.
+ * wal-capture.ts); otherwise from a private copy (captureSqlite: written from that same read where
+ * it can be, else made by SQLite's backup API).
  */
 async function openPages(absPath: string, opts: { scratch: ScratchDir; captured?: Promise<CapturedDatabase>; scrub?: FileScrub; quickCheck?: boolean }): Promise<CapturedPages> {
   if (!opts.captured && !opts.scrub?.database && !opts.quickCheck) {
@@ -45,7 +46,7 @@ async function openPages(absPath: string, opts: { scratch: ScratchDir; captured?
   }
   const copy = await (opts.captured ?? captureForStore(absPath, opts.scratch, opts.scrub?.database));
   return {
-    capture: "backup",
+    capture: "copy",
     groups: (n) => pageGroups(copy.file, copy.pageSize, n),
     ...(opts.quickCheck ? { check: () => copy.check() } : {}),
     release: () => fs.rm(copy.file, { force: true }),
