@@ -27,33 +27,31 @@ export const COLLECT_OLD_EVERY = 8 * 1024 * 1024;
 
 type Collect = (options: { type: "minor" | "major" }) => void;
 
-let since = 0;
-let heldSince = 0;
 let collect: Collect | null | undefined;
+
+/** Counts bytes on this thread and runs a collection of `type` every `every` of them. */
+function collector(every: number, type: "minor" | "major"): (bytes: number) => void {
+  let since = 0;
+  return (bytes) => {
+    since += bytes;
+    if (since < every) return;
+    since = 0;
+    collect ??= exposeCollect();
+    collect?.({ type });
+  };
+}
 
 /**
  * Counts `bytes` of blobs just encoded or decoded on this thread (each thread counts its own) and
  * collects the young generation every COLLECT_EVERY bytes.
  */
-export function afterBlobs(bytes: number): void {
-  since += bytes;
-  if (since < COLLECT_EVERY) return;
-  since = 0;
-  collect ??= exposeCollect();
-  collect?.({ type: "minor" });
-}
+export const afterBlobs: (bytes: number) => void = collector(COLLECT_EVERY, "minor");
 
 /**
  * Counts `bytes` of blobs that were held across a window and are dead now (the caller dropped
  * them), and collects the whole heap every COLLECT_OLD_EVERY bytes.
  */
-export function afterHeldBlobs(bytes: number): void {
-  heldSince += bytes;
-  if (heldSince < COLLECT_OLD_EVERY) return;
-  heldSince = 0;
-  collect ??= exposeCollect();
-  collect?.({ type: "major" });
-}
+export const afterHeldBlobs: (bytes: number) => void = collector(COLLECT_OLD_EVERY, "major");
 
 /**
  * V8's own `gc` function. The flag only adds it to contexts made after it is set: this one, and

@@ -308,7 +308,7 @@ async function captureOnce(dbPath: string, source: string, dest: string, modes: 
     if (code === SQLITE_CORRUPT || code === SQLITE_NOTADB) throw new IntegrityError(dbPath, `database is damaged: ${errText(err)}`);
     // The copy's folder is full: trying again cannot help, and it is that folder, not the
     // database, that the message must name.
-    if (code === SQLITE_FULL) throw pathError(path.dirname(dest), `no room for the copy of ${dbPath} (${errText(err)}); TMPDIR can name a folder with more room`, err, ScratchFullError);
+    if (code === SQLITE_FULL) throw noRoom(path.dirname(dest), dbPath, err);
     const destDir = await fs.access(path.dirname(dest), fsConstants.W_OK).then(() => true, () => false);
     if (!destDir) throw pathError(path.dirname(dest), `cannot write the copy: ${errText(err)}`, err);
     // Most likely a lock that was released before the probe ran; try again.
@@ -346,7 +346,7 @@ async function copyInPlace(dbPath: string, dest: string, busyTimeoutMs: number):
     } catch (err) {
       if (err instanceof IntegrityError) throw err;
       const folder = path.dirname(dest);
-      if ((err as NodeJS.ErrnoException).code === "ENOSPC") throw pathError(folder, `no room for the copy of ${dbPath} (${errText(err)}); TMPDIR can name a folder with more room`, err, ScratchFullError);
+      if ((err as NodeJS.ErrnoException).code === "ENOSPC") throw noRoom(folder, dbPath, err);
       throw pathError(folder, `cannot write the copy: ${errText(err)}`, err);
     } finally {
       await out?.close().catch(() => {});
@@ -485,6 +485,11 @@ function errText(err: unknown): string {
   const e = err as { code?: unknown; message?: unknown };
   const msg = typeof e.message === "string" ? e.message : String(err);
   return typeof e.code === "string" && !msg.includes(e.code) && !e.code.startsWith("ERR_") ? `${e.code}: ${msg}` : msg;
+}
+
+/** The scratch folder has no room for the copy of `dbPath`: it is the folder that must be named. */
+function noRoom(folder: string, dbPath: string, cause: unknown): PathError {
+  return pathError(folder, `no room for the copy of ${dbPath} (${errText(cause)}); TMPDIR can name a folder with more room`, cause, ScratchFullError);
 }
 
 function pathError(p: string, detail: string, cause: unknown, Kind: typeof PathError = PathError): PathError {

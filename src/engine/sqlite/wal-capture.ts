@@ -62,7 +62,7 @@ export type WalCaptureResult = { capture: WalCapture } | { fallback: string };
 export async function openWalCapture(dbPath: string, options: { busyTimeoutMs?: number } = {}): Promise<WalCaptureResult> {
   const source = path.resolve(dbPath);
   const flags = fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0);
-  if (!(await exists(`${source}-shm`))) return { fallback: "no -shm beside the database" };
+  if (!(await fs.lstat(`${source}-shm`).catch(() => undefined))) return { fallback: "no -shm beside the database" };
   // Opened before the connection (see the top of this file).
   const dbFd = await fs.open(source, flags).catch(() => undefined);
   if (!dbFd) return { fallback: "cannot open the database file" };
@@ -280,8 +280,4 @@ async function* readGroups(dbPath: string, dbFd: fs.FileHandle, pageSize: number
 async function sameFile(fd: fs.FileHandle, file: string): Promise<boolean> {
   const [a, b] = await Promise.all([fd.stat({ bigint: true }), fs.stat(file, { bigint: true }).catch(() => undefined)]);
   return b !== undefined && a.ino === b.ino && a.dev === b.dev;
-}
-
-async function exists(file: string): Promise<boolean> {
-  return (await fs.lstat(file).catch(() => undefined)) !== undefined;
 }
