@@ -68,10 +68,7 @@ export class PackWriter {
   }
 
   finish(keys: RepoKeys): FinishedPack {
-    const header = sealJson(keys.encryption, "pack header", entriesToTuples(this.entries));
-    this.append(header);
-    this.reserve(TRAILER);
-    this.size = this.buffer.writeUInt32LE(header.byteLength, this.size);
+    this.append(packTail(keys, this.entries));
     const bytes = this.buffer.subarray(0, this.size);
     return { id: createHash("sha256").update(bytes).digest("hex"), bytes, entries: this.entries, buffer: this.buffer };
   }
@@ -88,6 +85,15 @@ export class PackWriter {
     this.buffer.copy(bigger, 0, 0, this.size);
     this.buffer = bigger;
   }
+}
+
+/** What ends a pack after its blobs: the sealed header listing `entries`, then its 4-byte length. */
+export function packTail(keys: RepoKeys, entries: PackEntry[]): Buffer {
+  const header = sealJson(keys.encryption, "pack header", entriesToTuples(entries));
+  const tail = Buffer.allocUnsafe(header.byteLength + TRAILER);
+  tail.set(header, 0);
+  tail.writeUInt32LE(header.byteLength, header.byteLength);
+  return tail;
 }
 
 /** A blob's entry in pack headers and manifests: id, type, offset, length, raw length[, base]. */

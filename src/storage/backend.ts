@@ -34,11 +34,26 @@ export interface RequestCounts {
   bytesDown: number;
 }
 
+/** A file on this machine to store as an object (see Backend.putFile). */
+export interface LocalFile {
+  path: string;
+  size: number;
+  /** The SHA-256 of its bytes, hex (a pack's id: known without reading the file again). */
+  sha256: string;
+}
+
 export interface Backend {
   /** Where this backend points, safe to print (never contains credentials). */
   readonly location: string;
   /** Stores an object. Objects are immutable: callers never rewrite a key with other bytes. */
   put(key: string, body: Uint8Array): Promise<void>;
+  /**
+   * Optional: stores an object from a local file without holding it in memory whole (a local
+   * folder links or copies it, S3 streams it). The file stays the caller's, unchanged: it is not
+   * moved, and the caller removes it. Use `putFile()` from storage/put-file.ts, which reads the
+   * file into memory and calls `put` for backends without it.
+   */
+  putFile?(key: string, file: LocalFile): Promise<void>;
   /** Reads an object, or a byte range of it. Throws ObjectNotFoundError when absent. */
   get(key: string, range?: ByteRange): Promise<Uint8Array>;
   /** Size of an object, or undefined when absent. */

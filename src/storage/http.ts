@@ -7,8 +7,9 @@
 
 import * as http from "node:http";
 import * as https from "node:https";
+import type { Readable } from "node:stream";
 
-export type HttpFailureKind = "reset" | "timeout" | "truncated" | "refused" | "dns" | "tls" | "other";
+export type HttpFailureKind = "reset" | "timeout" | "truncated" | "refused" | "dns" | "tls" | "source" | "other";
 
 export class HttpFailure extends Error {
   readonly kind: HttpFailureKind;
@@ -17,9 +18,9 @@ export class HttpFailure extends Error {
     super(message, options);
     this.name = "HttpFailure";
     this.kind = kind;
-    // A host that does not resolve at all (ENOTFOUND) or a broken certificate will not heal by
-    // itself within a retry budget; everything else here might.
-    this.transient = kind !== "dns" && kind !== "tls";
+    // A host that does not resolve at all (ENOTFOUND), a broken certificate or a request body that
+    // cannot be read here will not heal by itself within a retry budget; everything else here might.
+    this.transient = kind !== "dns" && kind !== "tls" && kind !== "source";
   }
 }
 
@@ -31,12 +32,24 @@ export interface HttpRequest {
   path?: string;
   /** Sent as given (the Host header included, so that it matches what was signed). */
   headers: Record<string, string>;
-  body?: Uint8Array;
+  body?: Uint8Array | StreamedBody;
   agent?: http.Agent;
   /** Abort when the socket is silent this long (ms). */
   idleTimeoutMs?: number;
   /** Abort when the whole exchange takes longer than this (ms). */
   requestTimeoutMs?: number;
+}
+
+/** A request body read from a stream as it is sent (a pack file), opened anew by every attempt. */
+export interface StreamedBody {
+  readonly byteLength: number;
+  /** The SHA-256 of its bytes, hex: what SigV4 signs as the payload hash. */
+  readonly sha256: string;
+  open(): Readable;
+}
+
+export function isStreamed(body: Uint8Array | StreamedBody): body is StreamedBody {
+  return !(body instanceof Uint8Array);
 }
 
 export interface HttpResponse {
@@ -157,7 +170,14 @@ export function httpRequest(req: HttpRequest): Promise<HttpResponse> {
       const { received, expected } = response;
       finish(new HttpFailure("truncated", `connection closed after ${received()}${expected !== undefined ? ` of ${expected}` : ""} response bytes`));
     });
-    request.end(req.body === undefined ? undefined : Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength));
+    const body = req.body;
+    if (body === undefined || !isStreamed(body)) {
+      request.end(body === undefined ? undefined : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+      return;
+    }
+    const source = body.open();
+    source.on("error", (err) => request.destroy(new HttpFailure("source", `reading the request body failed: ${err.message}`, { cause: err })));
+    source.pipe(request);
   });
 }
 

@@ -2,7 +2,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { ObjectNotFoundError, RepositoryFullError, StorageError } from "../errors.ts";
-import { emptyCounts, type Backend, type ByteRange, type ObjectInfo, type PartialWrite, type RequestCounts } from "./backend.ts";
+import { emptyCounts, type Backend, type ByteRange, type LocalFile, type ObjectInfo, type PartialWrite, type RequestCounts } from "./backend.ts";
 
 /** What a temporary file's name has after its object's key: `data/ab/<id>.tmp-<random>`. */
 const PARTIAL = ".tmp-";
@@ -31,10 +31,7 @@ export class LocalBackend implements Backend {
   }
 
   async put(key: string, body: Uint8Array): Promise<void> {
-    const target = this.file(key);
-    const tmp = `${target}${PARTIAL}${randomBytes(6).toString("hex")}`;
-    try {
-      await fs.mkdir(path.dirname(target), { recursive: true });
+    await this.store(key, body.byteLength, async (tmp) => {
       const handle = await fs.open(tmp, "w", 0o600);
       try {
         await handle.writeFile(body);
@@ -42,6 +39,39 @@ export class LocalBackend implements Backend {
       } finally {
         await handle.close();
       }
+    });
+  }
+
+  /**
+   * Stores a local file: hard-linked as the temporary file when it is on the same file system (no
+   * byte is copied), copied by the kernel otherwise; fsynced and renamed into place as `put` does.
+   */
+  async putFile(key: string, file: LocalFile): Promise<void> {
+    await this.store(key, file.size, async (tmp) => {
+      try {
+        await fs.link(file.path, tmp);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException)?.code;
+        // Another file system, or one without hard links: a copy (copy_file_range, or a reflink).
+        if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EMLINK") throw err;
+        await fs.copyFile(file.path, tmp, fs.constants.COPYFILE_EXCL);
+      }
+      const handle = await fs.open(tmp, "r+");
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    });
+  }
+
+  /** Writes an object through `write` into a temporary file beside it, then renames it into place. */
+  private async store(key: string, bytes: number, write: (tmp: string) => Promise<void>): Promise<void> {
+    const target = this.file(key);
+    const tmp = `${target}${PARTIAL}${randomBytes(6).toString("hex")}`;
+    try {
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      await write(tmp);
       await fs.rename(tmp, target);
     } catch (err) {
       // A write that failed leaves nothing behind (a full disk most of all: its partial file would keep the space).
@@ -49,7 +79,7 @@ export class LocalBackend implements Backend {
       throw this.writeError(key, err);
     }
     this.stats.put++;
-    this.stats.bytesUp += body.byteLength;
+    this.stats.bytesUp += bytes;
   }
 
   /** A failed write as a StorageError naming the repository (a full disk as RepositoryFullError). */

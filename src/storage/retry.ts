@@ -7,7 +7,7 @@
 // halfway is restarted and the keys already handed out are skipped.
 
 import { StorageError, TransientStorageError } from "../errors.ts";
-import type { Backend, ByteRange, ObjectInfo, RequestCounts } from "./backend.ts";
+import type { Backend, ByteRange, LocalFile, ObjectInfo, RequestCounts } from "./backend.ts";
 
 export interface RetryOptions {
   /** Attempts per operation, the first included (default 8). */
@@ -100,6 +100,10 @@ export class RetryBackend implements Backend {
       const deleteMany = inner.deleteMany.bind(inner);
       this.deleteMany = (keys) => withRetry("deleteMany", `${keys.length} objects`, () => deleteMany(keys), this.options, this.stats);
     }
+    if (inner.putFile) {
+      const putFile = inner.putFile.bind(inner);
+      this.putFile = (key, file) => withRetry("put", key, () => putFile(key, file), this.options, this.stats);
+    }
     if (inner.diagnose) {
       const diagnose = inner.diagnose.bind(inner);
       this.diagnose = () => withRetry("diagnose", undefined, diagnose, this.options, this.stats);
@@ -107,6 +111,7 @@ export class RetryBackend implements Backend {
   }
 
   readonly deleteMany?: (keys: readonly string[]) => Promise<void>;
+  readonly putFile?: (key: string, file: LocalFile) => Promise<void>;
   readonly diagnose?: () => Promise<string[]>;
 
   put(key: string, body: Uint8Array): Promise<void> {

@@ -2,8 +2,9 @@ import type { Backend } from "../../storage/backend.ts";
 import type { RepoKeys } from "../../crypto/keys.ts";
 import { chunkId } from "../../crypto/keys.ts";
 import { encodeBlobInto, type BlobType, type DeltaBase } from "../../repo/blob.ts";
-import { PackWriter, type FinishedPack } from "../../repo/pack.ts";
 import { packKey } from "../../repo/layout.ts";
+import { putFile } from "../../storage/put-file.ts";
+import { GATHER_BUFFER, PackFile, type FinishedPackFile, type PackFolder } from "./pack-file.ts";
 import type { ManifestPack } from "../../repo/manifest.ts";
 import type { IndexCache } from "../../index/cache.ts";
 import type { BlobCodec } from "../codec/codec-pool.ts";
@@ -23,7 +24,7 @@ export interface WriterStats {
 }
 
 export interface BlobWriterOptions {
-  /** Packs in upload at once (at least 1); one more pack buffer is the one being filled. */
+  /** Packs in upload at once (at least 1); one more pack file is the one being filled. */
   maxUploads?: number;
   /** Batches (about 1 MiB of chunks each) handed to a codec worker and not yet back. */
   maxEncoding?: number;
@@ -34,20 +35,23 @@ export interface BlobWriterOptions {
 /**
  * Deduplicates blobs against the index and this run, has them compressed and sealed (inline,
  * straight into the pack, or on a worker thread in batches), fills packs, and uploads each full
- * pack while the next one fills. Memory is bounded by maxUploads + 1 pack buffers plus
- * maxEncoding batches: a blob waits for a pack buffer, not the other way round.
+ * pack while the next one fills. Packs are filled in files in `folder` (see PackFile) and stored
+ * from there, so memory is bounded by one gathering buffer plus maxEncoding batches; disk by
+ * maxUploads + 1 pack files: a blob waits for a pack file, not the other way round. The caller
+ * calls `discard()` when it gives up on the writer (a failure anywhere), then removes the folder.
  */
 export class BlobWriter {
-  /** The pack being filled; none while every pack buffer is in upload. */
-  private pack: PackWriter | undefined;
-  /** Pack buffers made so far: at most maxUploads + 1. */
-  private packBuffers = 0;
-  /** Buffers of packs already stored, refilled by the next packs. */
-  private readonly spareBuffers: Buffer[] = [];
+  /** The pack being filled; none while maxUploads + 1 packs are filling, queued or in upload. */
+  private pack: PackFile | undefined;
+  /** Packs filling, queued or in upload: at most maxUploads + 1. */
+  private packsOpen = 0;
+  /** The buffer the filling pack gathers short blobs in, while no pack is filling. */
+  private gather: Buffer | undefined;
+  private discarded = false;
   private readonly written: ManifestPack[] = [];
   private readonly pendingIds = new Set<string>();
   private readonly encoding = new Set<Promise<void>>();
-  private readonly uploadQueue: FinishedPack[] = [];
+  private readonly uploadQueue: FinishedPackFile[] = [];
   private readonly uploading = new Set<Promise<void>>();
   /** The batch being filled for the codec worker, and buffers of batches done, for reuse. */
   private staged: { input: Buffer; items: BatchItem[]; used: number } | undefined;
@@ -69,9 +73,11 @@ export class BlobWriter {
   private readonly maxUploads: number;
   private readonly maxEncoding: number;
   private readonly dedupeAgainstIndex: boolean;
+  private readonly folder: PackFolder;
 
-  constructor(backend: Backend, keys: RepoKeys, cache: IndexCache, codec: BlobCodec, packSize: number, opts: BlobWriterOptions = {}) {
+  constructor(backend: Backend, keys: RepoKeys, cache: IndexCache, codec: BlobCodec, packSize: number, folder: PackFolder, opts: BlobWriterOptions = {}) {
     this.backend = backend;
+    this.folder = folder;
     this.keys = keys;
     this.cache = cache;
     this.codec = codec;
@@ -125,18 +131,18 @@ export class BlobWriter {
     return this.encoding.size + this.landed.length;
   }
 
-  /** Waits until a batch comes back or an upload ends (and so frees a pack buffer). */
+  /** Waits until a batch comes back or an upload ends (and so frees a pack file). */
   private async waitForProgress(): Promise<void> {
-    // A failed upload keeps its buffer: without this, what waits for one would wait for ever.
+    // After a failure no pack may be filling: without this, what waits for one would wait for ever.
     this.throwIfFailed();
-    // Never empty here: landed batches wait only while every pack buffer is queued or in upload,
+    // Never empty here: landed batches wait only while every pack file is queued or in upload,
     // and a queued pack starts uploading as soon as fewer than maxUploads (at least 1) are.
     await Promise.race([...this.encoding, ...this.uploading]);
     this.throwIfFailed();
   }
 
-  /** The pack being filled, waiting for an upload to end when every buffer is taken. */
-  private async packWithRoom(): Promise<PackWriter> {
+  /** The pack being filled, waiting for an upload to end when every pack file is taken. */
+  private async packWithRoom(): Promise<PackFile> {
     for (;;) {
       const pack = this.currentPack();
       if (pack) return pack;
@@ -144,16 +150,14 @@ export class BlobWriter {
     }
   }
 
-  /** The pack being filled, in a spare buffer or a new one; none while all maxUploads + 1 are taken. */
-  private currentPack(): PackWriter | undefined {
+  /** The pack being filled, or a new one; none while all maxUploads + 1 are taken. */
+  private currentPack(): PackFile | undefined {
     if (this.pack) return this.pack;
-    let buffer = this.spareBuffers.pop();
-    if (!buffer && this.packBuffers < this.maxUploads + 1) {
-      this.packBuffers++;
-      // Room for a full pack, the blob that overflows it and the header, so the buffer rarely grows.
-      buffer = Buffer.allocUnsafe(this.packSize + (this.packSize >> 3) + 512 * 1024);
-    }
-    return buffer && (this.pack = new PackWriter(buffer));
+    if (this.discarded || this.failure || this.packsOpen >= this.maxUploads + 1) return undefined;
+    const pack = new PackFile(this.folder.path, this.gather ?? Buffer.allocUnsafe(GATHER_BUFFER));
+    this.gather = undefined;
+    this.packsOpen++;
+    return (this.pack = pack);
   }
 
   /**
@@ -187,7 +191,7 @@ export class BlobWriter {
       ({ sealed, lengths, input }) => {
         if (input.byteLength === BATCH_BYTES) this.spareInputs.push(input);
         this.landed.push({ items: batch.items, sealed, lengths, next: 0, at: 0 });
-        this.appendLanded();
+        this.appendLandedOrFail();
       },
       (err: unknown) => this.fail(err),
     );
@@ -195,7 +199,16 @@ export class BlobWriter {
     this.encoding.add(tracked);
   }
 
-  /** Appends the blobs of batches that came back, as far as there is a pack buffer for them. */
+  /** appendLanded from a callback: a pack file that cannot be written fails the writer. */
+  private appendLandedOrFail(): void {
+    try {
+      this.appendLanded();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Appends the blobs of batches that came back, as far as there is a pack file for them. */
   private appendLanded(): void {
     while (this.landed.length > 0) {
       const batch = this.landed[0]!;
@@ -219,29 +232,60 @@ export class BlobWriter {
     const pack = this.pack;
     if (!pack || pack.count === 0) return;
     this.pack = undefined; // the next one is made when a blob needs it
-    this.uploadQueue.push(pack.finish(this.keys));
+    this.gather = pack.buffer;
+    let finished: FinishedPackFile;
+    try {
+      finished = pack.finish(this.keys);
+    } catch (err) {
+      this.packsOpen--;
+      pack.remove();
+      throw err;
+    }
+    this.uploadQueue.push(finished);
     this.pump();
   }
 
   private pump(): void {
     while (this.uploading.size < this.maxUploads && this.uploadQueue.length > 0) {
       const pack = this.uploadQueue.shift()!;
-      const upload = this.backend.put(packKey(pack.id), pack.bytes).then(
+      const upload = putFile(this.backend, packKey(pack.id), pack).then(
         () => {
-          this.written.push({ id: pack.id, size: pack.bytes.byteLength, blobs: pack.entries });
+          this.written.push({ id: pack.id, size: pack.size, blobs: pack.entries });
           this.stats.addedPacks++;
-          this.stats.addedBytes += pack.bytes.byteLength - pack.entries.reduce((n, e) => n + e.length, 0);
-          this.spareBuffers.push(pack.buffer);
+          this.stats.addedBytes += pack.size - pack.entries.reduce((n, e) => n + e.length, 0);
         },
         (err: unknown) => this.fail(err),
       );
       const tracked: Promise<void> = upload.finally(() => {
+        this.dropPack(pack.path);
         this.uploading.delete(tracked);
         this.pump();
-        this.appendLanded();
+        this.appendLandedOrFail();
       });
       this.uploading.add(tracked);
     }
+  }
+
+  /** Removes a pack file that is stored (or will never be) and frees its place. */
+  private dropPack(file: string): void {
+    this.packsOpen--;
+    PackFile.removeFile(file);
+  }
+
+  /**
+   * Gives up on the writer after a failure: no pack is filled any more, and the files of the one
+   * filling and of those waiting for an upload are removed. Files in upload are removed when their
+   * upload ends (the caller removes the folder, and with it anything left).
+   */
+  discard(): void {
+    this.discarded = true;
+    const pack = this.pack;
+    this.pack = undefined;
+    if (pack) {
+      this.packsOpen--;
+      pack.remove();
+    }
+    for (const queued of this.uploadQueue.splice(0)) this.dropPack(queued.path);
   }
 
   private fail(err: unknown): void {

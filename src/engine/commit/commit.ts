@@ -1,5 +1,6 @@
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
+import * as path from "node:path";
 import { AbortedError } from "../../errors.ts";
 import { BlobType } from "../../repo/blob.ts";
 import { encodeManifest } from "../../repo/manifest.ts";
@@ -9,6 +10,7 @@ import { acquireLock } from "../../repo/lock.ts";
 import type { CachedFile, FileStat } from "../../index/cache.ts";
 import { syncIndexBesidePrune } from "../../index/resync.ts";
 import { BlobWriter } from "./blob-writer.ts";
+import { PackFolder } from "./pack-file.ts";
 import { DeltaSink, type DeltaArena } from "./delta-sink.ts";
 import { LocalBackend } from "../../storage/local.ts";
 import { allowsDeltas } from "../../repo/config.ts";
@@ -47,6 +49,8 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
   for (const notice of await scan.notices) opts.progress?.warn?.(notice);
   const lock = await acquireLock(ctx.backend, ctx.keys, false, "commit");
   let scratch: ScratchDir | undefined;
+  let packFolder: PackFolder | undefined;
+  let writer: BlobWriter | undefined;
   try {
     await syncIndexBesidePrune(ctx.cache, ctx.backend, ctx.keys);
     await adoptOrphanPacks(ctx);
@@ -55,7 +59,8 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       warnings.push(w);
       opts.progress?.warn?.(w);
     };
-    const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize, { maxUploads: uploadsAtOnce(ctx) });
+    packFolder = await PackFolder.make(path.dirname(ctx.cache.file));
+    writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize, packFolder, { maxUploads: uploadsAtOnce(ctx) });
     const { entries: items, warnings: walkWarnings, startedMs: walkedMs } = await scan.walked;
     walkWarnings.forEach(warn);
     const walk = walkDigest(items, excludes, opts.scrub?.id);
@@ -106,6 +111,8 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     }
     return { snapshot: summarize(snap.id, record), warnings };
   } finally {
+    writer?.discard();
+    await packFolder?.remove();
     await scratch?.remove();
     await lock.release();
   }

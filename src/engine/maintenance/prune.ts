@@ -1,3 +1,4 @@
+import * as path from "node:path";
 import { BlobType } from "../../repo/blob.ts";
 import { DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX, idOf, isObjectId, manifestKey, packKey } from "../../repo/layout.ts";
 import { encodeManifest, type ManifestPack } from "../../repo/manifest.ts";
@@ -6,6 +7,7 @@ import { syncIndexBesidePrune } from "../../index/resync.ts";
 import { deleteMany } from "../../storage/delete.ts";
 import type { PartialWrite } from "../../storage/backend.ts";
 import { BlobWriter } from "../commit/blob-writer.ts";
+import { PackFolder } from "../commit/pack-file.ts";
 import type { RepoContext } from "../context.ts";
 import { referencedBlobs } from "../references.ts";
 import type { PruneOptions, PruneResult } from "../types.ts";
@@ -96,19 +98,26 @@ export async function prune(ctx: RepoContext, opts: PruneOptions = {}): Promise<
 
     // 3.
     if (repack.length > 0) {
-      const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize, { dedupeAgainstIndex: false });
-      for (const r of repack) {
-        stopIfAborted();
-        // A pack's live blobs in a few range requests (at most the pack's size in memory), not one each.
-        // Deltas stay deltas of the same base (kept: it is referenced through them).
-        const locs = r.ids.map((id) => ctx.cache.blob(id));
-        const plainOf = await ctx.reader.readMap([...r.ids, ...locs.flatMap((loc) => (loc?.base ? [loc.base] : []))]);
-        for (const [i, id] of r.ids.entries()) {
-          const base = locs[i]?.base;
-          await writer.add(locs[i]?.type ?? BlobType.data, plainOf.get(id)!, id, base ? { id: base, data: plainOf.get(base)! } : undefined);
+      const packFolder = await PackFolder.make(path.dirname(ctx.cache.file));
+      const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize, packFolder, { dedupeAgainstIndex: false });
+      let fresh: ManifestPack[];
+      try {
+        for (const r of repack) {
+          stopIfAborted();
+          // A pack's live blobs in a few range requests (at most the pack's size in memory), not one each.
+          // Deltas stay deltas of the same base (kept: it is referenced through them).
+          const locs = r.ids.map((id) => ctx.cache.blob(id));
+          const plainOf = await ctx.reader.readMap([...r.ids, ...locs.flatMap((loc) => (loc?.base ? [loc.base] : []))]);
+          for (const [i, id] of r.ids.entries()) {
+            const base = locs[i]?.base;
+            await writer.add(locs[i]?.type ?? BlobType.data, plainOf.get(id)!, id, base ? { id: base, data: plainOf.get(base)! } : undefined);
+          }
         }
+        fresh = await writer.flush();
+      } finally {
+        writer.discard();
+        await packFolder.remove();
       }
-      const fresh = await writer.flush();
       stopIfAborted();
       result.bytesFreed = released - fresh.reduce((n, p) => n + p.size, 0);
       await replaceManifests(ctx, [...kept, ...fresh]);

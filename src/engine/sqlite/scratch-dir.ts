@@ -1,9 +1,8 @@
 import { readFileSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
-import * as path from "node:path";
 import { ScratchFullError } from "../../errors.ts";
-import { isGone, thisProcess, type ProcessIdentity } from "../../repo/process-identity.ts";
+import { makePrivateFolder, removeLeftovers } from "../private-folder.ts";
 import { captureSqlite, type CaptureOptions, type CapturedDatabase } from "./sqlite-capture.ts";
 
 /** Linux's shared-memory file system: RAM-backed, so a copy there never goes to the disk. */
@@ -55,7 +54,7 @@ export class ScratchDir {
    */
   async spill(full: string): Promise<boolean> {
     if (!this.inMemory || full !== this.first) return false;
-    this.spilled ??= makePrivateFolder(this.diskParent);
+    this.spilled ??= makePrivateFolder(this.diskParent, PREFIX);
     await this.spilled;
     return true;
   }
@@ -76,8 +75,8 @@ export async function makeScratchDir(largestCandidate: number): Promise<ScratchD
   const disk = os.tmpdir();
   const inMemory = !process.env.TMPDIR && (await fitsInMemory(2 * largestCandidate));
   const parent = inMemory ? SHM : disk;
-  await removeLeftovers([...new Set([SHM, disk])]);
-  return new ScratchDir(await makePrivateFolder(parent), inMemory, disk);
+  await removeLeftovers([...new Set([SHM, disk])], PREFIX);
+  return new ScratchDir(await makePrivateFolder(parent, PREFIX), inMemory, disk);
 }
 
 /**
@@ -92,26 +91,6 @@ export async function captureInScratch(dbPath: string, scratch: ScratchDir, opti
     if (err instanceof ScratchFullError && err.path === folder && (await scratch.spill(folder))) return captureSqlite(dbPath, await scratch.folder(), options);
     throw err;
   }
-}
-
-/**
- * `clawback-scratch-<pid>-<start>-XXXXXX`: the pid and start time (see ProcessIdentity) say
- * whose it is, so that a later run can tell that its maker is gone even after the pid was reused.
- */
-function makePrivateFolder(parent: string): Promise<string> {
-  const me = thisProcess();
-  return fs.mkdtemp(path.join(parent, `${PREFIX}${me.pid}-${me.start ? `${me.start}-` : ""}`));
-}
-
-/** The maker of a scratch folder, from its name; undefined for a name that is not one. */
-function makerOf(name: string): ProcessIdentity | undefined {
-  if (!name.startsWith(PREFIX)) return undefined;
-  const parts = name.slice(PREFIX.length).split("-");
-  const pid = Number(parts[0]);
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  // Folders of older versions have no start time: `clawback-scratch-<pid>-XXXXXX`.
-  const start = parts.length >= 3 && /^\d+$/.test(parts[1]!) ? parts[1] : undefined;
-  return { pid, ...(start ? { start } : {}) };
 }
 
 async function fitsInMemory(bytes: number): Promise<boolean> {
@@ -135,30 +114,5 @@ function memoryAvailable(): number | undefined {
     return line ? Number(line[1]) * 1024 : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/**
- * Removes the scratch folders in `parents` whose maker is gone (see isGone), at once: nothing
- * else writes or reads them, and each holds plaintext. Only this user's folders: another user's
- * are not ours to judge (and /tmp's sticky bit would refuse anyway).
- */
-async function removeLeftovers(parents: readonly string[]): Promise<void> {
-  const uid = process.getuid?.();
-  for (const parent of parents) {
-    let names: string[];
-    try {
-      names = await fs.readdir(parent);
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      const maker = makerOf(name);
-      if (!maker || !isGone(maker)) continue;
-      const dir = path.join(parent, name);
-      const st = await fs.lstat(dir).catch(() => undefined);
-      if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
-      await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
-    }
   }
 }

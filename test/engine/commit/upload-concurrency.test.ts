@@ -3,6 +3,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { Repository } from "../../../src/engine/repository.ts";
 import { LocalBackend } from "../../../src/storage/local.ts";
+import type { LocalFile } from "../../../src/storage/backend.ts";
 import { FAST_SCRYPT, PASSPHRASE } from "../../helpers/repo.ts";
 import { prng, randomBytesFrom } from "../../helpers/tree.ts";
 import { useScratch } from "../../helpers/scratch.ts";
@@ -10,7 +11,7 @@ import { useScratch } from "../../helpers/scratch.ts";
 describe("packs written at once by a commit", () => {
   const scratch = useScratch();
 
-  it("a local folder gets one pack write at a time (two pack buffers), and the snapshot restores", async () => {
+  it("a local folder gets one pack write at a time (two pack files), and the snapshot restores", async () => {
     const d = await scratch.dir("uploads");
     const src = path.join(d, "data");
     await fs.mkdir(src, { recursive: true });
@@ -19,17 +20,16 @@ describe("packs written at once by a commit", () => {
     for (let i = 0; i < 24; i++) await fs.writeFile(path.join(src, `f${i}`), randomBytesFrom(rand, 256 * 1024));
     const repo = await Repository.init(path.join(d, "repo"), { passphrase: PASSPHRASE, cacheDir: path.join(d, "cache"), scrypt: FAST_SCRYPT, packSize: 64 * 1024 });
     // Watch the real backend's pack writes (each made slow, so that overlapping ones would show).
-    const put = LocalBackend.prototype.put;
+    const putFile = LocalBackend.prototype.putFile;
     let inFlight = 0;
     let most = 0;
     let packs = 0;
-    LocalBackend.prototype.put = async function (this: LocalBackend, key: string, body: Uint8Array) {
-      if (!key.startsWith("data/")) return put.call(this, key, body);
+    LocalBackend.prototype.putFile = async function (this: LocalBackend, key: string, file: LocalFile) {
       packs++;
       most = Math.max(most, ++inFlight);
       try {
         await new Promise((resolve) => setTimeout(resolve, 5));
-        return await put.call(this, key, body);
+        return await putFile.call(this, key, file);
       } finally {
         inFlight--;
       }
@@ -37,7 +37,7 @@ describe("packs written at once by a commit", () => {
     try {
       await repo.commit(src);
     } finally {
-      LocalBackend.prototype.put = put;
+      LocalBackend.prototype.putFile = putFile;
     }
     expect(packs).toBeGreaterThan(40);
     expect(most).toBe(1);
