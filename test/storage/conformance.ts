@@ -3,10 +3,14 @@
 // a fresh, empty place for each test.
 
 import { createHash, randomBytes } from "node:crypto";
+import * as fs from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ObjectNotFoundError } from "../../src/errors.ts";
 import type { Backend, ObjectInfo } from "../../src/storage/backend.ts";
 import { deleteMany } from "../../src/storage/delete.ts";
+import { putFile } from "../../src/storage/put-file.ts";
 
 export type OpenForTest = (prefix: string) => Promise<Backend>;
 
@@ -74,6 +78,29 @@ export function describeBackendConformance(name: string, open: OpenForTest, opts
         expect(await b.head("data/ab/none")).toBeUndefined();
         await expect(b.get("data/ab/none")).rejects.toBeInstanceOf(ObjectNotFoundError);
         await expect(b.get("data/ab/none", { offset: 0, length: 10 })).rejects.toBeInstanceOf(ObjectNotFoundError);
+      }),
+      timeout,
+    );
+
+    it(
+      "putFile stores a local file byte for byte and leaves the file as it was",
+      withBackend(async (b) => {
+        const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clawback-putfile-"));
+        try {
+          const body = randomBytes(3 * 1024 * 1024 + 17);
+          const file = path.join(dir, "pack");
+          await fs.writeFile(file, body);
+          const sha256 = createHash("sha256").update(body).digest("hex");
+          await putFile(b, "data/ef/ef03", { path: file, size: body.byteLength, sha256 });
+          expect(Buffer.from(await b.get("data/ef/ef03")).equals(body)).toBe(true);
+          expect(await b.head("data/ef/ef03")).toEqual({ key: "data/ef/ef03", size: body.byteLength });
+          expect((await fs.readFile(file)).equals(body)).toBe(true);
+          // A file that is not there fails the put, for good, and stores nothing.
+          await expect(putFile(b, "data/ef/ef04", { path: path.join(dir, "absent"), size: 10, sha256 })).rejects.toThrow(/absent/);
+          expect(await b.head("data/ef/ef04")).toBeUndefined();
+        } finally {
+          await fs.rm(dir, { recursive: true, force: true });
+        }
       }),
       timeout,
     );

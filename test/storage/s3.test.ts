@@ -1,8 +1,12 @@
 import { createHash } from "node:crypto";
+import * as fs from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StorageAuthError, StorageError, TransientStorageError } from "../../src/errors.ts";
 import type { Backend, ObjectInfo } from "../../src/storage/backend.ts";
 import { deleteMany } from "../../src/storage/delete.ts";
+import { putFile } from "../../src/storage/put-file.ts";
 import { openBackend, type BackendOptions } from "../../src/storage/open.ts";
 import { RetryBackend, withRetries, type RetryOptions } from "../../src/storage/retry.ts";
 import { S3Backend } from "../../src/storage/s3.ts";
@@ -178,6 +182,26 @@ describe("S3 backend on s3rver", () => {
     );
     expect(await collect(b.list("x/"))).toEqual([]);
     await b.close();
+  });
+
+  it("putFile streams a pack file from disk: a reset mid-upload is retried with the whole file sent again", async () => {
+    const b = await open("putfile", { env: { ...s3.env, CLAWBACK_S3_ENDPOINT: proxy.url }, retry: FAST });
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clawback-s3-putfile-"));
+    try {
+      const body = Buffer.from(patternBytes(5 * 1024 * 1024 + 3, 17));
+      const file = path.join(dir, "pack");
+      await fs.writeFile(file, body);
+      const sha256 = createHash("sha256").update(body).digest("hex");
+      const before = proxy.counts.requests;
+      proxy.inject("reset", "500");
+      await putFile(b, "data/aa/aa01", { path: file, size: body.byteLength, sha256 });
+      expect(proxy.counts.requests - before).toBe(3); // two faults, then the upload that lands
+      expect(Buffer.from(await b.get("data/aa/aa01")).equals(body)).toBe(true);
+      expect((b as RetryBackend).retryStats().retries).toBe(2);
+    } finally {
+      await b.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("names the backend location without credentials", async () => {
