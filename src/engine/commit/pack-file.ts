@@ -7,7 +7,7 @@ import type { RepoKeys } from "../../crypto/keys.ts";
 import type { BlobType, Encoded, EncodedBlob } from "../../repo/blob.ts";
 import { packTail, type PackEntry } from "../../repo/pack.ts";
 import type { LocalFile } from "../../storage/backend.ts";
-import { makePrivateFolder, removeLeftovers } from "../private-folder.ts";
+import { makePrivateFolder, removeLeftovers } from "../sqlite/private-folder.ts";
 
 /** Blobs at least this long are written from where they are (a codec worker's batch); shorter ones are gathered first. */
 const WRITE_THROUGH = 64 * 1024;

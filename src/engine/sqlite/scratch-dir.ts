@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import { ScratchFullError } from "../../errors.ts";
-import { makePrivateFolder, removeLeftovers } from "../private-folder.ts";
+import { makePrivateFolder, removeLeftovers } from "./private-folder.ts";
 import { captureSqlite, type CaptureOptions, type CapturedDatabase } from "./sqlite-capture.ts";
 
 /** Linux's shared-memory file system: RAM-backed, so a copy there never goes to the disk. */

@@ -1,12 +1,13 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { isGone, thisProcess, type ProcessIdentity } from "../repo/process-identity.ts";
+import { isGone, thisProcess, type ProcessIdentity } from "../../repo/process-identity.ts";
 
 /**
  * Folders of one process's temporary files (a commit's database copies, its pack files being
  * filled), named `<prefix><pid>-<start>-XXXXXX`: the pid and start time (see ProcessIdentity) say
  * whose it is, so that a later run can tell that its maker is gone even after the pid was reused
- * and remove what a killed process left behind.
+ * and remove what a killed process left behind. (In sqlite/, which imports nothing else of the
+ * engine, so that both its scratch folders and commit/'s pack files can use it.)
  */
 export function makePrivateFolder(parent: string, prefix: string): Promise<string> {
   const me = thisProcess();
