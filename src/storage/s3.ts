@@ -261,6 +261,8 @@ export class S3Backend implements Backend {
    * pieces before the request, so neither needs the file in memory whole.
    */
   async putFile(key: string, file: LocalFile): Promise<void> {
+    // A stream of nothing has no byte range to ask for: an empty object is an empty put.
+    if (file.size === 0) return this.put(key, new Uint8Array(0));
     const x: Exchange = { op: "put", method: "PUT", key, objectKey: this.objectKey(key) };
     let handle: fs.FileHandle;
     try {
