@@ -40,6 +40,8 @@ export interface LocalFile {
   size: number;
   /** The SHA-256 of its bytes, hex (a pack's id: known without reading the file again). */
   sha256: string;
+  /** Its MD5, base64, when the writer hashed it (see Backend.putFileMd5); else the backend reads it. */
+  md5?: string;
 }
 
 export interface Backend {
@@ -54,6 +56,11 @@ export interface Backend {
    * file into memory and calls `put` for backends without it.
    */
   putFile?(key: string, file: LocalFile): Promise<void>;
+  /**
+   * True when `putFile` sends the file's MD5 (S3's Content-MD5): a caller that writes the file can
+   * hash it as it goes and pass `md5`, which saves the backend a read of the whole file.
+   */
+  readonly putFileMd5?: boolean;
   /** Reads an object, or a byte range of it. Throws ObjectNotFoundError when absent. */
   get(key: string, range?: ByteRange): Promise<Uint8Array>;
   /** Size of an object, or undefined when absent. */

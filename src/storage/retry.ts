@@ -100,6 +100,7 @@ export class RetryBackend implements Backend {
       const deleteMany = inner.deleteMany.bind(inner);
       this.deleteMany = (keys) => withRetry("deleteMany", `${keys.length} objects`, () => deleteMany(keys), this.options, this.stats);
     }
+    if (inner.putFileMd5) this.putFileMd5 = true;
     if (inner.putFile) {
       const putFile = inner.putFile.bind(inner);
       this.putFile = (key, file) => withRetry("put", key, () => putFile(key, file), this.options, this.stats);
@@ -112,6 +113,7 @@ export class RetryBackend implements Backend {
 
   readonly deleteMany?: (keys: readonly string[]) => Promise<void>;
   readonly putFile?: (key: string, file: LocalFile) => Promise<void>;
+  readonly putFileMd5?: boolean;
   readonly diagnose?: () => Promise<string[]>;
 
   put(key: string, body: Uint8Array): Promise<void> {

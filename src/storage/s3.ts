@@ -255,10 +255,13 @@ export class S3Backend implements Backend {
     if (res.status >= 300) throw this.responseError(x, res);
   }
 
+  readonly putFileMd5 = true;
+
   /**
    * Stores a local file, streamed from disk as it is sent: the payload hash SigV4 signs is the
-   * file's SHA-256 the caller knows, and Content-MD5 is computed by one read of the file in 1 MiB
-   * pieces before the request, so neither needs the file in memory whole.
+   * file's SHA-256 the caller knows, and Content-MD5 the MD5 the caller hashed as it wrote the file
+   * (`md5`), or else one read of the file in 1 MiB pieces before the request: neither needs the
+   * file in memory whole.
    */
   async putFile(key: string, file: LocalFile): Promise<void> {
     // A stream of nothing has no byte range to ask for: an empty object is an empty put.
@@ -271,10 +274,10 @@ export class S3Backend implements Backend {
       throw new StorageError(`${this.describe(x)}: opening ${file.path} failed: ${(err as Error).message}`, this.details(x), { cause: err });
     }
     try {
-      const md5 = await fileMd5(handle, file.size).catch((err: unknown) => {
+      const md5 = file.md5 ?? await fileMd5(handle, file.size).catch((err: unknown) => {
         throw new StorageError(`${this.describe(x)}: reading ${file.path} failed: ${(err as Error).message}`, this.details(x), { cause: err });
       });
-      x.body = { byteLength: file.size, sha256: file.sha256, open: () => handle.createReadStream({ start: 0, end: file.size - 1, autoClose: false, highWaterMark: 256 * 1024 }) };
+      x.body = { byteLength: file.size, sha256: file.sha256, open: () => handle.createReadStream({ start: 0, end: file.size - 1, autoClose: false, highWaterMark: 1024 * 1024 }) };
       x.headers = { "content-md5": md5, "content-type": "application/octet-stream" };
       const res = await this.exchange(x);
       if (res.status >= 300) throw this.responseError(x, res);

@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -200,6 +202,44 @@ describe("S3 backend on s3rver", () => {
       expect((b as RetryBackend).retryStats().retries).toBe(2);
     } finally {
       await b.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("putFile sends the file's SHA-256 as the signed payload hash and the caller's MD5 as Content-MD5, then the file", async () => {
+    // A server that records what arrives (s3rver checks neither header against the body).
+    const seen: { headers: http.IncomingHttpHeaders; body: Buffer }[] = [];
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        seen.push({ headers: req.headers, body: Buffer.concat(chunks) });
+        res.writeHead(200, { "content-length": "0" }).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const b = new S3Backend({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: "us-east-1", bucket: "bkt", credentials: { accessKeyId: "AK", secretAccessKey: "SK" } });
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "clawback-s3-putfile-"));
+    try {
+      expect(b.putFileMd5).toBe(true);
+      const body = Buffer.from(patternBytes(3_000_001, 5));
+      const file = path.join(dir, "pack");
+      await fs.writeFile(file, body);
+      const sha256 = createHash("sha256").update(body).digest("hex");
+      const md5 = createHash("md5").update(body).digest("base64");
+      // Given by the caller: sent as it is.
+      await b.putFile("data/bb/bb01", { path: file, size: body.byteLength, sha256, md5: "given-md5" });
+      // Not given: read from the file.
+      await b.putFile("data/bb/bb02", { path: file, size: body.byteLength, sha256 });
+      expect(seen.map((r) => r.headers["content-md5"])).toEqual(["given-md5", md5]);
+      for (const r of seen) {
+        expect(r.headers["x-amz-content-sha256"]).toBe(sha256);
+        expect(r.headers["content-length"]).toBe(String(body.byteLength));
+        expect(r.body.equals(body)).toBe(true);
+      }
+    } finally {
+      await b.close();
+      server.close();
       await fs.rm(dir, { recursive: true, force: true });
     }
   });

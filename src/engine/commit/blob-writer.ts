@@ -154,7 +154,7 @@ export class BlobWriter {
   private currentPack(): PackFile | undefined {
     if (this.pack) return this.pack;
     if (this.discarded || this.failure || this.packsOpen >= this.maxUploads + 1) return undefined;
-    const pack = new PackFile(this.folder.path, this.gather ?? Buffer.allocUnsafe(GATHER_BUFFER));
+    const pack = new PackFile(this.folder.path, this.gather ?? Buffer.allocUnsafe(GATHER_BUFFER), this.backend.putFileMd5 === true);
     this.gather = undefined;
     this.packsOpen++;
     return (this.pack = pack);

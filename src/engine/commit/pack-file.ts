@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, type Hash } from "node:crypto";
 import { PathError, ScratchFullError } from "../../errors.ts";
 import type { RepoKeys } from "../../crypto/keys.ts";
 import type { BlobType, Encoded, EncodedBlob } from "../../repo/blob.ts";
@@ -41,12 +41,18 @@ export class PackFile {
   private gathered = 0;
   private written = 0;
   private readonly hash = createHash("sha256");
+  /** For a backend that sends an MD5 with the upload (see Backend.putFileMd5), hashed here too. */
+  private readonly md5: Hash | undefined;
   private readonly entries: PackEntry[] = [];
 
-  /** Creates the file in `folder`; `gather` is the buffer short blobs are collected in (see `buffer`). */
-  constructor(folder: string, gather: Buffer) {
+  /**
+   * Creates the file in `folder`; `gather` is the buffer short blobs are collected in (see
+   * `buffer`); `md5`: hash the bytes with MD5 as well.
+   */
+  constructor(folder: string, gather: Buffer, md5 = false) {
     this.path = path.join(folder, `pack-${randomBytes(8).toString("hex")}`);
     this.gather = gather;
+    this.md5 = md5 ? createHash("md5") : undefined;
     try {
       this.fd = fs.openSync(this.path, "wx", 0o600);
     } catch (err) {
@@ -100,7 +106,7 @@ export class PackFile {
     this.write(tail);
     this.close();
     const id = this.hash.digest("hex");
-    return { id, path: this.path, size: this.written, sha256: id, entries: this.entries };
+    return { id, path: this.path, size: this.written, sha256: id, ...(this.md5 ? { md5: this.md5.digest("base64") } : {}), entries: this.entries };
   }
 
   /** Closes the file if it is still open and removes it; nothing is left whatever state it was in. */
@@ -138,6 +144,7 @@ export class PackFile {
   private write(bytes: Uint8Array): void {
     if (this.fd === undefined) throw new PathError(this.path, "pack file written after it was closed");
     this.hash.update(bytes);
+    this.md5?.update(bytes);
     try {
       for (let done = 0; done < bytes.byteLength; ) done += fs.writeSync(this.fd, bytes, done, bytes.byteLength - done, this.written + done);
     } catch (err) {

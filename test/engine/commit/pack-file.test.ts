@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { AbortedError } from "../../../src/errors.ts";
 import { readPackHeader } from "../../../src/repo/pack.ts";
 import { BlobWriter } from "../../../src/engine/commit/blob-writer.ts";
-import { PackFolder } from "../../../src/engine/commit/pack-file.ts";
+import { GATHER_BUFFER, PackFile, PackFolder } from "../../../src/engine/commit/pack-file.ts";
 import { createCodec } from "../../../src/engine/codec/codec-pool.ts";
 import { IndexCache } from "../../../src/index/cache.ts";
 import { deriveKeys, type RepoKeys } from "../../../src/crypto/keys.ts";
@@ -150,6 +150,32 @@ describe("pack files are removed on every way out", () => {
     await again.remove();
     await live.remove();
     expect(fs.readdirSync(parent)).toEqual([]);
+  });
+
+  it("a finished pack file's id is its SHA-256, and its MD5 (for S3's Content-MD5) that of its bytes", async () => {
+    const dir = await scratch.dir("digests");
+    const keys = deriveKeys(Buffer.alloc(32, 3));
+    const rand = prng(12);
+    const pack = new PackFile(dir, Buffer.allocUnsafe(GATHER_BUFFER), true);
+    // Short blobs gathered, long ones written through, one sealed in place: every path of the file.
+    pack.add({ id: "a".repeat(64), type: BlobType.data, rawLength: 10, sealed: randomBytesFrom(rand, 1000) });
+    pack.add({ id: "b".repeat(64), type: BlobType.data, rawLength: 10, sealed: randomBytesFrom(rand, 300 * 1024) });
+    pack.addEncoded("c".repeat(64), BlobType.data, 5, (room, at) => {
+      randomBytesFrom(rand, 2000).copy(room(2000), at);
+      return { length: 2000 };
+    });
+    const done = pack.finish(keys);
+    const bytes = fs.readFileSync(done.path);
+    expect(done.size).toBe(bytes.byteLength);
+    expect(done.id).toBe(createHash("sha256").update(bytes).digest("hex"));
+    expect(done.md5).toBe(createHash("md5").update(bytes).digest("base64"));
+    expect(readPackHeader(keys, done.id, bytes, "pack").map((e) => [e.id[0], e.offset, e.length])).toEqual([
+      ["a", 0, 1000],
+      ["b", 1000, 300 * 1024],
+      ["c", 1000 + 300 * 1024, 2000],
+    ]);
+    PackFile.removeFile(done.path);
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 
   it("a writer given up on mid-pack closes and removes its pack files (discard)", async () => {
