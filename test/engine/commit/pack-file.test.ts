@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
-import { AbortedError } from "../../../src/errors.ts";
+import { AbortedError, ScratchFullError } from "../../../src/errors.ts";
 import { readPackHeader } from "../../../src/repo/pack.ts";
 import { BlobWriter } from "../../../src/engine/commit/blob-writer.ts";
 import { PackFile, PackFolder } from "../../../src/engine/commit/pack-file.ts";
@@ -17,6 +17,7 @@ import { newRepo, objectKeys, type TestRepo } from "../../helpers/repo.ts";
 import { localTarget, s3Target, type RepoTarget } from "../../helpers/targets.ts";
 import { prng, randomBytesFrom, tempDir } from "../../helpers/tree.ts";
 import { useScratch } from "../../helpers/scratch.ts";
+import { mountTmpfs } from "../../helpers/tmpfs.ts";
 
 /** Everything under the index cache folder that is a pack folder or a file in one. */
 function packLeftovers(cacheDir: string): string[] {
@@ -135,6 +136,29 @@ describe("pack files are removed on every way out", () => {
       expect(await objectKeys(t.raw, "snapshots/")).toEqual([]);
     } finally {
       await t.cleanup();
+    }
+  }, 60_000);
+
+  it("a cache folder with no room for a pack file fails the commit with ScratchFullError naming it, leaving nothing", async (ctx) => {
+    const cacheDir = await scratch.dir("small-cache");
+    const unmount = mountTmpfs(cacheDir, "3m");
+    if (!unmount) return ctx.skip();
+    try {
+      const t = await newRepo({ cacheDir });
+      try {
+        const src = await source(16, 8); // 4 MiB of incompressible bytes: one pack past the 3 MiB
+        const failure = await t.repo.commit(src).catch((err: unknown) => err);
+        expect(failure).toBeInstanceOf(ScratchFullError);
+        expect((failure as ScratchFullError).path).toMatch(/clawback-packs-/);
+        expect(String(failure)).toMatch(/--cache-dir/);
+        expect(packLeftovers(cacheDir)).toEqual([]);
+        expect(openPackFiles()).toEqual([]);
+        expect(await objectKeys(t.raw, "snapshots/")).toEqual([]);
+      } finally {
+        await t.cleanup().catch(() => {});
+      }
+    } finally {
+      unmount();
     }
   }, 60_000);
 
