@@ -4,7 +4,7 @@ import { chunkId } from "../../crypto/keys.ts";
 import { encodeBlobInto, type BlobType, type DeltaBase } from "../../repo/blob.ts";
 import { packKey } from "../../repo/layout.ts";
 import { putFile } from "../../storage/put-file.ts";
-import { PackFile, type FinishedPackFile, type PackFolder } from "./pack-file.ts";
+import { GATHER_BUFFER, PackFile, type FinishedPackFile, type PackFolder } from "./pack-file.ts";
 import type { ManifestPack } from "../../repo/manifest.ts";
 import type { IndexCache } from "../../index/cache.ts";
 import type { BlobCodec } from "../codec/codec-pool.ts";
@@ -38,17 +38,17 @@ export interface BlobWriterOptions {
  * Deduplicates blobs against the index and this run, has them compressed and sealed (inline,
  * straight into the pack, or on a worker thread in batches), fills packs, and uploads each full
  * pack while the next one fills. Packs are filled in files in `folder` (see PackFile) and stored
- * from there, so memory is bounded by a few gathering buffers plus maxEncoding batches; disk by
+ * from there, so memory is bounded by one gathering buffer plus maxEncoding batches; disk by
  * maxUploads + 1 pack files: a blob waits for a pack file, not the other way round. The caller
- * awaits `discard()` when it gives up on the writer (a failure anywhere), then removes the folder.
+ * calls `discard()` when it gives up on the writer (a failure anywhere), then removes the folder.
  */
 export class BlobWriter {
   /** The pack being filled; none while maxUploads + 1 packs are filling, queued or in upload. */
   private pack: PackFile | undefined;
   /** Packs filling, queued or in upload: at most maxUploads + 1. */
   private packsOpen = 0;
-  /** Gathering buffers not in use, shared by the packs (see PackFile). */
-  private readonly gatherPool: Buffer[] = [];
+  /** The buffer the filling pack gathers short blobs in, while no pack is filling. */
+  private gather: Buffer | undefined;
   private discarded = false;
   private readonly written: ManifestPack[] = [];
   private readonly pendingIds = new Set<string>();
@@ -158,7 +158,8 @@ export class BlobWriter {
   private currentPack(): PackFile | undefined {
     if (this.pack) return this.pack;
     if (this.discarded || this.failure || this.packsOpen >= this.maxUploads + 1) return undefined;
-    const pack = new PackFile(this.folder.path, this.gatherPool, this.backend.putFileMd5 === true);
+    const pack = new PackFile(this.folder.path, this.gather ?? Buffer.allocUnsafe(GATHER_BUFFER), this.backend.putFileMd5 === true);
+    this.gather = undefined;
     this.packsOpen++;
     return (this.pack = pack);
   }
@@ -255,16 +256,15 @@ export class BlobWriter {
     const pack = this.pack;
     if (!pack || pack.count === 0) return;
     this.pack = undefined; // the next one is made when a blob needs it
+    this.gather = pack.buffer;
     let finished: FinishedPackFile;
     try {
       finished = pack.finish(this.keys);
     } catch (err) {
       this.packsOpen--;
-      void pack.remove();
+      pack.remove();
       throw err;
     }
-    // A failed write fails the pack's upload (pump); a pack discarded before that is not waited for.
-    finished.written.catch(() => {});
     this.uploadQueue.push(finished);
     this.pump();
   }
@@ -272,7 +272,7 @@ export class BlobWriter {
   private pump(): void {
     while (this.uploading.size < this.maxUploads && this.uploadQueue.length > 0) {
       const pack = this.uploadQueue.shift()!;
-      const upload = pack.written.then(() => putFile(this.backend, packKey(pack.id), pack)).then(
+      const upload = putFile(this.backend, packKey(pack.id), pack).then(
         () => {
           this.written.push({ id: pack.id, size: pack.size, blobs: pack.entries });
           this.stats.addedPacks++;
@@ -298,19 +298,18 @@ export class BlobWriter {
 
   /**
    * Gives up on the writer after a failure: no pack is filled any more, and the files of the one
-   * filling and of those waiting for an upload are removed (the filling one's once its writes in
-   * flight are over). Files in upload are removed when their upload ends (the caller removes the
-   * folder, and with it anything left).
+   * filling and of those waiting for an upload are removed. Files in upload are removed when their
+   * upload ends (the caller removes the folder, and with it anything left).
    */
-  async discard(): Promise<void> {
+  discard(): void {
     this.discarded = true;
-    for (const queued of this.uploadQueue.splice(0)) this.dropPack(queued.path);
     const pack = this.pack;
     this.pack = undefined;
     if (pack) {
       this.packsOpen--;
-      await pack.remove();
+      pack.remove();
     }
+    for (const queued of this.uploadQueue.splice(0)) this.dropPack(queued.path);
   }
 
   private fail(err: unknown): void {

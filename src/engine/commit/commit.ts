@@ -111,7 +111,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     }
     return { snapshot: summarize(snap.id, record), warnings };
   } finally {
-    await writer?.discard();
+    writer?.discard();
     await packFolder?.remove();
     await scratch?.remove();
     await lock.release();

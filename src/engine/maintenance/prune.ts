@@ -115,7 +115,7 @@ export async function prune(ctx: RepoContext, opts: PruneOptions = {}): Promise<
         }
         fresh = await writer.flush();
       } finally {
-        await writer.discard();
+        writer.discard();
         await packFolder.remove();
       }
       stopIfAborted();
