@@ -27,7 +27,7 @@ import { summarize } from "../snapshots.ts";
 import { SourceScan } from "./source-scan.ts";
 import { reusableListing, walkDigest } from "./listing-memo.ts";
 import { adoptOrphanPacks } from "./orphan-packs.ts";
-import { largestFile, type WalkEntry } from "./walk.ts";
+import { largestFile, type EntryStat, type WalkEntry } from "./walk.ts";
 import { type FileScrub, scrubFor, scrubs, scrubTag, withScrubTag, withoutScrubTag } from "./scrub.ts";
 import type { CommitOptions, CommitResult, FileEntry, Warning } from "../types.ts";
 
@@ -259,14 +259,14 @@ function previousGroups(ctx: RepoContext, root: string, relPath: string, chunks:
 /** The check state of a reused listing's databases (all unchanged: none was captured). */
 function reusedChecks(ctx: RepoContext, root: string, databases: readonly [string, unknown][]): SnapshotChecks {
   const checks = new SnapshotChecks();
-  for (const [p] of databases) checks.add(p, ctx.cache.cachedFile(root, p)?.chunks ?? [], undefined, ctx.cache.databaseCheck(root, p), Date.now());
+  for (const [p] of databases) checks.add(p, ctx.cache.cachedChunks(root, p) ?? [], undefined, ctx.cache.databaseCheck(root, p), Date.now());
   return checks;
 }
 
 async function readWithRetries(
   ctx: RepoContext,
   absPath: string,
-  firstStat: import("node:fs").BigIntStats,
+  firstStat: EntryStat,
   reading: {
     whole: WholeFileReader;
     captured: Promise<CapturedDatabase> | undefined;
@@ -287,7 +287,7 @@ async function readWithRetries(
   let captured = reading.captured;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: ctx.chunker, groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, quickCheck: reading.quickCheck, unchanged: { groups: reading.unchanged, stillStored: reading.previousIndexed ? () => true : (id) => ctx.cache.hasBlob(id) }, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: await ctx.chunker(), groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, quickCheck: reading.quickCheck, unchanged: { groups: reading.unchanged, stillStored: reading.previousIndexed ? () => true : (id) => ctx.cache.hasBlob(id) }, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
         captured = undefined;

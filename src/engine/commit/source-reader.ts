@@ -1,6 +1,6 @@
 import { createReadStream, lstatSync } from "node:fs";
 import * as fs from "node:fs/promises";
-import type { BigIntStats } from "node:fs";
+import type { EntryStat } from "./walk.ts";
 import * as path from "node:path";
 import { chunkId, type RepoKeys } from "../../crypto/keys.ts";
 import type { Chunker } from "../../chunker/index.ts";
@@ -83,7 +83,7 @@ export function fileUnreadable(err: unknown, absPath: string): boolean {
 }
 
 /** Stat fields that change whenever a file's content may have changed. */
-export function statKey(st: BigIntStats): FileStat {
+export function statKey(st: EntryStat): FileStat {
   return { size: Number(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs), ino: String(st.ino) };
 }
 
@@ -93,7 +93,7 @@ export function statKey(st: BigIntStats): FileStat {
  * Not its ctime: SQLite running as root re-chowns the -wal on every open, our own capture
  * included, which would make every database look changed on every commit.
  */
-export async function databaseStatKey(absPath: string, st: BigIntStats): Promise<FileStat> {
+export async function databaseStatKey(absPath: string, st: EntryStat): Promise<FileStat> {
   const base = statKey(st);
   const wal = await fs.stat(`${absPath}-wal`, { bigint: true }).catch(() => undefined);
   if (!wal) return base;
@@ -122,7 +122,7 @@ async function* once(buf: Uint8Array): AsyncGenerator<Uint8Array> {
  */
 export async function readContent(
   absPath: string,
-  before: BigIntStats,
+  before: EntryStat,
   opts: {
     keys: RepoKeys;
     chunker: Chunker;
@@ -192,7 +192,7 @@ export async function readContent(
  * (and, when written to in the last few seconds, read again and compared), then rewritten and
  * chunked. The content stored, and the size listed, are the rewritten ones.
  */
-async function readRewritten(absPath: string, before: BigIntStats, whole: Uint8Array | undefined, rewrite: (content: Buffer) => Uint8Array | undefined, opts: { chunker: Chunker; sink: ChunkSink }): Promise<ReadContent> {
+async function readRewritten(absPath: string, before: EntryStat, whole: Uint8Array | undefined, rewrite: (content: Buffer) => Uint8Array | undefined, opts: { chunker: Chunker; sink: ChunkSink }): Promise<ReadContent> {
   // A copy: `whole` is a reused buffer, and the rewrite may keep what it is given.
   const content = whole ? Buffer.from(whole) : await fs.readFile(absPath);
   const after = lstatSync(absPath, { bigint: true });
