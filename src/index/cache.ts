@@ -32,8 +32,12 @@ export interface FileStat {
 export interface ListingMemo {
   /** SHA-256 over the walk's names and stats and the excludes. */
   walk: string;
-  /** Database stat keys (they also cover the -wal, which the walk does not stat). */
-  databases: [path: string, key: FileStat][];
+  /**
+   * Database stat keys (they also cover the -wal, which the walk does not stat), each with the
+   * digest of the chunk ids stored for it (check-schedule.ts's contentDigest; absent in memos of
+   * older versions), which is all its quick_check state needs.
+   */
+  databases: [path: string, key: FileStat, content?: string][];
   tree: string[];
   files: number;
   dirs: number;
