@@ -5,7 +5,7 @@ import type { Backend, RequestCounts } from "../storage/backend.ts";
 import { openBackend, type BackendOptions } from "../storage/open.ts";
 import { deriveKeys, generateMasterKey, type RepoKeys } from "../crypto/keys.ts";
 import { createKeyFile, keyFileId, openConfigCopy, parseKeyFile, unwrapMasterKey, type KeyFile, type ScryptParams } from "../crypto/keyfile.ts";
-import { Chunker, gearTableFromKey, type ChunkerParams } from "../chunker/index.ts";
+import type { Chunker, ChunkerParams } from "../chunker/index.ts";
 import { CONFIG_KEY, KEYS_PREFIX, idOf, keyFileKey } from "../repo/layout.ts";
 import { FORMAT_VERSION, READABLE_VERSIONS, encodeConfig, newConfig, parseConfig, type RepoConfig } from "../repo/config.ts";
 import { IndexCache } from "../index/cache.ts";
@@ -13,7 +13,7 @@ import { removeLocks, type LockInfo } from "../repo/lock.ts";
 import { syncIndexBesidePrune } from "../index/resync.ts";
 import { BlobReader } from "./blob-reader.ts";
 import { createCodec, type BlobCodec, type CodecThreads } from "./codec/codec-pool.ts";
-import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite/sqlite-capture.ts";
+import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite/group-pages.ts";
 import type { RepoContext } from "./context.ts";
 import { commit } from "./commit/commit.ts";
 // Checkout and the maintenance commands are loaded when first called: a commit (the command run
@@ -338,7 +338,7 @@ function lazyChunker(params: ChunkerParams, gearKey: Uint8Array): () => Promise<
   let chunker: Promise<Chunker> | undefined;
   return () => {
     if (!chunker) {
-      chunker = Chunker.create(params, gearTableFromKey(gearKey));
+      chunker = import("../chunker/index.ts").then(({ Chunker, gearTableFromKey }) => Chunker.create(params, gearTableFromKey(gearKey)));
       chunker.catch(() => (chunker = undefined));
     }
     return chunker;
