@@ -36,7 +36,7 @@ export function isSqliteSidecar(name: string): boolean {
  * True when `name` is a sidecar of a database that sits beside it in the same folder (`siblings`
  * are the folder's names), so "state.sqlite-wal" is skipped but a lone "travel-journal" is kept.
  */
-export function isSidecarAmong(name: string, siblings: ReadonlySet<string>): boolean {
+export function isSidecarAmong(name: string, siblings: { has(name: string): boolean }): boolean {
   const base = sqliteSidecarBase(name);
   return base !== undefined && siblings.has(base);
 }

@@ -30,4 +30,15 @@ describe("walkTree", () => {
     const kinds = Object.fromEntries(entries.map((e) => [e.relPath, e.stat.isDirectory() ? "dir" : e.stat.isSymbolicLink() ? "link" : e.stat.isFile() ? "file" : "?"]));
     expect(kinds).toEqual({ folder: "dir", "folder/inner": "dir", "folder/inner/file.txt": "file", link: "link", "top.md": "file" });
   });
+
+  it("leaves out a database's sidecars only when the database is beside them, whatever the folder's size", async () => {
+    const root = await scratch.dir("walk-sidecars");
+    // Enough names around them that the lookup of a sidecar's database is a real search.
+    const filler = Array.from({ length: 40 }, (_, i) => `note-${String(i).padStart(2, "0")}.md`);
+    const kept = [...filler, "state.sqlite", "travel-journal", "orphan.db-wal", "Zeta.sqlite"];
+    const sidecars = ["state.sqlite-wal", "state.sqlite-shm", "Zeta.sqlite-journal", "state.sqlite.lock"];
+    for (const name of [...kept, ...sidecars]) await fs.writeFile(path.join(root, name), name);
+    const entries = await walkTree(root, compileMatcher([]), isSidecarAmong, () => {});
+    expect(entries.map((e) => e.relPath)).toEqual([...kept].sort());
+  });
 });
