@@ -13,6 +13,8 @@ import { CodecError } from "../errors.ts";
 /** The native handle behind node's zstd streams (node:zlib internals, checked before use). */
 interface NativeHandle {
   writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
+  /** init(params, pledgedSrcSize, writeState, writeCallback, dictionary): a new zstd context in place of the old one. */
+  init(params: Uint32Array, pledgedSrcSize: number | undefined, writeState: Uint32Array, writeCallback: () => void, dictionary?: Uint8Array): void;
 }
 
 interface StreamInternals {
@@ -22,9 +24,13 @@ interface StreamInternals {
 
 function internalsOf(stream: ZstdCompress | ZstdDecompress): StreamInternals | undefined {
   const s = stream as unknown as Partial<StreamInternals>;
-  if (typeof s._handle?.writeSync !== "function" || !(s._writeState instanceof Uint32Array)) return undefined;
+  if (typeof s._handle?.writeSync !== "function" || typeof s._handle.init !== "function" || !(s._writeState instanceof Uint32Array)) return undefined;
   return s as StreamInternals;
 }
+
+/** init()'s parameters when none is set (zstd's defaults), and its write callback (only async writes call it). */
+const NO_PARAMS = new Uint32Array(0);
+const NO_CALLBACK = () => {};
 
 /** One zstd context, used for one frame at a time; broken for good after any error. */
 class KeptContext {
@@ -42,6 +48,20 @@ class KeptContext {
 
   get usable(): boolean {
     return !this.broken && this.internals._handle !== null;
+  }
+
+  /**
+   * Gives the context a new zstd context with `dictionary` loaded (copied by zstd), in place of the
+   * old one: what node's own constructor does once per stream, without a new stream object.
+   */
+  load(dictionary: Uint8Array): void {
+    const handle = this.internals._handle;
+    if (handle === null) throw this.fail();
+    try {
+      handle.init(NO_PARAMS, undefined, this.internals._writeState, NO_CALLBACK, dictionary);
+    } catch {
+      throw this.fail();
+    }
   }
 
   /**
@@ -178,9 +198,34 @@ export function zstdCompressAgainst(data: Uint8Array, base: Uint8Array, level: n
   }
 }
 
+/** The kept stream for deltas: each frame gets a fresh zstd context holding its base. */
+let deltaContext: KeptContext | undefined;
+
+/**
+ * Decompresses a delta frame against its base's plaintext, into a new buffer of at most `maxLength`
+ * bytes. Through a kept stream whose zstd context is replaced by one holding the base before each
+ * frame (what node's one-shot call does, without building and tearing down a stream object per
+ * frame): the thirtieth-day checkout of the bench state decodes 4,474 deltas, about 240 µs each
+ * one-shot, with the garbage collector busy with the streams left behind, against under 20 µs so.
+ * A fresh context per frame also means no frame can find one left mid-frame by an earlier one.
+ */
 export function zstdDecompressAgainst(frame: Uint8Array, base: Uint8Array, maxLength: number): Buffer {
+  if (!keptContexts) {
+    try {
+      return zstdDecompressSync(frame, { dictionary: base, maxOutputLength: maxLength });
+    } catch (err) {
+      throw new CodecError(`zstd delta frame does not decompress: ${(err as Error).message}`);
+    }
+  }
   try {
-    return zstdDecompressSync(frame, { dictionary: base, maxOutputLength: maxLength });
+    if (!deltaContext?.usable) deltaContext = keptContext(createZstdDecompress())!;
+    deltaContext.load(base);
+    const { out, length } = deltaContext.run(frame, decompressScratch, maxLength + 1);
+    if (out.byteLength <= 16 * 1024 * 1024) decompressScratch = out;
+    if (length > maxLength) throw new CodecError("zstd frame larger than allowed");
+    const result = Buffer.allocUnsafe(length);
+    out.copy(result, 0, 0, length);
+    return result;
   } catch (err) {
     throw new CodecError(`zstd delta frame does not decompress: ${(err as Error).message}`);
   }

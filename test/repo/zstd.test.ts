@@ -3,7 +3,7 @@ import { zstdCompressSync, zstdDecompressSync, constants as zc } from "node:zlib
 import { deriveKeys, generateMasterKey } from "../../src/crypto/keys.ts";
 import { BlobType, decodeBlob, encodeBlob } from "../../src/repo/blob.ts";
 import { PackWriter, readPackHeader } from "../../src/repo/pack.ts";
-import { keptContexts, zstdCompressFrame, zstdDecompressFrame } from "../../src/repo/zstd.ts";
+import { keptContexts, zstdCompressAgainst, zstdCompressFrame, zstdDecompressAgainst, zstdDecompressFrame } from "../../src/repo/zstd.ts";
 import { randomBytes } from "node:crypto";
 
 // Buffers are compared with equals(): vitest's toEqual walks them element by element.
@@ -63,6 +63,49 @@ describe("zstd through kept contexts", () => {
     zstdDecompressFrame(frame.subarray(0, frame.byteLength >> 1), 1 << 20);
     const blob = encodeBlob(keys, BlobType.data, page(5));
     expect(decodeBlob(keys, blob.id, blob.sealed, "data/p").equals(page(5))).toBe(true);
+  });
+});
+
+describe("deltas through the kept stream", () => {
+  // A base page and a version of it with a few rows changed, as a commit stores a changed page group.
+  function version(i: number): { base: Buffer; data: Buffer; frame: Buffer } {
+    const base = page(i, 32 * 1024);
+    const data = Buffer.from(base);
+    data.write(`changed row ${i} `.repeat(20), 4096 + (i % 7) * 1000);
+    return { base, data, frame: Buffer.from(zstdCompressAgainst(data, base, 3)) };
+  }
+
+  it("decodes each delta against its own base, frame after frame, as the one-shot call does", () => {
+    const all = Array.from({ length: 200 }, (_, i) => version(i));
+    for (const v of all) {
+      expect(zstdDecompressSync(v.frame, { dictionary: v.base }).equals(v.data)).toBe(true);
+      expect(zstdDecompressAgainst(v.frame, v.base, 1 << 20).equals(v.data)).toBe(true);
+    }
+    // A base reused for another delta, and bases interleaved, still decode right.
+    for (const i of [5, 5, 17, 5, 199, 0]) expect(zstdDecompressAgainst(all[i]!.frame, all[i]!.base, 1 << 20).equals(all[i]!.data)).toBe(true);
+  });
+
+  it("a wrong base, garbage or a frame past the limit fails, and the next delta still decodes", () => {
+    const a = version(1);
+    const b = version(2);
+    let wrong: Buffer | undefined;
+    try {
+      wrong = zstdDecompressAgainst(a.frame, b.base, 1 << 20);
+    } catch {
+      wrong = undefined;
+    }
+    expect(wrong?.equals(a.data) ?? false).toBe(false);
+    expect(() => zstdDecompressAgainst(Buffer.from("not a zstd frame, not at all"), a.base, 1 << 20)).toThrow();
+    expect(() => zstdDecompressAgainst(a.frame, a.base, 1000)).toThrow();
+    // Half a frame: short output or an error, never the whole page; the next frame is unaffected.
+    let half: Buffer | undefined;
+    try {
+      half = zstdDecompressAgainst(a.frame.subarray(0, a.frame.byteLength >> 1), a.base, 1 << 20);
+    } catch {
+      half = undefined;
+    }
+    expect(half?.equals(a.data) ?? false).toBe(false);
+    expect(zstdDecompressAgainst(b.frame, b.base, 1 << 20).equals(b.data)).toBe(true);
   });
 });
 
