@@ -126,6 +126,7 @@ export class IndexCache {
       putManifest: this.db.prepare("INSERT OR IGNORE INTO manifests (id) VALUES (?)"),
       manifests: this.db.prepare<[], { id: string }>("SELECT id FROM manifests"),
       blob: this.db.prepare<[string], BlobRow>("SELECT pack, offset, length, raw_length, type, base FROM blobs WHERE id = ?"),
+      blobsAmong: this.db.prepare<[string], BlobRow & { id: string }>("SELECT b.id, b.pack, b.offset, b.length, b.raw_length, b.type, b.base FROM json_each(?) AS j JOIN blobs AS b ON b.id = j.value"),
       files: this.db.prepare<[string], { path: string; size: number; mtime: string; ctime: string; ino: string; chunks: string; sqlite: number; generation: number }>("SELECT path, size, mtime, ctime, ino, chunks, sqlite, generation FROM files WHERE root = ?"),
       putFile: this.db.prepare("INSERT OR REPLACE INTO files (root, path, size, mtime, ctime, ino, chunks, sqlite, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
       deleteFile: this.db.prepare("DELETE FROM files WHERE root = ? AND path = ?"),
@@ -174,6 +175,33 @@ export class IndexCache {
    */
   private pointLookup(): boolean {
     return this.blobMap === undefined && ++this.pointLookups <= POINT_LOOKUPS;
+  }
+
+  /**
+   * Locations of the given blobs that the index has, in one query: what a checkout needs of the
+   * index, without the whole index in memory (at day 30 of the bench history it reads 24,000 of
+   * 57,000 blobs; loading them all as objects took 0.3 s of its main thread and tens of MB of
+   * heap, which every full collection walked again). Pack ids are shared strings, not one per row.
+   */
+  blobsAmong(ids: Iterable<string>): Map<string, BlobLocation> {
+    const out = new Map<string, BlobLocation>();
+    const wanted = [...new Set(ids)];
+    if (this.blobMap) {
+      for (const id of wanted) {
+        const loc = this.blobMap.get(id);
+        if (loc) out.set(id, loc);
+      }
+      return out;
+    }
+    const packs = new Map<string, string>();
+    // One array parameter, which json_each reads: no statement per id, no temporary table.
+    for (const r of this.stmts.blobsAmong.iterate(JSON.stringify(wanted))) {
+      const pack = packs.get(r.pack);
+      if (pack === undefined) packs.set(r.pack, r.pack);
+      else r.pack = pack;
+      out.set(r.id, location(r));
+    }
+    return out;
   }
 
   manifestIds(): Set<string> {

@@ -1,12 +1,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { AbortedError, IntegrityError } from "../../errors.ts";
+import { AbortedError, IntegrityError, ObjectNotFoundError } from "../../errors.ts";
 import { packKey } from "../../repo/layout.ts";
 import { arenaBytes } from "../codec/codec-protocol.ts";
 import { writePlaced, type Placement } from "../codec/placed-writes.ts";
 import { DeltaAssembler, type HeldBlob } from "./delta-assembler.ts";
 import { gapWithin, mergeRanges, type Range, type Span } from "../ranges.ts";
 import { verifyRestoredFile, VERIFY_BLOCK, type VerifyItem } from "../codec/verify-file.ts";
+import type { BlobLocation } from "../../index/cache.ts";
 import type { RepoContext } from "../context.ts";
 import type { FileEntry, ProgressSink } from "../types.ts";
 
@@ -76,8 +77,10 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   // Every blob by pack, deltas and their bases among them: one set of ranges reads each needed
   // byte once (reading deltas with their bases apart from the ranges read some bytes twice).
   const plan = new Map<string, Map<string, PlannedBlob>>();
+  const locations = locateWithBases(ctx, files);
   const planned = (id: string): PlannedBlob => {
-    const loc = ctx.reader.locate(id);
+    const loc = locations.get(id);
+    if (!loc) throw new ObjectNotFoundError(`blob ${id}`, "the repository index (no pack holds it)");
     let blobs = plan.get(loc.pack);
     if (!blobs) plan.set(loc.pack, (blobs = new Map()));
     let blob = blobs.get(id);
@@ -89,7 +92,6 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   // the reading back overlaps the writing of the next ranges).
   const pending = new Map<string, { item: VerifyItem; piecesLeft: number }>();
   const verifier = new Verifier(ctx);
-  ctx.cache.expectManyLookups(files.reduce((n, f) => n + (f.chunks?.length ?? 0), 0));
   for (const f of files) {
     const file = abs(f);
     const item: VerifyItem = { file, path: f.path, size: f.size, chunks: [], mode: f.mode, mtime: toSeconds(f.mtimeMs) };
@@ -259,6 +261,23 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     fs.utimesSync(abs(d), toSeconds(d.mtimeMs), toSeconds(d.mtimeMs));
   }
   return { files: files.length, bytes: totalBytes };
+}
+
+/**
+ * The index locations of every chunk of `files` and of the bases their deltas need, down to
+ * MAX_DELTA_DEPTH (deeper chains are refused when the plan is made): one query per level rather
+ * than the whole index in memory. Ids the index lacks are left out (the plan names them).
+ */
+function locateWithBases(ctx: RepoContext, files: readonly FileEntry[]): Map<string, BlobLocation> {
+  const found = ctx.cache.blobsAmong(files.flatMap((f) => f.chunks ?? []));
+  let level = [...found.values()];
+  for (let depth = 0; depth <= MAX_DELTA_DEPTH && level.length > 0; depth++) {
+    const bases = level.flatMap((l) => (l.base !== undefined && !found.has(l.base) ? [l.base] : []));
+    const more = ctx.cache.blobsAmong(bases);
+    for (const [id, loc] of more) found.set(id, loc);
+    level = [...more.values()];
+  }
+  return found;
 }
 
 /**
