@@ -53,12 +53,13 @@ class KeptContext {
   /**
    * Gives the context a new zstd context with `dictionary` loaded (copied by zstd), in place of the
    * old one: what node's own constructor does once per stream, without a new stream object.
+   * `params`: a compressor's parameters, as node's constructor lays them out (see paramsAt).
    */
-  load(dictionary: Uint8Array): void {
+  load(dictionary: Uint8Array, params: Uint32Array = NO_PARAMS): void {
     const handle = this.internals._handle;
     if (handle === null) throw this.fail();
     try {
-      handle.init(NO_PARAMS, undefined, this.internals._writeState, NO_CALLBACK, dictionary);
+      handle.init(params, undefined, this.internals._writeState, NO_CALLBACK, dictionary);
     } catch {
       throw this.fail();
     }
@@ -187,15 +188,46 @@ export function canBeDictionary(base: Uint8Array): boolean {
 
 /**
  * One frame of `data` compressed with `base` as a raw-content dictionary: what stays the same as
- * in the base costs a few bytes of match references (zstd's `--patch-from`). Node's one-shot call
- * builds a context per frame; deltas are the few changed page groups of a commit, so that is cheap.
+ * in the base costs a few bytes of match references (zstd's `--patch-from`). Through a kept stream
+ * whose zstd context is replaced by one holding the base (see zstdDecompressAgainst): node's
+ * one-shot call built and tore down a stream object per frame, and a daily commit of the bench
+ * state compresses about 900 deltas. The result is a view of a buffer the next call overwrites.
  */
 export function zstdCompressAgainst(data: Uint8Array, base: Uint8Array, level: number): Buffer {
+  if (!keptContexts) {
+    try {
+      return zstdCompressSync(data, { dictionary: base, params: { [zc.ZSTD_c_compressionLevel]: level } });
+    } catch (err) {
+      throw new CodecError(`zstd delta compression failed: ${(err as Error).message}`);
+    }
+  }
   try {
-    return zstdCompressSync(data, { dictionary: base, params: { [zc.ZSTD_c_compressionLevel]: level } });
+    if (!deltaCompressor?.usable) deltaCompressor = keptContext(createZstdCompress())!;
+    deltaCompressor.load(base, paramsAt(level));
+    const bound = data.byteLength + (data.byteLength >> 7) + 1024;
+    if (deltaScratch.byteLength < bound) deltaScratch = Buffer.allocUnsafe(bound);
+    const { out, length } = deltaCompressor.run(data, deltaScratch, Math.max(bound, deltaScratch.byteLength));
+    deltaScratch = out;
+    return out.subarray(0, length);
   } catch (err) {
     throw new CodecError(`zstd delta compression failed: ${(err as Error).message}`);
   }
+}
+
+/** The kept stream that compresses deltas, and the buffer its frames are written to. */
+let deltaCompressor: KeptContext | undefined;
+let deltaScratch: Buffer = Buffer.allocUnsafe(64 * 1024);
+
+/** Compression parameters by index (node's layout: unset ones are 0xffffffff), per level. */
+const levelParams = new Map<number, Uint32Array>();
+function paramsAt(level: number): Uint32Array {
+  let params = levelParams.get(level);
+  if (!params) {
+    params = new Uint32Array(zc.ZSTD_c_compressionLevel + 1).fill(0xffffffff);
+    params[zc.ZSTD_c_compressionLevel] = level;
+    levelParams.set(level, params);
+  }
+  return params;
 }
 
 /** The kept stream for deltas: each frame gets a fresh zstd context holding its base. */

@@ -85,6 +85,16 @@ describe("deltas through the kept stream", () => {
     for (const i of [5, 5, 17, 5, 199, 0]) expect(zstdDecompressAgainst(all[i]!.frame, all[i]!.base, 1 << 20).equals(all[i]!.data)).toBe(true);
   });
 
+  it("compresses each delta against its own base to the very bytes of node's one-shot call, at any level, bases reused and interleaved", () => {
+    const all = Array.from({ length: 100 }, (_, i) => version(i));
+    for (const [n, i] of [...all.keys(), 5, 5, 17, 99, 0].entries()) {
+      const { base, data } = all[i]!;
+      const level = n % 3 === 0 ? 1 : 3;
+      const oneShot = zstdCompressSync(data, { dictionary: base, params: { [zc.ZSTD_c_compressionLevel]: level } });
+      expect(Buffer.from(zstdCompressAgainst(data, base, level)).equals(oneShot), `delta ${i} at level ${level}`).toBe(true);
+    }
+  });
+
   it("a wrong base, garbage or a frame past the limit fails, and the next delta still decodes", () => {
     const a = version(1);
     const b = version(2);

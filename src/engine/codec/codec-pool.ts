@@ -51,10 +51,11 @@ export interface BlobCodec {
   close(): Promise<void>;
 }
 
-/** A batch back from encodeBatch: the sealed blobs back to back, each one's length, and the input buffer to reuse. */
+/** A batch back from encodeBatch: the sealed blobs back to back, each one's length, the items stored as deltas, and the input buffer to reuse. */
 interface EncodedBatch {
   sealed: Buffer;
   lengths: number[];
+  deltas: number[];
   input: Buffer;
 }
 
@@ -134,7 +135,7 @@ class WorkerPool {
     const transfer = [input, ...(spare ? [spare] : [])].filter(owns).map((b) => b.buffer as ArrayBuffer);
     this.encodesSent++;
     const res = await this.send({ seq: 0, op: "encode", input, items, ...(spare ? { spare } : {}) }, transfer);
-    return { sealed: asBuffer(res.sealed!), lengths: res.lengths!, input: asBuffer(res.input!) };
+    return { sealed: asBuffer(res.sealed!), lengths: res.lengths!, deltas: res.deltas ?? [], input: asBuffer(res.input!) };
   }
 
   async verifyFiles(items: VerifyItem[]): Promise<void> {

@@ -22,6 +22,8 @@ export interface BatchItem {
   id: string;
   offset: number;
   length: number;
+  /** An older version offered as a delta base (see encodeBlobInto): its bytes are input[offset, offset + length). */
+  base?: { id: string; offset: number; length: number };
 }
 
 export type CodecRequest =
@@ -38,6 +40,8 @@ export interface CodecResponse {
   /** encode: the sealed blobs back to back, in item order, and each one's length. */
   sealed?: Uint8Array;
   lengths?: number[];
+  /** encode: the items stored as deltas of their base, by index. */
+  deltas?: number[];
   /** encode: the request's input buffer, handed back for the next batch; write: its sealed bytes, likewise. */
   input?: Uint8Array;
   plain?: Uint8Array[];
@@ -67,9 +71,10 @@ export function fromWorkerFailure(f: WorkerFailure): Error {
 
 /**
  * Compresses and seals a batch of chunks back to back into `spare` when it is large enough, else
- * into a buffer of its own (grown as needed).
+ * into a buffer of its own (grown as needed). An item with a base may become a delta of it
+ * (`deltas` lists those).
  */
-export function encodeBatch(k: RepoKeys, input: Uint8Array, items: readonly BatchItem[], spare?: Uint8Array): { sealed: Buffer; lengths: number[] } {
+export function encodeBatch(k: RepoKeys, input: Uint8Array, items: readonly BatchItem[], spare?: Uint8Array): { sealed: Buffer; lengths: number[]; deltas: number[] } {
   // Room for every chunk stored raw plus the per-blob overhead; compressed ones need less.
   const bound = items.reduce((n, i) => n + i.length + 64, 0);
   let out = spare && spare.byteLength >= bound ? Buffer.from(spare.buffer, spare.byteOffset, spare.byteLength) : Buffer.allocUnsafeSlow(bound);
@@ -82,13 +87,16 @@ export function encodeBatch(k: RepoKeys, input: Uint8Array, items: readonly Batc
     return out;
   };
   let at = 0;
-  const lengths = items.map((item) => {
-    const n = encodeBlobInto(k, item.type, input.subarray(item.offset, item.offset + item.length), item.id, (len) => room(len, at), at).length;
-    at += n;
-    return n;
+  const deltas: number[] = [];
+  const lengths = items.map((item, i) => {
+    const base = item.base && { id: item.base.id, data: input.subarray(item.base.offset, item.base.offset + item.base.length) };
+    const encoded = encodeBlobInto(k, item.type, input.subarray(item.offset, item.offset + item.length), item.id, (len) => room(len, at), at, base);
+    if (encoded.base) deltas.push(i);
+    at += encoded.length;
+    return encoded.length;
   });
   afterBlobs(input.byteLength);
-  return { sealed: out.subarray(0, at), lengths };
+  return { sealed: out.subarray(0, at), lengths, deltas };
 }
 
 /**

@@ -35,9 +35,9 @@ function handle(port: NonNullable<typeof parentPort>, keys: RepoKeys, req: Codec
       } finally {
         Atomics.add(encoded, 0, 1); // done, one way or the other, before the answer goes
       }
-      const { sealed, lengths } = result;
+      const { sealed, lengths, deltas } = result;
       const moved = new Set([req.input.buffer as ArrayBuffer, sealed.buffer as ArrayBuffer]);
-      port.postMessage({ seq: req.seq, sealed, lengths, input: req.input } satisfies CodecResponse, [...moved]);
+      port.postMessage({ seq: req.seq, sealed, lengths, deltas, input: req.input } satisfies CodecResponse, [...moved]);
     } else if (req.op === "verify") {
       const block = Buffer.allocUnsafe(VERIFY_BLOCK);
       for (const item of req.items) verifyRestoredFile(keys, item, block);

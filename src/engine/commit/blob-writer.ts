@@ -29,6 +29,8 @@ export interface BlobWriterOptions {
   maxEncoding?: number;
   /** false for repacking, where the blobs are indexed in packs about to go. */
   dedupeAgainstIndex?: boolean;
+  /** New chunk bytes encoded on this thread before the codec worker takes over (default INLINE_FIRST_BYTES). */
+  inlineFirstBytes?: number;
 }
 
 /**
@@ -55,7 +57,7 @@ export class BlobWriter {
    * Batches back from the codec worker whose blobs wait for room in a pack, oldest first:
    * `next` is the first blob not appended yet, `at` where it starts in `sealed`.
    */
-  private readonly landed: { items: BatchItem[]; sealed: Buffer; lengths: number[]; next: number; at: number }[] = [];
+  private readonly landed: { items: BatchItem[]; isDelta: Set<number>; sealed: Buffer; lengths: number[]; next: number; at: number }[] = [];
   private readonly spareInputs: Buffer[] = [];
   private readonly spareOutputs: Buffer[] = [];
   private inlineBytes = 0;
@@ -69,6 +71,7 @@ export class BlobWriter {
   private readonly maxUploads: number;
   private readonly maxEncoding: number;
   private readonly dedupeAgainstIndex: boolean;
+  private readonly inlineFirstBytes: number;
 
   constructor(backend: Backend, keys: RepoKeys, cache: IndexCache, codec: BlobCodec, packSize: number, opts: BlobWriterOptions = {}) {
     this.backend = backend;
@@ -79,6 +82,7 @@ export class BlobWriter {
     this.maxUploads = Math.max(1, opts.maxUploads ?? 2);
     this.maxEncoding = opts.maxEncoding ?? 4;
     this.dedupeAgainstIndex = opts.dedupeAgainstIndex ?? true;
+    this.inlineFirstBytes = opts.inlineFirstBytes ?? INLINE_FIRST_BYTES;
   }
 
   has(id: string): boolean {
@@ -86,24 +90,24 @@ export class BlobWriter {
   }
 
   /**
-   * Stores a blob unless the repository already has it; returns its id. The data is only read
-   * before this returns (encoded, or copied into a batch), so it may be a view of a reused buffer.
-   * With a `base`, it may be stored as a delta against it (see encodeBlobInto; encoded on this
-   * thread: deltas are the few changed page groups of a commit).
+   * Stores a blob unless the repository already has it; returns its id. The data (and a base's)
+   * is only read before this returns (encoded, or copied into a batch), so it may be a view of a
+   * reused buffer. With a `base`, it may be stored as a delta against it (see encodeBlobInto);
+   * whether it was is counted in stats.addedDeltas once it is encoded (see encoded()).
    */
   async add(type: BlobType, data: Uint8Array, id = chunkId(this.keys, data), base?: DeltaBase): Promise<string> {
     this.throwIfFailed();
     if (this.has(id)) return id;
     this.pendingIds.add(id);
     this.stats.addedChunks++;
-    const forWorker = !base && this.codec.encodeBatch !== undefined && this.inlineBytes >= INLINE_FIRST_BYTES;
+    const forWorker = this.codec.encodeBatch !== undefined && this.inlineBytes >= this.inlineFirstBytes;
     if (forWorker && this.batchesOut() >= this.maxEncoding && !this.workersBehind()) {
       // Every slot is taken (batches in work, or back and waiting for a pack buffer) and the
       // workers are about to finish one: wait for a batch to come back or an upload to end.
       await this.waitForProgress();
     }
     // While the workers are really behind, this thread encodes the blob itself rather than wait.
-    if (forWorker && this.batchesOut() < this.maxEncoding) this.stage(type, id, data);
+    if (forWorker && this.batchesOut() < this.maxEncoding) this.stage(type, id, data, base);
     else {
       const pack = await this.packWithRoom();
       this.inlineBytes += data.byteLength;
@@ -165,17 +169,34 @@ export class BlobWriter {
     return (this.codec.encodeBacklog?.() ?? 0) > this.codec.threads;
   }
 
-  private stage(type: BlobType, id: string, data: Uint8Array): void {
-    if (this.staged && this.staged.used + data.byteLength > this.staged.input.byteLength) this.dispatch();
+  /** Copies a blob (and its delta base after it) into the batch being filled for the codec worker. */
+  private stage(type: BlobType, id: string, data: Uint8Array, base?: DeltaBase): void {
+    const bytes = data.byteLength + (base?.data.byteLength ?? 0);
+    if (this.staged && this.staged.used + bytes > this.staged.input.byteLength) this.dispatch();
     if (!this.staged) {
-      const input = data.byteLength <= BATCH_BYTES ? (this.spareInputs.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES)) : Buffer.allocUnsafeSlow(data.byteLength);
+      const input = bytes <= BATCH_BYTES ? (this.spareInputs.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES)) : Buffer.allocUnsafeSlow(bytes);
       this.staged = { input, items: [], used: 0 };
     }
     const batch = this.staged;
+    const item: BatchItem = { type, id, offset: batch.used, length: data.byteLength };
     batch.input.set(data, batch.used);
-    batch.items.push({ type, id, offset: batch.used, length: data.byteLength });
     batch.used += data.byteLength;
+    if (base) {
+      item.base = { id: base.id, offset: batch.used, length: base.data.byteLength };
+      batch.input.set(base.data, batch.used);
+      batch.used += base.data.byteLength;
+    }
+    batch.items.push(item);
     if (batch.used >= BATCH_BYTES) this.dispatch();
+  }
+
+  /**
+   * Resolves once every blob added so far is encoded (what is staged is sent now), so that
+   * stats.addedDeltas counts them. Never rejects: a failure is thrown by the writer's next call.
+   */
+  encoded(): Promise<void> {
+    this.dispatch();
+    return Promise.all([...this.encoding]).then(() => undefined);
   }
 
   /** Sends the staged batch to the codec worker; its blobs join the pack when it comes back. */
@@ -184,9 +205,11 @@ export class BlobWriter {
     this.staged = undefined;
     if (!batch || batch.items.length === 0) return;
     const job: Promise<void> = this.codec.encodeBatch!(batch.input, batch.items, this.spareOutputs.pop()).then(
-      ({ sealed, lengths, input }) => {
+      ({ sealed, lengths, deltas, input }) => {
         if (input.byteLength === BATCH_BYTES) this.spareInputs.push(input);
-        this.landed.push({ items: batch.items, sealed, lengths, next: 0, at: 0 });
+        this.stats.addedDeltas += deltas.length;
+        const isDelta = new Set(deltas);
+        this.landed.push({ items: batch.items, isDelta, sealed, lengths, next: 0, at: 0 });
         this.appendLanded();
       },
       (err: unknown) => this.fail(err),
@@ -204,7 +227,8 @@ export class BlobWriter {
         if (!pack) return; // the rest when an upload ends
         const item = batch.items[batch.next]!;
         const length = batch.lengths[batch.next]!;
-        pack.add({ id: item.id, type: item.type, rawLength: item.length, sealed: batch.sealed.subarray(batch.at, batch.at + length) });
+        const base = batch.isDelta.has(batch.next) ? item.base?.id : undefined;
+        pack.add({ id: item.id, type: item.type, rawLength: item.length, sealed: batch.sealed.subarray(batch.at, batch.at + length), ...(base ? { base } : {}) });
         this.stats.addedBytes += length;
         batch.at += length;
         batch.next++;

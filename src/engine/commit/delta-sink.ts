@@ -54,6 +54,12 @@ export class DeltaSink {
   private readonly arena: DeltaArena;
   private gaveUp = false;
   private flushes = 0;
+  /**
+   * The last window flushed, until its groups are encoded (on the codec worker, while this thread
+   * reads the next window): how many it held, the writer's delta count before it, and the
+   * promise of its encoding.
+   */
+  private lastWindow: { groups: number; deltasBefore: number; encoded: Promise<void> } | undefined;
 
   /** `arena`: shared by the sinks of one commit (one file is stored at a time), made on first use. */
   constructor(keys: RepoKeys, cache: IndexCache, reader: BlobReader, writer: BlobWriter, previous: readonly string[], arena: DeltaArena = {}) {
@@ -83,20 +89,37 @@ export class DeltaSink {
     this.index++;
   }
 
-  /** Stores the groups held back, each against its base's plaintext. */
+  /**
+   * Stores the groups held back, each against its base's plaintext. Whether the file was
+   * rewritten is judged from the window before (encoded meanwhile): once it is, this window's
+   * groups are stored whole too, as every later one is, without reading their bases.
+   */
   async flush(): Promise<void> {
     const staged = this.staged;
     this.staged = [];
     this.stagedBytes = 0;
     if (staged.length === 0) return;
     this.flushes++;
+    await this.judgeLastWindow();
+    if (this.gaveUp) {
+      for (const s of staged) await this.writer.add(BlobType.data, s.data, s.id);
+      return;
+    }
     const bases = await this.reader.readMap(staged.map((s) => s.base));
     const deltasBefore = this.writer.stats.addedDeltas;
     for (const s of staged) await this.writer.add(BlobType.data, s.data, s.id, { id: s.base, data: bases.get(s.base)! });
-    const deltas = this.writer.stats.addedDeltas - deltasBefore;
-    if (staged.length >= GIVE_UP_AFTER && deltas * 8 < staged.length) this.gaveUp = true;
+    this.lastWindow = { groups: staged.length, deltasBefore, encoded: this.writer.encoded() };
     // The bases' plaintexts (and the ranges they came in) lived through the window: dead now.
     afterHeldBlobs([...bases.values()].reduce((n, b) => n + b.byteLength, 0));
+  }
+
+  private async judgeLastWindow(): Promise<void> {
+    const last = this.lastWindow;
+    if (!last) return;
+    this.lastWindow = undefined;
+    await last.encoded;
+    const deltas = this.writer.stats.addedDeltas - last.deltasBefore;
+    if (last.groups >= GIVE_UP_AFTER && deltas * 8 < last.groups) this.gaveUp = true;
   }
 
   /** A copy of a group in the arena (outside it if the window overflows: the last group of one). */

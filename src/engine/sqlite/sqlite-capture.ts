@@ -16,6 +16,7 @@ import { backup, DatabaseSync } from "node:sqlite";
 import { IntegrityError, LockedError, PathError, ScratchFullError } from "../../errors.ts";
 import { openPrivateCopy, quickCheck } from "./sqlite-check.ts";
 import { openWalCapture } from "./wal-capture.ts";
+import { openLiveDatabase } from "./live-connections.ts";
 
 /**
  * Pages per group when a captured database is cut for storage. Chosen by measurement
@@ -260,7 +261,7 @@ function openSource(source: string, mode: SqliteOpenMode, busyTimeoutMs: number)
   if (mode === "readonly") url.search = "mode=ro";
   else if (mode === "readwrite") url.search = "mode=rw";
   else url.search = "mode=ro&immutable=1";
-  const db = new DatabaseSync(url, { readOnly: mode !== "readwrite", timeout: busyTimeoutMs, enableForeignKeyConstraints: false });
+  const db = openLiveDatabase(source, url, { readOnly: mode !== "readwrite", timeout: busyTimeoutMs, enableForeignKeyConstraints: false });
   try {
     if (mode === "readwrite") db.exec("PRAGMA query_only = ON");
     // Opening is lazy: this first read is where a missing -shm, a hot journal, a lock or a

@@ -12,6 +12,7 @@ import { backup, DatabaseSync } from "node:sqlite";
 import { IntegrityError, LockedError, PathError } from "../../errors.ts";
 import { readSqliteHeader } from "./sqlite-capture.ts";
 import { openPrivateCopy } from "./sqlite-check.ts";
+import { openLiveDatabase } from "./live-connections.ts";
 
 export interface RestoreIntoOptions {
   /** Attempts while the target stays locked by another connection (≥ 1). */
@@ -95,7 +96,7 @@ export async function restoreIntoLiveDatabase(copy: string, target: string, opti
 function openTarget(target: string, busyTimeoutMs: number): DatabaseSync {
   const url = pathToFileURL(path.resolve(target));
   url.search = "mode=rw";
-  return new DatabaseSync(url, { timeout: busyTimeoutMs });
+  return openLiveDatabase(target, url, { timeout: busyTimeoutMs });
 }
 
 /**

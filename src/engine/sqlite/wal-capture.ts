@@ -14,6 +14,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { DatabaseSync } from "node:sqlite";
+import { openedHere } from "./live-connections.ts";
 import { IntegrityError } from "../../errors.ts";
 
 const WAL_HEADER_BYTES = 32;
@@ -63,6 +64,9 @@ export async function openWalCapture(dbPath: string, options: { busyTimeoutMs?: 
   const source = path.resolve(dbPath);
   const flags = fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0);
   if (!(await fs.lstat(`${source}-shm`).catch(() => undefined))) return { fallback: "no -shm beside the database" };
+  // Closing our descriptors would drop the locks of a connection this process has open to it.
+  const st = await fs.stat(source, { bigint: true }).catch(() => undefined);
+  if (st && openedHere(st.dev, st.ino)) return { fallback: "this process has the database open through SQLite" };
   // Opened before the connection (see the top of this file).
   const dbFd = await fs.open(source, flags).catch(() => undefined);
   if (!dbFd) return { fallback: "cannot open the database file" };

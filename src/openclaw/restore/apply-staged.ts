@@ -12,8 +12,8 @@
 
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { backup, DatabaseSync } from "node:sqlite";
-import { restoreIntoLiveDatabase, type Matcher } from "../../lib.ts";
+import { backup } from "node:sqlite";
+import { openLiveDatabase, restoreIntoLiveDatabase, type Matcher } from "../../lib.ts";
 
 export interface ApplyPlan {
   /** The restored tree (a staging folder on the state folder's file system). */
@@ -118,7 +118,7 @@ async function undo(moved: [string, string][], written: { rel: string; before: s
 
 /** The live database's current content, through SQLite (consistent while others write). */
 async function preImage(live: string, dest: string): Promise<void> {
-  const db = new DatabaseSync(live, { readOnly: true, timeout: 5_000 });
+  const db = openLiveDatabase(live, live, { readOnly: true, timeout: 5_000 });
   try {
     await backup(db, dest);
   } finally {

@@ -20,7 +20,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+import { openLiveDatabase } from "../../lib.ts";
 
 /** Agent-database tables whose rows are a person's sessions and conversations. */
 const AGENT_HISTORY_TABLES: readonly string[] = ["session_nodes", "session_windows", "transcript_events"];
@@ -145,7 +146,7 @@ function stripFrontMatter(text: string): string {
 }
 
 function openReadOnly(file: string): DatabaseSync {
-  return new DatabaseSync(pathToFileURL(file), { readOnly: true, timeout: 2_000 });
+  return openLiveDatabase(file, pathToFileURL(file), { readOnly: true, timeout: 2_000 });
 }
 
 async function dirNames(dir: string): Promise<string[]> {

@@ -2,6 +2,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { pathToFileURL } from "node:url";
+import { openLiveDatabase } from "../../lib.ts";
 import { restoreConfigSecrets } from "./config-secrets.ts";
 import { checkpoint, quoteIdentifier } from "./scrub-database.ts";
 import { MACHINE_STATE_TABLE, secretMachineStateCondition, secretTables, type DatabaseKind } from "./secret-state.ts";
@@ -165,7 +166,7 @@ function restoreSecretRows(currentFile: string, restoredFile: string, kind: Data
 function openCurrent(file: string): DatabaseSync {
   const url = pathToFileURL(file);
   url.search = "mode=ro";
-  const readOnly = new DatabaseSync(url, { readOnly: true, timeout: 5000 });
+  const readOnly = openLiveDatabase(file, url, { readOnly: true, timeout: 5000 });
   try {
     readOnly.prepare("SELECT count(*) FROM sqlite_schema").get();
     return readOnly;
@@ -173,7 +174,7 @@ function openCurrent(file: string): DatabaseSync {
     readOnly.close();
   }
   url.search = "mode=rw";
-  const db = new DatabaseSync(url, { timeout: 5000 });
+  const db = openLiveDatabase(file, url, { timeout: 5000 });
   db.exec("PRAGMA query_only = ON");
   return db;
 }

@@ -7,7 +7,7 @@ import { LocalBackend } from "../../../src/storage/local.ts";
 import { IndexCache } from "../../../src/index/cache.ts";
 import { BlobReader } from "../../../src/engine/blob-reader.ts";
 import { BlobWriter } from "../../../src/engine/commit/blob-writer.ts";
-import { createCodec } from "../../../src/engine/codec/codec-pool.ts";
+import { createCodec, type BlobCodec } from "../../../src/engine/codec/codec-pool.ts";
 import { observedBackend } from "../../helpers/observed-backend.ts";
 import { prng, randomBytesFrom } from "../../helpers/tree.ts";
 import { useScratch } from "../../helpers/scratch.ts";
@@ -48,6 +48,60 @@ describe("blob writer", () => {
       back.forEach((plain, i) => expect(plain.equals(chunks[i]!)).toBe(true));
     } finally {
       await codec.close();
+      cache.close();
+    }
+  });
+});
+
+describe("blob writer, deltas on the codec worker", () => {
+  const scratch = useScratch();
+
+  it("seals blobs offered a base on the worker; those that became deltas name their base in the pack, are counted, and read back", async () => {
+    const dir = await scratch.dir("writer");
+    const keys = deriveKeys(randomBytes(32));
+    const backend = new LocalBackend(path.join(dir, "repo"));
+    const cache = new IndexCache(path.join(dir, "cache", "index.sqlite"));
+    const real = createCodec(keys, { encode: 1, decode: 0 });
+    let offeredOnWorker = 0;
+    const codec: BlobCodec = {
+      ...real,
+      encodeBatch: (input, items, spare) => {
+        offeredOnWorker += items.filter((i) => i.base).length;
+        return real.encodeBatch!(input, items, spare);
+      },
+    };
+    try {
+      // The bases: 64 groups of 32 KiB, stored whole first.
+      const rand = prng(11);
+      const olds = Array.from({ length: 64 }, () => randomBytesFrom(rand, 32 * 1024));
+      const first = new BlobWriter(backend, keys, cache, codec, 1024 * 1024, { inlineFirstBytes: 0 });
+      const baseIds: string[] = [];
+      for (const old of olds) baseIds.push(await first.add(BlobType.data, old));
+      cache.addManifest("first", await first.flush());
+
+      // Their next versions: most with a few bytes changed (deltas), every eighth all new (stored whole).
+      const news = olds.map((old, i) => {
+        const next = i % 8 === 7 ? randomBytesFrom(rand, old.byteLength) : Buffer.from(old);
+        if (i % 8 !== 7) next.writeUInt32LE(i, (i * 97) % (old.byteLength - 4));
+        return next;
+      });
+      const second = new BlobWriter(backend, keys, cache, codec, 1024 * 1024, { inlineFirstBytes: 0 });
+      const ids: string[] = [];
+      for (const [i, next] of news.entries()) ids.push(await second.add(BlobType.data, next, undefined, { id: baseIds[i]!, data: olds[i]! }));
+      await second.encoded();
+      expect(second.stats.addedDeltas).toBe(56);
+      const packs = await second.flush();
+      expect(offeredOnWorker).toBe(64);
+      const entries = packs.flatMap((p) => p.blobs);
+      const withBase = entries.filter((e) => e.base !== undefined);
+      expect(withBase).toHaveLength(56);
+      for (const e of withBase) expect(e.base).toBe(baseIds[ids.indexOf(e.id)]);
+
+      cache.addManifest("second", packs);
+      const back = await new BlobReader(backend, keys, cache).readMany(ids);
+      back.forEach((plain, i) => expect(plain.equals(news[i]!)).toBe(true));
+    } finally {
+      await real.close();
       cache.close();
     }
   });

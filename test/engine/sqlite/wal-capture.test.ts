@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
@@ -15,6 +15,7 @@ import { checkWriterInvariants, holdOpen, runSqlElsewhere, startWriter } from ".
 // writers, checkpointers and set-up run in child processes.
 
 const CHECKPOINTER = fileURLToPath(new URL("../../helpers/sqlite-checkpointer-child.ts", import.meta.url));
+const HELD_CONNECTION = fileURLToPath(new URL("../../helpers/held-connection-child.ts", import.meta.url));
 
 let root: string;
 beforeAll(async () => {
@@ -215,6 +216,29 @@ describe("openWalCapture", () => {
       expect(runSqlElsewhere(db, "PRAGMA wal_checkpoint(TRUNCATE)")).toMatchObject({ busy: 0 });
       expect((await fs.stat(`${db}-wal`)).size).toBe(0);
     } finally {
+      await writer.stop();
+    }
+  });
+
+  it("is not made while this process has the database open through SQLite: the connection keeps its locks, so no other process deletes the -wal under it", async () => {
+    const db = await freshDb("held");
+    const writer = await startWriter(db, "idle-wal");
+    const child = spawn(process.execPath, [HELD_CONNECTION, db], { stdio: ["pipe", "pipe", "inherit"] });
+    try {
+      const [line] = (await once(child.stdout!, "data")) as [Buffer];
+      expect(JSON.parse(line.toString())).toEqual({ fallback: "this process has the database open through SQLite" });
+      await writer.stop();
+      // Were the held connection's locks dropped (a plain descriptor of the file closed in its
+      // process), the sqlite3 shell would take itself for the last connection when it closes, and
+      // checkpoint and delete the -wal under the held one (DESIGN.md reproduces it with the shell;
+      // node:sqlite's and better-sqlite3's builds leave the -wal in place either way).
+      if (spawnSync("sqlite3", ["-version"]).status === 0) {
+        expect(spawnSync("sqlite3", [db, "SELECT count(*) FROM rows"]).status).toBe(0);
+        expect((await fs.stat(`${db}-wal`)).isFile()).toBe(true);
+      }
+    } finally {
+      child.stdin!.end();
+      if (child.exitCode === null) await once(child, "exit");
       await writer.stop();
     }
   });
