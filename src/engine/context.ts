@@ -12,7 +12,11 @@ export interface RepoContext {
   readonly keys: RepoKeys;
   readonly config: RepoConfig;
   readonly cache: IndexCache;
-  readonly chunker: Chunker;
+  /**
+   * The repository's chunker (its kernel instance and keyed gear table), made on first use: a
+   * commit that finds nothing to read, and most commands, never cut a chunk.
+   */
+  chunker(): Promise<Chunker>;
   readonly reader: BlobReader;
   /** Blob compression/sealing and opening (worker threads), started on first use. */
   codec(): BlobCodec;

@@ -5,7 +5,7 @@ import type { Backend, RequestCounts } from "../storage/backend.ts";
 import { openBackend, type BackendOptions } from "../storage/open.ts";
 import { deriveKeys, generateMasterKey, type RepoKeys } from "../crypto/keys.ts";
 import { createKeyFile, keyFileId, openConfigCopy, parseKeyFile, unwrapMasterKey, type KeyFile, type ScryptParams } from "../crypto/keyfile.ts";
-import { Chunker, gearTableFromKey, type ChunkerParams } from "../chunker/index.ts";
+import type { Chunker, ChunkerParams } from "../chunker/index.ts";
 import { CONFIG_KEY, KEYS_PREFIX, idOf, keyFileKey } from "../repo/layout.ts";
 import { FORMAT_VERSION, READABLE_VERSIONS, encodeConfig, newConfig, parseConfig, type RepoConfig } from "../repo/config.ts";
 import { IndexCache } from "../index/cache.ts";
@@ -13,17 +13,12 @@ import { removeLocks, type LockInfo } from "../repo/lock.ts";
 import { syncIndexBesidePrune } from "../index/resync.ts";
 import { BlobReader } from "./blob-reader.ts";
 import { createCodec, type BlobCodec, type CodecThreads } from "./codec/codec-pool.ts";
-import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite/sqlite-capture.ts";
+import { DEFAULT_SQLITE_GROUP_PAGES } from "./sqlite/group-pages.ts";
 import type { RepoContext } from "./context.ts";
 import { commit } from "./commit/commit.ts";
-import { checkout } from "./checkout/checkout.ts";
+// Checkout and the maintenance commands are loaded when first called: a commit (the command run
+// most, often with nothing to store) would otherwise compile and link a third more modules.
 import { recoverTarget, type RecoveryReport } from "./checkout/recover.ts";
-import { diffSnapshots } from "./maintenance/diff.ts";
-import { forgetByPolicy, forgetSnapshots } from "./maintenance/forget.ts";
-import { prune } from "./maintenance/prune.ts";
-import { check } from "./maintenance/check.ts";
-import { repair } from "./maintenance/repair.ts";
-import { repoStats } from "./maintenance/stats.ts";
 import { listSnapshots, loadListing, resolveSnapshot, summarize } from "./snapshots.ts";
 import { isUnder } from "./listing.ts";
 import { SourceScan } from "./commit/source-scan.ts";
@@ -153,9 +148,8 @@ export class Repository {
       if (damage && !opts.acceptDamagedConfig) throw new IntegrityError(CONFIG_KEY, `${damage}; 'clawback repair' writes it back from that copy`);
       const keys = deriveKeys(unlocked.master);
       const cache = new IndexCache(path.join(opts.cacheDir ?? defaultCacheDir(), config.id, "index.sqlite"));
-      const chunker = await Chunker.create(config.chunker, gearTableFromKey(keys.gear));
       const codec = lazyCodec(keys, opts.codecThreads);
-      const ctx: RepoContext = { backend, keys, config, cache, chunker, reader: new BlobReader(backend, keys, cache), codec: codec.get };
+      const ctx: RepoContext = { backend, keys, config, cache, chunker: lazyChunker(config.chunker, keys.gear), reader: new BlobReader(backend, keys, cache), codec: codec.get };
       const repo = new Repository(ctx, unlocked, codec.close, (opts as InitOptions).scrypt, { configBytes, ...(damage ? { configDamage: damage } : {}), ...(opts.progress ? { progress: opts.progress } : {}) });
       await repo.refresh();
       return repo;
@@ -190,7 +184,7 @@ export class Repository {
   }
 
   checkout(ref: string, dir: string, opts?: CheckoutOptions): Promise<CheckoutResult> {
-    return checkout(this.ctx, ref, dir, opts);
+    return import("./checkout/checkout.ts").then(({ checkout }) => checkout(this.ctx, ref, dir, opts));
   }
 
   async log(): Promise<SnapshotSummary[]> {
@@ -215,6 +209,7 @@ export class Repository {
   /** Changes from snapshot `a` to snapshot `b`, or to the current content of a folder (through the scrub its commits use). */
   async diff(a: string, b: string | { dir: string; scrub?: CommitScrub }): Promise<Change[]> {
     await this.refresh();
+    const { diffSnapshots } = await import("./maintenance/diff.ts");
     return diffSnapshots(this.ctx, a, b);
   }
 
@@ -229,20 +224,22 @@ export class Repository {
 
   async forget(refs: string[]): Promise<ForgetResult> {
     await this.refresh();
+    const { forgetSnapshots } = await import("./maintenance/forget.ts");
     return forgetSnapshots(this.ctx, refs);
   }
 
   async forgetByPolicy(policy: RetentionPolicy, opts: { dryRun?: boolean } = {}): Promise<ForgetResult> {
     await this.refresh();
+    const { forgetByPolicy } = await import("./maintenance/forget.ts");
     return forgetByPolicy(this.ctx, policy, opts);
   }
 
   prune(opts: PruneOptions = {}): Promise<PruneResult> {
-    return prune(this.ctx, opts);
+    return import("./maintenance/prune.ts").then(({ prune }) => prune(this.ctx, opts));
   }
 
   check(opts?: CheckOptions): Promise<CheckResult> {
-    return check(this.ctx, opts, { master: this.master, ...(this.configDamage ? { configDamage: this.configDamage } : {}) });
+    return import("./maintenance/check.ts").then(({ check }) => check(this.ctx, opts, { master: this.master, ...(this.configDamage ? { configDamage: this.configDamage } : {}) }));
   }
 
   /**
@@ -251,6 +248,7 @@ export class Repository {
    * `removeDamagedSnapshots`) and snapshots whose blobs are gone, naming the files affected.
    */
   async repair(opts: RepairOptions = {}): Promise<RepairResult> {
+    const { repair } = await import("./maintenance/repair.ts");
     const result = await repair(this.ctx, opts, { configBytes: this.configBytes, ...(this.configDamage ? { configDamage: this.configDamage } : {}) });
     if (result.configRestored && !result.dryRun) this.configDamage = undefined;
     return result;
@@ -258,6 +256,7 @@ export class Repository {
 
   async stats(): Promise<RepoStats> {
     await this.refresh();
+    const { repoStats } = await import("./maintenance/stats.ts");
     return repoStats(this.ctx);
   }
 
@@ -334,6 +333,18 @@ async function connect(url: string, opts: OpenOptions): Promise<Backend> {
 }
 
 /** Starts the codec's threads only when a command first stores or restores something. */
+/** A chunker made on first call; a failed creation is not kept, so a later call tries again. */
+function lazyChunker(params: ChunkerParams, gearKey: Uint8Array): () => Promise<Chunker> {
+  let chunker: Promise<Chunker> | undefined;
+  return () => {
+    if (!chunker) {
+      chunker = import("../chunker/index.ts").then(({ Chunker, gearTableFromKey }) => Chunker.create(params, gearTableFromKey(gearKey)));
+      chunker.catch(() => (chunker = undefined));
+    }
+    return chunker;
+  };
+}
+
 function lazyCodec(keys: RepoKeys, threads: number | CodecThreads | undefined): { get: () => BlobCodec; close: () => Promise<void> } {
   let codec: BlobCodec | undefined;
   return {

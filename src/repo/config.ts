@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { IntegrityError, UnsupportedFormatError } from "../errors.ts";
-import { DEFAULT_CHUNKER_PARAMS, validateChunkerParams, type ChunkerParams } from "../chunker/index.ts";
+// From params.ts itself, not the layer's index: reading a config needs none of the chunker's other modules.
+import { DEFAULT_CHUNKER_PARAMS, validateChunkerParams, type ChunkerParams } from "../chunker/params.ts";
 import { ClawbackError } from "../errors.ts";
 
 /**

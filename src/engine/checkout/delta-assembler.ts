@@ -1,6 +1,6 @@
 import { IntegrityError } from "../../errors.ts";
 import type { RepoKeys } from "../../crypto/keys.ts";
-import { decodeBlob } from "../../repo/blob.ts";
+import { decodeHeldDeltas, type SealedItem } from "../codec/held-deltas.ts";
 import type { Placement } from "../codec/placed-writes.ts";
 import { afterBlobs } from "../codec/young-gc.ts";
 
@@ -18,6 +18,14 @@ export interface HeldBlob {
 export interface DeltaBatch {
   blobs: HeldBlob[];
   plains: Buffer[];
+}
+
+/** Deltas taken together, not decoded yet: `items` in `bytes`, `targets[i]` the item of `blobs[i]`. */
+export interface SealedDeltas {
+  blobs: HeldBlob[];
+  bytes: Buffer;
+  items: SealedItem[];
+  targets: number[];
 }
 
 /**
@@ -97,6 +105,18 @@ export class DeltaAssembler {
 
   /** Decodes ready deltas, about `windowBytes` of plaintext (at least one), in the order they became ready. */
   next(windowBytes: number): DeltaBatch {
+    const batch = this.nextSealed(windowBytes);
+    const plains = decodeHeldDeltas(this.keys, batch.bytes, batch.items, batch.targets);
+    afterBlobs(batch.blobs.reduce((n, b) => n + b.rawLength, 0));
+    return { blobs: batch.blobs, plains };
+  }
+
+  /**
+   * Ready deltas as next() takes them, not decoded: their sealed bytes and their bases', each
+   * once, copied side by side into one buffer of their own (so it can be moved to a codec worker,
+   * which decodes them with decodeHeldDeltas). What no other delta needs any more is dropped here.
+   */
+  nextSealed(windowBytes: number): SealedDeltas {
     const blobs: HeldBlob[] = [];
     let bytes = 0;
     while (this.ready.length > 0 && (blobs.length === 0 || bytes < windowBytes)) {
@@ -105,27 +125,33 @@ export class DeltaAssembler {
       bytes += b.rawLength;
     }
     this.readyBytes -= bytes;
-    // Plaintexts of this batch, bases included, so a base shared by several deltas is opened once.
-    const plain = new Map<string, Buffer>();
-    const plainOf = (id: string): Buffer => {
-      let data = plain.get(id);
-      if (data) return data;
-      const blob = this.blobs.get(id)!;
-      const { bytes: sealed, where } = this.sealed.get(id)!;
-      const baseOf = (base: string) => (base === blob.base ? plainOf(base) : undefined);
-      // Not checked against its id here: the checkout reads every restored file back (see decodeSlices).
-      data = decodeBlob(this.keys, id, sealed, where, { baseOf, checkId: false });
-      if (data.byteLength !== blob.rawLength) throw new IntegrityError(where, `blob ${id.slice(0, 16)}… is ${data.byteLength} bytes, the index says ${blob.rawLength}`);
-      plain.set(id, data);
-      return data;
+    // Each delta's chain of bases, bases before the deltas decoded against them, each blob once.
+    const order: string[] = [];
+    const seen = new Set<string>();
+    const add = (id: string): void => {
+      if (seen.has(id)) return;
+      seen.add(id);
+      const base = this.blobs.get(id)!.base;
+      if (base !== undefined) add(base);
+      order.push(id);
     };
-    const plains = blobs.map((b) => plainOf(b.id));
-    afterBlobs(bytes);
+    for (const b of blobs) add(b.id);
+    const out = Buffer.allocUnsafeSlow(order.reduce((n, id) => n + this.sealed.get(id)!.bytes.byteLength, 0));
+    let at = 0;
+    const items: SealedItem[] = order.map((id) => {
+      const { bytes: sealed, where } = this.sealed.get(id)!;
+      const blob = this.blobs.get(id)!;
+      sealed.copy(out, at);
+      at += sealed.byteLength;
+      return { id, offset: at - sealed.byteLength, length: sealed.byteLength, rawLength: blob.rawLength, where, ...(blob.base !== undefined ? { base: blob.base } : {}) };
+    });
+    const index = new Map(order.map((id, i) => [id, i]));
+    const targets = blobs.map((b) => index.get(b.id)!);
     for (const b of blobs) {
       this.decodedCount++;
       this.done(b.id);
     }
-    return { blobs, plains };
+    return { blobs, bytes: out, items, targets };
   }
 
   /**

@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { RepoKeys } from "../../crypto/keys.ts";
 import { decodeSlices, fromWorkerFailure, type BatchItem, type BlobSlice, type CodecRequest, type CodecResponse } from "./codec-protocol.ts";
+import type { SealedItem } from "./held-deltas.ts";
 import type { Placement } from "./placed-writes.ts";
 import type { VerifyItem } from "./verify-file.ts";
 
@@ -39,6 +40,12 @@ export interface BlobCodec {
    * node's shared pool), so it is moved to the worker rather than copied. Undefined for the inline codec.
    */
   writeRange?(bytes: Uint8Array, blobs: BlobSlice[], places: Placement[][], where: string, movable: boolean): Promise<Buffer>;
+  /**
+   * Decodes deltas with their bases on another thread (decodeHeldDeltas) and writes item
+   * `targets[i]` to `places[i]` there; `bytes` must be a buffer of its own, which is moved there.
+   * Undefined for the inline codec.
+   */
+  writeDeltas?(bytes: Buffer, items: SealedItem[], targets: number[], places: Placement[][]): Promise<void>;
   /** Worker threads behind this codec (0: everything runs on the caller's thread). */
   readonly threads: number;
   close(): Promise<void>;
@@ -86,6 +93,7 @@ export function createCodec(keys: RepoKeys, threads: number | CodecThreads = def
           encodeBacklog: () => workers.encodeBacklog(),
           verifyFiles: (items: VerifyItem[]) => workers.verifyFiles(items),
           writeRange: (bytes: Uint8Array, blobs: BlobSlice[], places: Placement[][], where: string, movable: boolean) => workers.writeRange(bytes, blobs, places, where, movable),
+          writeDeltas: (bytes: Buffer, items: SealedItem[], targets: number[], places: Placement[][]) => workers.writeDeltas(bytes, items, targets, places),
         }
       : {}),
     decodeRange: t.decode > 0 && workers ? (bytes, blobs, where, arena) => workers.decodeRange(bytes, blobs, where, arena) : async (bytes, blobs, where, arena) => decodeSlices(keys, bytes, blobs, where, arena).plain,
@@ -137,6 +145,10 @@ class WorkerPool {
   async writeRange(bytes: Uint8Array, blobs: BlobSlice[], places: Placement[][], where: string, movable: boolean): Promise<Buffer> {
     const res = await this.send({ seq: 0, op: "write", bytes, blobs, places, where }, movable || owns(bytes) ? [bytes.buffer as ArrayBuffer] : []);
     return asBuffer(res.input!);
+  }
+
+  async writeDeltas(bytes: Buffer, items: SealedItem[], targets: number[], places: Placement[][]): Promise<void> {
+    await this.send({ seq: 0, op: "deltas", bytes, items, targets, places }, owns(bytes) ? [bytes.buffer as ArrayBuffer] : []);
   }
 
   async decodeRange(bytes: Uint8Array, blobs: BlobSlice[], where: string, arena?: Buffer): Promise<Buffer[]> {

@@ -2,6 +2,7 @@
 import { decodeBlob, encodeBlobInto, type BlobType } from "../../repo/blob.ts";
 import type { RepoKeys } from "../../crypto/keys.ts";
 import { IntegrityError, PathError } from "../../errors.ts";
+import type { SealedItem } from "./held-deltas.ts";
 import type { Placement } from "./placed-writes.ts";
 import type { VerifyItem } from "./verify-file.ts";
 import { afterBlobs } from "./young-gc.ts";
@@ -30,7 +31,9 @@ export type CodecRequest =
   | { seq: number; op: "decode"; bytes: Uint8Array; blobs: BlobSlice[]; where: string; arena?: Uint8Array }
   | { seq: number; op: "verify"; items: VerifyItem[] }
   /** Decode a fetched range and write each plaintext to its places (`places[i]` for `blobs[i]`). */
-  | { seq: number; op: "write"; bytes: Uint8Array; blobs: BlobSlice[]; places: Placement[][]; where: string };
+  | { seq: number; op: "write"; bytes: Uint8Array; blobs: BlobSlice[]; places: Placement[][]; where: string }
+  /** Decode deltas with their bases (decodeHeldDeltas) and write item `targets[i]` to `places[i]`. */
+  | { seq: number; op: "deltas"; bytes: Uint8Array; items: SealedItem[]; targets: number[]; places: Placement[][] };
 
 export interface CodecResponse {
   seq: number;

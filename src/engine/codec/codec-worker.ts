@@ -3,7 +3,9 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { RepoKeys } from "../../crypto/keys.ts";
 import { decodeSlices, encodeBatch, toWorkerFailure, type CodecRequest, type CodecResponse } from "./codec-protocol.ts";
+import { decodeHeldDeltas } from "./held-deltas.ts";
 import { writePlaced } from "./placed-writes.ts";
+import { afterBlobs } from "./young-gc.ts";
 import { verifyRestoredFile, VERIFY_BLOCK } from "./verify-file.ts";
 
 interface WorkerSetup {
@@ -47,6 +49,11 @@ function handle(port: NonNullable<typeof parentPort>, keys: RepoKeys, req: Codec
       // A view arrives with its whole buffer (moved or cloned), which goes back for the next read.
       const whole = req.bytes.buffer as ArrayBuffer;
       port.postMessage({ seq: req.seq, input: new Uint8Array(whole) } satisfies CodecResponse, [whole]);
+    } else if (req.op === "deltas") {
+      const plains = decodeHeldDeltas(keys, req.bytes, req.items, req.targets);
+      writePlaced(req.places, plains);
+      afterBlobs(plains.reduce((n, b) => n + b.byteLength, 0));
+      port.postMessage({ seq: req.seq } satisfies CodecResponse);
     } else {
       const given = req.arena && Buffer.from(req.arena.buffer, req.arena.byteOffset, req.arena.byteLength);
       const { arena, plain } = decodeSlices(keys, req.bytes, req.blobs, req.where, given);

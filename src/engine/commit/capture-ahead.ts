@@ -3,7 +3,8 @@ import type { FileStat, IndexCache } from "../../index/cache.ts";
 import type { WalkEntry } from "./walk.ts";
 import { readSqliteHeader, type CapturedDatabase } from "../sqlite/sqlite-capture.ts";
 import type { ScratchDir } from "../sqlite/scratch-dir.ts";
-import { databaseStatKey, sameStat, WHOLE_READ_BYTES } from "./source-reader.ts";
+import { WHOLE_READ_BYTES } from "./source-reader.ts";
+import { databaseStatKey, sameStat } from "./stat-key.ts";
 import { captureForStore, scrubTag, withScrubTag } from "./scrub.ts";
 import type { CommitScrub } from "../types.ts";
 

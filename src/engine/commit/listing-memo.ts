@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { ListingMemo } from "../../index/cache.ts";
-import { databaseStatKey, sameStat } from "./source-reader.ts";
+import { databaseStatKey, sameStat } from "./stat-key.ts";
 import type { WalkEntry } from "./walk.ts";
 
 // A no-change commit spent most of its time after the walk rebuilding a listing it already had:

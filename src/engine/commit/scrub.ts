@@ -1,11 +1,11 @@
-import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import { ScrubError } from "../../errors.ts";
-import type { FileStat } from "../../index/cache.ts";
 import { readSqliteHeader, type CapturedDatabase } from "../sqlite/sqlite-capture.ts";
 import { quickCheck } from "../sqlite/sqlite-check.ts";
 import { captureInScratch, type ScratchDir } from "../sqlite/scratch-dir.ts";
 import type { CommitScrub } from "../types.ts";
+
+export { scrubTag, withScrubTag, withoutScrubTag } from "./scrub-tag.ts";
 
 // How a commit applies a CommitScrub: to which files, how the stat cache and the listing memo
 // tell scrubbed rows from others, and the scrubbed capture of a database.
@@ -32,28 +32,6 @@ export function scrubFor(scrub: CommitScrub | undefined, relPath: string): FileS
 export function scrubs(scrub: CommitScrub | undefined, relPath: string, sqlite: boolean): boolean {
   if (!scrub) return false;
   return sqlite ? scrub.database !== undefined : scrub.file?.selects(relPath) === true;
-}
-
-const TAG_MARK = "~";
-
-/** The short form of a scrub's id that a stat-cache row carries. */
-export function scrubTag(scrub: CommitScrub): string {
-  return createHash("sha256").update(scrub.id).digest("hex").slice(0, 16);
-}
-
-/**
- * The stat-cache key of a file stored scrubbed: its stat key with the scrub's tag after the ctime.
- * A row written under one scrub then matches no stat taken under another, or under none, so the
- * file is read (and scrubbed) again instead of its stored chunks being reused.
- */
-export function withScrubTag(key: FileStat, tag: string | undefined): FileStat {
-  return tag === undefined ? key : { ...key, ctimeNs: `${key.ctimeNs}${TAG_MARK}${tag}` };
-}
-
-/** The plain stat key of a row (its scrub tag, if any, removed). */
-export function withoutScrubTag(key: FileStat): FileStat {
-  const at = key.ctimeNs.indexOf(TAG_MARK);
-  return at < 0 ? key : { ...key, ctimeNs: key.ctimeNs.slice(0, at) };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createReadStream, lstatSync } from "node:fs";
 import * as fs from "node:fs/promises";
-import type { BigIntStats } from "node:fs";
+import type { EntryStat } from "./walk.ts";
+import { sameStat, statKey } from "./stat-key.ts";
 import * as path from "node:path";
 import { chunkId, type RepoKeys } from "../../crypto/keys.ts";
 import type { Chunker } from "../../chunker/index.ts";
@@ -82,26 +83,6 @@ export function fileUnreadable(err: unknown, absPath: string): boolean {
   return typeof sys?.syscall === "string" && (sys.path === undefined || sys.path === absPath);
 }
 
-/** Stat fields that change whenever a file's content may have changed. */
-export function statKey(st: BigIntStats): FileStat {
-  return { size: Number(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs), ino: String(st.ino) };
-}
-
-/**
- * A WAL-mode database can change while its main file's stat does not (the change sits in the
- * -wal file), so a database's stat key also covers its -wal sidecar: its size, mtime and inode.
- * Not its ctime: SQLite running as root re-chowns the -wal on every open, our own capture
- * included, which would make every database look changed on every commit.
- */
-export async function databaseStatKey(absPath: string, st: BigIntStats): Promise<FileStat> {
-  const base = statKey(st);
-  const wal = await fs.stat(`${absPath}-wal`, { bigint: true }).catch(() => undefined);
-  if (!wal) return base;
-  return { ...base, mtimeNs: `${base.mtimeNs}+${wal.mtimeNs}:${wal.size}:${wal.ino}` };
-}
-
-export const sameStat = (a: FileStat, b: FileStat) => a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino;
-
 /** The smallest SQLite database is one 512-byte page; anything shorter is not worth opening. */
 const MIN_DATABASE_BYTES = 512;
 
@@ -122,7 +103,7 @@ async function* once(buf: Uint8Array): AsyncGenerator<Uint8Array> {
  */
 export async function readContent(
   absPath: string,
-  before: BigIntStats,
+  before: EntryStat,
   opts: {
     keys: RepoKeys;
     chunker: Chunker;
@@ -192,7 +173,7 @@ export async function readContent(
  * (and, when written to in the last few seconds, read again and compared), then rewritten and
  * chunked. The content stored, and the size listed, are the rewritten ones.
  */
-async function readRewritten(absPath: string, before: BigIntStats, whole: Uint8Array | undefined, rewrite: (content: Buffer) => Uint8Array | undefined, opts: { chunker: Chunker; sink: ChunkSink }): Promise<ReadContent> {
+async function readRewritten(absPath: string, before: EntryStat, whole: Uint8Array | undefined, rewrite: (content: Buffer) => Uint8Array | undefined, opts: { chunker: Chunker; sink: ChunkSink }): Promise<ReadContent> {
   // A copy: `whole` is a reused buffer, and the rewrite may keep what it is given.
   const content = whole ? Buffer.from(whole) : await fs.readFile(absPath);
   const after = lstatSync(absPath, { bigint: true });

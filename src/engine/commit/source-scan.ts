@@ -1,7 +1,7 @@
 import * as fs from "node:fs/promises";
 import { PathError, UsageError } from "../../errors.ts";
 import { compileMatcher } from "../excludes.ts";
-import { isSidecarAmong } from "../sqlite/sqlite-capture.ts";
+import { isSidecarAmong } from "../sqlite/sidecars.ts";
 import type { Warning } from "../types.ts";
 import { walkTree, type WalkEntry } from "./walk.ts";
 

@@ -74,7 +74,7 @@ async function scanFolder(ctx: RepoContext, dir: string, excludes: string[], ref
         }
         const content = await readContent(item.absPath, st, {
           keys: ctx.keys,
-          chunker: ctx.chunker,
+          chunker: await ctx.chunker(),
           groupPages: ctx.config.sqliteGroupPages,
           scratch,
           sink: async (data) => chunkId(ctx.keys, data),

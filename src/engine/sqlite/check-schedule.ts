@@ -50,8 +50,12 @@ export class SnapshotChecks {
    * ran; `last`: the cache's record of its last check.
    */
   add(path: string, chunks: readonly string[], ran: CheckOutcome | undefined, last: DatabaseCheck | undefined, nowMs: number): void {
+    this.addContent(path, contentDigest(chunks), ran, last, nowMs);
+  }
+
+  /** As add, for a database whose content digest (contentDigest of its chunks) is known. */
+  addContent(path: string, content: string, ran: CheckOutcome | undefined, last: DatabaseCheck | undefined, nowMs: number): void {
     this.databases++;
-    const content = contentDigest(chunks);
     if (ran) {
       this.results.push({ path, check: { content, checkedMs: nowMs, passed: ran.passed } });
       if (ran.passed) this.passed++;

@@ -18,15 +18,9 @@ import { openPrivateCopy, quickCheck } from "./sqlite-check.ts";
 import { openWalCapture } from "./wal-capture.ts";
 import { openLiveDatabase } from "./live-connections.ts";
 
-/**
- * Pages per group when a captured database is cut for storage. Chosen by measurement
- * (bench/sqlite-groups.ts, table in docs/sqlite.md): with 4 KiB pages a group is 32 KiB. A changed
- * group is stored as a delta of its previous version (DeltaSink), which costs about the changed
- * pages whatever the group's size, so larger groups lose little after an update (1 % of rows:
- * 0.35 MB stored at 8 pages, 0.56 MB at 2) and win on the first backup (12 % smaller than at 2
- * pages) and in per-chunk work (a quarter of the chunks).
- */
-export const DEFAULT_SQLITE_GROUP_PAGES: number = 8;
+export { isSidecarAmong, isSqliteSidecar, sqliteSidecarBase } from "./sidecars.ts";
+export { DEFAULT_SQLITE_GROUP_PAGES } from "./group-pages.ts";
+
 
 const MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 const HEADER_BYTES = 100;
@@ -70,42 +64,6 @@ export async function readSqliteHeader(file: string): Promise<SqliteHeader | und
   const pageSize = raw === 1 ? 65536 : raw;
   if (!validPageSize(pageSize)) throw new IntegrityError(file, `SQLite header has an invalid page size (${raw})`);
   return { pageSize, wal: buf[18] === 2 && buf[19] === 2 };
-}
-
-// -wal, -shm, -journal (rollback journal), -wal2 (the wal2 journal mode), -mjXXXXXXXXX (super-journal
-// of a multi-database transaction: "-mj", 6 hex digits, "9", 2 hex digits), and the directory the
-// unix-dotfile VFS uses as a lock (<db>.lock; only recognized after a database-like extension so
-// that files such as yarn.lock are not mistaken for one).
-const SIDECAR = /^(.+?)(-wal|-wal2|-shm|-journal|-mj[0-9A-Fa-f]{6}9[0-9A-Fa-f]{2})$/;
-const DOTLOCK = /^(.+\.(?:db|db3|sqlite|sqlite3))\.lock$/i;
-
-/**
- * The name of the database a sidecar belongs to ("state.sqlite-wal" → "state.sqlite"), or
- * undefined when `name` is not a sidecar name. Only the last path component is looked at.
- */
-export function sqliteSidecarBase(name: string): string | undefined {
-  const base = name.slice(Math.max(name.lastIndexOf("/"), name.lastIndexOf("\\")) + 1);
-  const m = SIDECAR.exec(base) ?? DOTLOCK.exec(base);
-  return m?.[1];
-}
-
-/**
- * True for -wal, -shm, -journal and the other lock/sidecar names SQLite creates beside a
- * database. Decided by the name alone: a caller that can afford a stat should also check that
- * `sqliteSidecarBase(name)` exists beside it and is a database (an ordinary file called
- * "travel-journal" matches the pattern too).
- */
-export function isSqliteSidecar(name: string): boolean {
-  return sqliteSidecarBase(name) !== undefined;
-}
-
-/**
- * True when `name` is a sidecar of a database that sits beside it in the same folder (`siblings`
- * are the folder's names), so "state.sqlite-wal" is skipped but a lone "travel-journal" is kept.
- */
-export function isSidecarAmong(name: string, siblings: ReadonlySet<string>): boolean {
-  const base = sqliteSidecarBase(name);
-  return base !== undefined && siblings.has(base);
 }
 
 /** How the source database is opened; see openSource. */

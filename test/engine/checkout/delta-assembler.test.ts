@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { deriveKeys, generateMasterKey } from "../../../src/crypto/keys.ts";
 import { BlobType, encodeBlob } from "../../../src/repo/blob.ts";
 import { DeltaAssembler, type HeldBlob } from "../../../src/engine/checkout/delta-assembler.ts";
+import { decodeHeldDeltas } from "../../../src/engine/codec/held-deltas.ts";
 import { prng, randomBytesFrom } from "../../helpers/tree.ts";
 
 const keys = deriveKeys(generateMasterKey());
@@ -59,6 +60,24 @@ describe("DeltaAssembler", () => {
     expect(a.leftovers().map((b) => b.id)).toEqual(f.versions.map((v) => v.blob.id));
     expect(a.waiting).toBe(0);
     expect(a.heldBytes).toBe(0);
+  });
+
+  it("hands over a base shared by several deltas once, beside them, and its sealed batch decodes as next() does", () => {
+    const f = family(4);
+    const a = new DeltaAssembler(keys, held(f));
+    for (const v of f.versions) a.take(v.blob.id, v.blob.sealed, "pack-2");
+    a.take(f.base.id, f.base.sealed, "pack-1");
+    const batch = a.nextSealed(1024 * 1024);
+    expect(batch.blobs.map((b) => b.id)).toEqual(f.versions.map((v) => v.blob.id));
+    // The base once, first; then the four deltas, all in one buffer of its own (movable to a worker).
+    expect(batch.items.map((i) => i.id)).toEqual([f.base.id, ...f.versions.map((v) => v.blob.id)]);
+    expect(batch.bytes.byteLength).toBe(f.base.sealed.byteLength + f.versions.reduce((n, v) => n + v.blob.sealed.byteLength, 0));
+    expect(batch.bytes.buffer.byteLength).toBe(batch.bytes.byteLength);
+    const plains = decodeHeldDeltas(keys, batch.bytes, batch.items, batch.targets);
+    plains.forEach((p, i) => expect(p.equals(f.versions[i]!.plain)).toBe(true));
+    // Everything was dropped as it was handed over.
+    expect(a.heldBytes).toBe(0);
+    expect(a.waiting).toBe(0);
   });
 
   it("refuses a delta whose base is not among the blobs read", () => {

@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { chunkId, deriveKeys } from "../../../src/crypto/keys.ts";
-import { BlobType, decodeBlob } from "../../../src/repo/blob.ts";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { BlobType, decodeBlob, encodeBlob } from "../../../src/repo/blob.ts";
+import type { SealedItem } from "../../../src/engine/codec/held-deltas.ts";
+import { useScratch } from "../../helpers/scratch.ts";
 import { createCodec } from "../../../src/engine/codec/codec-pool.ts";
 import type { BatchItem } from "../../../src/engine/codec/codec-protocol.ts";
 
@@ -52,5 +56,41 @@ describe("codec pool", () => {
     } finally {
       await codec.close();
     }
+  });
+
+  const scratch = useScratch();
+
+  it("decodes deltas with a base they share on its worker and writes each to its places there", async () => {
+    const keys = deriveKeys(randomBytes(32));
+    const dir = await scratch.dir("deltas");
+    const basePlain = Buffer.from("page of rows, ".repeat(2400).slice(0, 32 * 1024));
+    const base = encodeBlob(keys, BlobType.data, basePlain);
+    const plains = [1, 2, 3].map((n) => {
+      const p = Buffer.from(basePlain);
+      p.write(`row changed on day ${n}`, 1000 * n);
+      return p;
+    });
+    const deltas = plains.map((p) => encodeBlob(keys, BlobType.data, p, undefined, { id: base.id, data: basePlain }));
+    for (const d of deltas) expect(d.base).toBe(base.id);
+    const sealed = [base, ...deltas];
+    const bytes = Buffer.allocUnsafeSlow(sealed.reduce((n, b) => n + b.sealed.byteLength, 0));
+    let at = 0;
+    const items: SealedItem[] = sealed.map((b, i) => {
+      b.sealed.copy(bytes, at);
+      at += b.sealed.byteLength;
+      return { id: b.id, offset: at - b.sealed.byteLength, length: b.sealed.byteLength, rawLength: i === 0 ? basePlain.byteLength : plains[i - 1]!.byteLength, where: "data/p", ...(i > 0 ? { base: base.id } : {}) };
+    });
+    const file = (n: number) => path.join(dir, `db-${n}`);
+    const codec = createCodec(keys, { encode: 1, decode: 0 });
+    try {
+      // The second delta goes to two files (two databases with the same page group).
+      await codec.writeDeltas!(bytes, items, [1, 2, 3], [[{ file: file(1), position: 0, end: true }], [{ file: file(2), position: 32 * 1024, end: true }, { file: file(4), position: 0, end: true }], [{ file: file(3), position: 0, end: true }]]);
+    } finally {
+      await codec.close();
+    }
+    expect(fs.readFileSync(file(1)).equals(plains[0]!)).toBe(true);
+    expect(fs.readFileSync(file(2)).subarray(32 * 1024).equals(plains[1]!)).toBe(true);
+    expect(fs.readFileSync(file(4)).equals(plains[1]!)).toBe(true);
+    expect(fs.readFileSync(file(3)).equals(plains[2]!)).toBe(true);
   });
 });

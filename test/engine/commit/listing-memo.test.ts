@@ -114,6 +114,62 @@ describe("a commit of an unchanged folder reuses the last listing", () => {
     copy.close();
   });
 
+  it("does not reuse it after a file was added or deleted, and lists exactly what is there", async () => {
+    const t = await scratch.repo();
+    const src = await scratch.dir("src");
+    await makeRandomTree(src, 35);
+    await fs.writeFile(path.join(src, "keep.md"), "kept");
+    await fs.writeFile(path.join(src, "doomed.md"), "to be deleted");
+    await settle(path.join(src, "keep.md"), path.join(src, "doomed.md"));
+    await t.repo.commit(src);
+    expect(await hasMemo(t.cacheDir)).toBe(true);
+
+    await fs.writeFile(path.join(src, "newcomer.md"), "new");
+    await settle(path.join(src, "newcomer.md"));
+    const added = await t.repo.commit(src);
+    expect(added.snapshot.stats.filesRead).toBe(1);
+    expect((await t.repo.ls(added.snapshot.id)).some((e) => e.path === "newcomer.md")).toBe(true);
+
+    await fs.rm(path.join(src, "doomed.md"));
+    const deleted = await t.repo.commit(src);
+    expect(deleted.snapshot.stats.filesRead).toBe(0);
+    const paths = (await t.repo.ls(deleted.snapshot.id)).map((e) => e.path);
+    expect(paths).not.toContain("doomed.md");
+    expect(paths).toContain("keep.md");
+    const out = path.join(await scratch.dir("out"), "restored");
+    await t.repo.checkout(deleted.snapshot.id, out);
+    expect(await describeTree(out)).toEqual(await describeTree(src));
+  });
+
+  it("says of a reused listing's databases what the commit that made it said, from the digests it carries or, for an older memo, from the stat cache", async () => {
+    const t = await scratch.repo();
+    const src = await scratch.dir("src");
+    buildOpenClawLikeDb(path.join(src, "a.sqlite"), 128 * 1024);
+    buildOpenClawLikeDb(path.join(src, "b.sqlite"), 96 * 1024);
+    await settle(path.join(src, "a.sqlite"), path.join(src, "b.sqlite"));
+    const first = await t.repo.commit(src);
+    expect(first.snapshot.sqliteCheck).toEqual({ databases: 2, passed: 2, failed: [] });
+    const db = new Database(await cacheFile(t.cacheDir));
+    const memo = JSON.parse(db.prepare("SELECT memo FROM listing_memos").pluck().get() as string) as { databases: [string, unknown, string?][] };
+    // Each database comes with the digest of its chunk ids (what its quick_check state is keyed by).
+    const checked = db.prepare("SELECT path, content FROM database_checks ORDER BY path").all() as { path: string; content: string }[];
+    expect(memo.databases.map(([p, , content]) => ({ path: p, content })).sort((x, y) => x.path.localeCompare(y.path))).toEqual(checked);
+
+    const seen = fileEvents();
+    const reused = await t.repo.commit(src, { progress: seen.progress });
+    expect(seen.events).toEqual([]);
+    expect(reused.snapshot.sqliteCheck).toEqual({ databases: 2, passed: 2, failed: [] });
+
+    // A memo written by an earlier version has no digests: the chunks are looked up instead.
+    db.prepare("UPDATE listing_memos SET memo = ?").run(JSON.stringify({ ...memo, databases: memo.databases.map(([p, key]) => [p, key]) }));
+    // One database's last check failed: the reused listing must say so.
+    db.prepare("UPDATE database_checks SET passed = 0 WHERE path = 'b.sqlite'").run();
+    db.close();
+    const older = await t.repo.commit(src, { progress: seen.progress });
+    expect(seen.events).toEqual([]);
+    expect(older.snapshot.sqliteCheck).toEqual({ databases: 2, passed: 1, failed: ["b.sqlite"] });
+  });
+
   it("does not reuse it once its chunks may have been pruned", async () => {
     const t = await scratch.repo();
     const src = await scratch.dir("src");

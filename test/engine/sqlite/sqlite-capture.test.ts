@@ -93,7 +93,7 @@ describe("readSqliteHeader", () => {
 
 describe("isSqliteSidecar", () => {
   it("recognizes -wal, -shm, -journal, super-journals and dot-lock names", () => {
-    for (const name of ["openclaw.sqlite-wal", "openclaw.sqlite-shm", "openclaw-agent.sqlite-journal", "db-wal2", "x.db-mj1A2B3C9D4", "state/openclaw.sqlite-wal", "notes.db.lock"]) {
+    for (const name of ["openclaw.sqlite-wal", "openclaw.sqlite-shm", "openclaw-agent.sqlite-journal", "db-wal2", "x.db-mj1A2B3C9D4", "state/openclaw.sqlite-wal", "notes.db.lock", "Notes.SQLITE.LOCK"]) {
       expect(isSqliteSidecar(name), name).toBe(true);
     }
     expect(sqliteSidecarBase("agents/main/agent/openclaw-agent.sqlite-wal")).toBe("openclaw-agent.sqlite");
