@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { createHash, randomBytes } from "node:crypto";
 import { deriveKeys, generateMasterKey, chunkId } from "../../src/crypto/keys.ts";
-import { BlobType, decodeBlob, encodeBlob } from "../../src/repo/blob.ts";
+import fc from "fast-check";
+import { BlobType, byteEntropy, decodeBlob, encodeBlob, INCOMPRESSIBLE_RATIO, looksIncompressible } from "../../src/repo/blob.ts";
+import { zstdCompressFrame } from "../../src/repo/zstd.ts";
 import { PackWriter, readPackHeader } from "../../src/repo/pack.ts";
 import { decodeManifest, encodeManifest } from "../../src/repo/manifest.ts";
 import { decodeSnapshot, encodeSnapshot, type SnapshotRecord } from "../../src/repo/snapshot.ts";
@@ -20,6 +22,25 @@ describe("blobs", () => {
     expect(b.sealed.length).toBe(noise.length + 1 + 28);
     expect(decodeBlob(keys, a.id, a.sealed, "p")).toEqual(text);
     expect(decodeBlob(keys, b.id, b.sealed, "p")).toEqual(noise);
+  });
+
+  it("the entropy shortcut of the incompressibility test never takes a sample for compressible that zstd finds incompressible", () => {
+    // Samples of k equally likely byte values (log2 k bits a byte): below 7 bits the shortcut
+    // answers without zstd, so there zstd must shrink the sample past the threshold; from 7 bits
+    // on (k >= 128), the zstd test decides as it did before the shortcut.
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 256 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), (k, seed) => {
+        const sample = Buffer.from(randomBytes(4096).map((b) => (b + seed) % k));
+        const bits = byteEntropy(sample);
+        const zstdSays = zstdCompressFrame(sample, 1).byteLength > sample.byteLength * INCOMPRESSIBLE_RATIO;
+        if (bits < 7) expect(zstdSays).toBe(false);
+        const chunk = Buffer.concat([randomBytes(6144), sample, randomBytes(6144)]);
+        expect(looksIncompressible(chunk)).toBe(zstdSays);
+      }),
+      { numRuns: 300 },
+    );
+    expect(byteEntropy(Buffer.alloc(4096, 7))).toBe(0);
+    expect(byteEntropy(Buffer.from(Array.from({ length: 4096 }, (_, i) => i & 15)))).toBeCloseTo(4, 10);
   });
 
   it("a blob is bound to its id: read under another id, or with a byte flipped, it fails naming the pack", () => {
