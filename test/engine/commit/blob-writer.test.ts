@@ -114,4 +114,33 @@ describe("blob writer, deltas on the codec worker", () => {
       cache.close();
     }
   });
+  it("lets the event loop turn every few milliseconds while blobs are added, though nothing it does waits for I/O", async () => {
+    const dir = await scratch.dir("turns");
+    const keys = deriveKeys(randomBytes(32));
+    const cache = new IndexCache(path.join(dir, "cache", "index.sqlite"));
+    // Sealed on this thread into one pack that never fills: no write, no worker, nothing to wait for.
+    const codec = createCodec(keys, 0);
+    let turns = 0;
+    let ticking = true;
+    const tick = () => {
+      turns++;
+      if (ticking) setImmediate(tick);
+    };
+    try {
+      const writer = new BlobWriter(new LocalBackend(path.join(dir, "repo")), keys, cache, codec, 16 * 1024 * 1024);
+      const rand = prng(3);
+      const chunks = Array.from({ length: 300 }, () => Buffer.from("compressible text, ".repeat(1700).slice(0, 32 * 1024 - 16) + randomBytesFrom(rand, 8).toString("hex")));
+      setImmediate(tick);
+      const started = performance.now();
+      for (const chunk of chunks) await writer.add(BlobType.data, chunk);
+      const elapsed = performance.now() - started;
+      ticking = false;
+      // Without the turns, pack writes and the worker's batches waited until the writer had to wait.
+      expect(turns).toBeGreaterThanOrEqual(Math.max(1, Math.floor(elapsed / 20)));
+      await writer.flush();
+    } finally {
+      await codec.close();
+      cache.close();
+    }
+  });
 });
