@@ -114,6 +114,7 @@ describe("blob writer, deltas on the codec worker", () => {
       cache.close();
     }
   });
+
   it("lets the event loop turn every few milliseconds while blobs are added, though nothing it does waits for I/O", async () => {
     const dir = await scratch.dir("turns");
     const keys = deriveKeys(randomBytes(32));
@@ -126,8 +127,9 @@ describe("blob writer, deltas on the codec worker", () => {
       turns++;
       if (ticking) setImmediate(tick);
     };
+    const folder = await PackFolder.make(path.join(dir, "cache"));
     try {
-      const writer = new BlobWriter(new LocalBackend(path.join(dir, "repo")), keys, cache, codec, 16 * 1024 * 1024);
+      const writer = new BlobWriter(new LocalBackend(path.join(dir, "repo")), keys, cache, codec, 16 * 1024 * 1024, folder);
       const rand = prng(3);
       const chunks = Array.from({ length: 300 }, () => Buffer.from("compressible text, ".repeat(1700).slice(0, 32 * 1024 - 16) + randomBytesFrom(rand, 8).toString("hex")));
       setImmediate(tick);
@@ -141,6 +143,7 @@ describe("blob writer, deltas on the codec worker", () => {
     } finally {
       await codec.close();
       cache.close();
+      await folder.remove();
     }
   });
 });
