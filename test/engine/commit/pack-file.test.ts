@@ -46,6 +46,13 @@ function openPackFiles(): string[] {
   return targets.filter((target) => target.includes("clawback-packs-"));
 }
 
+/** After a commit that failed: no pack file or folder left, none open, no snapshot listed. */
+async function expectFailedCommitLeftNothing(t: TestRepo): Promise<void> {
+  expect(packLeftovers(t.cacheDir)).toEqual([]);
+  expect(openPackFiles()).toEqual([]);
+  expect(await objectKeys(t.raw, "snapshots/")).toEqual([]);
+}
+
 /** A source folder of `files` incompressible files of 256 KiB. */
 async function source(files: number, seed: number): Promise<string> {
   const dir = path.join(await tempDir("src"), "data");
@@ -102,9 +109,7 @@ describe("pack files are removed on every way out", () => {
     try {
       const src = await source(12, 4);
       await expect(t.repo.commit(src)).rejects.toThrow(/injected failure writing data\//);
-      expect(packLeftovers(t.cacheDir)).toEqual([]);
-      expect(openPackFiles()).toEqual([]);
-      expect(await objectKeys(t.raw, "snapshots/")).toEqual([]);
+      await expectFailedCommitLeftNothing(t);
     } finally {
       await t.cleanup();
     }
@@ -131,9 +136,7 @@ describe("pack files are removed on every way out", () => {
         .catch((err: unknown) => err);
       expect(failure).toBeInstanceOf(AbortedError);
       expect(filesSeen.length).toBeGreaterThanOrEqual(2); // the folder and the filling pack's file
-      expect(packLeftovers(t.cacheDir)).toEqual([]);
-      expect(openPackFiles()).toEqual([]);
-      expect(await objectKeys(t.raw, "snapshots/")).toEqual([]);
+      await expectFailedCommitLeftNothing(t);
     } finally {
       await t.cleanup();
     }
