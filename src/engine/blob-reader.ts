@@ -22,6 +22,43 @@ const READ_CONCURRENCY = 4;
  */
 const SPARSE_GAP = 32 * 1024;
 
+export interface ReadOptions {
+  /**
+   * false: the plaintexts' ids are not re-derived (blobs are still authenticated), for a caller
+   * that checks what it builds from them later anyway: a checkout reads restored files back.
+   */
+  checkId?: boolean;
+  /**
+   * Where the plaintexts of the blobs asked for are decoded (grown when too small), instead of a
+   * buffer each: they stay valid until the caller's next read into it. A caller that holds a
+   * window of blobs and then drops it (a commit's delta bases) leaves no dead buffers behind,
+   * which V8 would only collect once 64 MB of them had piled up.
+   */
+  arena?: PlaintextArena;
+}
+
+/** A buffer reused from one read to the next (see ReadOptions.arena). */
+export interface PlaintextArena {
+  buffer?: Buffer;
+}
+
+/**
+ * Hands out consecutive pieces of the arena, one per blob decoded, each one byte longer than the
+ * blob's plaintext (what decodeBlob's `into` asks for); the arena is first grown to hold them all.
+ */
+function arenaRoom(arena: PlaintextArena, rawLengths: readonly number[]): (rawLength: number) => Buffer | undefined {
+  const need = rawLengths.reduce((n, len) => n + len + 1, 0);
+  if ((arena.buffer?.byteLength ?? 0) < need) arena.buffer = Buffer.allocUnsafeSlow(Math.max(need, 2 * (arena.buffer?.byteLength ?? 0)));
+  const buffer = arena.buffer!;
+  let at = 0;
+  return (rawLength) => {
+    if (at + rawLength + 1 > buffer.byteLength) return undefined;
+    const piece = buffer.subarray(at, at + rawLength + 1);
+    at += rawLength + 1;
+    return piece;
+  };
+}
+
 /** Reads blobs by id, verified before they are returned. */
 export class BlobReader {
   private readonly backend: Backend;
@@ -41,9 +78,9 @@ export class BlobReader {
   }
 
   /** readMany, keyed by id (what callers that look plaintexts up by id want). */
-  async readMap(ids: Iterable<string>): Promise<Map<string, Buffer>> {
+  async readMap(ids: Iterable<string>, options: ReadOptions = {}): Promise<Map<string, Buffer>> {
     const unique = [...new Set(ids)];
-    const plains = await this.readMany(unique);
+    const plains = await this.readMany(unique, options);
     return new Map(unique.map((id, i) => [id, plains[i]!]));
   }
 
@@ -52,11 +89,10 @@ export class BlobReader {
    * close together in a pack (a listing is tens of blobs, mostly written side by side), not one
    * request each: on B2, reads are the transactions that cost. Deltas are decoded against their
    * bases, which are read first; pass the bases among `ids` to have their plaintexts too.
-   * `checkId: false` skips re-deriving each plaintext's id (blobs are still authenticated), for a
-   * caller that checks what it builds from them later anyway: a checkout reads restored files back.
    */
-  async readMany(ids: readonly string[], { checkId = true }: { checkId?: boolean } = {}, depth = 0): Promise<Buffer[]> {
+  async readMany(ids: readonly string[], { checkId = true, arena }: ReadOptions = {}, depth = 0): Promise<Buffer[]> {
     const wanted = [...new Set(ids)].map((id) => ({ id, loc: this.locate(id) }));
+    const room = arena ? arenaRoom(arena, wanted.map(({ loc }) => loc.rawLength)) : () => undefined;
     // Deltas' bases first (a base asked for as well is read once), then the deltas against them.
     const bases = new Set(wanted.flatMap(({ loc }) => (loc.base ? [loc.base] : [])));
     const plain = new Map<string, Buffer>();
@@ -78,7 +114,7 @@ export class BlobReader {
     let failed = false;
     const reads = [...byPack].flatMap(([pack, blobs]) => {
       const key = packKey(pack);
-      const sorted = blobs.map(({ id, loc }) => ({ id, offset: loc.offset, length: loc.length, base: loc.base })).sort((a, b) => a.offset - b.offset);
+      const sorted = blobs.map(({ id, loc }) => ({ id, offset: loc.offset, length: loc.length, rawLength: loc.rawLength, base: loc.base })).sort((a, b) => a.offset - b.offset);
       return [...mergeRanges(sorted, SPARSE_GAP)].map((range) =>
         limit(async () => {
           if (failed) return; // another range failed: the call fails, no point reading on
@@ -87,7 +123,9 @@ export class BlobReader {
           for (const b of range.blobs) {
             // Only the base the index names is offered: a blob naming another one is reported.
             const baseOf = (base: string) => (base === b.base ? plain.get(base) : undefined);
-            plain.set(b.id, decodeBlob(this.keys, b.id, bytes.subarray(b.offset - range.start, b.offset - range.start + b.length), key, { baseOf, checkId }));
+            const into = room(b.rawLength);
+            const data = decodeBlob(this.keys, b.id, bytes.subarray(b.offset - range.start, b.offset - range.start + b.length), key, { baseOf, checkId, ...(into ? { into } : {}) });
+            plain.set(b.id, data);
           }
           afterBlobs(bytes.byteLength);
         }),

@@ -14,44 +14,22 @@ import { runInNewContext } from "node:vm";
  */
 export const COLLECT_EVERY = 4 * 1024 * 1024;
 
-/**
- * Bytes of blobs held across a window (a commit's changed page groups with their bases) between
- * two full collections on this thread. Held while the young collections above run, they are
- * promoted to the old generation and then die there, and V8 starts a full collection for dead
- * external memory only once it has grown by 64 MB: in a daily commit of the bench state the main
- * thread's ArrayBuffers climbed from 20 to 80 MB (live: 31 MB). A full collection every 8 MiB
- * held: daily commit peak 170–180 MB against 194 MB without; every 16 MiB: 178–192 MB
- * (bench/README.md, "Commit memory").
- */
-export const COLLECT_OLD_EVERY = 8 * 1024 * 1024;
-
-type Collect = (options: { type: "minor" | "major" }) => void;
+type Collect = (options: { type: "minor" }) => void;
 
 let collect: Collect | null | undefined;
-
-/** Counts bytes on this thread and runs a collection of `type` every `every` of them. */
-function collector(every: number, type: "minor" | "major"): (bytes: number) => void {
-  let since = 0;
-  return (bytes) => {
-    since += bytes;
-    if (since < every) return;
-    since = 0;
-    collect ??= exposeCollect();
-    collect?.({ type });
-  };
-}
+let since = 0;
 
 /**
  * Counts `bytes` of blobs just encoded or decoded on this thread (each thread counts its own) and
  * collects the young generation every COLLECT_EVERY bytes.
  */
-export const afterBlobs: (bytes: number) => void = collector(COLLECT_EVERY, "minor");
-
-/**
- * Counts `bytes` of blobs that were held across a window and are dead now (the caller dropped
- * them), and collects the whole heap every COLLECT_OLD_EVERY bytes.
- */
-export const afterHeldBlobs: (bytes: number) => void = collector(COLLECT_OLD_EVERY, "major");
+export function afterBlobs(bytes: number): void {
+  since += bytes;
+  if (since < COLLECT_EVERY) return;
+  since = 0;
+  collect ??= exposeCollect();
+  collect?.({ type: "minor" });
+}
 
 /**
  * V8's own `gc` function. The flag only adds it to contexts made after it is set: this one, and

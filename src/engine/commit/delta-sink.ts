@@ -1,9 +1,8 @@
 import { chunkId, type RepoKeys } from "../../crypto/keys.ts";
 import { BlobType } from "../../repo/blob.ts";
 import type { IndexCache } from "../../index/cache.ts";
-import type { BlobReader } from "../blob-reader.ts";
+import type { BlobReader, PlaintextArena } from "../blob-reader.ts";
 import type { BlobWriter } from "./blob-writer.ts";
-import { afterHeldBlobs } from "../codec/young-gc.ts";
 
 /**
  * Changed page groups held before their bases are fetched (they are copies: groups are views).
@@ -21,9 +20,14 @@ const FIRST_WINDOW_BYTES = 1024 * 1024;
  */
 const GIVE_UP_AFTER = 32;
 
-/** The buffer the changed groups of a window are copied into, reused by every sink of a commit. */
+/**
+ * The buffers a window's changed groups are copied into and its bases decoded into, reused by
+ * every sink of a commit: buffers made per window lived through it, long enough to be promoted,
+ * and then piled up as dead external memory until a full collection.
+ */
 export interface DeltaArena {
   buffer?: Buffer;
+  bases?: PlaintextArena;
 }
 
 /**
@@ -46,11 +50,7 @@ export class DeltaSink {
   private index = 0;
   private staged: { id: string; data: Uint8Array; base: string }[] = [];
   private stagedBytes = 0;
-  /**
-   * Where the staged groups are copied, reused from window to window (the writer reads a blob's
-   * data before add returns): a fresh copy per group lived through a window, long enough to be
-   * promoted, and then piled up as dead external memory until a full collection.
-   */
+  /** Where the staged groups are copied and their bases decoded (the writer reads a blob's data, and its base's, before add returns). */
   private readonly arena: DeltaArena;
   private gaveUp = false;
   private flushes = 0;
@@ -105,12 +105,10 @@ export class DeltaSink {
       for (const s of staged) await this.writer.add(BlobType.data, s.data, s.id);
       return;
     }
-    const bases = await this.reader.readMap(staged.map((s) => s.base));
+    const bases = await this.reader.readMap(staged.map((s) => s.base), { arena: (this.arena.bases ??= {}) });
     const deltasBefore = this.writer.stats.addedDeltas;
     for (const s of staged) await this.writer.add(BlobType.data, s.data, s.id, { id: s.base, data: bases.get(s.base)! });
     this.lastWindow = { groups: staged.length, deltasBefore, encoded: this.writer.encoded() };
-    // The bases' plaintexts (and the ranges they came in) lived through the window: dead now.
-    afterHeldBlobs([...bases.values()].reduce((n, b) => n + b.byteLength, 0));
   }
 
   private async judgeLastWindow(): Promise<void> {
