@@ -37,7 +37,7 @@ export interface ReadOptions {
   arena?: PlaintextArena;
 }
 
-/** A buffer reused from one read to the next (see ReadOptions.arena). */
+/** A buffer reused from one read to the next, by one read at a time (see ReadOptions.arena). */
 export interface PlaintextArena {
   buffer?: Buffer;
 }

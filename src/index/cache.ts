@@ -85,8 +85,8 @@ class PackIds {
   }
 }
 
-function location(r: BlobRow): BlobLocation {
-  return { pack: r.pack, offset: r.offset, length: r.length, rawLength: r.raw_length, type: r.type as BlobType, ...(r.base ? { base: r.base } : {}) };
+function location(r: BlobRow, pack = r.pack): BlobLocation {
+  return { pack, offset: r.offset, length: r.length, rawLength: r.raw_length, type: r.type as BlobType, ...(r.base ? { base: r.base } : {}) };
 }
 /** Blob lookups answered by a query each before all locations may be loaded into memory. */
 const POINT_LOOKUPS = 4096;
@@ -162,15 +162,16 @@ export class IndexCache {
   }
 
   /**
-   * Blob locations held in memory once first asked for: commit and checkout look up every chunk,
-   * often more than once, and a query each (about 20 µs) added seconds on a database of 8 KiB
-   * chunks. Memory grows with the number of blobs in the repository (about 150 bytes each).
+   * Every blob location, held in memory once lookups outnumber what single queries answer well
+   * (see pointLookup): a first commit looks up every chunk, often more than once, and a query each
+   * added seconds on a database of 8 KiB chunks. Memory grows with the number of blobs in the
+   * repository (about 230 bytes each).
    */
   private locations(): Map<string, BlobLocation> {
     if (!this.blobMap) {
       this.blobMap = new Map();
       const packs = new PackIds();
-      for (const r of this.db.prepare<[], BlobRow & { id: string }>("SELECT id, pack, offset, length, raw_length, type, base FROM blobs").iterate()) this.blobMap.set(r.id, location({ ...r, pack: packs.shared(r.pack) }));
+      for (const r of this.db.prepare<[], BlobRow & { id: string }>("SELECT id, pack, offset, length, raw_length, type, base FROM blobs").iterate()) this.blobMap.set(r.id, location(r, packs.shared(r.pack)));
     }
     return this.blobMap;
   }

@@ -10,7 +10,7 @@ import { DeltaSink, type DeltaArena } from "./delta-sink.ts";
 import { LocalBackend } from "../../storage/local.ts";
 import { allowsDeltas } from "../../repo/config.ts";
 import type { RepoContext } from "../context.ts";
-import { LISTING_CHUNKS, serializeListing } from "../listing.ts";
+import { LISTING_CHUNKS, listingBlocks } from "../listing.ts";
 import { linkTargetProblem, listingPathProblem } from "../path-rule.ts";
 import { Chunker, gearTableFromKey } from "../../chunker/index.ts";
 import { ChangedWhileReading, fileUnreadable, isRacy, readContent, untrusted, type ReadContent } from "./source-reader.ts";
@@ -173,7 +173,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
 
   const tree: string[] = [];
   const listingChunker = await Chunker.create(LISTING_CHUNKS, gearTableFromKey(ctx.keys.gear));
-  for await (const piece of listingChunker.chunkViews(oneBuffer(serializeListing(entries)))) tree.push(await writer.add(BlobType.tree, piece));
+  for await (const piece of listingChunker.chunkViews(asAsync(listingBlocks(entries)))) tree.push(await writer.add(BlobType.tree, piece));
 
   return { tree, files, dirs, bytes, filesRead, databasesReadInPlace, seen, trusted: racy === 0, checks, groupHashes };
 }
@@ -252,6 +252,6 @@ function sizeOfChunks(ctx: RepoContext, chunks: readonly string[]): number | und
   return size;
 }
 
-async function* oneBuffer(buf: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield buf;
+async function* asAsync(blocks: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield* blocks;
 }
