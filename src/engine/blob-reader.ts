@@ -43,16 +43,14 @@ export interface PlaintextArena {
 }
 
 /**
- * Hands out consecutive pieces of the arena, one per blob decoded, each one byte longer than the
- * blob's plaintext (what decodeBlob's `into` asks for); the arena is first grown to hold them all.
+ * Hands out consecutive pieces of the arena, each one byte longer than a blob's plaintext (what
+ * decodeBlob's `into` asks for), after growing it to `need` bytes: room for every blob asked for.
  */
-function arenaRoom(arena: PlaintextArena, rawLengths: readonly number[]): (rawLength: number) => Buffer | undefined {
-  const need = rawLengths.reduce((n, len) => n + len + 1, 0);
+function arenaRoom(arena: PlaintextArena, need: number): (rawLength: number) => Buffer {
   if ((arena.buffer?.byteLength ?? 0) < need) arena.buffer = Buffer.allocUnsafeSlow(Math.max(need, 2 * (arena.buffer?.byteLength ?? 0)));
   const buffer = arena.buffer!;
   let at = 0;
   return (rawLength) => {
-    if (at + rawLength + 1 > buffer.byteLength) return undefined;
     const piece = buffer.subarray(at, at + rawLength + 1);
     at += rawLength + 1;
     return piece;
@@ -92,7 +90,7 @@ export class BlobReader {
    */
   async readMany(ids: readonly string[], { checkId = true, arena }: ReadOptions = {}, depth = 0): Promise<Buffer[]> {
     const wanted = [...new Set(ids)].map((id) => ({ id, loc: this.locate(id) }));
-    const room = arena ? arenaRoom(arena, wanted.map(({ loc }) => loc.rawLength)) : () => undefined;
+    const room = arena && arenaRoom(arena, wanted.reduce((n, { loc }) => n + loc.rawLength + 1, 0));
     // Deltas' bases first (a base asked for as well is read once), then the deltas against them.
     const bases = new Set(wanted.flatMap(({ loc }) => (loc.base ? [loc.base] : [])));
     const plain = new Map<string, Buffer>();
@@ -123,9 +121,7 @@ export class BlobReader {
           for (const b of range.blobs) {
             // Only the base the index names is offered: a blob naming another one is reported.
             const baseOf = (base: string) => (base === b.base ? plain.get(base) : undefined);
-            const into = room(b.rawLength);
-            const data = decodeBlob(this.keys, b.id, bytes.subarray(b.offset - range.start, b.offset - range.start + b.length), key, { baseOf, checkId, ...(into ? { into } : {}) });
-            plain.set(b.id, data);
+            plain.set(b.id, decodeBlob(this.keys, b.id, bytes.subarray(b.offset - range.start, b.offset - range.start + b.length), key, { baseOf, checkId, ...(room ? { into: room(b.rawLength) } : {}) }));
           }
           afterBlobs(bytes.byteLength);
         }),

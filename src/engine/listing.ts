@@ -16,10 +16,6 @@ import type { ChunkerParams } from "../chunker/index.ts";
  */
 export const LISTING_CHUNKS: ChunkerParams = { minSize: 1024, avgSize: 4096, maxSize: 16384, normalization: 1 };
 
-export function serializeListing(entries: readonly FileEntry[]): Buffer {
-  return Buffer.concat([...listingBlocks(entries)]);
-}
-
 /**
  * The listing's bytes in blocks of about `blockBytes`, written an entry at a time: the listing of a
  * 1.5 GB state is about 7 MB, and building it as one string (lines, their join, then its bytes)

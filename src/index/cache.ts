@@ -189,14 +189,6 @@ export class IndexCache {
   }
 
   /**
-   * Loads every blob location now, for a caller about to look up more than the point lookups
-   * would answer (a checkout of thousands of chunks): they would only be spent first.
-   */
-  expectManyLookups(count: number): void {
-    if (count > POINT_LOOKUPS && count > this.blobCount() * POINT_LOOKUP_SHARE) this.locations();
-  }
-
-  /**
    * Lookups are single queries until they outnumber both POINT_LOOKUPS and a share of the blobs
    * indexed (POINT_LOOKUP_SHARE); past that the whole map is loaded. A no-change commit looks up
    * only its listing's blobs (about a thousand on a 500 MB state), and loading 48,000 locations

@@ -9,7 +9,7 @@ import { PackWriter } from "../../src/repo/pack.ts";
 import { encodeManifest } from "../../src/repo/manifest.ts";
 import { encodeSnapshot } from "../../src/repo/snapshot.ts";
 import { KEYS_PREFIX, manifestKey, packKey, snapshotKey } from "../../src/repo/layout.ts";
-import { serializeListing } from "../../src/engine/listing.ts";
+import { listingBlocks } from "../../src/engine/listing.ts";
 import { chunkId } from "../../src/crypto/keys.ts";
 import type { Backend } from "../../src/storage/backend.ts";
 
@@ -40,7 +40,7 @@ export async function craftSnapshot(backend: Backend, keys: RepoKeys, entries: r
     pack.add(blob);
     return { ...common, type: "file" as const, mode: e.mode ?? 0o644, size: data.length, chunks: [chunkId(keys, data)] };
   });
-  const listing = serializeListing(stored);
+  const listing = Buffer.concat([...listingBlocks(stored)]);
   const tree = encodeBlob(keys, BlobType.tree, listing);
   pack.add(tree);
   const done = pack.finish(keys);

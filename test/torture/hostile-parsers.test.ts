@@ -24,7 +24,7 @@ import { decodeManifest, encodeManifest } from "../../src/repo/manifest.ts";
 import { decodeSnapshot, encodeSnapshot, type SnapshotRecord } from "../../src/repo/snapshot.ts";
 import { sealJson } from "../../src/repo/sealed-json.ts";
 import { encodeConfig, newConfig, parseConfig } from "../../src/repo/config.ts";
-import { assertSafeEntry, parseListing, serializeListing } from "../../src/engine/listing.ts";
+import { assertSafeEntry, parseListing, listingBlocks } from "../../src/engine/listing.ts";
 import type { FileEntry } from "../../src/engine/types.ts";
 import { FAST_SCRYPT } from "../helpers/repo.ts";
 import { mutatedBytes, mutatedValue, randomInput } from "../helpers/mutations.ts";
@@ -78,7 +78,7 @@ const listing: FileEntry[] = [
   { path: "dir/db.sqlite", type: "file", mode: 0o600, mtimeMs: 3, size: 0, chunks: [], sqlite: true },
   { path: "link", type: "symlink", mode: 0o777, mtimeMs: 4, size: 3, target: "dir" },
 ];
-const listingBytes = serializeListing(listing);
+const listingBytes = Buffer.concat([...listingBlocks(listing)]);
 
 const configBytes = encodeConfig(newConfig({ sqliteGroupPages: 8 }));
 const keyFileBytes = (await createKeyFile(generateMasterKey(), "pw", FAST_SCRYPT)).bytes;

@@ -10,7 +10,7 @@ import { PackWriter } from "../../../src/repo/pack.ts";
 import { encodeManifest } from "../../../src/repo/manifest.ts";
 import { encodeSnapshot } from "../../../src/repo/snapshot.ts";
 import { manifestKey, packKey, snapshotKey } from "../../../src/repo/layout.ts";
-import { serializeListing } from "../../../src/engine/listing.ts";
+import { listingBlocks } from "../../../src/engine/listing.ts";
 import type { FileEntry } from "../../../src/engine/types.ts";
 import { describeTree, makeRandomTree } from "../../helpers/tree.ts";
 import { faultyBackend } from "../../helpers/faulty-backend.ts";
@@ -38,7 +38,7 @@ async function craftSnapshot(url: string, entries: FileEntry[], content: Record<
     }
     tamper?.(e);
   }
-  const listing = serializeListing(entries);
+  const listing = Buffer.concat([...listingBlocks(entries)]);
   const treeId = chunkId(keys, listing);
   pack.add(encodeBlob(keys, BlobType.tree, listing, treeId));
   const finished = pack.finish(keys);
