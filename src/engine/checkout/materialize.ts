@@ -65,70 +65,24 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   // few microseconds each (page-cache writes). Only pack reads are asynchronous, so the next
   // ranges arrive while these run. (In the gateway the engine is to run off the main thread,
   // invariant 7, so this blocks nothing there.)
-  const absPaths = new Map(entries.map((e) => [e, path.join(dir, ...e.path.split("/"))]));
+  const absPaths = new Map(entries.map((e) => [e, placeUnder(dir, e.path)]));
   const abs = (e: FileEntry) => absPaths.get(e)!;
   const dirs = entries.filter((e) => e.type === "dir");
   const files = entries.filter((e) => e.type === "file");
+  // The worker (which reads files back, and decodes and writes ranges) starts while this thread
+  // plans: a thread takes about a tenth of a second to start.
+  ctx.codec().warm?.();
   for (const d of dirs) fs.mkdirSync(abs(d), { recursive: true, mode: 0o700 });
   // A file with content is created by its first write (one open and close fewer per file than
   // creating every file first: 0.35 s of a 6,400-file checkout); an empty one is created here.
   for (const f of files) if (!f.chunks?.length) fs.closeSync(fs.openSync(abs(f), "w", 0o600));
 
-  // Every blob by pack, deltas and their bases among them: one set of ranges reads each needed
-  // byte once (reading deltas with their bases apart from the ranges read some bytes twice).
-  const plan = new Map<string, Map<string, PlannedBlob>>();
-  const locations = locateWithBases(ctx, files);
-  const planned = (id: string): PlannedBlob => {
-    const loc = locations.get(id);
-    if (!loc) throw new ObjectNotFoundError(`blob ${id}`, "the repository index (no pack holds it)");
-    let blobs = plan.get(loc.pack);
-    if (!blobs) plan.set(loc.pack, (blobs = new Map()));
-    let blob = blobs.get(id);
-    if (!blob) blobs.set(id, (blob = { id, offset: loc.offset, length: loc.length, rawLength: loc.rawLength, places: [], ...(loc.base ? { base: loc.base } : {}) }));
-    return blob;
-  };
-  // What each file must hold, and how many pieces are still to be written into it: a file is
-  // read back as soon as its last piece is out (on the codec's worker thread when it has one, so
-  // the reading back overlaps the writing of the next ranges).
-  const pending = new Map<string, { item: VerifyItem; piecesLeft: number }>();
+  const { ranges, held, pending, complete } = planReads(ctx, files, abs, opts.alreadyRead ?? []);
   const verifier = new Verifier(ctx);
-  for (const f of files) {
-    const file = abs(f);
-    const item: VerifyItem = { file, path: f.path, size: f.size, chunks: [], mode: f.mode, mtime: toSeconds(f.mtimeMs) };
-    let position = 0;
-    for (const id of f.chunks ?? []) {
-      const blob = planned(id);
-      item.chunks.push({ id, rawLength: blob.rawLength });
-      blob.places.push(position + blob.rawLength === f.size ? { file, position, end: true } : { file, position });
-      position += blob.rawLength;
-      // A delta and its chain of bases are held for the assembler.
-      for (let cur = blob, depth = 0; cur.base && !cur.held; cur = planned(cur.base), depth++) {
-        if (depth >= MAX_DELTA_DEPTH) throw new IntegrityError(`blob ${id}`, `deltas are chained more than ${MAX_DELTA_DEPTH} deep`);
-        cur.held = true;
-        planned(cur.base).held = true;
-      }
-    }
-    if (position !== f.size) throw new IntegrityError(`listing entry ${f.path}`, `chunks add up to ${position} bytes, listing says ${f.size}`);
-    if (item.chunks.length === 0) verifier.add(item);
-    else pending.set(file, { item, piecesLeft: item.chunks.length });
-  }
-
+  for (const item of complete) verifier.add(item);
   const totalBytes = files.reduce((n, f) => n + f.size, 0);
   let written = 0;
-  const assembler = new DeltaAssembler(ctx.keys, [...plan.values()].flatMap((blobs) => [...blobs.values()].filter((b) => b.held)), opts.maxHeldBytes ?? MAX_HELD_BYTES);
-  // Blobs read before (the listing's): no range spans them again.
-  const read = new Map<string, Span[]>();
-  for (const id of opts.alreadyRead ?? []) {
-    const loc = ctx.reader.locate(id);
-    read.set(loc.pack, [...(read.get(loc.pack) ?? []), { offset: loc.offset, length: loc.length }]);
-  }
-  // Ranges holding deltas first: a delta is held (sealed, small) until its base's range comes,
-  // which is less than holding bases (whole page groups) until their deltas come.
-  const sorted = [...plan].map(([pack, blobs]) => [pack, [...blobs.values()].sort((a, b) => a.offset - b.offset)] as const);
-  const gap = gapWithin(sorted.map(([, blobs]) => blobs), GAP_BUDGET);
-  const ranges = sorted
-    .flatMap(([pack, blobs]) => [...mergeRanges(blobs, gap, read.get(pack))].map((range) => ({ pack, range, deltas: range.blobs.some((b) => b.base) })))
-    .sort((a, b) => Number(b.deltas) - Number(a.deltas));
+  const assembler = new DeltaAssembler(ctx.keys, held, opts.maxHeldBytes ?? MAX_HELD_BYTES);
   const codec = ctx.codec();
   // Plaintext buffers of ranges already written, and buffers the sealed ranges were read into,
   // reused by the next ones: a fresh buffer per range cost a page fault per 4 KiB and, in
@@ -270,6 +224,104 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     fs.utimesSync(abs(d), toSeconds(d.mtimeMs), toSeconds(d.mtimeMs));
   }
   return { files: files.length, bytes: totalBytes };
+}
+
+/** A range of one pack to read, and whether it holds deltas (those are read first). */
+interface PlannedRange {
+  pack: string;
+  range: Range<PlannedBlob>;
+  deltas: boolean;
+}
+
+/** What a checkout reads, and what it must find in each file once written. */
+interface ReadPlan {
+  ranges: PlannedRange[];
+  /** Deltas and the bases they are decoded against (DeltaAssembler). */
+  held: PlannedBlob[];
+  /** Per file with content: what it must hold, and how many pieces are still to be written into it. */
+  pending: Map<string, { item: VerifyItem; piecesLeft: number }>;
+  /** Files with nothing to write: read back at once. */
+  complete: VerifyItem[];
+}
+
+/**
+ * Plans the reads of a checkout: every blob by pack, deltas and their bases among them, so that
+ * one set of ranges reads each needed byte once (reading deltas with their bases apart from the
+ * ranges read some bytes twice). The index locations it is made from stay here: kept for the
+ * whole checkout, they and their id strings were about 10 MB of its heap on the 1.5 GB bench
+ * state, which every full collection walked again. `alreadyRead`: blobs the caller has read (the
+ * listing's), whose bytes no range reads again.
+ */
+function planReads(ctx: RepoContext, files: readonly FileEntry[], abs: (e: FileEntry) => string, alreadyRead: readonly string[]): ReadPlan {
+  const plan = new Map<string, Map<string, PlannedBlob>>();
+  const locations = locateWithBases(ctx, files);
+  const planned = (id: string): PlannedBlob => {
+    const loc = locations.get(id);
+    if (!loc) throw new ObjectNotFoundError(`blob ${id}`, "the repository index (no pack holds it)");
+    let blobs = plan.get(loc.pack);
+    if (!blobs) plan.set(loc.pack, (blobs = new Map()));
+    let blob = blobs.get(id);
+    if (!blob) blobs.set(id, (blob = { id, offset: loc.offset, length: loc.length, rawLength: loc.rawLength, places: [], ...(loc.base ? { base: loc.base } : {}) }));
+    return blob;
+  };
+  // A file is read back as soon as its last piece is out (on the codec's worker thread when it
+  // has one, so the reading back overlaps the writing of the next ranges).
+  const pending = new Map<string, { item: VerifyItem; piecesLeft: number }>();
+  const complete: VerifyItem[] = [];
+  for (const f of files) {
+    const file = abs(f);
+    const chunks = f.chunks ?? [];
+    // Arrays made at their size: one grown by push from empty holds room for 17 elements, and
+    // most blobs have one place and most files a few chunks.
+    const item: VerifyItem = { file, path: f.path, size: f.size, chunks, lengths: new Array<number>(chunks.length), mode: f.mode, mtime: toSeconds(f.mtimeMs) };
+    let position = 0;
+    for (const [i, id] of chunks.entries()) {
+      const blob = planned(id);
+      item.lengths[i] = blob.rawLength;
+      const place: Placement = position + blob.rawLength === f.size ? { file, position, end: true } : { file, position };
+      if (blob.places.length === 0) blob.places = [place];
+      else blob.places.push(place);
+      position += blob.rawLength;
+      // A delta and its chain of bases are held for the assembler.
+      for (let cur = blob, depth = 0; cur.base && !cur.held; cur = planned(cur.base), depth++) {
+        if (depth >= MAX_DELTA_DEPTH) throw new IntegrityError(`blob ${id}`, `deltas are chained more than ${MAX_DELTA_DEPTH} deep`);
+        cur.held = true;
+        planned(cur.base).held = true;
+      }
+    }
+    if (position !== f.size) throw new IntegrityError(`listing entry ${f.path}`, `chunks add up to ${position} bytes, listing says ${f.size}`);
+    if (chunks.length === 0) complete.push(item);
+    else pending.set(file, { item, piecesLeft: chunks.length });
+  }
+
+  // Blobs read before: no range spans them again.
+  const read = new Map<string, Span[]>();
+  for (const id of alreadyRead) {
+    const loc = ctx.reader.locate(id);
+    read.set(loc.pack, [...(read.get(loc.pack) ?? []), { offset: loc.offset, length: loc.length }]);
+  }
+  // Ranges holding deltas first: a delta is held (sealed, small) until its base's range comes,
+  // which is less than holding bases (whole page groups) until their deltas come.
+  const sorted = [...plan].map(([pack, blobs]) => [pack, [...blobs.values()].sort((a, b) => a.offset - b.offset)] as const);
+  const gap = gapWithin(sorted.map(([, blobs]) => blobs), GAP_BUDGET);
+  const ranges = sorted
+    .flatMap(([pack, blobs]) => [...mergeRanges(blobs, gap, read.get(pack))].map((range) => ({ pack, range, deltas: range.blobs.some((b) => b.base) })))
+    .sort((a, b) => Number(b.deltas) - Number(a.deltas));
+  const held = sorted.flatMap(([, blobs]) => blobs.filter((b) => b.held));
+  return { ranges, held, pending, complete };
+}
+
+/**
+ * Where a listing path goes under `dir`, as one flat string: path.join's result is a tree of
+ * pieces in V8's heap (about ten per path, kept as long as the path is), 8 MB of a checkout's heap
+ * for the 19,000 paths of the 1.5 GB bench state. Listing paths are checked relative paths
+ * (assertSafeEntry) with "/" between their names.
+ */
+function placeUnder(dir: string, relPath: string): string {
+  const joined = `${dir}${path.sep}${path.sep === "/" ? relPath : relPath.replaceAll("/", path.sep)}`;
+  // Reading a character flattens a concatenated string in place.
+  joined.charCodeAt(0);
+  return joined;
 }
 
 /**

@@ -7,8 +7,9 @@ export interface VerifyItem {
   file: string;
   path: string;
   size: number;
-  /** The file's chunks in order: id and plaintext length. */
-  chunks: { id: string; rawLength: number }[];
+  /** The file's chunk ids in order (the listing's own array), and each one's plaintext length. */
+  chunks: readonly string[];
+  lengths: number[];
   /** Given to the file once it has checked out (its content is final then). */
   mode: number;
   /** Access and modification time, seconds (see utimes). */
@@ -29,9 +30,9 @@ export function verifyRestoredFile(keys: RepoKeys, item: VerifyItem, block: Buff
   try {
     const { size } = fs.fstatSync(fd);
     if (size !== item.size) throw new IntegrityError(item.path, `restored file has ${size} bytes, the snapshot says ${item.size}`);
-    const chunks = item.chunks;
+    const { chunks, lengths } = item;
     let next = 0;
-    let remaining = chunks[0]?.rawLength ?? 0;
+    let remaining = lengths[0] ?? 0;
     let hmac = chunks.length ? chunkHasher(keys) : undefined;
     let chunkStart = 0;
     for (let position = 0; position < size; ) {
@@ -45,11 +46,11 @@ export function verifyRestoredFile(keys: RepoKeys, item: VerifyItem, block: Buff
         at += take;
         remaining -= take;
         if (remaining === 0) {
-          if (hmac.digest("hex") !== chunks[next]!.id) throw new IntegrityError(item.path, `restored bytes at offset ${chunkStart} do not match the snapshot`);
-          chunkStart += chunks[next]!.rawLength;
+          if (hmac.digest("hex") !== chunks[next]) throw new IntegrityError(item.path, `restored bytes at offset ${chunkStart} do not match the snapshot`);
+          chunkStart += lengths[next]!;
           next++;
           hmac = next < chunks.length ? chunkHasher(keys) : undefined;
-          remaining = chunks[next]?.rawLength ?? 0;
+          remaining = lengths[next] ?? 0;
         }
       }
       position += bytesRead;

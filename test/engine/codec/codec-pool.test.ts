@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { chunkId, deriveKeys } from "../../../src/crypto/keys.ts";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { BlobType, decodeBlob, encodeBlob } from "../../../src/repo/blob.ts";
@@ -92,5 +93,35 @@ describe("codec pool", () => {
     expect(fs.readFileSync(file(2)).subarray(32 * 1024).equals(plains[1]!)).toBe(true);
     expect(fs.readFileSync(file(4)).equals(plains[1]!)).toBe(true);
     expect(fs.readFileSync(file(3)).equals(plains[2]!)).toBe(true);
+  });
+  it.runIf(fs.existsSync("/proc/self/task"))("starts its worker when warmed, before any request; a warmed worker, used or not, does not keep the process alive", async () => {
+    // In a child process, which must end by itself with the codec never closed (a script file:
+    // the worker inherits the process's flags, and --input-type would fail it).
+    const dir = await scratch.dir("warm");
+    const pool = new URL("../../../src/engine/codec/codec-pool.ts", import.meta.url).href;
+    const keysModule = new URL("../../../src/crypto/keys.ts", import.meta.url).href;
+    const run = (use: boolean) => {
+      const file = path.join(dir, `warm-${use}.mjs`);
+      const script = `
+        import { createCodec } from ${JSON.stringify(pool)};
+        import { deriveKeys } from ${JSON.stringify(keysModule)};
+        import { readdirSync } from "node:fs";
+        const threads = () => readdirSync("/proc/self/task").length;
+        const codec = createCodec(deriveKeys(Buffer.alloc(32, 7)), { encode: 1, decode: 0 });
+        const before = threads();
+        codec.warm();
+        codec.warm(); // a second call starts nothing more
+        const after = threads();
+        if (${use}) await codec.verifyFiles([]); // answered by the worker
+        console.log(JSON.stringify({ started: after - before }));
+      `;
+      fs.writeFileSync(file, script);
+      const res = spawnSync(process.execPath, [file], { encoding: "utf8", timeout: 30_000 });
+      expect(res.error, res.stderr).toBeUndefined();
+      expect(res.status, res.stderr).toBe(0);
+      return (JSON.parse(res.stdout) as { started: number }).started;
+    };
+    expect(run(false)).toBeGreaterThanOrEqual(1);
+    expect(run(true)).toBeGreaterThanOrEqual(1);
   });
 });
