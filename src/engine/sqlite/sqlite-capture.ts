@@ -7,7 +7,7 @@
 // locks), into a private temporary file, which is verified and then cut at page boundaries into
 // small groups of pages. See docs/sqlite.md for the choices made here and the measurements.
 
-import { constants as fsConstants } from "node:fs";
+import { constants as fsConstants, readSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { randomUUID } from "node:crypto";
@@ -403,7 +403,7 @@ export async function* pageGroups(file: string, pageSize: number, groupPages: nu
     for (;;) {
       let filled = 0;
       while (filled < blockBytes) {
-        const { bytesRead } = await handle.read(block, filled, blockBytes - filled, position + filled);
+        const bytesRead = readSync(handle.fd, block, filled, blockBytes - filled, position + filled);
         if (bytesRead === 0) break;
         filled += bytesRead;
       }

@@ -9,7 +9,7 @@
 // connection of this process may have the database open while a capture runs (the engine's
 // processes hold none).
 
-import { constants as fsConstants } from "node:fs";
+import { constants as fsConstants, readSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -262,7 +262,7 @@ async function* readGroups(dbPath: string, dbFd: fs.FileHandle, pageSize: number
     const want = Math.min(blockBytes, total - position);
     let filled = 0;
     while (filled < want) {
-      const { bytesRead } = await dbFd.read(block, filled, want - filled, position + filled);
+      const bytesRead = readSync(dbFd.fd, block, filled, want - filled, position + filled);
       if (bytesRead === 0) break;
       filled += bytesRead;
     }
