@@ -146,6 +146,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
     if (reusable && storedSize !== undefined) {
       content = { ...cached, size: storedSize };
     } else {
+      writer.expect(Number(st.size));
       const early = await captures.take(index);
       if (early) key = early.key;
       const beforeCapture = async () => void (key = await databaseStatKey(item.absPath, st));

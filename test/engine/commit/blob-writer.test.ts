@@ -146,4 +146,32 @@ describe("blob writer, deltas on the codec worker", () => {
       await folder.remove();
     }
   });
+  it("starts the codec's worker once the files announced to it pass its inline share, not before", async () => {
+    const dir = await scratch.dir("warm");
+    const keys = deriveKeys(randomBytes(32));
+    const folder = await PackFolder.make(path.join(dir, "cache"));
+    const cache = new IndexCache(path.join(dir, "cache", "index.sqlite"));
+    const codec = createCodec(keys, { encode: 1, decode: 0 });
+    let warmed = 0;
+    const counting: BlobCodec = { ...codec, warm: () => (warmed++, codec.warm!()) };
+    try {
+      const writer = new BlobWriter(new LocalBackend(path.join(dir, "repo")), keys, cache, counting, 1024 * 1024, folder, { inlineFirstBytes: 4 * 1024 * 1024 });
+      writer.expect(3 * 1024 * 1024);
+      expect(warmed).toBe(0);
+      writer.expect(1024 * 1024);
+      expect(warmed).toBe(1);
+      // Everything added still goes where it went: the worker takes over after the inline share.
+      const rand = prng(11);
+      const chunks = Array.from({ length: 160 }, () => randomBytesFrom(rand, 32 * 1024));
+      const ids: string[] = [];
+      for (const chunk of chunks) ids.push(await writer.add(BlobType.data, chunk));
+      cache.addManifest("test", await writer.flush());
+      const back = await new BlobReader(new LocalBackend(path.join(dir, "repo")), keys, cache).readMany(ids);
+      back.forEach((plain, i) => expect(plain.equals(chunks[i]!)).toBe(true));
+    } finally {
+      await folder.remove();
+      await codec.close();
+      cache.close();
+    }
+  });
 });
