@@ -13,6 +13,16 @@ import { afterBlobs } from "../codec/young-gc.ts";
 
 /** Chunk bytes sent to a codec worker per message. */
 const BATCH_BYTES = 1024 * 1024;
+/**
+ * Batches handed to the codec worker and not appended yet (each holds about 1 MiB in and out), by
+ * what they hold. Whole blobs: two keep a worker busy (one in work, one queued), and the first
+ * commit of the 500 MB bench state peaked about 5 MB lower than with four (6 pairs), in the same
+ * time. Once blobs come with delta bases (a daily commit's changed database groups), four: deltas
+ * take the worker longer, with two it fell behind more often and this thread, the daily commit's
+ * bottleneck, encoded them itself (slower in 4 of 5 pairs at 1.5 GB).
+ */
+const MAX_ENCODING = 2;
+const MAX_ENCODING_WITH_BASES = 4;
 /** New chunk bytes encoded inline before the worker takes over: a small commit never starts it. */
 const INLINE_FIRST_BYTES = 4 * 1024 * 1024;
 /**
@@ -85,7 +95,10 @@ export class BlobWriter {
   private readonly codec: BlobCodec;
   private readonly packSize: number;
   private readonly maxUploads: number;
-  private readonly maxEncoding: number;
+  /** opts.maxEncoding, when given: the batches in flight whatever they hold. */
+  private readonly fixedEncoding: number | undefined;
+  /** Set by the first blob offered with a delta base (see MAX_ENCODING). */
+  private withBases = false;
   private readonly dedupeAgainstIndex: boolean;
   private readonly folder: PackFolder;
   private readonly inlineFirstBytes: number;
@@ -98,7 +111,7 @@ export class BlobWriter {
     this.codec = codec;
     this.packSize = packSize;
     this.maxUploads = Math.max(1, opts.maxUploads ?? 2);
-    this.maxEncoding = opts.maxEncoding ?? 4;
+    this.fixedEncoding = opts.maxEncoding;
     this.dedupeAgainstIndex = opts.dedupeAgainstIndex ?? true;
     this.inlineFirstBytes = opts.inlineFirstBytes ?? INLINE_FIRST_BYTES;
   }
@@ -134,13 +147,14 @@ export class BlobWriter {
     this.pendingIds.add(id);
     this.stats.addedChunks++;
     const forWorker = this.codec.encodeBatch !== undefined && this.inlineBytes >= this.inlineFirstBytes;
-    if (forWorker && this.batchesOut() >= this.maxEncoding && !this.workersBehind()) {
+    if (base) this.withBases = true;
+    if (forWorker && this.batchesOut() >= this.maxEncoding() && !this.workersBehind()) {
       // Every slot is taken (batches in work, or back and waiting for a pack buffer) and the
       // workers are about to finish one: wait for a batch to come back or an upload to end.
       await this.waitForProgress();
     }
     // While the workers are really behind, this thread encodes the blob itself rather than wait.
-    if (forWorker && this.batchesOut() < this.maxEncoding) this.stage(type, id, data, base);
+    if (forWorker && this.batchesOut() < this.maxEncoding()) this.stage(type, id, data, base);
     else {
       const pack = await this.packWithRoom();
       this.inlineBytes += data.byteLength;
@@ -155,6 +169,11 @@ export class BlobWriter {
       if (pack.byteLength >= this.packSize) this.sealPack();
     }
     return id;
+  }
+
+  /** Batches that may be in flight now (see MAX_ENCODING). */
+  private maxEncoding(): number {
+    return this.fixedEncoding ?? (this.withBases ? MAX_ENCODING_WITH_BASES : MAX_ENCODING);
   }
 
   /** Batches sent to the workers and not appended yet: in work, or back and waiting for a pack. */
@@ -275,7 +294,7 @@ export class BlobWriter {
         if (pack.byteLength >= this.packSize) this.sealPack();
       }
       this.landed.shift();
-      if (this.spareOutputs.length < this.maxEncoding) this.spareOutputs.push(Buffer.from(batch.sealed.buffer, 0, batch.sealed.buffer.byteLength));
+      if (this.spareOutputs.length < this.maxEncoding()) this.spareOutputs.push(Buffer.from(batch.sealed.buffer, 0, batch.sealed.buffer.byteLength));
     }
   }
 

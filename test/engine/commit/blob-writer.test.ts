@@ -174,4 +174,48 @@ describe("blob writer, deltas on the codec worker", () => {
       cache.close();
     }
   });
+  it("keeps at most two batches at the worker for whole blobs, and up to four once blobs come with delta bases", async () => {
+    const dir = await scratch.dir("in-flight");
+    const keys = deriveKeys(randomBytes(32));
+    const folder = await PackFolder.make(path.join(dir, "cache"));
+    const cache = new IndexCache(path.join(dir, "cache", "index.sqlite"));
+    const real = createCodec(keys, { encode: 1, decode: 0 });
+    let out = 0;
+    let most = 0;
+    const counting: BlobCodec = {
+      ...real,
+      encodeBatch: (input, items, spare) => {
+        most = Math.max(most, ++out);
+        return real.encodeBatch!(input, items, spare).finally(() => out--);
+      },
+    };
+    try {
+      const rand = prng(13);
+      const whole = new BlobWriter(new LocalBackend(path.join(dir, "repo")), keys, cache, counting, 4 * 1024 * 1024, folder, { inlineFirstBytes: 0 });
+      const olds = Array.from({ length: 160 }, () => randomBytesFrom(rand, 32 * 1024));
+      const baseIds: string[] = [];
+      for (const chunk of olds) baseIds.push(await whole.add(BlobType.data, chunk));
+      cache.addManifest("whole", await whole.flush());
+      expect(most).toBeGreaterThanOrEqual(1);
+      expect(most).toBeLessThanOrEqual(2);
+
+      most = 0;
+      const deltas = new BlobWriter(new LocalBackend(path.join(dir, "repo")), keys, cache, counting, 4 * 1024 * 1024, folder, { inlineFirstBytes: 0 });
+      const ids: string[] = [];
+      const news = olds.map((old, i) => {
+        const next = Buffer.from(old);
+        next.writeUInt32LE(i, 100);
+        return next;
+      });
+      for (const [i, next] of news.entries()) ids.push(await deltas.add(BlobType.data, next, undefined, { id: baseIds[i]!, data: olds[i]! }));
+      cache.addManifest("deltas", await deltas.flush());
+      expect(most).toBeLessThanOrEqual(4);
+      const back = await new BlobReader(new LocalBackend(path.join(dir, "repo")), keys, cache).readMany(ids);
+      back.forEach((plain, i) => expect(plain.equals(news[i]!)).toBe(true));
+    } finally {
+      await folder.remove();
+      await real.close();
+      cache.close();
+    }
+  });
 });
