@@ -44,8 +44,6 @@ export interface WriterStats {
 export interface BlobWriterOptions {
   /** Packs in upload at once (at least 1); one more pack file is the one being filled. */
   maxUploads?: number;
-  /** Batches (about 1 MiB of chunks each) handed to a codec worker and not yet back. */
-  maxEncoding?: number;
   /** false for repacking, where the blobs are indexed in packs about to go. */
   dedupeAgainstIndex?: boolean;
   /** New chunk bytes encoded on this thread before the codec worker takes over (default INLINE_FIRST_BYTES). */
@@ -56,7 +54,7 @@ export interface BlobWriterOptions {
  * Deduplicates blobs against the index and this run, has them compressed and sealed (inline,
  * straight into the pack, or on a worker thread in batches), fills packs, and uploads each full
  * pack while the next one fills. Packs are filled in files in `folder` (see PackFile) and stored
- * from there, so memory is bounded by one gathering buffer plus maxEncoding batches; disk by
+ * from there, so memory is bounded by one gathering buffer plus a few batches (MAX_ENCODING); disk by
  * maxUploads + 1 pack files: a blob waits for a pack file, not the other way round. The caller
  * calls `discard()` when it gives up on the writer (a failure anywhere), then removes the folder.
  */
@@ -95,8 +93,6 @@ export class BlobWriter {
   private readonly codec: BlobCodec;
   private readonly packSize: number;
   private readonly maxUploads: number;
-  /** opts.maxEncoding, when given: the batches in flight whatever they hold. */
-  private readonly fixedEncoding: number | undefined;
   /** Set by the first blob offered with a delta base (see MAX_ENCODING). */
   private withBases = false;
   private readonly dedupeAgainstIndex: boolean;
@@ -111,7 +107,6 @@ export class BlobWriter {
     this.codec = codec;
     this.packSize = packSize;
     this.maxUploads = Math.max(1, opts.maxUploads ?? 2);
-    this.fixedEncoding = opts.maxEncoding;
     this.dedupeAgainstIndex = opts.dedupeAgainstIndex ?? true;
     this.inlineFirstBytes = opts.inlineFirstBytes ?? INLINE_FIRST_BYTES;
   }
@@ -173,7 +168,7 @@ export class BlobWriter {
 
   /** Batches that may be in flight now (see MAX_ENCODING). */
   private maxEncoding(): number {
-    return this.fixedEncoding ?? (this.withBases ? MAX_ENCODING_WITH_BASES : MAX_ENCODING);
+    return this.withBases ? MAX_ENCODING_WITH_BASES : MAX_ENCODING;
   }
 
   /** Batches sent to the workers and not appended yet: in work, or back and waiting for a pack. */

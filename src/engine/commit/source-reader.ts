@@ -91,10 +91,6 @@ const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 /** Files up to this size are read in one call into a buffer of their size (most of a state folder). */
 export const WHOLE_READ_BYTES = 4 * 1024 * 1024;
 
-async function* once(buf: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield buf;
-}
-
 /**
  * Reads one file into chunks. A database is captured (see openPages) and cut at page-group
  * boundaries; anything else goes through FastCDC: a small file read whole (`whole`, whose
@@ -148,7 +144,7 @@ export async function readContent(
     }
   }
   if (opts.scrub?.rewrite) return readRewritten(absPath, before, whole, opts.scrub.rewrite, opts);
-  const source = whole ? once(whole) : stream(absPath);
+  const source = whole ? [whole] : stream(absPath);
   const content = await consume(opts.chunker.chunkViews(source), opts, false);
   // Synchronous: a stat is microseconds, a round trip through the thread pool per file is not.
   const after = lstatSync(absPath, { bigint: true });
@@ -191,7 +187,7 @@ async function readRewritten(absPath: string, before: EntryStat, whole: Uint8Arr
   } catch (err) {
     throw new ScrubError(absPath, err instanceof Error ? err.message : String(err), { cause: err });
   }
-  return consume(opts.chunker.chunkViews(once(stored)), opts, false);
+  return consume(opts.chunker.chunkViews([stored]), opts, false);
 }
 
 /** Files modified this recently are read twice (see readContent), and their stat-cache rows are not trusted (see isRacy). */

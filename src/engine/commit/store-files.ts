@@ -174,7 +174,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
 
   const tree: string[] = [];
   const listingChunker = await Chunker.create(LISTING_CHUNKS, gearTableFromKey(ctx.keys.gear));
-  for await (const piece of listingChunker.chunkViews(asAsync(listingBlocks(entries)))) tree.push(await writer.add(BlobType.tree, piece));
+  for await (const piece of listingChunker.chunkViews(listingBlocks(entries))) tree.push(await writer.add(BlobType.tree, piece));
 
   return { tree, files, dirs, bytes, filesRead, databasesReadInPlace, seen, trusted: racy === 0, checks, groupHashes };
 }
@@ -251,8 +251,4 @@ function sizeOfChunks(ctx: RepoContext, chunks: readonly string[]): number | und
     size += where.rawLength;
   }
   return size;
-}
-
-async function* asAsync(blocks: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  yield* blocks;
 }
