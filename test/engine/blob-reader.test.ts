@@ -1,27 +1,16 @@
 import { describe, expect, it } from "vitest";
-import * as path from "node:path";
-import { randomBytes } from "node:crypto";
-import { deriveKeys } from "../../src/crypto/keys.ts";
 import { BlobType } from "../../src/repo/blob.ts";
-import { LocalBackend } from "../../src/storage/local.ts";
-import { IndexCache } from "../../src/index/cache.ts";
 import { BlobReader, type PlaintextArena } from "../../src/engine/blob-reader.ts";
 import { BlobWriter } from "../../src/engine/commit/blob-writer.ts";
-import { PackFolder } from "../../src/engine/commit/pack-file.ts";
-import { createCodec } from "../../src/engine/codec/codec-pool.ts";
 import { prng, randomBytesFrom } from "../helpers/tree.ts";
 import { useScratch } from "../helpers/scratch.ts";
+import { writerParts } from "../helpers/writer-parts.ts";
 
 describe("blob reader, plaintexts decoded into a caller's arena", () => {
   const scratch = useScratch();
 
   it("decodes whole blobs and deltas into one buffer, reused from read to read and grown when too small", async () => {
-    const dir = await scratch.dir("arena");
-    const keys = deriveKeys(randomBytes(32));
-    const backend = new LocalBackend(path.join(dir, "repo"));
-    const cache = new IndexCache(path.join(dir, "cache", "index.sqlite"));
-    const folder = await PackFolder.make(path.join(dir, "cache"));
-    const codec = createCodec(keys, { encode: 0, decode: 0 });
+    const { keys, backend, cache, folder, codec, close } = await writerParts(await scratch.dir("arena"), 0);
     try {
       const rand = prng(5);
       const olds = Array.from({ length: 12 }, (_, i) => randomBytesFrom(rand, 8 * 1024 + i * 100));
@@ -64,9 +53,7 @@ describe("blob reader, plaintexts decoded into a caller's arena", () => {
         expect(again.get(id)!.buffer).toBe(grown!.buffer);
       });
     } finally {
-      await folder.remove();
-      await codec.close();
-      cache.close();
+      await close();
     }
   });
 });

@@ -9,38 +9,14 @@ import { IndexCache } from "../../../src/index/cache.ts";
 import { BlobReader } from "../../../src/engine/blob-reader.ts";
 import { BlobWriter } from "../../../src/engine/commit/blob-writer.ts";
 import { PackFolder } from "../../../src/engine/commit/pack-file.ts";
-import { createCodec, type BlobCodec } from "../../../src/engine/codec/codec-pool.ts";
+import { createCodec } from "../../../src/engine/codec/codec-pool.ts";
 import { observedBackend } from "../../helpers/observed-backend.ts";
 import { prng, randomBytesFrom } from "../../helpers/tree.ts";
 import { useScratch } from "../../helpers/scratch.ts";
+import { writerParts } from "../../helpers/writer-parts.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/**
- * What a writer works with, in `dir`: keys, a local repository, an index cache, a pack folder, and
- * a one-worker codec as `wrap` presents it (to count what reaches it); `readBack` reads blobs by id
- * once their packs are indexed.
- */
-async function writerParts(dir: string, wrap: (codec: BlobCodec) => BlobCodec = (codec) => codec) {
-  const keys = deriveKeys(randomBytes(32));
-  const backend = new LocalBackend(path.join(dir, "repo"));
-  const cache = new IndexCache(path.join(dir, "cache", "index.sqlite"));
-  const folder = await PackFolder.make(path.join(dir, "cache"));
-  const real = createCodec(keys, { encode: 1, decode: 0 });
-  return {
-    keys,
-    backend,
-    cache,
-    folder,
-    codec: wrap(real),
-    readBack: (ids: readonly string[]) => new BlobReader(backend, keys, cache).readMany(ids),
-    close: async () => {
-      await folder.remove();
-      await real.close();
-      cache.close();
-    },
-  };
-}
 
 describe("blob writer", () => {
   const scratch = useScratch();
@@ -91,7 +67,7 @@ describe("blob writer, deltas on the codec worker", () => {
 
   it("seals blobs offered a base on the worker; those that became deltas name their base in the pack, are counted, and read back", async () => {
     let offeredOnWorker = 0;
-    const { keys, backend, cache, folder, codec, readBack, close } = await writerParts(await scratch.dir("writer"), (real) => ({
+    const { keys, backend, cache, folder, codec, readBack, close } = await writerParts(await scratch.dir("writer"), 1, (real) => ({
       ...real,
       encodeBatch: (input, items, spare) => {
         offeredOnWorker += items.filter((i) => i.base).length;
@@ -165,7 +141,7 @@ describe("blob writer, deltas on the codec worker", () => {
   });
   it("starts the codec's worker once the files announced to it pass its inline share, not before", async () => {
     let warmed = 0;
-    const { keys, backend, cache, folder, codec, readBack, close } = await writerParts(await scratch.dir("warm"), (real) => ({ ...real, warm: () => (warmed++, real.warm!()) }));
+    const { keys, backend, cache, folder, codec, readBack, close } = await writerParts(await scratch.dir("warm"), 1, (real) => ({ ...real, warm: () => (warmed++, real.warm!()) }));
     try {
       const writer = new BlobWriter(backend, keys, cache, codec, 1024 * 1024, folder, { inlineFirstBytes: 4 * 1024 * 1024 });
       writer.expect(3 * 1024 * 1024);
@@ -187,7 +163,7 @@ describe("blob writer, deltas on the codec worker", () => {
   it("keeps at most two batches at the worker for whole blobs, and up to four once blobs come with delta bases", async () => {
     let out = 0;
     let most = 0;
-    const { keys, backend, cache, folder, codec, readBack, close } = await writerParts(await scratch.dir("in-flight"), (real) => ({
+    const { keys, backend, cache, folder, codec, readBack, close } = await writerParts(await scratch.dir("in-flight"), 1, (real) => ({
       ...real,
       encodeBatch: (input, items, spare) => {
         most = Math.max(most, ++out);
