@@ -16,6 +16,8 @@ import { startB2Emulator, B2_EMULATOR_S3_KEYS, type B2Emulator } from "../helper
 import { openBackend } from "../../src/storage/open.ts";
 import { prng, randomBytesFrom } from "../helpers/tree.ts";
 
+/** Files of 8 MiB in the state before the first backup. */
+const BIG1_FILES = 12;
 /** Files of 8 MiB in the change the shutdown push cannot finish. */
 const BIG2_FILES = 48;
 
@@ -50,7 +52,7 @@ describe("engine failures in a real gateway (B2 emulator in front of the S3 serv
     gw = await createGateway("faults");
     gw.env.CLAWBACK_B2_AUTH_URL = b2.authUrl;
     await gw.configure([...mockModelConfig(model.baseUrl), ...(await pluginConfigOps({ keyId: key().keyId, applicationKey: key().applicationKey, bucket: b2.bucket, schedule: "*/20 * * * * *" }))]);
-    await writeRandom(path.join(gw.stateDir, "workspace", "big1"), 1, 12, 8 * 1024 * 1024);
+    await writeRandom(path.join(gw.stateDir, "workspace", "big1"), 1, BIG1_FILES, 8 * 1024 * 1024);
     await gw.start();
   }, 900_000);
 
@@ -92,6 +94,10 @@ describe("engine failures in a real gateway (B2 emulator in front of the S3 serv
   }, 700_000);
 
   it("a shutdown push cut off by its budget exits 0 in time, lists no snapshot, and the next start's backup reuses what it sent", async () => {
+    // What the push sends is counted as the packs' growth from here: big1 must be in the bucket
+    // already, or a scheduled backup uploading its 96 MiB meanwhile counts as sent by the push
+    // (it did when this test ran alone, without the one before).
+    await waitForSnapshots(url(), key().applicationKey, (s) => s.some((x) => x.stats.bytes >= BIG1_FILES * 8 * 1024 * 1024), 600_000, env());
     const packsBefore = await packBytes();
     // A large new change: more than the 4 s budget can upload here (192 MiB once took 3.95 s on a
     // quiet machine: too close to the budget to be sure of a cut).

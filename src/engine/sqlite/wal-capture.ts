@@ -22,6 +22,8 @@ const FRAME_HEADER_BYTES = 24;
 const WAL_MAGIC_LE = 0x377f0682;
 const WAL_MAGIC_BE = 0x377f0683;
 const WAL_VERSION = 3007000;
+const SQLITE_BUSY = 5;
+const SQLITE_LOCKED = 6;
 const DB_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 /** WAL bytes read at a time while its frames are checked. */
 const WAL_SCAN_BYTES = 1024 * 1024;
@@ -59,8 +61,23 @@ export type WalCaptureResult = { capture: WalCapture } | { fallback: string };
  * this reader does not expect (an unknown version, a page size that differs from the database's).
  * Nothing is thrown for those: the caller captures through the backup API, which reports damaged
  * or locked databases with their own errors.
+ *
+ * A WAL that a writer started over while its frames were being walked is walked again, up to
+ * WAL_RESTART_ATTEMPTS times: a busy writer that checkpoints often restarts it at any moment (one
+ * open in 30 beside a writer committing every 5 ms), and the backup API's copy costs several times
+ * the read in place.
  */
 export async function openWalCapture(dbPath: string, options: { busyTimeoutMs?: number } = {}): Promise<WalCaptureResult> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await openOnce(dbPath, options);
+    if (!("fallback" in result) || result.fallback !== WAL_RESTARTED || attempt === WAL_RESTART_ATTEMPTS) return result;
+  }
+}
+
+const WAL_RESTARTED = "the WAL started over while it was read";
+const WAL_RESTART_ATTEMPTS = 3;
+
+async function openOnce(dbPath: string, options: { busyTimeoutMs?: number }): Promise<WalCaptureResult> {
   const source = path.resolve(dbPath);
   const flags = fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0);
   if (!(await fs.lstat(`${source}-shm`).catch(() => undefined))) return { fallback: "no -shm beside the database" };
@@ -93,14 +110,15 @@ export async function openWalCapture(dbPath: string, options: { busyTimeoutMs?: 
     if (bytesRead < 100 || !header.subarray(0, DB_MAGIC.length).equals(DB_MAGIC)) return await fallBack(release, "no SQLite header");
     if (header[18] !== 2 || header[19] !== 2) return await fallBack(release, "not in WAL mode");
 
-    const url = pathToFileURL(source);
-    url.search = "mode=ro";
+    // An empty -wal is what a writer leaves after a TRUNCATE checkpoint, and what a connection
+    // killed while it only read leaves beside a database no one else had open (a commit or a
+    // checkout's safety snapshot SIGKILLed during a capture). The pin is then read-write and
+    // query_only: when it closes as the last connection SQLite removes both sidecars, so a killed
+    // capture's leftovers go with the next one; beside a writer it leaves them. With frames in the
+    // WAL the pin is read-only: a last read-write connection would checkpoint them into the file.
+    const emptyWal = (await walFd.stat()).size === 0;
     try {
-      db = new DatabaseSync(url, { readOnly: true, timeout: options.busyTimeoutMs ?? 2_000, enableForeignKeyConstraints: false });
-      db.exec("BEGIN");
-      // The first read starts the read transaction: from here until ROLLBACK no checkpoint moves
-      // past our snapshot and the WAL cannot restart.
-      db.prepare("SELECT count(*) FROM sqlite_schema").get();
+      db = pinRead(source, emptyWal, options.busyTimeoutMs ?? 2_000);
     } catch (err) {
       return await fallBack(release, `cannot pin a read: ${(err as Error).message}`);
     }
@@ -134,6 +152,30 @@ export async function openWalCapture(dbPath: string, options: { busyTimeoutMs?: 
     };
   } catch (err) {
     await release();
+    throw err;
+  }
+}
+
+/**
+ * A connection holding a read transaction open: from its first read until ROLLBACK no checkpoint
+ * moves past its snapshot and the WAL cannot restart. `readWrite` falls back to read-only where the
+ * database cannot be opened for writing.
+ */
+function pinRead(source: string, readWrite: boolean, timeout: number): DatabaseSync {
+  const url = pathToFileURL(source);
+  url.search = readWrite ? "mode=rw" : "mode=ro";
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(url, { readOnly: !readWrite, timeout, enableForeignKeyConstraints: false });
+    if (readWrite) db.exec("PRAGMA query_only = ON");
+    db.exec("BEGIN");
+    db.prepare("SELECT count(*) FROM sqlite_schema").get();
+    return db;
+  } catch (err) {
+    if (db?.isOpen) db.close();
+    // A lock would hold off a read-only connection just as long.
+    const code = Number((err as { errcode?: unknown }).errcode) & 0xff;
+    if (readWrite && code !== SQLITE_BUSY && code !== SQLITE_LOCKED) return pinRead(source, false, timeout);
     throw err;
   }
 }
@@ -216,7 +258,7 @@ async function scanWal(walFd: fs.FileHandle, pageSize: number): Promise<WalScan 
   if (frames === 0) return empty;
   const again = Buffer.alloc(WAL_HEADER_BYTES);
   const { bytesRead: reread } = await walFd.read(again, 0, WAL_HEADER_BYTES, 0);
-  if (reread < WAL_HEADER_BYTES || !again.equals(head)) return { fallback: "the WAL started over while it was read" };
+  if (reread < WAL_HEADER_BYTES || !again.equals(head)) return { fallback: WAL_RESTARTED };
   // Pages past the end of a database that shrank are not part of it.
   for (const p of latest.keys()) if (p > pages) latest.delete(p);
   return { frames, pages, latest };

@@ -243,6 +243,36 @@ describe("openWalCapture", () => {
     }
   });
 
+  it("takes away the empty -wal and -shm that a connection killed while reading left beside a database no one has open, and leaves a writer's in place", async () => {
+    const quiet = await freshDb("killed-reader");
+    runSqlElsewhere(quiet, "PRAGMA journal_mode = WAL");
+    runSqlElsewhere(quiet, "CREATE TABLE t (v); INSERT INTO t VALUES ('kept')");
+    // A reader (read-write, as the backup API's capture opens a database no one has open) ended by
+    // a signal, as a killed commit or checkout ends: its sidecars stay.
+    const reader = await holdOpen(quiet, "SELECT count(*) FROM t");
+    await reader.stop();
+    expect((await fs.stat(`${quiet}-wal`)).size).toBe(0);
+    expect((await fs.stat(`${quiet}-shm`)).isFile()).toBe(true);
+    const file = await fs.readFile(quiet);
+    const { capture: c, bytes } = await captureWhole(quiet);
+    expect(c.frames).toBe(0);
+    expect(bytes.equals(file)).toBe(true);
+    expect(await fs.readdir(path.dirname(quiet))).toEqual(["state.sqlite"]);
+    expect((await fs.readFile(quiet)).equals(file)).toBe(true);
+
+    // A writer's connection after a TRUNCATE checkpoint: an empty -wal too, but not ours to remove.
+    const busy = await freshDb("truncated-writer");
+    const writer = await holdOpen(busy, "PRAGMA journal_mode = WAL; CREATE TABLE t (v); INSERT INTO t VALUES (1); PRAGMA wal_checkpoint(TRUNCATE);");
+    try {
+      expect((await fs.stat(`${busy}-wal`)).size).toBe(0);
+      await captureWhole(busy);
+      expect((await fs.readdir(path.dirname(busy))).sort()).toEqual(["state.sqlite", "state.sqlite-shm", "state.sqlite-wal"]);
+      expect(runSqlElsewhere(busy, "INSERT INTO t VALUES (2) RETURNING v")).toEqual({ v: 2 });
+    } finally {
+      await writer.stop();
+    }
+  });
+
   it("falls back to the backup API for a rollback-journal database, a database no one has open, and a file that is not a database", async () => {
     const journal = await freshDb("journal");
     runSqlElsewhere(journal, "CREATE TABLE t (v)");
