@@ -55,6 +55,11 @@ export interface DatabaseCheck {
 export interface CachedFile extends FileStat {
   chunks: string[];
   sqlite: boolean;
+  /**
+   * The plaintext size of `chunks`, where it is not `size`: a database's captured state (its -wal
+   * included) or a scrubbed file's stored content. Absent in rows written before it was recorded.
+   */
+  storedSize?: number;
 }
 
 /** A stat-cache row as read back, with what it takes to trust its chunks without looking them up. */
@@ -138,6 +143,8 @@ export class IndexCache {
     // Added without a schema version: a cache that lacks it simply gets it, and its rows stay true
     // whatever happens to the others (they name content by digest, not by where it is stored).
     this.db.exec("CREATE TABLE IF NOT EXISTS group_hashes (root TEXT NOT NULL, path TEXT NOT NULL, content TEXT NOT NULL, hashes BLOB NOT NULL, PRIMARY KEY (root, path)) WITHOUT ROWID;");
+    // Added without a schema version too: a row without it (NULL) has its chunks' sizes looked up.
+    if (!this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('files')").all().some((c) => c.name === "stored_size")) this.db.exec("ALTER TABLE files ADD COLUMN stored_size INTEGER");
     this.db.exec("CREATE TABLE IF NOT EXISTS database_checks (root TEXT NOT NULL, path TEXT NOT NULL, content TEXT NOT NULL, checked_ms INTEGER NOT NULL, passed INTEGER NOT NULL, PRIMARY KEY (root, path)) WITHOUT ROWID;");
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     this.stmts = {
@@ -152,9 +159,9 @@ export class IndexCache {
       blob: this.db.prepare<[string], BlobRow>("SELECT pack, offset, length, raw_length, type, base FROM blobs WHERE id = ?"),
       // Rows as arrays: no object per row to build and drop (a checkout reads tens of thousands).
       blobsAmong: this.db.prepare<[string], [id: string, pack: string, offset: number, length: number, rawLength: number, type: number, base: string | null]>("SELECT b.id, b.pack, b.offset, b.length, b.raw_length, b.type, b.base FROM json_each(?) AS j JOIN blobs AS b ON b.id = j.value").raw(true),
-      files: this.db.prepare<[string], { path: string; size: number; mtime: string; ctime: string; ino: string; chunks: string; sqlite: number; generation: number }>("SELECT path, size, mtime, ctime, ino, chunks, sqlite, generation FROM files WHERE root = ?"),
+      files: this.db.prepare<[string], { path: string; size: number; mtime: string; ctime: string; ino: string; chunks: string; sqlite: number; generation: number; stored_size: number | null }>("SELECT path, size, mtime, ctime, ino, chunks, sqlite, generation, stored_size FROM files WHERE root = ?"),
       fileChunks: this.db.prepare<[string, string], { chunks: string }>("SELECT chunks FROM files WHERE root = ? AND path = ?"),
-      putFile: this.db.prepare("INSERT OR REPLACE INTO files (root, path, size, mtime, ctime, ino, chunks, sqlite, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+      putFile: this.db.prepare("INSERT OR REPLACE INTO files (root, path, size, mtime, ctime, ino, chunks, sqlite, generation, stored_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
       deleteFile: this.db.prepare("DELETE FROM files WHERE root = ? AND path = ?"),
       generation: this.db.prepare<[], { value: number }>("SELECT value FROM meta WHERE key = 'blob_generation'"),
       bumpGeneration: this.db.prepare("INSERT INTO meta (key, value) VALUES ('blob_generation', 1) ON CONFLICT (key) DO UPDATE SET value = value + 1"),
@@ -351,7 +358,7 @@ export class IndexCache {
     if (this.fileMap?.root !== root) {
       const files = new Map<string, CachedFile & { generation: number }>();
       for (const row of this.stmts.files.iterate(root)) {
-        files.set(row.path, { size: row.size, mtimeNs: row.mtime, ctimeNs: row.ctime, ino: row.ino, chunks: JSON.parse(row.chunks) as string[], sqlite: row.sqlite === 1, generation: row.generation });
+        files.set(row.path, { size: row.size, mtimeNs: row.mtime, ctimeNs: row.ctime, ino: row.ino, chunks: JSON.parse(row.chunks) as string[], sqlite: row.sqlite === 1, generation: row.generation, ...(row.stored_size !== null ? { storedSize: row.stored_size } : {}) });
       }
       this.fileMap = { root, files };
     }
@@ -391,8 +398,8 @@ export class IndexCache {
       for (const { path: p, file: f } of files) {
         present.add(p);
         const old = before?.get(p);
-        if (old && old.generation === generation && old.chunks === f.chunks && old.size === f.size && old.mtimeNs === f.mtimeNs && old.ctimeNs === f.ctimeNs && old.ino === f.ino && old.sqlite === f.sqlite) continue;
-        this.stmts.putFile.run(root, p, f.size, f.mtimeNs, f.ctimeNs, f.ino, JSON.stringify(f.chunks), f.sqlite ? 1 : 0, generation);
+        if (old && old.generation === generation && old.chunks === f.chunks && old.size === f.size && old.mtimeNs === f.mtimeNs && old.ctimeNs === f.ctimeNs && old.ino === f.ino && old.sqlite === f.sqlite && old.storedSize === f.storedSize) continue;
+        this.stmts.putFile.run(root, p, f.size, f.mtimeNs, f.ctimeNs, f.ino, JSON.stringify(f.chunks), f.sqlite ? 1 : 0, generation, f.storedSize ?? null);
       }
       if (before) for (const p of before.keys()) if (!present.has(p)) this.stmts.deleteFile.run(root, p);
     })();

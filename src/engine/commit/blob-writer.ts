@@ -132,13 +132,27 @@ export class BlobWriter {
    * reused buffer. With a `base`, it may be stored as a delta against it (see encodeBlobInto);
    * whether it was is counted in stats.addedDeltas once it is encoded (see encoded()).
    */
-  async add(type: BlobType, data: Uint8Array, id = chunkId(this.keys, data), base?: DeltaBase): Promise<string> {
+  add(type: BlobType, data: Uint8Array, id = chunkId(this.keys, data), base?: DeltaBase): Promise<string> {
+    return this.store(type, data, id, base, true);
+  }
+
+  /**
+   * add() for a blob the caller found absent with has() just before: the index is not asked again
+   * (a daily commit asked it twice for each changed page group). Blobs this writer took meanwhile
+   * are still recognised; one another process indexed meanwhile is stored again, which costs
+   * bytes, never correctness.
+   */
+  addAbsent(type: BlobType, data: Uint8Array, id: string, base?: DeltaBase): Promise<string> {
+    return this.store(type, data, id, base, false);
+  }
+
+  private async store(type: BlobType, data: Uint8Array, id: string, base: DeltaBase | undefined, askIndex: boolean): Promise<string> {
     if (performance.now() - this.lastTurn > TURN_EVERY_MS) {
       await new Promise((resolve) => setImmediate(resolve));
       this.lastTurn = performance.now();
     }
     this.throwIfFailed();
-    if (this.has(id)) return id;
+    if (askIndex ? this.has(id) : this.pendingIds.has(id)) return id;
     this.pendingIds.add(id);
     this.stats.addedChunks++;
     const forWorker = this.codec.encodeBatch !== undefined && this.inlineBytes >= this.inlineFirstBytes;

@@ -77,7 +77,7 @@ export class DeltaSink {
     const id = chunkId(this.keys, data);
     if (this.writer.has(id)) return id;
     const base = this.gaveUp ? undefined : this.baseFor(this.previous[place], id);
-    if (!base) return this.writer.add(BlobType.data, data, id);
+    if (!base) return this.writer.addAbsent(BlobType.data, data, id);
     this.staged.push({ id, data: this.copy(data), base });
     this.stagedBytes += data.byteLength;
     if (this.stagedBytes >= (this.flushes === 0 ? FIRST_WINDOW_BYTES : WINDOW_BYTES)) await this.flush();
@@ -102,7 +102,7 @@ export class DeltaSink {
     this.flushes++;
     await this.judgeLastWindow();
     if (this.gaveUp) {
-      for (const s of staged) await this.writer.add(BlobType.data, s.data, s.id);
+      for (const s of staged) await this.writer.addAbsent(BlobType.data, s.data, s.id);
       return;
     }
     // Bases are authenticated as they are opened; their ids are not derived again (an HMAC over
@@ -111,7 +111,7 @@ export class DeltaSink {
     // they did not match it.
     const bases = await this.reader.readMap(staged.map((s) => s.base), { arena: (this.arena.bases ??= {}), checkId: false });
     const deltasBefore = this.writer.stats.addedDeltas;
-    for (const s of staged) await this.writer.add(BlobType.data, s.data, s.id, { id: s.base, data: bases.get(s.base)! });
+    for (const s of staged) await this.writer.addAbsent(BlobType.data, s.data, s.id, { id: s.base, data: bases.get(s.base)! });
     this.lastWindow = { groups: staged.length, deltasBefore, encoded: this.writer.encoded() };
   }
 

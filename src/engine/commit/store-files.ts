@@ -141,8 +141,9 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
     const lastCheck = cached?.sqlite ? ctx.cache.databaseCheck(root, item.relPath) : undefined;
     const reusable = cached && sameStat(cached, key) && (cached.chunksIndexed || cached.chunks.every((id) => writer.has(id)));
     // A row's size is the file's, for matching its stat; what was stored of a database (its
-    // captured copy) or of a scrubbed file has a size of its own: the sum of its chunks.
-    const storedSize = reusable && (cached.sqlite || key.ctimeNs !== plainKey.ctimeNs) ? sizeOfChunks(ctx, cached.chunks) : cached?.size;
+    // captured copy) or of a scrubbed file has a size of its own: the sum of its chunks, which the
+    // row records (rows written before it did have their chunks looked up).
+    const storedSize = reusable && (cached.sqlite || key.ctimeNs !== plainKey.ctimeNs) ? (cached.storedSize ?? sizeOfChunks(ctx, cached.chunks)) : cached?.size;
     if (reusable && storedSize !== undefined) {
       content = { ...cached, size: storedSize };
     } else {
@@ -167,7 +168,7 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
     entries.push({ ...base, type: "file", size: content.size, chunks: content.chunks, ...(content.sqlite ? { sqlite: true } : {}) });
     // A file modified just before it was statted is read again next time (see isRacy).
     const rowKey = isRacy(key, statMs) ? (racy++, untrusted(key)) : key;
-    seen.push({ path: item.relPath, file: { ...rowKey, chunks: content.chunks, sqlite: content.sqlite } });
+    seen.push({ path: item.relPath, file: { ...rowKey, chunks: content.chunks, sqlite: content.sqlite, storedSize: content.size } });
     files++;
     bytes += content.size;
   }

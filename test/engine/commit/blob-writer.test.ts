@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { deriveKeys } from "../../../src/crypto/keys.ts";
+import { chunkId, deriveKeys } from "../../../src/crypto/keys.ts";
 import { BlobType } from "../../../src/repo/blob.ts";
 import { LocalBackend } from "../../../src/storage/local.ts";
 import { IndexCache } from "../../../src/index/cache.ts";
@@ -139,6 +139,36 @@ describe("blob writer, deltas on the codec worker", () => {
       await folder.remove();
     }
   });
+  it("addAbsent takes the caller's word that the index lacks a blob, yet still recognises one it took itself", async () => {
+    const { keys, backend, cache, folder, codec, readBack, close } = await writerParts(await scratch.dir("absent"), 0);
+    try {
+      const rand = prng(12);
+      const [a, b] = [randomBytesFrom(rand, 32 * 1024), randomBytesFrom(rand, 32 * 1024)];
+      const first = new BlobWriter(backend, keys, cache, codec, 1024 * 1024, folder);
+      const idA = await first.add(BlobType.data, a);
+      cache.addManifest("first", await first.flush());
+
+      const writer = new BlobWriter(backend, keys, cache, codec, 1024 * 1024, folder);
+      const asked: string[] = [];
+      const hasBlob = cache.hasBlob.bind(cache);
+      cache.hasBlob = (id) => (asked.push(id), hasBlob(id));
+      expect(writer.has(idA)).toBe(true);
+      expect(await writer.add(BlobType.data, a)).toBe(idA);
+      expect(asked).toEqual([idA, idA]);
+      const idB = chunkId(keys, b);
+      expect(await writer.addAbsent(BlobType.data, b, idB)).toBe(idB);
+      expect(await writer.addAbsent(BlobType.data, b, idB)).toBe(idB);
+      expect(asked).toEqual([idA, idA]);
+      const packs = await writer.flush();
+      expect(writer.stats.addedChunks).toBe(1);
+      expect(packs.flatMap((p) => p.blobs.map((blob) => blob.id))).toEqual([idB]);
+      cache.addManifest("second", packs);
+      expect((await readBack([idB]))[0]!.equals(b)).toBe(true);
+    } finally {
+      await close();
+    }
+  });
+
   it("starts the codec's worker once the files announced to it pass its inline share, not before", async () => {
     let warmed = 0;
     const { keys, backend, cache, folder, codec, readBack, close } = await writerParts(await scratch.dir("warm"), 1, (real) => ({ ...real, warm: () => (warmed++, real.warm!()) }));
