@@ -35,6 +35,8 @@ export interface ReadOptions {
    * which V8 would only collect once 64 MB of them had piled up.
    */
   arena?: PlaintextArena;
+  /** Index locations the caller has already looked up, by id: not looked up again. */
+  located?: ReadonlyMap<string, BlobLocation>;
 }
 
 /** A buffer reused from one read to the next, by one read at a time (see ReadOptions.arena). */
@@ -88,8 +90,8 @@ export class BlobReader {
    * request each: on B2, reads are the transactions that cost. Deltas are decoded against their
    * bases, which are read first; pass the bases among `ids` to have their plaintexts too.
    */
-  async readMany(ids: readonly string[], { checkId = true, arena }: ReadOptions = {}, depth = 0): Promise<Buffer[]> {
-    const wanted = [...new Set(ids)].map((id) => ({ id, loc: this.locate(id) }));
+  async readMany(ids: readonly string[], { checkId = true, arena, located }: ReadOptions = {}, depth = 0): Promise<Buffer[]> {
+    const wanted = [...new Set(ids)].map((id) => ({ id, loc: located?.get(id) ?? this.locate(id) }));
     const room = arena && arenaRoom(arena, wanted.reduce((n, { loc }) => n + loc.rawLength + 1, 0));
     // Deltas' bases first (a base asked for as well is read once), then the deltas against them.
     const bases = new Set(wanted.flatMap(({ loc }) => (loc.base ? [loc.base] : [])));

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import Database from "better-sqlite3";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -10,6 +10,7 @@ import { s3Target } from "../helpers/targets.ts";
 import { observedBackend } from "../helpers/observed-backend.ts";
 import { useScratch } from "../helpers/scratch.ts";
 import { Repository } from "../../src/engine/repository.ts";
+import { IndexCache } from "../../src/index/cache.ts";
 
 /** Rows of the repository's index cache: each blob and the base it is a delta of, if any. */
 async function indexedBlobs(t: TestRepo): Promise<Map<string, { base: string | null; pack: string }>> {
@@ -87,6 +88,26 @@ describe("database page groups stored as deltas of their previous version", () =
     }
     const check = await withDeltas.repo.check({ readData: true });
     expect(check.errors).toEqual([]);
+  });
+
+  it("a changed group is looked up in the index once, and so is its base", async () => {
+    const t = await scratch.repo();
+    const src = await scratch.dir("src");
+    const db = path.join(src, "openclaw-agent.sqlite");
+    buildOpenClawLikeDb(db, 4 * 1024 * 1024);
+    await t.repo.commit(src);
+    editOpenClawLikeDb(db, "update-random", 0.02, 31);
+    const asked = { hasBlob: [] as string[], blob: [] as string[] };
+    const spies = (["hasBlob", "blob"] as const).map((name) => {
+      const original = IndexCache.prototype[name] as (id: string) => unknown;
+      return vi.spyOn(IndexCache.prototype, name).mockImplementation(function (this: IndexCache, id: string) {
+        asked[name].push(id);
+        return original.call(this, id);
+      } as never);
+    });
+    const { snapshot } = await t.repo.commit(src).finally(() => spies.forEach((spy) => spy.mockRestore()));
+    expect(snapshot.stats.addedDeltas).toBeGreaterThan(5);
+    for (const name of ["hasBlob", "blob"] as const) expect(new Set(asked[name]).size, name).toBe(asked[name].length);
   });
 
   it("prune keeps the bases of deltas when the snapshots that stored them are forgotten, also through repacks", async () => {

@@ -1,6 +1,6 @@
 import { chunkId, type RepoKeys } from "../../crypto/keys.ts";
 import { BlobType } from "../../repo/blob.ts";
-import type { IndexCache } from "../../index/cache.ts";
+import type { BlobLocation, IndexCache } from "../../index/cache.ts";
 import type { BlobReader, PlaintextArena } from "../blob-reader.ts";
 import type { BlobWriter } from "./blob-writer.ts";
 
@@ -49,6 +49,8 @@ export class DeltaSink {
   private readonly previous: readonly string[];
   private index = 0;
   private staged: { id: string; data: Uint8Array; base: string }[] = [];
+  /** The index locations baseFor found of the staged groups' bases, for reading them. */
+  private located = new Map<string, BlobLocation>();
   private stagedBytes = 0;
   /** Where the staged groups are copied and their bases decoded (the writer reads a blob's data, and its base's, before add returns). */
   private readonly arena: DeltaArena;
@@ -96,7 +98,9 @@ export class DeltaSink {
    */
   async flush(): Promise<void> {
     const staged = this.staged;
+    const located = this.located;
     this.staged = [];
+    this.located = new Map();
     this.stagedBytes = 0;
     if (staged.length === 0) return;
     this.flushes++;
@@ -109,7 +113,7 @@ export class DeltaSink {
     // every base, 50-60 MB a day on the 1.5 GB bench state): a delta is decoded against the base
     // as stored under its id, whatever those bytes are, so the new group restores exactly even if
     // they did not match it.
-    const bases = await this.reader.readMap(staged.map((s) => s.base), { arena: (this.arena.bases ??= {}), checkId: false });
+    const bases = await this.reader.readMap(staged.map((s) => s.base), { arena: (this.arena.bases ??= {}), checkId: false, located });
     const deltasBefore = this.writer.stats.addedDeltas;
     for (const s of staged) await this.writer.addAbsent(BlobType.data, s.data, s.id, { id: s.base, data: bases.get(s.base)! });
     this.lastWindow = { groups: staged.length, deltasBefore, encoded: this.writer.encoded() };
@@ -137,6 +141,8 @@ export class DeltaSink {
     if (previous === undefined || previous === id) return undefined;
     const loc = this.cache.blob(previous);
     if (!loc || loc.type !== BlobType.data) return undefined;
-    return loc.base ?? previous;
+    if (loc.base !== undefined) return loc.base;
+    this.located.set(previous, loc);
+    return previous;
   }
 }
