@@ -17,6 +17,7 @@ import { IntegrityError, LockedError, PathError, ScratchFullError } from "../../
 import { openPrivateCopy, quickCheck } from "./sqlite-check.ts";
 import { openWalCapture } from "./wal-capture.ts";
 import { openLiveDatabase } from "./live-connections.ts";
+import { SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_IOERR, SQLITE_LOCKED, SQLITE_NOTADB, SQLITE_PERM, SQLITE_READONLY, sqliteCode } from "./result-codes.ts";
 
 export { isSidecarAmong, isSqliteSidecar, sqliteSidecarBase } from "./sidecars.ts";
 export { DEFAULT_SQLITE_GROUP_PAGES } from "./group-pages.ts";
@@ -102,17 +103,6 @@ const DEFAULT_BUSY_TIMEOUT_MS = 2_000;
 const DEFAULT_ATTEMPTS = 5;
 /** Pages per backup step: all of them, so one step copies one snapshot and never restarts. */
 const ALL_PAGES = 0x7fffffff;
-
-// SQLite primary result codes (errcode & 0xff).
-const SQLITE_PERM = 3;
-const SQLITE_BUSY = 5;
-const SQLITE_LOCKED = 6;
-const SQLITE_READONLY = 8;
-const SQLITE_IOERR = 10;
-const SQLITE_CORRUPT = 11;
-const SQLITE_FULL = 13;
-const SQLITE_CANTOPEN = 14;
-const SQLITE_NOTADB = 26;
 
 /**
  * Copies the database at `dbPath` into a new file in `tmpDir`, read through its WAL in place when
@@ -432,11 +422,6 @@ async function fileState(source: string): Promise<string> {
 
 async function removeDatabaseFiles(file: string): Promise<void> {
   await Promise.all(["", "-journal", "-wal", "-shm"].map((s) => fs.rm(file + s, { force: true }).catch(() => {})));
-}
-
-function sqliteCode(err: unknown): number | undefined {
-  const code = (err as { errcode?: unknown } | undefined)?.errcode;
-  return typeof code === "number" && code > 0 ? code & 0xff : undefined;
 }
 
 function errText(err: unknown): string {

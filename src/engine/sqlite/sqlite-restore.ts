@@ -13,6 +13,7 @@ import { IntegrityError, LockedError, PathError } from "../../errors.ts";
 import { readSqliteHeader } from "./sqlite-capture.ts";
 import { openPrivateCopy } from "./sqlite-check.ts";
 import { openLiveDatabase } from "./live-connections.ts";
+import { SQLITE_BUSY, SQLITE_LOCKED, sqliteCode } from "./result-codes.ts";
 
 export interface RestoreIntoOptions {
   /** Attempts while the target stays locked by another connection (≥ 1). */
@@ -22,8 +23,6 @@ export interface RestoreIntoOptions {
 }
 
 const ALL_PAGES = 0x7fffffff;
-const SQLITE_BUSY = 5;
-const SQLITE_LOCKED = 6;
 
 /**
  * Overwrites the content of the database at `target` with the database file `copy` (a capture,
@@ -112,8 +111,7 @@ async function targetState(target: string, busyTimeoutMs: number): Promise<numbe
     db.exec("ROLLBACK");
     return undefined;
   } catch (err) {
-    const code = (err as { errcode?: unknown }).errcode;
-    return typeof code === "number" && code > 0 ? code & 0xff : undefined;
+    return sqliteCode(err);
   } finally {
     db?.close();
   }

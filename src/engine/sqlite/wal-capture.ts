@@ -16,14 +16,13 @@ import { pathToFileURL } from "node:url";
 import { DatabaseSync } from "node:sqlite";
 import { openedHere } from "./live-connections.ts";
 import { IntegrityError } from "../../errors.ts";
+import { SQLITE_BUSY, SQLITE_LOCKED, sqliteCode } from "./result-codes.ts";
 
 const WAL_HEADER_BYTES = 32;
 const FRAME_HEADER_BYTES = 24;
 const WAL_MAGIC_LE = 0x377f0682;
 const WAL_MAGIC_BE = 0x377f0683;
 const WAL_VERSION = 3007000;
-const SQLITE_BUSY = 5;
-const SQLITE_LOCKED = 6;
 const DB_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 /** WAL bytes read at a time while its frames are checked. */
 const WAL_SCAN_BYTES = 1024 * 1024;
@@ -174,7 +173,7 @@ function pinRead(source: string, readWrite: boolean, timeout: number): DatabaseS
   } catch (err) {
     if (db?.isOpen) db.close();
     // A lock would hold off a read-only connection just as long.
-    const code = Number((err as { errcode?: unknown }).errcode) & 0xff;
+    const code = sqliteCode(err);
     if (readWrite && code !== SQLITE_BUSY && code !== SQLITE_LOCKED) return pinRead(source, false, timeout);
     throw err;
   }
