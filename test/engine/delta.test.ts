@@ -11,6 +11,7 @@ import { observedBackend } from "../helpers/observed-backend.ts";
 import { useScratch } from "../helpers/scratch.ts";
 import { Repository } from "../../src/engine/repository.ts";
 import { IndexCache } from "../../src/index/cache.ts";
+import { committedDatabase } from "../helpers/committed-database.ts";
 
 /** Rows of the repository's index cache: each blob and the base it is a delta of, if any. */
 async function indexedBlobs(t: TestRepo): Promise<Map<string, { base: string | null; pack: string }>> {
@@ -91,11 +92,7 @@ describe("database page groups stored as deltas of their previous version", () =
   });
 
   it("a changed group is looked up in the index once, and so is its base", async () => {
-    const t = await scratch.repo();
-    const src = await scratch.dir("src");
-    const db = path.join(src, "openclaw-agent.sqlite");
-    buildOpenClawLikeDb(db, 4 * 1024 * 1024);
-    await t.repo.commit(src);
+    const { t, src, db } = await committedDatabase(scratch, "openclaw-agent.sqlite", 4 * 1024 * 1024);
     editOpenClawLikeDb(db, "update-random", 0.02, 31);
     const asked = { hasBlob: [] as string[], blob: [] as string[] };
     const spies = (["hasBlob", "blob"] as const).map((name) => {

@@ -4,12 +4,13 @@
 import { describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { buildOpenClawLikeDb, editOpenClawLikeDb } from "../../helpers/sqlite-writer.ts";
+import { editOpenClawLikeDb } from "../../helpers/sqlite-writer.ts";
 import { useScratch } from "../../helpers/scratch.ts";
 import { materialize } from "../../../src/engine/checkout/materialize.ts";
 import { loadListing, resolveSnapshot } from "../../../src/engine/snapshots.ts";
 import type { RepoContext } from "../../../src/engine/context.ts";
 import type { Repository } from "../../../src/engine/repository.ts";
+import { committedDatabase } from "../../helpers/committed-database.ts";
 
 /** The engine's context behind a repository (what checkout hands materialize). */
 const contextOf = (repo: Repository) => (repo as unknown as { ctx: RepoContext }).ctx;
@@ -18,11 +19,7 @@ describe("deltas past the assembler's bound", () => {
   const scratch = useScratch();
 
   it("are read apart with their bases and restore the same bytes, whatever the bound", async () => {
-    const t = await scratch.repo();
-    const src = await scratch.dir("src");
-    const db = path.join(src, "openclaw-agent.sqlite");
-    buildOpenClawLikeDb(db, 4 * 1024 * 1024);
-    await t.repo.commit(src);
+    const { t, src, db } = await committedDatabase(scratch, "openclaw-agent.sqlite", 4 * 1024 * 1024);
     editOpenClawLikeDb(db, "update-random", 0.02, 11);
     const { snapshot } = await t.repo.commit(src);
     // What a checkout through the public API restores (the snapshot holds the database as a

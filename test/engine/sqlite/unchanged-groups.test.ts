@@ -6,10 +6,11 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { backup, DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
-import { buildOpenClawLikeDb, editOpenClawLikeDb } from "../../helpers/sqlite-writer.ts";
+import { editOpenClawLikeDb } from "../../helpers/sqlite-writer.ts";
 import { useScratch } from "../../helpers/scratch.ts";
 import { deriveKeys, generateMasterKey } from "../../../src/crypto/keys.ts";
 import { GROUP_HASH_BYTES, GROUP_HASH_URL, groupHashSeed, UnchangedGroups } from "../../../src/engine/sqlite/unchanged-groups.ts";
+import { committedDatabase } from "../../helpers/committed-database.ts";
 
 const SEED = groupHashSeed(deriveKeys(generateMasterKey()));
 
@@ -86,11 +87,7 @@ describe("unchanged page groups are recognised by a seeded 128-bit hash", () => 
   });
 
   it("a database changed between commits restores to exactly its captured state, and its group hashes are kept per file", async () => {
-    const t = await scratch.repo();
-    const src = await scratch.dir("src");
-    const db = path.join(src, "openclaw.sqlite");
-    buildOpenClawLikeDb(db, 6 * 1024 * 1024);
-    await t.repo.commit(src);
+    const { t, src, db } = await committedDatabase(scratch, "openclaw.sqlite", 6 * 1024 * 1024);
     for (const [round, edit] of (["update-random", "append", "update-recent"] as const).entries()) {
       editOpenClawLikeDb(db, edit, 0.03, 20 + round);
       const expected = path.join(await scratch.dir("expected"), "copy.sqlite");
