@@ -248,6 +248,11 @@ export class IndexCache {
     this.addPacks("", packs);
   }
 
+  /** The ids of the packs headerPacks() returns, without their blobs. */
+  headerPackIds(): string[] {
+    return this.db.prepare<[], string>("SELECT id FROM packs WHERE manifest = ''").pluck().all();
+  }
+
   /** The packs addHeaderPacks recorded that no manifest has listed since, with their blobs. */
   headerPacks(): ManifestPack[] {
     return this.db

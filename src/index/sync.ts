@@ -54,7 +54,14 @@ export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoK
   for await (const obj of backend.list(INDEX_PREFIX)) if (isObjectId(idOf(obj.key))) remote.add(idOf(obj.key));
   let known = cache.manifestIds();
   let fullReload = known.size === 0;
-  if ([...known].some((id) => !remote.has(id))) {
+  // Packs this cache indexed from their own headers are in no manifest, so a prune elsewhere that
+  // deleted them (leftovers of a commit that died) changed no manifest: only the bucket's listing
+  // shows they are gone. Their blobs must leave the index, or the next commit would take them
+  // from a pack that no longer exists.
+  const fromHeaders = cache.headerPackIds();
+  const inBucket = fromHeaders.length > 0 ? await bucketPacks(backend) : undefined;
+  const headerPackGone = fromHeaders.some((id) => !inBucket!.has(id));
+  if (headerPackGone || [...known].some((id) => !remote.has(id))) {
     cache.clearPacks();
     known = new Set();
     fullReload = true;
@@ -69,14 +76,14 @@ export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoK
   if (fullReload || damaged.length > 0) {
     const indexed = new Set(cache.packs().map((p) => p.id));
     const uncovered: ManifestPack[] = [];
-    for await (const obj of backend.list(DATA_PREFIX)) {
-      const id = idOf(obj.key);
-      if (!isObjectId(id) || indexed.has(id)) continue;
-      const blobs = await tolerate(damaged, obj.key, () => readHeaderByRange(backend, keys, id, obj.size)).catch((err: unknown) => {
+    for (const [id, size] of inBucket ?? (await bucketPacks(backend))) {
+      if (indexed.has(id)) continue;
+      const key = packKey(id);
+      const blobs = await tolerate(damaged, key, () => readHeaderByRange(backend, keys, id, size)).catch((err: unknown) => {
         if (err instanceof ObjectNotFoundError) return undefined; // deleted meanwhile (a prune elsewhere)
         throw err;
       });
-      if (blobs) uncovered.push({ id, size: obj.size, blobs });
+      if (blobs) uncovered.push({ id, size, blobs });
     }
     if (uncovered.length) cache.addHeaderPacks(uncovered);
     packsFromHeaders = uncovered.length;
@@ -99,6 +106,13 @@ export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoK
   }
   cache.setDamaged(damaged);
   return { damaged, packsFromHeaders };
+}
+
+/** The packs in the bucket: id and size. */
+async function bucketPacks(backend: Backend): Promise<Map<string, number>> {
+  const packs = new Map<string, number>();
+  for await (const obj of backend.list(DATA_PREFIX)) if (isObjectId(idOf(obj.key))) packs.set(idOf(obj.key), obj.size);
+  return packs;
 }
 
 /**

@@ -52,4 +52,46 @@ describe("commit after an interrupted commit", () => {
     expect(await describeTree(out)).toEqual(await describeTree(src));
     expect((await next.check({ readData: true })).ok).toBe(true);
   });
+
+  it("a pack one cache indexed from its header and a prune elsewhere deleted is dropped from that cache: its next commit stores the blobs again, and everything restores", async () => {
+    const src = await scratch.dir("src");
+    await fs.writeFile(path.join(src, "base.txt"), "first\n");
+    const t = await scratch.repo({ packSize: 256 * 1024 });
+    await t.repo.commit(src);
+
+    // A commit that dies at its manifest leaves packs no manifest lists.
+    const rand = prng(16);
+    for (let i = 0; i < 3; i++) await fs.writeFile(path.join(src, `f${i}.bin`), randomBytesFrom(rand, 1024 * 1024));
+    const cut = await t.reopen({
+      wrapBackend: (b) => {
+        const faulty = faultyBackend(b, { failPutFrom: 1 });
+        return { ...b, location: b.location, put: (key, body) => (key.startsWith(INDEX_PREFIX) ? faulty.put(key, body) : b.put(key, body)), get: (k, r) => b.get(k, r), head: (k) => b.head(k), list: (p) => b.list(p), delete: (k) => b.delete(k), counts: () => b.counts(), close: () => b.close() };
+      },
+    });
+    await expect(cut.commit(src)).rejects.toThrow(/injected failure/);
+    await cut.close();
+    const packs = async () => {
+      const ids: string[] = [];
+      for await (const o of t.raw.list(DATA_PREFIX)) ids.push(o.key);
+      return ids;
+    };
+    const withOrphans = await packs();
+
+    // Another machine's cache, new: its first sync indexes those packs from their headers.
+    const other = await t.reopen({ cacheDir: await scratch.dir("other-cache") });
+    expect(await other.log()).toHaveLength(1);
+    // A prune whose cache never saw them deletes them as leftovers; no manifest changes.
+    await t.repo.prune();
+    expect((await packs()).length).toBeLessThan(withOrphans.length);
+
+    // The other machine commits the same files: they are stored again, not taken from the gone packs.
+    const { snapshot } = await other.commit(src);
+    expect(snapshot.stats.addedBytes).toBeGreaterThan(3 * 1024 * 1024);
+    const out = path.join(await scratch.dir("out"), "restored");
+    await other.checkout(snapshot.id, out);
+    expect(await describeTree(out)).toEqual(await describeTree(src));
+    const fresh = await t.reopen({ cacheDir: await scratch.dir("fresh-cache") });
+    expect((await fresh.check({ readData: true })).ok).toBe(true);
+    expect((await other.check({ readData: true })).ok).toBe(true);
+  });
 });
