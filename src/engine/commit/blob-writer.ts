@@ -132,7 +132,7 @@ export class BlobWriter {
    * reused buffer. With a `base`, it may be stored as a delta against it (see encodeBlobInto);
    * whether it was is counted in stats.addedDeltas once it is encoded (see encoded()).
    */
-  add(type: BlobType, data: Uint8Array, id = chunkId(this.keys, data), base?: DeltaBase): Promise<string> {
+  async add(type: BlobType, data: Uint8Array, id = chunkId(this.keys, data), base?: DeltaBase): Promise<string> {
     return this.store(type, data, id, base, true);
   }
 
@@ -142,7 +142,7 @@ export class BlobWriter {
    * are still recognised; one another process indexed meanwhile is stored again, which costs
    * bytes, never correctness.
    */
-  addAbsent(type: BlobType, data: Uint8Array, id: string, base?: DeltaBase): Promise<string> {
+  async addAbsent(type: BlobType, data: Uint8Array, id: string, base?: DeltaBase): Promise<string> {
     return this.store(type, data, id, base, false);
   }
 
