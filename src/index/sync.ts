@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { IntegrityError, ObjectNotFoundError } from "../errors.ts";
 import type { Backend } from "../storage/backend.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
-import { DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX, idOf, manifestKey, packKey, snapshotKey, isObjectId } from "../repo/layout.ts";
+import { INDEX_PREFIX, SNAPSHOTS_PREFIX, idOf, manifestKey, packKey, packsInBucket, snapshotKey, isObjectId } from "../repo/layout.ts";
 import { decodeManifest, type ManifestPack } from "../repo/manifest.ts";
 import { PACK_TRAILER_BYTES, packHeaderFromBytes, packHeaderLength } from "../repo/pack.ts";
 import { decodeSnapshot } from "../repo/snapshot.ts";
@@ -59,7 +59,7 @@ export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoK
   // shows they are gone. Their blobs must leave the index, or the next commit would take them
   // from a pack that no longer exists.
   const fromHeaders = cache.headerPackIds();
-  const inBucket = fromHeaders.length > 0 ? await bucketPacks(backend) : undefined;
+  const inBucket = fromHeaders.length > 0 ? await packsInBucket(backend) : undefined;
   const headerPackGone = fromHeaders.some((id) => !inBucket!.has(id));
   if (headerPackGone || [...known].some((id) => !remote.has(id))) {
     cache.clearPacks();
@@ -76,7 +76,7 @@ export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoK
   if (fullReload || damaged.length > 0) {
     const indexed = new Set(cache.packs().map((p) => p.id));
     const uncovered: ManifestPack[] = [];
-    for (const [id, size] of inBucket ?? (await bucketPacks(backend))) {
+    for (const [id, size] of inBucket ?? (await packsInBucket(backend))) {
       if (indexed.has(id)) continue;
       const key = packKey(id);
       const blobs = await tolerate(damaged, key, () => readHeaderByRange(backend, keys, id, size)).catch((err: unknown) => {
@@ -106,13 +106,6 @@ export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoK
   }
   cache.setDamaged(damaged);
   return { damaged, packsFromHeaders };
-}
-
-/** The packs in the bucket: id and size. */
-async function bucketPacks(backend: Backend): Promise<Map<string, number>> {
-  const packs = new Map<string, number>();
-  for await (const obj of backend.list(DATA_PREFIX)) if (isObjectId(idOf(obj.key))) packs.set(idOf(obj.key), obj.size);
-  return packs;
 }
 
 /**

@@ -1,5 +1,7 @@
 // Object names under the repository prefix (format version 1).
 
+import type { Backend } from "../storage/backend.ts";
+
 export const CONFIG_KEY = "config";
 export const KEYS_PREFIX = "keys/";
 export const DATA_PREFIX = "data/";
@@ -20,3 +22,10 @@ export function idOf(key: string): string {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 export const isObjectId = (s: string) => HEX64.test(s);
+
+/** The packs in the bucket, by id, with their sizes (objects under data/ whose names are ids). */
+export async function packsInBucket(backend: Pick<Backend, "list">): Promise<Map<string, number>> {
+  const packs = new Map<string, number>();
+  for await (const obj of backend.list(DATA_PREFIX)) if (isObjectId(idOf(obj.key))) packs.set(idOf(obj.key), obj.size);
+  return packs;
+}

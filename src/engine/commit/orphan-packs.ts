@@ -1,4 +1,4 @@
-import { DATA_PREFIX, idOf, isObjectId, manifestKey } from "../../repo/layout.ts";
+import { manifestKey, packsInBucket } from "../../repo/layout.ts";
 import { encodeManifest, type ManifestPack } from "../../repo/manifest.ts";
 import { readHeaderByRange } from "../../index/sync.ts";
 import type { RepoContext } from "../context.ts";
@@ -14,11 +14,10 @@ import type { RepoContext } from "../context.ts";
 export async function adoptOrphanPacks(ctx: RepoContext): Promise<ManifestPack[]> {
   const indexed = new Set(ctx.cache.packs().map((p) => p.id));
   const adopted: ManifestPack[] = [];
-  for await (const obj of ctx.backend.list(DATA_PREFIX)) {
-    const id = idOf(obj.key);
-    if (!isObjectId(id) || indexed.has(id)) continue;
+  for (const [id, size] of await packsInBucket(ctx.backend)) {
+    if (indexed.has(id)) continue;
     try {
-      adopted.push({ id, size: obj.size, blobs: await readHeaderByRange(ctx.backend, ctx.keys, id, obj.size) });
+      adopted.push({ id, size, blobs: await readHeaderByRange(ctx.backend, ctx.keys, id, size) });
     } catch {
       continue;
     }

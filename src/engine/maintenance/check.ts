@@ -1,6 +1,6 @@
 import { randomInt } from "node:crypto";
 import { ClawbackError, IntegrityError, UsageError } from "../../errors.ts";
-import { CONFIG_KEY, DATA_PREFIX, INDEX_PREFIX, KEYS_PREFIX, SNAPSHOTS_PREFIX, idOf, isObjectId, packKey, snapshotKey } from "../../repo/layout.ts";
+import { CONFIG_KEY, DATA_PREFIX, INDEX_PREFIX, KEYS_PREFIX, SNAPSHOTS_PREFIX, idOf, isObjectId, packKey, packsInBucket, snapshotKey } from "../../repo/layout.ts";
 import { parseConfig } from "../../repo/config.ts";
 import { keyFileId, openConfigCopy, parseKeyFile } from "../../crypto/keyfile.ts";
 import { decodeBlob } from "../../repo/blob.ts";
@@ -72,8 +72,7 @@ export async function check(ctx: RepoContext, opts: CheckOptions = {}, keys?: Ch
     for (const d of sync.damaged) if (d.object.startsWith(DATA_PREFIX)) report(d.object, d.message);
   });
 
-  const packSizes = new Map<string, number>();
-  for await (const obj of ctx.backend.list(DATA_PREFIX)) if (isObjectId(idOf(obj.key))) packSizes.set(idOf(obj.key), obj.size);
+  const packSizes = await packsInBucket(ctx.backend);
 
   const manifestPacks = new Map<string, PackEntry[]>();
   for await (const obj of ctx.backend.list(INDEX_PREFIX)) {

@@ -1,6 +1,6 @@
 import * as path from "node:path";
 import { BlobType } from "../../repo/blob.ts";
-import { DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX, idOf, isObjectId, manifestKey, packKey } from "../../repo/layout.ts";
+import { DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX, manifestKey, packKey, packsInBucket } from "../../repo/layout.ts";
 import { encodeManifest, type ManifestPack } from "../../repo/manifest.ts";
 import { acquireLock } from "../../repo/lock.ts";
 import { syncIndexBesidePrune } from "../../index/resync.ts";
@@ -60,11 +60,7 @@ export async function prune(ctx: RepoContext, opts: PruneOptions = {}): Promise<
 
     // Packs in the bucket that no manifest lists: left by commits that died before their manifest.
     const indexed = new Set(ctx.cache.packs().map((p) => p.id));
-    const orphans: { id: string; size: number }[] = [];
-    for await (const obj of ctx.backend.list(DATA_PREFIX)) {
-      const id = idOf(obj.key);
-      if (isObjectId(id) && !indexed.has(id)) orphans.push({ id, size: obj.size });
-    }
+    const orphans = [...(await packsInBucket(ctx.backend))].filter(([id]) => !indexed.has(id)).map(([id, size]) => ({ id, size }));
     const unsure = lock.setAside.some((l) => !l.holderGone);
     const partials = await partialWrites(ctx, unsure ? Date.now() - PARTIAL_WRITE_GRACE_MS : Infinity);
 

@@ -1,5 +1,5 @@
 import { ObjectNotFoundError } from "../../errors.ts";
-import { CONFIG_KEY, DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX, idOf, isObjectId, manifestKey, packKey } from "../../repo/layout.ts";
+import { CONFIG_KEY, INDEX_PREFIX, SNAPSHOTS_PREFIX, idOf, isObjectId, manifestKey, packKey, packsInBucket } from "../../repo/layout.ts";
 import { decodeBlob } from "../../repo/blob.ts";
 import { ClawbackError } from "../../errors.ts";
 import { decodeManifest, encodeManifest, type ManifestPack } from "../../repo/manifest.ts";
@@ -62,8 +62,7 @@ export async function repair(ctx: RepoContext, opts: RepairOptions = {}, config:
     await syncIndex(ctx.cache, ctx.backend, ctx.keys);
 
     // Pack manifests.
-    const packSizes = new Map<string, number>();
-    for await (const obj of ctx.backend.list(DATA_PREFIX)) if (isObjectId(idOf(obj.key))) packSizes.set(idOf(obj.key), obj.size);
+    const packSizes = await packsInBucket(ctx.backend);
     const listed = new Map<string, ManifestPack>();
     const oldManifests: string[] = [];
     let stale = false;
