@@ -72,3 +72,21 @@ export function hash(src: usize, len: u32, seedLo: u64, seedHi: u64): u64 {
 export function high(): u64 {
   return highHalf;
 }
+
+/**
+ * Hashes the consecutive groups of `groupLen` bytes in the `len` bytes at `src` (the last group
+ * may be shorter) and stores each group's 16 bytes (the low half, then the high, little-endian)
+ * one after another from `out`: one call per range instead of one per group, whose 64-bit
+ * arguments and result each cross into JavaScript as a BigInt.
+ */
+export function hashGroups(src: usize, len: u32, groupLen: u32, seedLo: u64, seedHi: u64, out: usize): void {
+  let at: u32 = 0;
+  let o = out;
+  while (at < len) {
+    const n = min<u32>(groupLen, len - at);
+    store<u64>(o, hash(src + <usize>at, n, seedLo, seedHi));
+    store<u64>(o, highHalf, 8);
+    o += 16;
+    at += n;
+  }
+}

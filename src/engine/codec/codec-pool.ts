@@ -5,6 +5,7 @@ import { decodeSlices, fromWorkerFailure, type BatchItem, type BlobSlice, type C
 import type { SealedItem } from "./held-deltas.ts";
 import type { Placement } from "./placed-writes.ts";
 import type { VerifyItem } from "./verify-file.ts";
+import type { GroupHashRequest } from "../sqlite/page-reader.ts";
 
 /**
  * Compresses and seals blobs for commit, opens and verifies them for checkout: on worker threads
@@ -46,6 +47,12 @@ export interface BlobCodec {
    * Undefined for the inline codec.
    */
   writeDeltas?(bytes: Buffer, items: SealedItem[], targets: number[], places: Placement[][]): Promise<void>;
+  /**
+   * Reads a range of a captured database's page groups on another thread, through the descriptor
+   * the request names (which the caller keeps open until this settles), and resolves with their
+   * hashes (see UnchangedGroups.scan). Undefined for the inline codec.
+   */
+  hashGroups?(range: GroupHashRequest): Promise<Uint8Array>;
   /**
    * Starts the worker threads now rather than with the first request: a thread takes about a
    * tenth of a second to start, which a caller about to send work can spend doing something else.
@@ -100,6 +107,7 @@ export function createCodec(keys: RepoKeys, threads: number | CodecThreads = def
           verifyFiles: (items: VerifyItem[]) => workers.verifyFiles(items),
           writeRange: (bytes: Uint8Array, blobs: BlobSlice[], places: Placement[][], where: string, movable: boolean) => workers.writeRange(bytes, blobs, places, where, movable),
           writeDeltas: (bytes: Buffer, items: SealedItem[], targets: number[], places: Placement[][]) => workers.writeDeltas(bytes, items, targets, places),
+          hashGroups: (range: GroupHashRequest) => workers.hashGroups(range),
         }
       : {}),
     decodeRange: t.decode > 0 && workers ? (bytes, blobs, where, arena) => workers.decodeRange(bytes, blobs, where, arena) : async (bytes, blobs, where, arena) => decodeSlices(keys, bytes, blobs, where, arena).plain,
@@ -159,6 +167,11 @@ class WorkerPool {
 
   async writeDeltas(bytes: Buffer, items: SealedItem[], targets: number[], places: Placement[][]): Promise<void> {
     await this.send({ seq: 0, op: "deltas", bytes, items, targets, places }, owns(bytes) ? [bytes.buffer as ArrayBuffer] : []);
+  }
+
+  async hashGroups(range: GroupHashRequest): Promise<Uint8Array> {
+    const transfer = owns(range.overlayImages) && range.overlayImages.byteLength > 0 ? [range.overlayImages.buffer as ArrayBuffer] : [];
+    return (await this.send({ seq: 0, op: "hashGroups", range }, transfer)).hashes!;
   }
 
   async decodeRange(bytes: Uint8Array, blobs: BlobSlice[], where: string, arena?: Buffer): Promise<Buffer[]> {

@@ -5,6 +5,7 @@ import { IntegrityError, PathError } from "../../errors.ts";
 import type { SealedItem } from "./held-deltas.ts";
 import type { Placement } from "./placed-writes.ts";
 import type { VerifyItem } from "./verify-file.ts";
+import type { GroupHashRequest } from "../sqlite/page-reader.ts";
 import { afterBlobs } from "./young-gc.ts";
 
 export interface BlobSlice {
@@ -33,7 +34,9 @@ export type CodecRequest =
   /** Decode a fetched range and write each plaintext to its places (`places[i]` for `blobs[i]`). */
   | { seq: number; op: "write"; bytes: Uint8Array; blobs: BlobSlice[]; places: Placement[][]; where: string }
   /** Decode deltas with their bases (decodeHeldDeltas) and write item `targets[i]` to `places[i]`. */
-  | { seq: number; op: "deltas"; bytes: Uint8Array; items: SealedItem[]; targets: number[]; places: Placement[][] };
+  | { seq: number; op: "deltas"; bytes: Uint8Array; items: SealedItem[]; targets: number[]; places: Placement[][] }
+  /** Read a range of a captured database's page groups through the caller's descriptor and hash them (hashGroupRange). */
+  | { seq: number; op: "hashGroups"; range: GroupHashRequest };
 
 export interface CodecResponse {
   seq: number;
@@ -45,6 +48,8 @@ export interface CodecResponse {
   /** encode: the request's input buffer, handed back for the next batch; write: its sealed bytes, likewise. */
   input?: Uint8Array;
   plain?: Uint8Array[];
+  /** hashGroups: the groups' hashes, in order. */
+  hashes?: Uint8Array;
   error?: WorkerFailure;
 }
 

@@ -1,11 +1,13 @@
-// Worker thread entry: the CPU-heavy half of commit (compress, seal) and checkout (open and
-// decompress; read restored files back, re-deriving every chunk id), off the main thread. Imported by nothing; started by codec-pool.ts.
+// Worker thread entry: the CPU-heavy half of commit (compress, seal; read and hash a database's
+// page groups) and checkout (open and decompress; read restored files back, re-deriving every
+// chunk id), off the main thread. Imported by nothing; started by codec-pool.ts.
 import { parentPort, workerData } from "node:worker_threads";
 import type { RepoKeys } from "../../crypto/keys.ts";
 import { decodeSlices, encodeBatch, toWorkerFailure, type CodecRequest, type CodecResponse } from "./codec-protocol.ts";
 import { decodeHeldDeltas } from "./held-deltas.ts";
 import { writePlaced } from "./placed-writes.ts";
 import { afterBlobs } from "./young-gc.ts";
+import { hashGroupRange } from "./group-scan.ts";
 import { verifyRestoredFile, VERIFY_BLOCK } from "./verify-file.ts";
 
 interface WorkerSetup {
@@ -25,6 +27,13 @@ function serve(port: NonNullable<typeof parentPort>, raw: WorkerSetup): void {
 let writeArena: Buffer | undefined;
 
 function handle(port: NonNullable<typeof parentPort>, keys: RepoKeys, req: CodecRequest, encoded: Int32Array): void {
+  if (req.op === "hashGroups") {
+    hashGroupRange(req.range).then(
+      (hashes) => port.postMessage({ seq: req.seq, hashes } satisfies CodecResponse, [hashes.buffer as ArrayBuffer]),
+      (err: unknown) => port.postMessage({ seq: req.seq, error: toWorkerFailure(err) } satisfies CodecResponse),
+    );
+    return;
+  }
   try {
     if (req.op === "encode") {
       // The input and output buffers go back to the main thread, which reuses them for later

@@ -14,6 +14,7 @@ import type { UnchangedGroups } from "../sqlite/unchanged-groups.ts";
 import type { WholeFileReader } from "./whole-read.ts";
 import { captureForStore, type FileScrub } from "./scrub.ts";
 import { openWalCapture } from "../sqlite/wal-capture.ts";
+import type { GroupHashRequest, PageSource } from "../sqlite/page-reader.ts";
 
 export interface ReadContent {
   chunks: string[];
@@ -29,6 +30,8 @@ export interface ReadContent {
 interface CapturedPages {
   capture: "wal" | "copy";
   groups(groupPages: number): AsyncIterable<Uint8Array>;
+  /** The same pages by position, where they can be read so (see UnchangedGroups.scan). */
+  source?: PageSource;
   /** The quick_check of what is read, when one was asked for. */
   check?: () => Promise<void>;
   release(): Promise<void>;
@@ -43,15 +46,31 @@ interface CapturedPages {
 async function openPages(absPath: string, opts: { scratch: ScratchDir; captured?: Promise<CapturedDatabase>; scrub?: FileScrub; quickCheck?: boolean }): Promise<CapturedPages> {
   if (!opts.captured && !opts.scrub?.database && !opts.quickCheck) {
     const wal = await openWalCapture(absPath);
-    if ("capture" in wal) return { capture: "wal", groups: (n) => wal.capture.groups(n), release: () => wal.capture.release() };
+    if ("capture" in wal) return { capture: "wal", groups: (n) => wal.capture.groups(n), source: wal.capture.source, release: () => wal.capture.release() };
   }
   const copy = await (opts.captured ?? captureForStore(absPath, opts.scratch, opts.scrub?.database));
-  return {
-    capture: "copy",
-    groups: (n) => pageGroups(copy.file, copy.pageSize, n),
-    ...(opts.quickCheck ? { check: () => copy.check() } : {}),
-    release: () => fs.rm(copy.file, { force: true }),
-  };
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(copy.file, "r");
+    const { size } = await handle.stat();
+    // A copy is whole pages; anything else is streamed as it is, as before.
+    const source = size % copy.pageSize === 0 ? { fd: handle.fd, pageSize: copy.pageSize, pages: size / copy.pageSize, overlay: new Map(), where: absPath } : undefined;
+    const opened = handle;
+    return {
+      capture: "copy",
+      groups: (n) => pageGroups(copy.file, copy.pageSize, n),
+      ...(source ? { source } : {}),
+      ...(opts.quickCheck ? { check: () => copy.check() } : {}),
+      release: async () => {
+        await opened.close();
+        await fs.rm(copy.file, { force: true });
+      },
+    };
+  } catch (err) {
+    await handle?.close();
+    await fs.rm(copy.file, { force: true });
+    throw err;
+  }
 }
 
 /**
@@ -120,6 +139,8 @@ export async function readContent(
     scrub?: FileScrub;
     /** Run quick_check on a database's copy while it is stored (see check-schedule.ts). */
     quickCheck?: boolean;
+    /** Hashes a range of a database's groups on another thread (BlobCodec.hashGroups): see UnchangedGroups.scan. */
+    hashGroups?: (range: GroupHashRequest) => Promise<Uint8Array>;
   },
 ): Promise<ReadContent> {
   const size = Number(before.size);
@@ -134,8 +155,14 @@ export async function readContent(
       const checking = pages.check?.().then((): CheckOutcome => ({ passed: true }), (err: unknown): CheckOutcome => ({ passed: false, problem: (err as Error).message }));
       const groups = opts.pageGroupSink;
       const add = groups ? groups.add : opts.sink;
-      const sink = opts.unchanged ? opts.unchanged.groups.sink(add, opts.unchanged.stillStored, () => groups?.skip()) : add;
-      const content = await consume(pages.groups(opts.groupPages), { sink }, true);
+      const skipped = () => groups?.skip();
+      const unchanged = opts.unchanged;
+      // With a last version's hashes to compare against, the groups are read and hashed on the
+      // codec worker and only the changed ones here; without, every group is new and read here.
+      const content: ReadContent =
+        unchanged?.groups.hasPrevious && opts.hashGroups && pages.source
+          ? { ...(await unchanged.groups.scan(pages.source, opts.groupPages, opts.hashGroups, add, unchanged.stillStored, skipped)), sqlite: true }
+          : await consume(pages.groups(opts.groupPages), { sink: unchanged ? unchanged.groups.sink(add, unchanged.stillStored, skipped) : add }, true);
       await groups?.flush();
       const check = await checking;
       return { ...content, capture: pages.capture, ...(check ? { check } : {}) };

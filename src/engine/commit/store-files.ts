@@ -21,6 +21,7 @@ import { CaptureAhead } from "./capture-ahead.ts";
 import { checkDue, contentDigest, SnapshotChecks } from "../sqlite/check-schedule.ts";
 import { groupHashSeed, UnchangedGroups, type PreviousGroups } from "../sqlite/unchanged-groups.ts";
 import type { CapturedDatabase } from "../sqlite/sqlite-capture.ts";
+import type { GroupHashRequest } from "../sqlite/page-reader.ts";
 import { largestFile, type EntryStat, type WalkEntry } from "./walk.ts";
 import { type FileScrub, scrubFor, scrubs, scrubTag, withScrubTag, withoutScrubTag } from "./scrub.ts";
 import type { CommitOptions, FileEntry, Warning } from "../types.ts";
@@ -226,9 +227,11 @@ async function readWithRetries(
 ) {
   let st = firstStat;
   let captured = reading.captured;
+  const codec = ctx.codec();
+  const hashGroups = codec.hashGroups && ((range: GroupHashRequest) => codec.hashGroups!(range));
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: await ctx.chunker(), groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, quickCheck: reading.quickCheck, unchanged: { groups: reading.unchanged, stillStored: reading.previousIndexed ? () => true : (id) => ctx.cache.hasBlob(id) }, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: await ctx.chunker(), groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, ...(hashGroups ? { hashGroups } : {}), quickCheck: reading.quickCheck, unchanged: { groups: reading.unchanged, stillStored: reading.previousIndexed ? () => true : (id) => ctx.cache.hasBlob(id) }, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
         captured = undefined;

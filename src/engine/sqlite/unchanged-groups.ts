@@ -5,71 +5,19 @@
 // store wrong data in practice, and what it would cost if it did.
 
 import { createHmac } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { GROUP_HASH_BYTES, GroupHasher } from "../../chunker/group-hash.ts";
 import type { RepoKeys } from "../../crypto/keys.ts";
+import { groupHashRequests, readPages, type GroupHashRequest, type PageSource } from "./page-reader.ts";
 
-/** Bytes of one group's hash in the hash list: two 64-bit halves. */
-export const GROUP_HASH_BYTES = 16;
-
-/** Where the committed kernel lives; the same relative path from src/engine/sqlite and dist/engine/sqlite. */
-export const GROUP_HASH_URL: URL = new URL("../../../wasm/build/grouphash.wasm", import.meta.url);
-
-const PAGE = 65536;
-
-// This file's lib (ES2023, no DOM) has no WebAssembly typings; these are the few calls made.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  compile(bytes: Uint8Array): Promise<unknown>;
-  instantiate(module: unknown, imports: object): Promise<{ exports: Record<string, unknown> }>;
-  Memory: new (descriptor: { initial: number; maximum: number }) => WasmMemory;
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-let compiled: Promise<unknown> | undefined;
-
-/** One kernel instance with room for inputs of up to `capacity` bytes. */
-class GroupHasher {
-  readonly capacity: number;
-  private readonly memory: Uint8Array;
-  private readonly hashFn: (src: number, len: number, lo: bigint, hi: bigint) => bigint;
-  private readonly highFn: () => bigint;
-
-  private constructor(capacity: number, memory: WasmMemory, exports: Record<string, unknown>) {
-    this.capacity = capacity;
-    this.memory = new Uint8Array(memory.buffer);
-    this.hashFn = exports.hash as GroupHasher["hashFn"];
-    this.highFn = exports.high as GroupHasher["highFn"];
-  }
-
-  static async create(capacity: number): Promise<GroupHasher> {
-    if (!compiled) {
-      compiled = readFile(GROUP_HASH_URL).then((bytes) => wasm.compile(bytes));
-      compiled.catch(() => (compiled = undefined));
-    }
-    const pages = Math.max(1, Math.ceil(capacity / PAGE));
-    const memory = new wasm.Memory({ initial: pages, maximum: pages });
-    const instance = await wasm.instantiate(await compiled, { env: { memory } });
-    if (typeof instance.exports.hash !== "function" || typeof instance.exports.high !== "function") throw new Error(`${GROUP_HASH_URL.pathname} is not the group-hash kernel`);
-    return new GroupHasher(pages * PAGE, memory, instance.exports);
-  }
-
-  /** Writes the 16-byte hash of `data` into `out` at `at`. */
-  hashInto(data: Uint8Array, seed: readonly [bigint, bigint], out: Uint8Array, at: number): void {
-    this.memory.set(data, 0);
-    const low = this.hashFn(0, data.byteLength, seed[0], seed[1]);
-    const view = new DataView(out.buffer, out.byteOffset + at, GROUP_HASH_BYTES);
-    view.setBigUint64(0, BigInt.asUintN(64, low), true);
-    view.setBigUint64(8, BigInt.asUintN(64, this.highFn()), true);
-  }
-}
+/** Bytes of groups hashed per request in a scan, and requests kept on their way. */
+const SCAN_WINDOW_BYTES = 4 * 1024 * 1024;
+const SCAN_AHEAD = 2;
 
 let shared: GroupHasher | undefined;
 
 /** The kernel instance, made again only when a larger group than any before comes along. */
 async function hasherFor(bytes: number): Promise<GroupHasher> {
-  if (!shared || shared.capacity < bytes) shared = await GroupHasher.create(bytes);
+  if (!shared || shared.input.byteLength < bytes) shared = await GroupHasher.create(bytes);
   return shared;
 }
 
@@ -105,33 +53,105 @@ export class UnchangedGroups {
     this.previous = previous && previous.hashes.byteLength === previous.chunks.length * GROUP_HASH_BYTES ? previous : undefined;
   }
 
+  /** Whether the last stored version's hashes are known: without them every group is new. */
+  get hasPrevious(): boolean {
+    return this.previous !== undefined;
+  }
+
   /** A sink for one pass over the database's groups (a new pass starts over). */
   sink(inner: (data: Uint8Array) => Promise<string>, stillStored: (id: string) => boolean, skipped: () => void = () => {}): (data: Uint8Array) => Promise<string> {
-    this.count = 0;
-    this.reused = 0;
+    this.start();
     return async (data) => {
       const place = this.count++;
-      if (this.hashes.byteLength < this.count * GROUP_HASH_BYTES) {
-        const grown = new Uint8Array(this.hashes.byteLength * 2);
-        grown.set(this.hashes);
-        this.hashes = grown;
-      }
-      const at = place * GROUP_HASH_BYTES;
-      (await hasherFor(data.byteLength)).hashInto(data, this.seed, this.hashes, at);
-      const prev = this.previous;
-      const id = prev?.chunks[place];
-      if (prev && id !== undefined && equalAt(prev.hashes, this.hashes, at) && stillStored(id)) {
-        this.reused++;
-        skipped();
-        return id;
-      }
-      return inner(data);
+      this.room(this.count);
+      (await hasherFor(data.byteLength)).hashInto(data, this.seed, this.hashes, place * GROUP_HASH_BYTES);
+      const id = this.unchangedId(place, stillStored);
+      if (id === undefined) return inner(data);
+      skipped();
+      return id;
     };
+  }
+
+  /**
+   * One pass over `source` in which the groups are read and hashed by `hashRange` (the codec
+   * worker), a window at a time, with the next windows' hashes on their way while this thread
+   * reads the groups that changed (only those) and hands them to `inner`, as `sink` would. A
+   * daily commit's databases are mostly unchanged: their bytes then never reach this thread.
+   */
+  async scan(source: PageSource, groupPages: number, hashRange: (req: GroupHashRequest) => Promise<Uint8Array>, inner: (data: Uint8Array) => Promise<string>, stillStored: (id: string) => boolean, skipped: () => void = () => {}): Promise<{ chunks: string[]; size: number }> {
+    if (!Number.isSafeInteger(groupPages) || groupPages < 1) throw new RangeError(`invalid page group size ${groupPages}`);
+    const { pageSize } = source;
+    const groupBytes = pageSize * groupPages;
+    const windowBytes = Math.max(1, Math.floor(SCAN_WINDOW_BYTES / groupBytes)) * groupBytes;
+    const total = source.pages * pageSize;
+    this.start();
+    this.room(Math.ceil(total / groupBytes));
+    const requestFor = groupHashRequests(source, groupBytes, this.seed);
+    const inFlight: Promise<Uint8Array>[] = [];
+    let requested = 0;
+    const request = () => {
+      if (requested >= total) return;
+      const length = Math.min(windowBytes, total - requested);
+      const hashes = hashRange(requestFor(requested, length));
+      hashes.catch(() => {}); // awaited in turn below, or settled in finally
+      inFlight.push(hashes);
+      requested += length;
+    };
+    const group = new Uint8Array(groupBytes);
+    const imageOf = (page: number) => source.overlay.get(page);
+    const chunks: string[] = [];
+    try {
+      for (let i = 0; i < SCAN_AHEAD; i++) request();
+      for (let position = 0; position < total; ) {
+        const hashes = await inFlight.shift()!;
+        request();
+        this.hashes.set(hashes, this.count * GROUP_HASH_BYTES);
+        const end = Math.min(position + windowBytes, total);
+        for (; position < end; position += groupBytes) {
+          const place = this.count++;
+          const id = this.unchangedId(place, stillStored);
+          if (id !== undefined) {
+            skipped();
+            chunks.push(id);
+            continue;
+          }
+          const length = Math.min(groupBytes, total - position);
+          readPages(source.fd, pageSize, position, length, group, imageOf, source.where);
+          chunks.push(await inner(group.subarray(0, length)));
+        }
+      }
+    } finally {
+      // The worker reads through the caller's descriptor, which the caller closes once this returns.
+      await Promise.allSettled(inFlight);
+    }
+    return { chunks, size: total };
   }
 
   /** The hashes of the groups of the last pass, in order (one per chunk id it returned). */
   result(): Uint8Array {
     return this.hashes.slice(0, this.count * GROUP_HASH_BYTES);
+  }
+
+  private start(): void {
+    this.count = 0;
+    this.reused = 0;
+  }
+
+  /** Makes room for the hashes of `groups` groups. */
+  private room(groups: number): void {
+    if (this.hashes.byteLength >= groups * GROUP_HASH_BYTES) return;
+    const grown = new Uint8Array(Math.max(this.hashes.byteLength * 2, groups * GROUP_HASH_BYTES));
+    grown.set(this.hashes);
+    this.hashes = grown;
+  }
+
+  /** The previous id of the group at `place`, whose hash is in place, when it is unchanged and still stored. */
+  private unchangedId(place: number, stillStored: (id: string) => boolean): string | undefined {
+    const prev = this.previous;
+    const id = prev?.chunks[place];
+    if (!prev || id === undefined || !equalAt(prev.hashes, this.hashes, place * GROUP_HASH_BYTES) || !stillStored(id)) return undefined;
+    this.reused++;
+    return id;
   }
 }
 

@@ -9,14 +9,14 @@
 // connection of this process may have the database open while a capture runs (the engine's
 // processes hold none).
 
-import { constants as fsConstants, readSync } from "node:fs";
+import { constants as fsConstants } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { DatabaseSync } from "node:sqlite";
 import { openedHere } from "./live-connections.ts";
-import { IntegrityError } from "../../errors.ts";
 import { SQLITE_BUSY, SQLITE_LOCKED, sqliteCode } from "./result-codes.ts";
+import { readPages, type PageSource } from "./page-reader.ts";
 
 const WAL_HEADER_BYTES = 32;
 const FRAME_HEADER_BYTES = 24;
@@ -46,6 +46,8 @@ export interface WalCapture {
    * a reused block, valid until the next group is asked for. One pass.
    */
   groups(groupPages: number): AsyncGenerator<Uint8Array>;
+  /** The same state by position (see page-reader.ts), valid until release. */
+  readonly source: PageSource;
   /** Ends the read: the connection first, then the descriptors. Always call it. */
   release(): Promise<void>;
 }
@@ -140,12 +142,14 @@ async function openOnce(dbPath: string, options: { busyTimeoutMs?: number }): Pr
       if (!wal.latest.has(p)) return await fallBack(release, `page ${p} is neither in the file nor in the WAL`);
     }
     if (pages < 1) return await fallBack(release, "the database has no pages");
+    const state: PageSource = { fd: dbFd.fd, pageSize, pages, overlay: wal.latest, where: dbPath };
     return {
       capture: {
         pageSize,
         pages,
         frames: wal.frames,
-        groups: (groupPages) => readGroups(dbPath, dbFd, pageSize, pages, wal.latest, groupPages),
+        source: state,
+        groups: (groupPages) => readGroups(state, groupPages),
         release,
       },
     };
@@ -293,31 +297,17 @@ function walChecksum(buf: Buffer, off: number, len: number, bigEndian: boolean, 
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-async function* readGroups(dbPath: string, dbFd: fs.FileHandle, pageSize: number, pages: number, latest: ReadonlyMap<number, Buffer>, groupPages: number): AsyncGenerator<Uint8Array> {
+async function* readGroups(source: PageSource, groupPages: number): AsyncGenerator<Uint8Array> {
   if (!Number.isSafeInteger(groupPages) || groupPages < 1) throw new RangeError(`invalid page group size ${groupPages}`);
+  const { pageSize, overlay } = source;
   const groupBytes = pageSize * groupPages;
   const blockBytes = Math.max(1, Math.floor(READ_BLOCK / groupBytes)) * groupBytes;
-  const total = pages * pageSize;
+  const total = source.pages * pageSize;
   const block = new Uint8Array(blockBytes);
+  const imageOf = (page: number) => overlay.get(page);
   for (let position = 0; position < total; position += blockBytes) {
     const want = Math.min(blockBytes, total - position);
-    let filled = 0;
-    while (filled < want) {
-      const bytesRead = readSync(dbFd.fd, block, filled, want - filled, position + filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    const firstPage = position / pageSize + 1;
-    const lastPage = firstPage + want / pageSize - 1;
-    for (let p = firstPage; p <= lastPage; p++) {
-      const image = latest.get(p);
-      const at = (p - firstPage) * pageSize;
-      if (image !== undefined) block.set(image, at);
-      else if (at + pageSize > filled) {
-        throw new IntegrityError(dbPath, `page ${p} vanished from the database file while a read pinned it`);
-      }
-    }
-    if (position === 0 && !Buffer.from(block.buffer, block.byteOffset, DB_MAGIC.length).equals(DB_MAGIC)) throw new IntegrityError(dbPath, "page 1 of the captured state has no SQLite header");
+    readPages(source.fd, pageSize, position, want, block, imageOf, source.where);
     for (let off = 0; off < want; off += groupBytes) yield block.subarray(off, Math.min(off + groupBytes, want));
   }
 }

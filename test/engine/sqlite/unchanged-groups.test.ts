@@ -9,7 +9,8 @@ import { describe, expect, it } from "vitest";
 import { editOpenClawLikeDb } from "../../helpers/sqlite-writer.ts";
 import { useScratch } from "../../helpers/scratch.ts";
 import { deriveKeys, generateMasterKey } from "../../../src/crypto/keys.ts";
-import { GROUP_HASH_BYTES, GROUP_HASH_URL, groupHashSeed, UnchangedGroups } from "../../../src/engine/sqlite/unchanged-groups.ts";
+import { GROUP_HASH_BYTES, GROUP_HASH_URL } from "../../../src/chunker/group-hash.ts";
+import { groupHashSeed, UnchangedGroups } from "../../../src/engine/sqlite/unchanged-groups.ts";
 import { committedDatabase } from "../../helpers/committed-database.ts";
 
 const SEED = groupHashSeed(deriveKeys(generateMasterKey()));
