@@ -54,6 +54,12 @@ export interface BlobCodec {
    */
   hashGroups?(range: GroupHashRequest): Promise<Uint8Array>;
   /**
+   * True once a worker thread is up and waiting for work (a thread takes a tenth of a second or
+   * more to start): until then a caller with work of its own may do it itself. Up to date while
+   * the caller's thread has not let its event loop run. Undefined for the inline codec.
+   */
+  workerUp?(): boolean;
+  /**
    * Starts the worker threads now rather than with the first request: a thread takes about a
    * tenth of a second to start, which a caller about to send work can spend doing something else.
    */
@@ -108,6 +114,7 @@ export function createCodec(keys: RepoKeys, threads: number | CodecThreads = def
           writeRange: (bytes: Uint8Array, blobs: BlobSlice[], places: Placement[][], where: string, movable: boolean) => workers.writeRange(bytes, blobs, places, where, movable),
           writeDeltas: (bytes: Buffer, items: SealedItem[], targets: number[], places: Placement[][]) => workers.writeDeltas(bytes, items, targets, places),
           hashGroups: (range: GroupHashRequest) => workers.hashGroups(range),
+          workerUp: () => workers.up(),
         }
       : {}),
     decodeRange: t.decode > 0 && workers ? (bytes, blobs, where, arena) => workers.decodeRange(bytes, blobs, where, arena) : async (bytes, blobs, where, arena) => decodeSlices(keys, bytes, blobs, where, arena).plain,
@@ -133,12 +140,18 @@ class WorkerPool {
   private readonly threads: number;
   /** Encode batches finished, one counter per worker, written by the workers. */
   private readonly encoded: Int32Array[];
+  /** Set by each worker once it is listening, whatever this thread's event loop is doing. */
+  private readonly listening = new Int32Array(new SharedArrayBuffer(4));
   private encodesSent = 0;
 
   constructor(keys: RepoKeys, threads: number) {
     this.keys = keys;
     this.threads = threads;
     this.encoded = Array.from({ length: threads }, () => new Int32Array(new SharedArrayBuffer(4)));
+  }
+
+  up(): boolean {
+    return this.workers !== undefined && Atomics.load(this.listening, 0) > 0;
   }
 
   encodeBacklog(): number {
@@ -182,7 +195,8 @@ class WorkerPool {
   }
 
   private start(): Worker[] {
-    const workers = Array.from({ length: this.threads }, (_, i) => new Worker(WORKER_URL, { workerData: { encryption: this.keys.encryption, id: this.keys.id, gear: this.keys.gear, encoded: this.encoded[i]! } }));
+    Atomics.store(this.listening, 0, 0);
+    const workers = Array.from({ length: this.threads }, (_, i) => new Worker(WORKER_URL, { workerData: { encryption: this.keys.encryption, id: this.keys.id, gear: this.keys.gear, encoded: this.encoded[i]!, listening: this.listening } }));
     this.load = workers.map(() => 0);
     workers.forEach((w, i) => {
       w.on("message", (res: CodecResponse) => this.settle(i, res));

@@ -16,11 +16,14 @@ interface WorkerSetup {
   gear: Uint8Array;
   /** Encode batches finished, shared with the pool (see WorkerPool.encodeBacklog). */
   encoded: Int32Array;
+  /** Counted up once this worker listens (see WorkerPool.up). */
+  listening: Int32Array;
 }
 
 function serve(port: NonNullable<typeof parentPort>, raw: WorkerSetup): void {
   const keys: RepoKeys = { encryption: Buffer.from(raw.encryption), id: Buffer.from(raw.id), gear: Buffer.from(raw.gear) };
   port.on("message", (req: CodecRequest) => handle(port, keys, req, raw.encoded));
+  Atomics.add(raw.listening, 0, 1);
 }
 
 /** The plaintext buffer of the last range this worker wrote, reused by the next (see decodeSlices). */

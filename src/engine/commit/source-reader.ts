@@ -10,11 +10,11 @@ import { ClawbackError, IntegrityError, LockedError, ObjectNotFoundError, PathEr
 import { pageGroups, readSqliteHeader, type CapturedDatabase } from "../sqlite/sqlite-capture.ts";
 import type { ScratchDir } from "../sqlite/scratch-dir.ts";
 import type { CheckOutcome } from "../sqlite/check-schedule.ts";
-import type { UnchangedGroups } from "../sqlite/unchanged-groups.ts";
+import type { GroupHashWorker, UnchangedGroups } from "../sqlite/unchanged-groups.ts";
 import type { WholeFileReader } from "./whole-read.ts";
 import { captureForStore, type FileScrub } from "./scrub.ts";
 import { openWalCapture } from "../sqlite/wal-capture.ts";
-import type { GroupHashRequest, PageSource } from "../sqlite/page-reader.ts";
+import type { PageSource } from "../sqlite/page-reader.ts";
 
 export interface ReadContent {
   chunks: string[];
@@ -139,8 +139,8 @@ export async function readContent(
     scrub?: FileScrub;
     /** Run quick_check on a database's copy while it is stored (see check-schedule.ts). */
     quickCheck?: boolean;
-    /** Hashes a range of a database's groups on another thread (BlobCodec.hashGroups): see UnchangedGroups.scan. */
-    hashGroups?: (range: GroupHashRequest) => Promise<Uint8Array>;
+    /** Reads and hashes a database's groups on another thread: see UnchangedGroups.scan. */
+    groupHasher?: GroupHashWorker;
   },
 ): Promise<ReadContent> {
   const size = Number(before.size);
@@ -160,8 +160,8 @@ export async function readContent(
       // With a last version's hashes to compare against, the groups are read and hashed on the
       // codec worker and only the changed ones here; without, every group is new and read here.
       const content: ReadContent =
-        unchanged?.groups.hasPrevious && opts.hashGroups && pages.source
-          ? { ...(await unchanged.groups.scan(pages.source, opts.groupPages, opts.hashGroups, add, unchanged.stillStored, skipped)), sqlite: true }
+        unchanged?.groups.hasPrevious && opts.groupHasher && pages.source
+          ? { ...(await unchanged.groups.scan(pages.source, opts.groupPages, opts.groupHasher, add, unchanged.stillStored, skipped)), sqlite: true }
           : await consume(pages.groups(opts.groupPages), { sink: unchanged ? unchanged.groups.sink(add, unchanged.stillStored, skipped) : add }, true);
       await groups?.flush();
       const check = await checking;

@@ -19,9 +19,8 @@ import { WholeFileReader } from "./whole-read.ts";
 import { makeScratchDir, type ScratchDir } from "../sqlite/scratch-dir.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
 import { checkDue, contentDigest, SnapshotChecks } from "../sqlite/check-schedule.ts";
-import { groupHashSeed, UnchangedGroups, type PreviousGroups } from "../sqlite/unchanged-groups.ts";
+import { groupHashSeed, UnchangedGroups, type GroupHashWorker, type PreviousGroups } from "../sqlite/unchanged-groups.ts";
 import type { CapturedDatabase } from "../sqlite/sqlite-capture.ts";
-import type { GroupHashRequest } from "../sqlite/page-reader.ts";
 import { largestFile, type EntryStat, type WalkEntry } from "./walk.ts";
 import { type FileScrub, scrubFor, scrubs, scrubTag, withScrubTag, withoutScrubTag } from "./scrub.ts";
 import type { CommitOptions, FileEntry, Warning } from "../types.ts";
@@ -228,10 +227,10 @@ async function readWithRetries(
   let st = firstStat;
   let captured = reading.captured;
   const codec = ctx.codec();
-  const hashGroups = codec.hashGroups && ((range: GroupHashRequest) => codec.hashGroups!(range));
+  const groupHasher: GroupHashWorker | undefined = codec.hashGroups && codec.workerUp && { hash: (range) => codec.hashGroups!(range), up: () => codec.workerUp!() };
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: await ctx.chunker(), groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, ...(hashGroups ? { hashGroups } : {}), quickCheck: reading.quickCheck, unchanged: { groups: reading.unchanged, stillStored: reading.previousIndexed ? () => true : (id) => ctx.cache.hasBlob(id) }, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: await ctx.chunker(), groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, ...(groupHasher ? { groupHasher } : {}), quickCheck: reading.quickCheck, unchanged: { groups: reading.unchanged, stillStored: reading.previousIndexed ? () => true : (id) => ctx.cache.hasBlob(id) }, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
         captured = undefined;

@@ -27,6 +27,13 @@ export function groupHashSeed(keys: RepoKeys): [bigint, bigint] {
   return [bytes.readBigUInt64LE(0), bytes.readBigUInt64LE(8)];
 }
 
+/** The thread that reads and hashes a scan's ranges (the codec's worker: BlobCodec.hashGroups and workerUp). */
+export interface GroupHashWorker {
+  hash(range: GroupHashRequest): Promise<Uint8Array>;
+  /** Whether the thread is up: until then the scan hashes on its own thread. */
+  up(): boolean;
+}
+
 /** The group hashes of a database's last stored version, and the ids of its groups, by place. */
 export interface PreviousGroups {
   hashes: Uint8Array;
@@ -73,12 +80,13 @@ export class UnchangedGroups {
   }
 
   /**
-   * One pass over `source` in which the groups are read and hashed by `hashRange` (the codec
-   * worker), a window at a time, with the next windows' hashes on their way while this thread
-   * reads the groups that changed (only those) and hands them to `inner`, as `sink` would. A
-   * daily commit's databases are mostly unchanged: their bytes then never reach this thread.
+   * One pass over `source` in which the groups are read and hashed by `worker` (the codec's
+   * thread), a window at a time, with the next windows' hashes on their way while this thread
+   * reads the groups that changed (only those) and hands them to `inner`, as `sink` would. A daily
+   * commit's databases are mostly unchanged: their bytes then never reach this thread. Until the
+   * worker is up, this thread reads and hashes windows itself rather than wait for it.
    */
-  async scan(source: PageSource, groupPages: number, hashRange: (req: GroupHashRequest) => Promise<Uint8Array>, inner: (data: Uint8Array) => Promise<string>, stillStored: (id: string) => boolean, skipped: () => void = () => {}): Promise<{ chunks: string[]; size: number }> {
+  async scan(source: PageSource, groupPages: number, worker: GroupHashWorker, inner: (data: Uint8Array) => Promise<string>, stillStored: (id: string) => boolean, skipped: () => void = () => {}): Promise<{ chunks: string[]; size: number }> {
     if (!Number.isSafeInteger(groupPages) || groupPages < 1) throw new RangeError(`invalid page group size ${groupPages}`);
     const { pageSize } = source;
     const groupBytes = pageSize * groupPages;
@@ -92,33 +100,51 @@ export class UnchangedGroups {
     const request = () => {
       if (requested >= total) return;
       const length = Math.min(windowBytes, total - requested);
-      const hashes = hashRange(requestFor(requested, length));
+      const hashes = worker.hash(requestFor(requested, length));
       hashes.catch(() => {}); // awaited in turn below, or settled in finally
       inFlight.push(hashes);
       requested += length;
     };
-    const group = new Uint8Array(groupBytes);
     const imageOf = (page: number) => source.overlay.get(page);
+    let group: Uint8Array | undefined;
     const chunks: string[] = [];
-    try {
-      for (let i = 0; i < SCAN_AHEAD; i++) request();
-      for (let position = 0; position < total; ) {
-        const hashes = await inFlight.shift()!;
-        request();
-        this.hashes.set(hashes, this.count * GROUP_HASH_BYTES);
-        const end = Math.min(position + windowBytes, total);
-        for (; position < end; position += groupBytes) {
-          const place = this.count++;
-          const id = this.unchangedId(place, stillStored);
-          if (id !== undefined) {
-            skipped();
-            chunks.push(id);
-            continue;
-          }
-          const length = Math.min(groupBytes, total - position);
-          readPages(source.fd, pageSize, position, length, group, imageOf, source.where);
+    /** Takes the groups of the window at `position`, whose hashes are in place; `bytes` holds the window's bytes when this thread read them. */
+    const take = async (position: number, end: number, bytes?: Uint8Array) => {
+      for (let at = position; at < end; at += groupBytes) {
+        const place = this.count++;
+        const id = this.unchangedId(place, stillStored);
+        if (id !== undefined) {
+          skipped();
+          chunks.push(id);
+          continue;
+        }
+        const length = Math.min(groupBytes, total - at);
+        if (bytes) chunks.push(await inner(bytes.subarray(at - position, at - position + length)));
+        else {
+          group ??= new Uint8Array(groupBytes);
+          readPages(source.fd, pageSize, at, length, group, imageOf, source.where);
           chunks.push(await inner(group.subarray(0, length)));
         }
+      }
+    };
+    try {
+      for (let position = 0; position < total; ) {
+        const end = Math.min(position + windowBytes, total);
+        if (requested === position && !worker.up()) {
+          const out = Math.ceil((end - position) / 8) * 8;
+          const hasher = await hasherFor(out + (windowBytes / groupBytes) * GROUP_HASH_BYTES);
+          readPages(source.fd, pageSize, position, end - position, hasher.input, imageOf, source.where);
+          hasher.hashGroupsAt(0, end - position, groupBytes, this.seed, out);
+          this.hashes.set(hasher.input.subarray(out, out + Math.ceil((end - position) / groupBytes) * GROUP_HASH_BYTES), this.count * GROUP_HASH_BYTES);
+          await take(position, end, hasher.input);
+          requested = position = end;
+          continue;
+        }
+        while (inFlight.length < SCAN_AHEAD && requested < total) request();
+        this.hashes.set(await inFlight.shift()!, this.count * GROUP_HASH_BYTES);
+        request();
+        await take(position, end);
+        position = end;
       }
     } finally {
       // The worker reads through the caller's descriptor, which the caller closes once this returns.

@@ -23,6 +23,23 @@ function batch(keys: ReturnType<typeof deriveKeys>, seed: number): { input: Buff
 }
 
 describe("codec pool", () => {
+  it("says its worker is up only once the thread listens, and knows it without an event-loop turn", async () => {
+    const codec = createCodec(deriveKeys(randomBytes(32)), { encode: 1, decode: 0 });
+    try {
+      expect(codec.workerUp!()).toBe(false);
+      codec.warm!();
+      expect(codec.workerUp!()).toBe(false);
+      // Spin without yielding: the flag is shared memory, not a message.
+      const until = Date.now() + 10_000;
+      while (!codec.workerUp!() && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      expect(codec.workerUp!()).toBe(true);
+      await codec.close();
+      expect(codec.workerUp!()).toBe(false);
+    } finally {
+      await codec.close();
+    }
+  });
+
   it("counts the encode batches its worker has not finished, up to date while the caller's event loop does not run", async () => {
     const keys = deriveKeys(randomBytes(32));
     const codec = createCodec(keys, { encode: 1, decode: 0 });

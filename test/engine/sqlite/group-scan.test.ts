@@ -9,7 +9,7 @@ import { GROUP_HASH_BYTES, GroupHasher } from "../../../src/chunker/group-hash.t
 import { deriveKeys, generateMasterKey } from "../../../src/crypto/keys.ts";
 import { createCodec } from "../../../src/engine/codec/codec-pool.ts";
 import { readPages, type PageSource } from "../../../src/engine/sqlite/page-reader.ts";
-import { groupHashSeed, UnchangedGroups, type PreviousGroups } from "../../../src/engine/sqlite/unchanged-groups.ts";
+import { groupHashSeed, UnchangedGroups, type GroupHashWorker, type PreviousGroups } from "../../../src/engine/sqlite/unchanged-groups.ts";
 import { IntegrityError } from "../../../src/errors.ts";
 import { useScratch } from "../../helpers/scratch.ts";
 
@@ -48,12 +48,17 @@ async function sinkPass(previous: PreviousGroups | undefined, state: Buffer) {
   return { ids, hashes: groups.result(), stored };
 }
 
-/** One pass over `source` with its groups read and hashed on the codec worker. */
-async function scanPass(previous: PreviousGroups | undefined, source: PageSource) {
+/** The codec's worker, taken as up from the start (so every range goes to it). */
+const onWorker: GroupHashWorker = { hash: (range) => codec.hashGroups!(range), up: () => true };
+/** A worker that never comes up: the scan reads and hashes every range itself. */
+const neverUp: GroupHashWorker = { hash: () => Promise.reject(new Error("not up")), up: () => false };
+
+/** One pass over `source` with its groups read and hashed by `worker`. */
+async function scanPass(previous: PreviousGroups | undefined, source: PageSource, worker = onWorker) {
   const groups = new UnchangedGroups(SEED, previous);
   const stored: Buffer[] = [];
   let skipped = 0;
-  const { chunks, size } = await groups.scan(source, GROUP_PAGES, codec.hashGroups!, async (g) => (stored.push(Buffer.from(g)), newId()), () => true, () => skipped++);
+  const { chunks, size } = await groups.scan(source, GROUP_PAGES, worker, async (g) => (stored.push(Buffer.from(g)), newId()), () => true, () => skipped++);
   return { ids: chunks, size, hashes: groups.result(), stored, skipped, reused: groups.reused };
 }
 
@@ -109,6 +114,12 @@ describe("a database's groups hashed on the codec worker", () => {
       expect(scanned.stored.map((g) => g.toString("hex"))).toEqual(changedGroups.map((g) => changed.subarray(g * GROUP, Math.min((g + 1) * GROUP, changed.length)).toString("hex")));
       expect(scanned.ids.filter((id, i) => id === first.ids[i])).toHaveLength(first.ids.length - changedGroups.length);
       expect(scanned.reused).toBe(first.ids.length - changedGroups.length);
+
+      // The same on the scan's own thread, as before the worker is up.
+      const here = await scanPass(previous, source, neverUp);
+      expect(Buffer.from(here.hashes)).toEqual(Buffer.from(onThisThread.hashes));
+      expect(here.stored.map((g) => g.toString("hex"))).toEqual(scanned.stored.map((g) => g.toString("hex")));
+      expect(here.reused).toBe(scanned.reused);
     } finally {
       await handle.close();
     }
@@ -122,13 +133,16 @@ describe("a database's groups hashed on the codec worker", () => {
     await fs.truncate(dbPath, 1200 * PAGE); // page 1201 vanished: in the second range, with the third on its way
     const handle = await fs.open(dbPath, "r");
     const settled: boolean[] = [];
-    const hashRange: typeof codec.hashGroups = (range) => {
-      const i = settled.push(false) - 1;
-      return codec.hashGroups!(range).finally(() => (settled[i] = true));
+    const worker: GroupHashWorker = {
+      hash: (range) => {
+        const i = settled.push(false) - 1;
+        return codec.hashGroups!(range).finally(() => (settled[i] = true));
+      },
+      up: () => true,
     };
     try {
       const groups = new UnchangedGroups(SEED, undefined);
-      const err = await groups.scan({ fd: handle.fd, pageSize: PAGE, pages, overlay: new Map(), where: dbPath }, 2, hashRange!, async () => newId(), () => true).catch((e: unknown) => e);
+      const err = await groups.scan({ fd: handle.fd, pageSize: PAGE, pages, overlay: new Map(), where: dbPath }, 2, worker, async () => newId(), () => true).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(IntegrityError);
       expect((err as IntegrityError).object).toBe(dbPath);
       expect((err as Error).message).toContain("page 1201");
