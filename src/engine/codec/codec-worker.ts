@@ -8,6 +8,7 @@ import { decodeHeldDeltas } from "./held-deltas.ts";
 import { writePlaced } from "./placed-writes.ts";
 import { afterBlobs } from "./young-gc.ts";
 import { hashGroupRange } from "./group-scan.ts";
+import type { GroupHashRequest } from "../sqlite/page-reader.ts";
 import { verifyRestoredFile, VERIFY_BLOCK } from "./verify-file.ts";
 
 interface WorkerSetup {
@@ -26,15 +27,38 @@ function serve(port: NonNullable<typeof parentPort>, raw: WorkerSetup): void {
   Atomics.add(raw.listening, 0, 1);
 }
 
+/**
+ * Ranges of databases to hash, taken one per turn of the event loop: a commit asks for a
+ * database's ranges ahead of its turn (see ScanAhead), and an encode batch that arrives meanwhile
+ * is served first (its message is handled before the next turn's range), so that the commit
+ * does not stall on its pack writes behind a queue of reads.
+ */
+const scans: { port: NonNullable<typeof parentPort>; seq: number; range: GroupHashRequest }[] = [];
+
+function queueScan(port: NonNullable<typeof parentPort>, seq: number, range: GroupHashRequest): void {
+  scans.push({ port, seq, range });
+  if (scans.length === 1) setImmediate(nextScan);
+}
+
+function nextScan(): void {
+  const job = scans[0]!;
+  hashGroupRange(job.range)
+    .then(
+      (hashes) => job.port.postMessage({ seq: job.seq, hashes } satisfies CodecResponse, [hashes.buffer as ArrayBuffer]),
+      (err: unknown) => job.port.postMessage({ seq: job.seq, error: toWorkerFailure(err) } satisfies CodecResponse),
+    )
+    .finally(() => {
+      scans.shift();
+      if (scans.length > 0) setImmediate(nextScan);
+    });
+}
+
 /** The plaintext buffer of the last range this worker wrote, reused by the next (see decodeSlices). */
 let writeArena: Buffer | undefined;
 
 function handle(port: NonNullable<typeof parentPort>, keys: RepoKeys, req: CodecRequest, encoded: Int32Array): void {
   if (req.op === "hashGroups") {
-    hashGroupRange(req.range).then(
-      (hashes) => port.postMessage({ seq: req.seq, hashes } satisfies CodecResponse, [hashes.buffer as ArrayBuffer]),
-      (err: unknown) => port.postMessage({ seq: req.seq, error: toWorkerFailure(err) } satisfies CodecResponse),
-    );
+    queueScan(port, req.seq, req.range);
     return;
   }
   try {

@@ -13,7 +13,7 @@ import type { CheckOutcome } from "../sqlite/check-schedule.ts";
 import type { GroupHashWorker, UnchangedGroups } from "../sqlite/unchanged-groups.ts";
 import type { WholeFileReader } from "./whole-read.ts";
 import { captureForStore, type FileScrub } from "./scrub.ts";
-import { openWalCapture } from "../sqlite/wal-capture.ts";
+import { openWalCapture, type WalCapture } from "../sqlite/wal-capture.ts";
 import type { PageSource } from "../sqlite/page-reader.ts";
 
 export interface ReadContent {
@@ -24,6 +24,13 @@ export interface ReadContent {
   check?: CheckOutcome;
   /** How a database was read: through its WAL in place with no copy, or from a private copy. */
   capture?: "wal" | "copy";
+}
+
+/** A database read opened ahead of its turn, with a worker that has its ranges' hashes on their way (see ScanAhead). */
+export interface EarlyRead {
+  capture: WalCapture;
+  worker: GroupHashWorker;
+  release(): Promise<void>;
 }
 
 /** A database's pages, captured one way or the other; `release` ends the read either way. */
@@ -43,7 +50,11 @@ interface CapturedPages {
  * wal-capture.ts); otherwise from a private copy (captureSqlite: written from that same read where
  * it can be, else made by SQLite's backup API).
  */
-async function openPages(absPath: string, opts: { scratch: ScratchDir; captured?: Promise<CapturedDatabase>; scrub?: FileScrub; quickCheck?: boolean }): Promise<CapturedPages> {
+async function openPages(absPath: string, opts: { scratch: ScratchDir; captured?: Promise<CapturedDatabase>; early?: EarlyRead; scrub?: FileScrub; quickCheck?: boolean }): Promise<CapturedPages> {
+  if (opts.early) {
+    const { capture } = opts.early;
+    return { capture: "wal", groups: (n) => capture.groups(n), source: capture.source, release: () => opts.early!.release() };
+  }
   if (!opts.captured && !opts.scrub?.database && !opts.quickCheck) {
     const wal = await openWalCapture(absPath);
     if ("capture" in wal) return { capture: "wal", groups: (n) => wal.capture.groups(n), source: wal.capture.source, release: () => wal.capture.release() };
@@ -141,13 +152,16 @@ export async function readContent(
     quickCheck?: boolean;
     /** Reads and hashes a database's groups on another thread: see UnchangedGroups.scan. */
     groupHasher?: GroupHashWorker;
+    /** The database's read, opened and hashed ahead of its turn (ScanAhead): used instead of a capture of its own. */
+    early?: EarlyRead;
   },
 ): Promise<ReadContent> {
   const size = Number(before.size);
-  const whole = size <= WHOLE_READ_BYTES && !opts.captured ? opts.whole.read(absPath, size) : undefined;
-  const database = opts.captured !== undefined || (size >= MIN_DATABASE_BYTES && (whole ? whole.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC) : (await readSqliteHeader(absPath)) !== undefined));
+  const ahead = opts.captured !== undefined || opts.early !== undefined;
+  const whole = size <= WHOLE_READ_BYTES && !ahead ? opts.whole.read(absPath, size) : undefined;
+  const database = ahead || (size >= MIN_DATABASE_BYTES && (whole ? whole.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC) : (await readSqliteHeader(absPath)) !== undefined));
   if (database) {
-    if (!opts.captured) await opts.beforeCapture?.();
+    if (!ahead) await opts.beforeCapture?.();
     const pages = await openPages(absPath, opts);
     try {
       // A damaged database is stored as it is found, and reported: the commit warns, and the
@@ -159,9 +173,10 @@ export async function readContent(
       const unchanged = opts.unchanged;
       // With a last version's hashes to compare against, the groups are read and hashed on the
       // codec worker and only the changed ones here; without, every group is new and read here.
+      const hasher = opts.early?.worker ?? opts.groupHasher;
       const content: ReadContent =
-        unchanged?.groups.hasPrevious && opts.groupHasher && pages.source
-          ? { ...(await unchanged.groups.scan(pages.source, opts.groupPages, opts.groupHasher, add, unchanged.stillStored, skipped)), sqlite: true }
+        unchanged?.groups.hasPrevious && hasher && pages.source
+          ? { ...(await unchanged.groups.scan(pages.source, opts.groupPages, hasher, add, unchanged.stillStored, skipped)), sqlite: true }
           : await consume(pages.groups(opts.groupPages), { sink: unchanged ? unchanged.groups.sink(add, unchanged.stillStored, skipped) : add }, true);
       await groups?.flush();
       const check = await checking;

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { AbortedError } from "../../errors.ts";
 import { BlobType } from "../../repo/blob.ts";
 import type { ManifestPack } from "../../repo/manifest.ts";
-import type { CachedFile } from "../../index/cache.ts";
+import type { CachedFile, FileStat } from "../../index/cache.ts";
 import { BlobWriter, type WriterStats } from "./blob-writer.ts";
 import { PackFolder } from "./pack-file.ts";
 import { DeltaSink, type DeltaArena } from "./delta-sink.ts";
@@ -13,11 +13,12 @@ import type { RepoContext } from "../context.ts";
 import { LISTING_CHUNKS, listingBlocks } from "../listing.ts";
 import { linkTargetProblem, listingPathProblem } from "../path-rule.ts";
 import { Chunker, gearTableFromKey } from "../../chunker/index.ts";
-import { ChangedWhileReading, fileUnreadable, isRacy, readContent, untrusted, type ReadContent } from "./source-reader.ts";
+import { ChangedWhileReading, fileUnreadable, isRacy, readContent, untrusted, WHOLE_READ_BYTES, type ReadContent } from "./source-reader.ts";
 import { databaseStatKey, sameStat, statKey } from "./stat-key.ts";
 import { WholeFileReader } from "./whole-read.ts";
 import { makeScratchDir, type ScratchDir } from "../sqlite/scratch-dir.ts";
 import { CaptureAhead } from "./capture-ahead.ts";
+import { ScanAhead, type EarlyScan } from "./scan-ahead.ts";
 import { checkDue, contentDigest, SnapshotChecks } from "../sqlite/check-schedule.ts";
 import { groupHashSeed, UnchangedGroups, type GroupHashWorker, type PreviousGroups } from "../sqlite/unchanged-groups.ts";
 import type { CapturedDatabase } from "../sqlite/sqlite-capture.ts";
@@ -45,12 +46,15 @@ export async function storeFolder(ctx: RepoContext, root: string, items: readonl
   const packFolder = await PackFolder.make(path.dirname(ctx.cache.file));
   const writer = new BlobWriter(ctx.backend, ctx.keys, ctx.cache, ctx.codec(), ctx.config.packSize, packFolder, { maxUploads: uploadsAtOnce(ctx) });
   let scratch: ScratchDir | undefined;
+  const now = Date.now();
+  const scans = scanAhead(ctx, root, items, now, opts);
   try {
     scratch = await makeScratchDir(largestFile(items));
-    const listing = await storeFiles(ctx, root, items, statMs, writer, scratch, warn, opts);
+    const listing = await storeFiles(ctx, root, items, statMs, now, writer, scratch, scans, warn, opts);
     return { ...listing, packs: await writer.flush(), writerStats: writer.stats };
   } finally {
-    // After a failure anywhere: the filling and queued packs' files, then the folder.
+    // After a failure anywhere: the reads opened ahead, the filling and queued packs' files, then the folder.
+    await scans?.close();
     writer.discard();
     await packFolder.remove();
     await scratch?.remove();
@@ -72,7 +76,7 @@ function uploadsAtOnce(ctx: RepoContext): number {
  * The folder's files, each found unchanged in the stat cache or read and stored; then its listing,
  * stored. `statMs`: when the walk that statted `items` began.
  */
-async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEntry[], statMs: number, writer: BlobWriter, scratch: ScratchDir, warn: (w: Warning) => void, opts: CommitOptions): Promise<StoredListing> {
+async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEntry[], statMs: number, now: number, writer: BlobWriter, scratch: ScratchDir, scans: ScanAhead | undefined, warn: (w: Warning) => void, opts: CommitOptions): Promise<StoredListing> {
   const store = (data: Uint8Array) => writer.add(BlobType.data, data);
   const deltas = allowsDeltas(ctx.config);
   const entries: FileEntry[] = [];
@@ -87,12 +91,12 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   const whole = new WholeFileReader();
   const deltaArena: DeltaArena = {};
   const checks = new SnapshotChecks();
-  const now = Date.now();
   const groupSeed = groupHashSeed(ctx.keys);
   const groupHashes: { path: string; content: string; hashes: Uint8Array }[] = [];
   const captures = new CaptureAhead(items, ctx.cache, root, scratch, (relPath) => checkDue(ctx.cache.databaseCheck(root, relPath), now), opts.scrub);
   const tag = opts.scrub ? scrubTag(opts.scrub) : undefined;
 
+  await scans?.start();
   for (const [index, item] of items.entries()) {
     if (opts.signal?.aborted) throw new AbortedError();
     const st = item.stat;
@@ -150,12 +154,15 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
       writer.expect(Number(st.size));
       const early = await captures.take(index);
       if (early) key = early.key;
+      const earlyScan = await scans?.take(index);
+      if (earlyScan) key = earlyScan.key;
       const beforeCapture = async () => void (key = await databaseStatKey(item.absPath, st));
       // A database's changed page groups are stored as deltas of the groups its last version had.
       const previous = deltas && cached?.sqlite ? cached.chunks : undefined;
       const groupSink = previous && (() => new DeltaSink(ctx.keys, ctx.cache, ctx.reader, writer, previous, deltaArena));
       const unchanged = new UnchangedGroups(groupSeed, cached?.sqlite ? previousGroups(ctx, root, item.relPath, cached.chunks) : undefined);
-      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy, scrub, quickCheck: checkDue(lastCheck, now), unchanged, previousIndexed: cached?.chunksIndexed === true }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
+      content = await readWithRetries(ctx, item.absPath, st, { whole, captured: early?.copy, earlyScan, scrub, quickCheck: checkDue(lastCheck, now), unchanged, previousIndexed: cached?.chunksIndexed === true }, beforeCapture, scratch, store, groupSink, warn, item.relPath);
+      await earlyScan?.release();
       if (!content) continue;
       filesRead++;
       if (content.capture === "wal") databasesReadInPlace++;
@@ -178,6 +185,32 @@ async function storeFiles(ctx: RepoContext, root: string, items: readonly WalkEn
   for await (const piece of listingChunker.chunkViews(listingBlocks(entries))) tree.push(await writer.add(BlobType.tree, piece));
 
   return { tree, files, dirs, bytes, filesRead, databasesReadInPlace, seen, trusted: racy === 0, checks, groupHashes };
+}
+
+/** The codec's worker thread as the scan of a database's groups uses it; none for the inline codec. */
+function groupHashWorker(ctx: RepoContext): GroupHashWorker | undefined {
+  const codec = ctx.codec();
+  if (!codec.hashGroups || !codec.workerUp) return undefined;
+  return { hash: (range) => codec.hashGroups!(range), up: () => codec.workerUp!() };
+}
+
+/**
+ * The databases to read and hash ahead of their turn (see ScanAhead): known ones that changed,
+ * whose last group hashes are kept, read through their WAL (no quick_check due, no scrub of
+ * databases), when the codec has a worker thread to hash them.
+ */
+function scanAhead(ctx: RepoContext, root: string, items: readonly WalkEntry[], now: number, opts: CommitOptions): ScanAhead | undefined {
+  const worker = groupHashWorker(ctx);
+  if (!worker || opts.scrub?.database) return undefined;
+  const plan = async (item: WalkEntry): Promise<FileStat | undefined> => {
+    if (!item.stat.isFile() || item.stat.size <= WHOLE_READ_BYTES || listingPathProblem(item.relPath)) return undefined;
+    const cached = ctx.cache.cachedFile(root, item.relPath);
+    if (!cached?.sqlite || checkDue(ctx.cache.databaseCheck(root, item.relPath), now)) return undefined;
+    const key = await databaseStatKey(item.absPath, item.stat);
+    if (sameStat(cached, key) || !previousGroups(ctx, root, item.relPath, cached.chunks)) return undefined;
+    return key;
+  };
+  return new ScanAhead(items, plan, worker, ctx.config.sqliteGroupPages, groupHashSeed(ctx.keys));
 }
 
 export interface StoredListing {
@@ -211,6 +244,8 @@ async function readWithRetries(
   reading: {
     whole: WholeFileReader;
     captured: Promise<CapturedDatabase> | undefined;
+    /** The database's read, opened and hashed ahead (see ScanAhead). */
+    earlyScan: EarlyScan | undefined;
     scrub: FileScrub | undefined;
     quickCheck: boolean;
     unchanged: UnchangedGroups;
@@ -226,14 +261,16 @@ async function readWithRetries(
 ) {
   let st = firstStat;
   let captured = reading.captured;
-  const codec = ctx.codec();
-  const groupHasher: GroupHashWorker | undefined = codec.hashGroups && codec.workerUp && { hash: (range) => codec.hashGroups!(range), up: () => codec.workerUp!() };
+  let earlyScan = reading.earlyScan;
+  const groupHasher = groupHashWorker(ctx);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readContent(absPath, st, { keys: ctx.keys, chunker: await ctx.chunker(), groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, ...(groupHasher ? { groupHasher } : {}), quickCheck: reading.quickCheck, unchanged: { groups: reading.unchanged, stillStored: reading.previousIndexed ? () => true : (id) => ctx.cache.hasBlob(id) }, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
+      return await readContent(absPath, st, { keys: ctx.keys, chunker: await ctx.chunker(), groupPages: ctx.config.sqliteGroupPages, scratch, sink, beforeCapture, whole: reading.whole, ...(groupHasher ? { groupHasher } : {}), ...(earlyScan ? { early: earlyScan } : {}), quickCheck: reading.quickCheck, unchanged: { groups: reading.unchanged, stillStored: reading.previousIndexed ? () => true : (id) => ctx.cache.hasBlob(id) }, ...(groupSink ? { pageGroupSink: groupSink() } : {}), ...(captured ? { captured } : {}), ...(reading.scrub ? { scrub: reading.scrub } : {}) });
     } catch (err) {
       if (err instanceof ChangedWhileReading && attempt < READ_ATTEMPTS) {
         captured = undefined;
+        await earlyScan?.release();
+        earlyScan = undefined;
         st = await fs.lstat(absPath, { bigint: true });
         continue;
       }

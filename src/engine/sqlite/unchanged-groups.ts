@@ -27,11 +27,18 @@ export function groupHashSeed(keys: RepoKeys): [bigint, bigint] {
   return [bytes.readBigUInt64LE(0), bytes.readBigUInt64LE(8)];
 }
 
+/** The bytes of each range a scan asks a worker for (a whole number of groups). */
+export function scanWindowBytes(groupBytes: number): number {
+  return Math.max(1, Math.floor(SCAN_WINDOW_BYTES / groupBytes)) * groupBytes;
+}
+
 /** The thread that reads and hashes a scan's ranges (the codec's worker: BlobCodec.hashGroups and workerUp). */
 export interface GroupHashWorker {
   hash(range: GroupHashRequest): Promise<Uint8Array>;
   /** Whether the thread is up: until then the scan hashes on its own thread. */
   up(): boolean;
+  /** The answer for the range at byte `position`, when it was asked for ahead of the scan (ScanAhead). */
+  askedAhead?(position: number): Promise<Uint8Array> | undefined;
 }
 
 /** The group hashes of a database's last stored version, and the ids of its groups, by place. */
@@ -90,7 +97,7 @@ export class UnchangedGroups {
     if (!Number.isSafeInteger(groupPages) || groupPages < 1) throw new RangeError(`invalid page group size ${groupPages}`);
     const { pageSize } = source;
     const groupBytes = pageSize * groupPages;
-    const windowBytes = Math.max(1, Math.floor(SCAN_WINDOW_BYTES / groupBytes)) * groupBytes;
+    const windowBytes = scanWindowBytes(groupBytes);
     const total = source.pages * pageSize;
     this.start();
     this.room(Math.ceil(total / groupBytes));
@@ -140,9 +147,15 @@ export class UnchangedGroups {
           requested = position = end;
           continue;
         }
-        while (inFlight.length < SCAN_AHEAD && requested < total) request();
-        this.hashes.set(await inFlight.shift()!, this.count * GROUP_HASH_BYTES);
-        request();
+        const ahead = worker.askedAhead?.(position);
+        if (ahead) {
+          this.hashes.set(await ahead, this.count * GROUP_HASH_BYTES);
+          requested = end;
+        } else {
+          while (inFlight.length < SCAN_AHEAD && requested < total) request();
+          this.hashes.set(await inFlight.shift()!, this.count * GROUP_HASH_BYTES);
+          request();
+        }
         await take(position, end);
         position = end;
       }
