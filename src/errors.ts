@@ -163,6 +163,18 @@ export class LockedError extends ClawbackError {
 }
 
 /**
+ * The lock a command held no longer holds: another process removed it (set aside as stale after
+ * half an hour without a refresh, as when this machine slept mid-command, or by `unlock --all`), or
+ * a prune took the repository meanwhile. What the command wrote or reuses may be deleted, so it
+ * lists nothing; running it again is safe.
+ */
+export class LockLostError extends LockedError {
+  constructor(purpose: string, why: string) {
+    super(`the ${purpose}'s lock on the repository no longer holds (${why}); a prune may have deleted what it wrote or reuses, so nothing was listed: run it again`);
+  }
+}
+
+/**
  * A manifest or snapshot record was deleted while this command read the repository, twice: a
  * prune (or forget) ran at the same time. Nothing is damaged; running the command again works.
  */

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { LockedError } from "../errors.ts";
+import { LockedError, LockLostError } from "../errors.ts";
 import type { Backend } from "../storage/backend.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { LOCKS_PREFIX, lockKey, idOf } from "./layout.ts";
@@ -26,7 +26,17 @@ export interface HeldLock {
   release(): Promise<void>;
   /** The stale locks of others that were deleted on the way (see staleReason). */
   readonly setAside: readonly LockInfo[];
+  /**
+   * Throws LockLostError when the lock no longer holds: another process removed it (set aside as
+   * stale: this machine slept through STALE_LOCK_MS without a refresh; or `unlock --all`), or it
+   * went that long unrefreshed and an exclusive lock is held now. A prune may then have deleted
+   * packs this command wrote or reuses: a commit asks before it writes its manifest and its
+   * snapshot record. One HEAD request while the lock is fresh.
+   */
+  assertHeld(): Promise<void>;
 }
+
+const REMOVED = "another process removed it: it went unrefreshed for over 30 minutes (was this machine asleep?), or 'clawback unlock --all' ran";
 
 /** A lock found in the repository. */
 export interface LockInfo {
@@ -125,18 +135,70 @@ export async function acquireLock(backend: Backend, keys: RepoKeys, exclusive: b
     await backend.delete(lockKey(id)).catch(() => {});
     throw err;
   }
-  const timer = setInterval(() => {
+  let lastWrite = Date.now();
+  let lost: string | undefined;
+  // Refreshes and checks run one at a time: each may replace the lock's object.
+  let turn: Promise<void> = Promise.resolve();
+  const inTurn = (step: () => Promise<void>): Promise<void> => {
+    const run = turn.then(step);
+    turn = run.catch(() => {});
+    return run;
+  };
+  // A lock rewritten under a new name, the old one deleted after. A lock that went unrefreshed
+  // long enough for others to set it aside (a sleeping machine) must still exist, and a shared one
+  // must meet no exclusive lock once rewritten: a prune that listed the locks before the rewrite
+  // saw only the stale one and went ahead.
+  const refresh = async () => {
+    if (lost) return;
+    const mayBeSetAside = Date.now() - lastWrite >= STALE_LOCK_MS;
+    if (!(await backend.head(lockKey(id)))) {
+      lost = REMOVED;
+      return;
+    }
     const next = randomBytes(16).toString("hex");
-    void write(next).then(() => backend.delete(lockKey(id))).then(() => { id = next; }).catch(() => {});
-  }, REFRESH_MS);
+    await write(next);
+    const holder = mayBeSetAside && !exclusive ? await exclusiveHolder(backend, keys, next) : undefined;
+    if (holder) {
+      lost = `it went unrefreshed for over 30 minutes, and ${holder.purpose} (pid ${holder.pid} on ${holder.host}) took the repository meanwhile`;
+      await backend.delete(lockKey(next)).catch(() => {});
+      return;
+    }
+    lastWrite = Date.now();
+    const old = id;
+    id = next;
+    await backend.delete(lockKey(old)).catch(() => {});
+  };
+  const timer = setInterval(() => void inTurn(refresh).catch(() => {}), REFRESH_MS);
   timer.unref();
   return {
     setAside,
+    async assertHeld() {
+      await inTurn(async () => {
+        if (lost) return;
+        if (Date.now() - lastWrite >= STALE_LOCK_MS) return refresh();
+        if (!(await backend.head(lockKey(id)))) lost = REMOVED;
+      });
+      if (lost) throw new LockLostError(purpose, lost);
+    },
     async release() {
       clearInterval(timer);
+      await turn;
       await backend.delete(lockKey(id));
     },
   };
+}
+
+/** A live exclusive lock other than `ownId`, if one is held. */
+async function exclusiveHolder(backend: Backend, keys: RepoKeys, ownId: string): Promise<LockRecord | undefined> {
+  for await (const obj of backend.list(LOCKS_PREFIX)) {
+    if (idOf(obj.key) === ownId) continue;
+    const record = await backend
+      .get(obj.key)
+      .then((bytes) => openJson<LockRecord>(keys.encryption, "lock", bytes, obj.key))
+      .catch(() => undefined);
+    if (record?.exclusive && staleReason(record) === undefined) return record;
+  }
+  return undefined;
 }
 
 /**

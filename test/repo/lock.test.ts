@@ -1,8 +1,8 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { hostname } from "node:os";
-import { LockedError } from "../../src/errors.ts";
+import { LockedError, LockLostError } from "../../src/errors.ts";
 import { LocalBackend } from "../../src/storage/local.ts";
 import { acquireLock, listLocks } from "../../src/repo/lock.ts";
 import { lockKey } from "../../src/repo/layout.ts";
@@ -13,6 +13,7 @@ import { thisProcess } from "../../src/repo/process-identity.ts";
 import { PASSPHRASE } from "../helpers/repo.ts";
 import { useScratch } from "../helpers/scratch.ts";
 import { killHard, startCrashChild } from "../helpers/killed-child.ts";
+import { faultyBackend } from "../helpers/faulty-backend.ts";
 
 async function repoKeys(repoDir: string): Promise<RepoKeys> {
   const keyName = (await fs.readdir(path.join(repoDir, "keys")))[0]!;
@@ -90,5 +91,63 @@ describe("locks left behind", () => {
     const r = await t.repo.unlock();
     expect(r.removed.map((l) => l.key)).toEqual([old]);
     expect(await lockFiles(t.url)).toEqual([]);
+  });
+});
+
+describe("a lock that no longer holds", () => {
+  const scratch = useScratch();
+
+  it("a commit whose lock another process removed while it stored (a machine asleep, set aside as stale) lists nothing; the next commit works", async () => {
+    const t = await scratch.repo();
+    const src = await scratch.dir("src");
+    await fs.writeFile(path.join(src, "notes.txt"), "kept through the night");
+    let removed = 0;
+    const asleep = await t.reopen({
+      wrapBackend: (b) =>
+        faultyBackend(b, {
+          // As its first pack is written, a prune elsewhere sets its lock aside.
+          async beforeChange() {
+            if (removed++ > 0) return;
+            for (const file of await lockFiles(t.url)) await fs.rm(path.join(t.url, "locks", file));
+          },
+        }),
+    });
+    const err = await asleep.commit(src).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LockLostError);
+    expect((err as Error).message).toMatch(/commit's lock on the repository no longer holds \(another process removed it.*nothing was listed: run it again/);
+    expect(await fs.readdir(path.join(t.url, "snapshots")).catch(() => [])).toEqual([]);
+    expect(await lockFiles(t.url)).toEqual([]);
+    const { snapshot } = await t.repo.commit(src);
+    const out = await scratch.dir("out");
+    await t.repo.checkout(snapshot.id, out, { safetySnapshot: false });
+    expect(await fs.readFile(path.join(out, "notes.txt"), "utf8")).toBe("kept through the night");
+  });
+
+  it("a shared lock unrefreshed for 30 minutes, rewritten beside a live exclusive lock, is lost; a fresh one holds with one HEAD", async () => {
+    const t = await scratch.repo();
+    const keys = await repoKeys(t.url);
+    const heads: string[] = [];
+    const backend = new LocalBackend(t.url);
+    const head = backend.head.bind(backend);
+    backend.head = (key) => (heads.push(key), head(key));
+    const held = await acquireLock(backend, keys, false, "commit");
+    await held.assertHeld();
+    expect(heads).toHaveLength(1);
+    // The machine sleeps for 31 minutes; meanwhile a prune on another machine found this lock
+    // stale, but listed the locks before this one was rewritten: its exclusive lock is live.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(Date.now() + 31 * 60 * 1000);
+      await plantLock(t.url, { host: "elsewhere", pid: 4242, exclusive: true, purpose: "prune" });
+      const err = await held.assertHeld().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LockLostError);
+      expect((err as Error).message).toContain("prune (pid 4242 on elsewhere) took the repository meanwhile");
+      await expect(held.assertHeld()).rejects.toBeInstanceOf(LockLostError);
+    } finally {
+      vi.useRealTimers();
+    }
+    await held.release();
+    // Only the planted lock is left: the rewritten one was deleted when the loss was found.
+    expect(await lockFiles(t.url)).toEqual(["ab".repeat(16)]);
   });
 });

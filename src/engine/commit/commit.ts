@@ -58,8 +58,11 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
     // commit's manifest lists them too, so no other machine's cache can miss them.
     const packs = [...listing.packs, ...ctx.cache.headerPacks()];
     let manifestId: string | undefined;
+    // A machine that slept through half an hour of this commit may have had its lock set aside and
+    // its packs (or those it reuses) deleted by a prune meanwhile: nothing is listed then.
     if (packs.length > 0) {
       const manifest = encodeManifest(ctx.keys, { packs });
+      await lock.assertHeld();
       await ctx.backend.put(manifestKey(manifest.id), manifest.bytes);
       manifestId = manifest.id;
     }
@@ -80,6 +83,7 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
       sqliteCheck: checks.record(),
     };
     const snap = encodeSnapshot(ctx.keys, record);
+    await lock.assertHeld();
     await ctx.backend.put(snapshotKey(snap.id), snap.bytes);
 
     if (manifestId) ctx.cache.addManifest(manifestId, packs);
