@@ -3,7 +3,7 @@
 // and docs/sqlite.md why a collision cannot silently store wrong data in practice. It sits with the
 // chunking kernel because both are wasm over a caller's bytes, and the codec worker runs it too.
 
-import { readFile } from "node:fs/promises";
+import { compiledOnce, instantiateWithMemory } from "./wasm-module.ts";
 
 /** Bytes of one group's hash in a hash list: two 64-bit halves, little-endian. */
 export const GROUP_HASH_BYTES = 16;
@@ -11,20 +11,7 @@ export const GROUP_HASH_BYTES = 16;
 /** Where the committed kernel lives; the same relative path from src/chunker and dist/chunker. */
 export const GROUP_HASH_URL: URL = new URL("../../wasm/build/grouphash.wasm", import.meta.url);
 
-const PAGE = 65536;
-
-// This file's lib (ES2023, no DOM) has no WebAssembly typings; these are the few calls made.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  compile(bytes: Uint8Array): Promise<unknown>;
-  instantiate(module: unknown, imports: object): Promise<{ exports: Record<string, unknown> }>;
-  Memory: new (descriptor: { initial: number; maximum: number }) => WasmMemory;
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
-let compiled: Promise<unknown> | undefined;
+const groupHashModule = compiledOnce(GROUP_HASH_URL);
 
 /** One kernel instance with its own memory, which holds the bytes to hash (`input`). */
 export class GroupHasher {
@@ -34,8 +21,8 @@ export class GroupHasher {
   private readonly highFn: () => bigint;
   private readonly groupsFn: (src: number, len: number, groupLen: number, lo: bigint, hi: bigint, out: number) => void;
 
-  private constructor(memory: WasmMemory, exports: Record<string, unknown>) {
-    this.input = new Uint8Array(memory.buffer);
+  private constructor(memory: ArrayBuffer, exports: Record<string, unknown>) {
+    this.input = new Uint8Array(memory);
     this.hashFn = exports.hash as GroupHasher["hashFn"];
     this.highFn = exports.high as GroupHasher["highFn"];
     this.groupsFn = exports.hashGroups as GroupHasher["groupsFn"];
@@ -43,15 +30,9 @@ export class GroupHasher {
 
   /** An instance whose memory holds at least `capacity` bytes (fixed: views of it stay valid). */
   static async create(capacity: number): Promise<GroupHasher> {
-    if (!compiled) {
-      compiled = readFile(GROUP_HASH_URL).then((bytes) => wasm.compile(bytes));
-      compiled.catch(() => (compiled = undefined));
-    }
-    const pages = Math.max(1, Math.ceil(capacity / PAGE));
-    const memory = new wasm.Memory({ initial: pages, maximum: pages });
-    const instance = await wasm.instantiate(await compiled, { env: { memory } });
-    if (typeof instance.exports.hash !== "function" || typeof instance.exports.high !== "function" || typeof instance.exports.hashGroups !== "function") throw new Error(`${GROUP_HASH_URL.pathname} is not the group-hash kernel`);
-    return new GroupHasher(memory, instance.exports);
+    const { exports, memory } = await instantiateWithMemory(groupHashModule(), capacity);
+    if (typeof exports.hash !== "function" || typeof exports.high !== "function" || typeof exports.hashGroups !== "function") throw new Error(`${GROUP_HASH_URL.pathname} is not the group-hash kernel`);
+    return new GroupHasher(memory, exports);
   }
 
   /** Writes the 16-byte hash of input[offset, offset + length) into `out` at `at`. */

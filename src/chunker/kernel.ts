@@ -3,7 +3,7 @@
 // The module is compiled once per process; every instance gets its own memory, so chunkers never
 // share state. The memory layout below must agree with the kernel source.
 
-import { readFile } from "node:fs/promises";
+import { compiledOnce, instantiateWithMemory } from "./wasm-module.ts";
 
 /** The kernel's exports (see wasm/assembly/fastcdc.ts). */
 export interface KernelExports {
@@ -24,50 +24,21 @@ export const CUT_CAPACITY = 4096;
 export const LENGTHS_ADDRESS = 4096; // u32[CUT_CAPACITY]
 export const HASHES_ADDRESS = LENGTHS_ADDRESS + 4 * CUT_CAPACITY; // u64[CUT_CAPACITY]
 export const WINDOW_ADDRESS = 65536; // input bytes from here on
-const PAGE = 65536;
-
-// This file's lib (ES2023, no DOM) has no WebAssembly typings; these are the few calls we make.
-interface WasmModule {
-  readonly __wasmModule: unique symbol;
-}
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  compile(bytes: Uint8Array): Promise<WasmModule>;
-  instantiate(module: WasmModule, imports: object): Promise<{ exports: Record<string, unknown> }>;
-  Memory: new (descriptor: { initial: number; maximum: number }) => WasmMemory;
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 /** Where the committed kernel lives; the same relative path from src/chunker and dist/chunker. */
 export const KERNEL_URL = new URL("../../wasm/build/fastcdc.wasm", import.meta.url);
 
-let compiled: Promise<WasmModule> | undefined;
-
-function kernelModule(): Promise<WasmModule> {
-  if (!compiled) {
-    compiled = readFile(KERNEL_URL).then((bytes) => wasm.compile(bytes));
-    // A failed load is not cached, so a later call can try again.
-    compiled.catch(() => {
-      compiled = undefined;
-    });
-  }
-  return compiled;
-}
+const kernelModule = compiledOnce(KERNEL_URL);
 
 /** A fresh kernel instance with its own fixed-size memory holding a window of `windowBytes`. */
 export async function instantiateKernel(windowBytes: number): Promise<KernelInstance> {
-  const pages = Math.ceil((WINDOW_ADDRESS + windowBytes) / PAGE);
-  // Fixed size: the memory never grows, so views over its buffer stay valid.
-  const memory = new wasm.Memory({ initial: pages, maximum: pages });
-  const instance = await wasm.instantiate(await kernelModule(), { env: { memory } });
+  const instance = await instantiateWithMemory(kernelModule(), WINDOW_ADDRESS + windowBytes);
   const { configure, scan } = instance.exports;
   if (typeof configure !== "function" || typeof scan !== "function") {
     throw new Error(`${KERNEL_URL.pathname} is not the FastCDC kernel (missing configure/scan exports)`);
   }
   return {
     exports: { configure, scan } as KernelExports,
-    memory: memory.buffer,
+    memory: instance.memory,
   };
 }
