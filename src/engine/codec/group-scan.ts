@@ -6,6 +6,7 @@ let hasher: GroupHasher | undefined;
 
 /** Reads a range of a captured database's groups (see UnchangedGroups.scan) and returns their hashes, in order. */
 export async function hashGroupRange(req: GroupHashRequest): Promise<Uint8Array> {
+  if (req.dropped && Atomics.load(req.dropped.flags, req.dropped.index) === 1) return new Uint8Array(0);
   // The hashes go after the bytes, at the next multiple of 8.
   const out = Math.ceil(req.length / 8) * 8;
   const hashBytes = Math.ceil(req.length / req.groupBytes) * GROUP_HASH_BYTES;

@@ -93,8 +93,11 @@ export class ScanAhead {
     const total = source.pages * source.pageSize;
     const requestFor = groupHashRequests(source, groupBytes, this.seed);
     const asked = new Map<number, Promise<Uint8Array>>();
+    // Ranges the scan hashes itself while the worker is not up yet are dropped from its queue.
+    const dropped = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, Math.ceil(total / windowBytes))));
     for (let position = 0; position < total; position += windowBytes) {
-      const hashes = this.worker.hash(requestFor(position, Math.min(windowBytes, total - position)));
+      const range = { ...requestFor(position, Math.min(windowBytes, total - position)), dropped: { flags: dropped, index: position / windowBytes } };
+      const hashes = this.worker.hash(range);
       hashes.catch(() => {}); // the scan meets the failure in its turn
       asked.set(position, hashes);
     }
@@ -102,7 +105,11 @@ export class ScanAhead {
     return {
       key,
       capture,
-      worker: { ...this.worker, askedAhead: (position) => asked.get(position) },
+      worker: {
+        ...this.worker,
+        askedAhead: (position) => asked.get(position),
+        dropAhead: (position) => void Atomics.store(dropped, position / windowBytes, 1),
+      },
       release: () =>
         (released ??= (async () => {
           await Promise.allSettled(asked.values());

@@ -34,6 +34,11 @@ export interface GroupHashRequest {
   overlayPages: number[];
   overlayImages: Uint8Array;
   seed: readonly [bigint, bigint];
+  /**
+   * Asked ahead of the scan (ScanAhead): the range is not read when `flags[index]` is 1 by the time
+   * its turn comes (the scan hashed it on its own thread meanwhile); the answer is then empty.
+   */
+  dropped?: { flags: Int32Array; index: number };
 }
 
 /**

@@ -39,6 +39,8 @@ export interface GroupHashWorker {
   up(): boolean;
   /** The answer for the range at byte `position`, when it was asked for ahead of the scan (ScanAhead). */
   askedAhead?(position: number): Promise<Uint8Array> | undefined;
+  /** The range at `position` was hashed by the scan itself: an answer asked ahead need not be made. */
+  dropAhead?(position: number): void;
 }
 
 /** The group hashes of a database's last stored version, and the ids of its groups, by place. */
@@ -138,6 +140,7 @@ export class UnchangedGroups {
       for (let position = 0; position < total; ) {
         const end = Math.min(position + windowBytes, total);
         if (requested === position && !worker.up()) {
+          worker.dropAhead?.(position);
           const out = Math.ceil((end - position) / 8) * 8;
           const hasher = await hasherFor(out + (windowBytes / groupBytes) * GROUP_HASH_BYTES);
           readPages(source.fd, pageSize, position, end - position, hasher.input, imageOf, source.where);

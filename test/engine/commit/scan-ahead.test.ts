@@ -101,6 +101,49 @@ describe("databases read and hashed ahead of their turn", () => {
     }
   });
 
+  it("ranges the scan hashed itself while the worker was not up are dropped from the worker's queue, and the hashes agree", async () => {
+    const src = await scratch.dir("src");
+    buildOpenClawLikeDb(path.join(src, "a.sqlite"), 10 * 1024 * 1024, 3);
+    holders.push(await holdOpen(path.join(src, "a.sqlite"), "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; UPDATE memory SET text = text || '+' WHERE id % 3 = 0;"));
+    const items = await walkTree(src, { matches: () => false }, (name) => name.endsWith("-wal") || name.endsWith("-shm"), () => {});
+    // The worker is "not up" until the scan has hashed its first range itself; every range asked
+    // ahead waits for that before it reaches the worker.
+    let up = false;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const worker: GroupHashWorker = { hash: async (range) => (await gate, codec.hashGroups!(range)), up: () => up };
+    const ahead = new ScanAhead(items, async (item) => statKey(item.stat), worker, GROUP_PAGES, SEED);
+    try {
+      await ahead.start();
+      const early = (await ahead.take(0))!;
+      const answers = [0, 1, 2].map((i) => early.worker.askedAhead!(i * 4 * 1024 * 1024)!);
+      const groups = new UnchangedGroups(SEED, undefined);
+      let taken = 0;
+      const scanning = groups.scan(early.capture.source, GROUP_PAGES, early.worker, async () => {
+        if (++taken === (4 * 1024 * 1024) / (GROUP_PAGES * 4096)) {
+          up = true; // the first range is done: from the second on, the answers asked ahead are used
+          open();
+        }
+        return "id";
+      }, () => true);
+      await scanning;
+      const [first, second] = await Promise.all(answers.slice(0, 2));
+      expect(first!.byteLength).toBe(0); // dropped: the scan hashed it
+      expect(second!.byteLength).toBeGreaterThan(0);
+      await early.release();
+      // The same state read anew, all on the worker, hashes the same.
+      const fresh = await openWalCapture(path.join(src, "a.sqlite"));
+      if (!("capture" in fresh)) throw new Error(fresh.fallback);
+      try {
+        expect(await hashesOf({ capture: fresh.capture, worker: { hash: (r) => codec.hashGroups!(r), up: () => true } })).toEqual(Buffer.from(groups.result()));
+      } finally {
+        await fresh.capture.release();
+      }
+    } finally {
+      await ahead.close();
+    }
+  });
+
   it("closing releases the reads opened ahead that were never taken", async () => {
     const src = await scratch.dir("src");
     for (const [i, name] of ["a.sqlite", "b.sqlite"].entries()) {
