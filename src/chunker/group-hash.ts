@@ -13,49 +13,49 @@ export const GROUP_HASH_URL: URL = new URL("../../wasm/build/grouphash.wasm", im
 
 const groupHashModule = compiledOnce(GROUP_HASH_URL);
 
+/** Where hashRange puts the hashes of `length` bytes: after them, at a multiple of 8 (the kernel stores 64-bit words). */
+const hashesAt = (length: number) => Math.ceil(length / 8) * 8;
+
 /** One kernel instance with its own memory, which holds the bytes to hash (`input`). */
 export class GroupHasher {
-  /** The instance's memory: bytes put here are hashed in place by hashAt (no copy). */
+  /** The instance's memory: bytes put here are hashed in place by hashRange (no copy). */
   readonly input: Uint8Array;
-  private readonly hashFn: (src: number, len: number, lo: bigint, hi: bigint) => bigint;
-  private readonly highFn: () => bigint;
   private readonly groupsFn: (src: number, len: number, groupLen: number, lo: bigint, hi: bigint, out: number) => void;
 
   private constructor(memory: ArrayBuffer, exports: Record<string, unknown>) {
     this.input = new Uint8Array(memory);
-    this.hashFn = exports.hash as GroupHasher["hashFn"];
-    this.highFn = exports.high as GroupHasher["highFn"];
     this.groupsFn = exports.hashGroups as GroupHasher["groupsFn"];
   }
 
   /** An instance whose memory holds at least `capacity` bytes (fixed: views of it stay valid). */
   static async create(capacity: number): Promise<GroupHasher> {
     const { exports, memory } = await instantiateWithMemory(groupHashModule(), capacity);
-    if (typeof exports.hash !== "function" || typeof exports.high !== "function" || typeof exports.hashGroups !== "function") throw new Error(`${GROUP_HASH_URL.pathname} is not the group-hash kernel`);
+    if (typeof exports.hashGroups !== "function") throw new Error(`${GROUP_HASH_URL.pathname} is not the group-hash kernel`);
     return new GroupHasher(memory, exports);
   }
 
-  /** Writes the 16-byte hash of input[offset, offset + length) into `out` at `at`. */
-  private hashAt(offset: number, length: number, seed: readonly [bigint, bigint], out: Uint8Array, at: number): void {
-    const low = this.hashFn(offset, length, seed[0], seed[1]);
-    const view = new DataView(out.buffer, out.byteOffset + at, GROUP_HASH_BYTES);
-    view.setBigUint64(0, BigInt.asUintN(64, low), true);
-    view.setBigUint64(8, BigInt.asUintN(64, this.highFn()), true);
+  /** The memory an instance needs to hash `length` bytes in groups of `groupBytes` (see hashRange). */
+  static capacityFor(length: number, groupBytes: number): number {
+    return hashesAt(length) + Math.ceil(length / groupBytes) * GROUP_HASH_BYTES;
   }
 
   /**
-   * Hashes input[offset, offset + length) as consecutive groups of `groupBytes` (the last may be
-   * shorter) and writes their hashes, 16 bytes each, to input[out...): one call into the kernel
-   * for all of them. `out` must be a multiple of 8 and leave room.
+   * Hashes input[0, length) as consecutive groups of `groupBytes` (the last may be shorter), in
+   * one call into the kernel, and returns their hashes, 16 bytes each in order: a view of this
+   * instance's memory just after the bytes, valid until its next use.
    */
-  hashGroupsAt(offset: number, length: number, groupBytes: number, seed: readonly [bigint, bigint], out: number): void {
-    if (!(groupBytes >= 1) || out % 8 !== 0 || out + Math.ceil(length / groupBytes) * GROUP_HASH_BYTES > this.input.byteLength) throw new RangeError("group hash output out of range");
-    this.groupsFn(offset, length, groupBytes, seed[0], seed[1], out);
+  hashRange(length: number, groupBytes: number, seed: readonly [bigint, bigint]): Uint8Array {
+    const out = hashesAt(length);
+    const end = GroupHasher.capacityFor(length, groupBytes);
+    if (!(groupBytes >= 1) || end > this.input.byteLength) throw new RangeError(`no room to hash ${length} bytes in groups of ${groupBytes}`);
+    this.groupsFn(0, length, groupBytes, seed[0], seed[1], out);
+    return this.input.subarray(out, end);
   }
 
-  /** Writes the 16-byte hash of `data` (copied into the instance's memory) into `out` at `at`. */
+  /** Writes the 16-byte hash of `data` (one group, copied into the instance's memory) into `out` at `at`. */
   hashInto(data: Uint8Array, seed: readonly [bigint, bigint], out: Uint8Array, at: number): void {
+    if (data.byteLength === 0) throw new RangeError("an empty group has no hash");
     this.input.set(data, 0);
-    this.hashAt(0, data.byteLength, seed, out, at);
+    out.set(this.hashRange(data.byteLength, data.byteLength, seed), at);
   }
 }

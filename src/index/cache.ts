@@ -56,8 +56,9 @@ export interface CachedFile extends FileStat {
   chunks: string[];
   sqlite: boolean;
   /**
-   * The plaintext size of `chunks`, where it is not `size`: a database's captured state (its -wal
-   * included) or a scrubbed file's stored content. Absent in rows written before it was recorded.
+   * The plaintext size of `chunks`, recorded for every file: it differs from `size` for a
+   * database's captured state (its -wal included) or a scrubbed file's stored content. Absent in
+   * rows written before it was recorded.
    */
   storedSize?: number;
 }

@@ -157,7 +157,7 @@ export async function acquireLock(backend: Backend, keys: RepoKeys, exclusive: b
     }
     const next = randomBytes(16).toString("hex");
     await write(next);
-    const holder = mayBeSetAside && !exclusive ? await exclusiveHolder(backend, keys, next) : undefined;
+    const holder = mayBeSetAside && !exclusive ? (await listLocks(backend, keys)).locks.find((l) => l.exclusive && l.stale === undefined && idOf(l.key) !== next) : undefined;
     if (holder) {
       lost = `it went unrefreshed for over 30 minutes, and ${holder.purpose} (pid ${holder.pid} on ${holder.host}) took the repository meanwhile`;
       await backend.delete(lockKey(next)).catch(() => {});
@@ -188,18 +188,6 @@ export async function acquireLock(backend: Backend, keys: RepoKeys, exclusive: b
   };
 }
 
-/** A live exclusive lock other than `ownId`, if one is held. */
-async function exclusiveHolder(backend: Backend, keys: RepoKeys, ownId: string): Promise<LockRecord | undefined> {
-  for await (const obj of backend.list(LOCKS_PREFIX)) {
-    if (idOf(obj.key) === ownId) continue;
-    const record = await backend
-      .get(obj.key)
-      .then((bytes) => openJson<LockRecord>(keys.encryption, "lock", bytes, obj.key))
-      .catch(() => undefined);
-    if (record?.exclusive && staleReason(record) === undefined) return record;
-  }
-  return undefined;
-}
 
 /**
  * Removes stale locks (`all`: every lock, live or not, and unreadable ones too: for a user who

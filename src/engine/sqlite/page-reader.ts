@@ -5,6 +5,7 @@
 // reads through the capture's and never closes one (wal-capture.ts says why that matters).
 
 import { readSync } from "node:fs";
+import { GroupHasher } from "../../chunker/group-hash.ts";
 import { IntegrityError } from "../../errors.ts";
 
 const DB_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
@@ -59,6 +60,19 @@ export function readPages(fd: number, pageSize: number, position: number, length
     else if (at + pageSize > filled) throw new IntegrityError(where, `page ${page} vanished from the database file while a read pinned it`);
   }
   if (position === 0 && !Buffer.from(into.buffer, into.byteOffset, DB_MAGIC.length).equals(DB_MAGIC)) throw new IntegrityError(where, "page 1 of the captured state has no SQLite header");
+}
+
+/** What readAndHash reads: a range of a state's groups (a GroupHashRequest without its overlay). */
+export type GroupRange = Pick<GroupHashRequest, "fd" | "where" | "pageSize" | "position" | "length" | "groupBytes" | "seed">;
+
+/**
+ * Reads a range of a state into `hasher`'s memory (see readPages) and hashes its groups there: the
+ * bytes stay at hasher.input[0, length), and the hashes are returned as a view of the same memory
+ * (GroupHasher.hashRange). The hasher needs GroupHasher.capacityFor(length, groupBytes).
+ */
+export function readAndHash(hasher: GroupHasher, range: GroupRange, overlay: (page: number) => Uint8Array | undefined): Uint8Array {
+  readPages(range.fd, range.pageSize, range.position, range.length, hasher.input, overlay, range.where);
+  return hasher.hashRange(range.length, range.groupBytes, range.seed);
 }
 
 /**

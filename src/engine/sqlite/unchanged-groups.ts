@@ -7,7 +7,7 @@
 import { createHmac } from "node:crypto";
 import { GROUP_HASH_BYTES, GroupHasher } from "../../chunker/group-hash.ts";
 import type { RepoKeys } from "../../crypto/keys.ts";
-import { groupHashRequests, readPages, type GroupHashRequest, type PageSource } from "./page-reader.ts";
+import { groupHashRequests, readAndHash, readPages, type GroupHashRequest, type PageSource } from "./page-reader.ts";
 
 /** Bytes of groups hashed per request in a scan, and requests kept on their way. */
 const SCAN_WINDOW_BYTES = 4 * 1024 * 1024;
@@ -15,7 +15,7 @@ const SCAN_AHEAD = 2;
 
 let shared: GroupHasher | undefined;
 
-/** The kernel instance, made again only when a larger group than any before comes along. */
+/** This thread's kernel instance, made again only when more room than it has is asked for. */
 async function hasherFor(bytes: number): Promise<GroupHasher> {
   if (!shared || shared.input.byteLength < bytes) shared = await GroupHasher.create(bytes);
   return shared;
@@ -80,7 +80,7 @@ export class UnchangedGroups {
     return async (data) => {
       const place = this.count++;
       this.room(this.count);
-      (await hasherFor(data.byteLength)).hashInto(data, this.seed, this.hashes, place * GROUP_HASH_BYTES);
+      (await hasherFor(GroupHasher.capacityFor(data.byteLength, data.byteLength))).hashInto(data, this.seed, this.hashes, place * GROUP_HASH_BYTES);
       const id = this.unchangedId(place, stillStored);
       if (id === undefined) return inner(data);
       skipped();
@@ -141,11 +141,9 @@ export class UnchangedGroups {
         const end = Math.min(position + windowBytes, total);
         if (requested === position && !worker.up()) {
           worker.dropAhead?.(position);
-          const out = Math.ceil((end - position) / 8) * 8;
-          const hasher = await hasherFor(out + (windowBytes / groupBytes) * GROUP_HASH_BYTES);
-          readPages(source.fd, pageSize, position, end - position, hasher.input, imageOf, source.where);
-          hasher.hashGroupsAt(0, end - position, groupBytes, this.seed, out);
-          this.hashes.set(hasher.input.subarray(out, out + Math.ceil((end - position) / groupBytes) * GROUP_HASH_BYTES), this.count * GROUP_HASH_BYTES);
+          const hasher = await hasherFor(GroupHasher.capacityFor(windowBytes, groupBytes));
+          const hashes = readAndHash(hasher, { fd: source.fd, where: source.where, pageSize, position, length: end - position, groupBytes, seed: this.seed }, imageOf);
+          this.hashes.set(hashes, this.count * GROUP_HASH_BYTES);
           await take(position, end, hasher.input);
           requested = position = end;
           continue;
