@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { LockedError, LockLostError } from "../errors.ts";
+import { LockedError, LockLostError, StorageAuthError } from "../errors.ts";
 import type { Backend } from "../storage/backend.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
 import { LOCKS_PREFIX, lockKey, idOf } from "./layout.ts";
@@ -188,6 +188,23 @@ export async function acquireLock(backend: Backend, keys: RepoKeys, exclusive: b
   };
 }
 
+
+
+/**
+ * A shared lock for a command that only reads packs (checkout, `check`): a prune elsewhere is then
+ * refused while it reads, instead of rewriting or deleting the packs under it (which failed the
+ * command with "object data/… not found", reading as damage). Credentials that may not write (a
+ * read-only key) get no lock: the command runs unlocked, and `warn` says what that risks.
+ */
+export async function acquireReadLock(backend: Backend, keys: RepoKeys, purpose: string, warn: (message: string) => void): Promise<HeldLock> {
+  try {
+    return await acquireLock(backend, keys, false, purpose);
+  } catch (err) {
+    if (!(err instanceof StorageAuthError)) throw err;
+    warn(`running without a lock: these credentials may not write to ${backend.location} (${err.message}); a prune that runs elsewhere meanwhile can make this ${purpose} fail, but not damage anything`);
+    return { setAside: [], assertHeld: async () => {}, release: async () => {} };
+  }
+}
 
 /**
  * Removes stale locks (`all`: every lock, live or not, and unreadable ones too: for a user who

@@ -2,6 +2,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { CheckoutRecoveryError, PathError, PathTooLongError, UsageError } from "../../errors.ts";
 import { syncIndex } from "../../index/sync.ts";
+import { acquireReadLock } from "../../repo/lock.ts";
 import type { RepoContext } from "../context.ts";
 import { commit } from "../commit/commit.ts";
 import { compileMatcher, type Matcher } from "../excludes.ts";
@@ -45,6 +46,17 @@ function protectedPaths(ctx: RepoContext): Protected[] {
 }
 
 async function checkoutInto(ctx: RepoContext, ref: string, target: string, opts: CheckoutOptions): Promise<CheckoutResult> {
+  // Taken before the index is read: a prune that came between the reading and the packs' would
+  // delete what the plan names.
+  const lock = await acquireReadLock(ctx.backend, ctx.keys, "checkout", (message) => opts.progress?.warn?.({ path: ctx.backend.location, message }));
+  try {
+    return await checkoutLocked(ctx, ref, target, opts);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function checkoutLocked(ctx: RepoContext, ref: string, target: string, opts: CheckoutOptions): Promise<CheckoutResult> {
   await syncIndex(ctx.cache, ctx.backend, ctx.keys);
   const { id, record } = resolveSnapshot(ctx, ref);
   const all = await loadListing(ctx, record, id);

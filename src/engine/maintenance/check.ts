@@ -2,6 +2,7 @@ import { randomInt } from "node:crypto";
 import { ClawbackError, IntegrityError, UsageError } from "../../errors.ts";
 import { CONFIG_KEY, DATA_PREFIX, INDEX_PREFIX, KEYS_PREFIX, SNAPSHOTS_PREFIX, idOf, isObjectId, packKey, packsInBucket, snapshotKey } from "../../repo/layout.ts";
 import { parseConfig } from "../../repo/config.ts";
+import { acquireReadLock } from "../../repo/lock.ts";
 import { keyFileId, openConfigCopy, parseKeyFile } from "../../crypto/keyfile.ts";
 import { decodeBlob } from "../../repo/blob.ts";
 import { decodeManifest } from "../../repo/manifest.ts";
@@ -30,8 +31,19 @@ export interface CheckKeys {
  * naming its object (invariant 12); nothing stops at the first.
  */
 export async function check(ctx: RepoContext, opts: CheckOptions = {}, keys?: CheckKeys): Promise<CheckResult> {
-  const problems: DamagedObject[] = [];
   const warnings: string[] = [];
+  // A prune elsewhere would delete manifests and packs between their listing and their reading:
+  // damage that is not there.
+  const lock = await acquireReadLock(ctx.backend, ctx.keys, "check", (message) => warnings.push(message));
+  try {
+    return await checkLocked(ctx, opts, keys, warnings);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function checkLocked(ctx: RepoContext, opts: CheckOptions, keys: CheckKeys | undefined, warnings: string[]): Promise<CheckResult> {
+  const problems: DamagedObject[] = [];
   const report = (object: string, message: string) => {
     if (!problems.some((p) => p.object === object && p.message === message)) problems.push({ object, message });
   };
