@@ -128,21 +128,25 @@ export class ClawbackPlugin {
   /**
    * gateway_stop: only a real shutdown ("gateway stopping") backs up, within the budget; a hot
    * reload ("plugin replacement") or an in-process restart ("gateway restarting") does not.
+   * Backups held while the gateway decides whether a fresh state is restored from the bucket (after
+   * every start, until the engine child has looked at the state) make the shutdown backup wait for
+   * that decision, within the same budget: a stop a moment after a restart went without one.
    */
   async onGatewayStop(reason: string | undefined): Promise<void> {
     if (reason !== "gateway stopping" || !this.backups) return;
     const backups = this.backups;
-    if (backups.isHeld) {
-      this.logger.info("clawback: no shutdown backup: the gateway stopped before deciding whether to restore this fresh state from the bucket");
-      return;
-    }
     const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const outOfTime = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), SHUTDOWN_BUDGET_MS)));
     const result = await Promise.race([backups.trigger("shutdown"), outOfTime]);
     clearTimeout(timer);
     if (result === "timeout") {
+      const undecided = backups.isHeld;
       await backups.stop();
+      if (undecided) {
+        this.logger.info(`clawback: no shutdown backup: the gateway stopped before deciding whether to restore this fresh state from the bucket (waited ${SHUTDOWN_BUDGET_MS / 1000} s)`);
+        return;
+      }
       this.logger.warn(`clawback: the shutdown backup did not finish within ${SHUTDOWN_BUDGET_MS / 1000} s; stopped it after ${Date.now() - started} ms in the stop hook (what it uploaded is reused by the next backup)`);
       return;
     }
