@@ -188,8 +188,6 @@ export async function acquireLock(backend: Backend, keys: RepoKeys, exclusive: b
   };
 }
 
-
-
 /**
  * A shared lock for a command that only reads packs (checkout, `check`): a prune elsewhere is then
  * refused while it reads, instead of rewriting or deleting the packs under it (which failed the

@@ -3,12 +3,10 @@
 // ones within five minutes after it none. In the gateway the hook is driven by a real
 // `openclaw sessions compact` (backup-triggers.test.ts).
 import { describe, expect, it } from "vitest";
-import * as fs from "node:fs/promises";
-import * as path from "node:path";
-import { ClawbackPlugin } from "../../src/openclaw/plugin.ts";
 import { StatusStore } from "../../src/openclaw/status-store.ts";
 import { useScratch } from "../helpers/scratch.ts";
 import { snapshotsOf } from "./helpers/repo.ts";
+import { standalonePlugin } from "./helpers/standalone-plugin.ts";
 
 const PASSPHRASE = "pre-compaction-test";
 
@@ -16,15 +14,7 @@ describe("pre-compaction backups", () => {
   const scratch = useScratch();
 
   it("compactions that start together make one pre-compaction snapshot; one within 5 minutes after it none", async () => {
-    const state = await scratch.dir("state");
-    const home = await scratch.dir("home");
-    await fs.mkdir(path.join(state, "workspace"), { recursive: true });
-    await fs.writeFile(path.join(state, "workspace", "MEMORY.md"), "before compaction\n");
-    const url = `file://${path.join(await scratch.dir("repo"), "r")}`;
-    const lines: string[] = [];
-    const logger = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
-    const env = { ...process.env, HOME: home, XDG_CACHE_HOME: path.join(home, ".cache") };
-    const plugin = new ClawbackPlugin({ repository: url, passphrase: PASSPHRASE, schedule: "off" }, state, logger, env);
+    const { plugin, state, url, lines } = await standalonePlugin(scratch, PASSPHRASE, "before compaction\n");
 
     await Promise.all([plugin.onBeforeCompaction(), plugin.onBeforeCompaction()]);
     const deadline = Date.now() + 60_000;
