@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
@@ -6,6 +7,14 @@ import { emptyCounts, type Backend, type ByteRange, type LocalFile, type ObjectI
 
 /** What a temporary file's name has after its object's key: `data/ab/<id>.tmp-<random>`. */
 const PARTIAL = ".tmp-";
+
+/**
+ * Range reads up to this size are made on the caller's thread: open, read and close take a few
+ * microseconds each on a page-cached pack, less than three trips through the thread pool (a daily
+ * commit reads its delta bases in about a thousand such ranges of 50 KB). Larger ones (a
+ * checkout's 4 MiB ranges) go through the pool, where the copy overlaps the caller's work.
+ */
+const SYNC_RANGE_BYTES = 256 * 1024;
 
 /**
  * A repository in a local folder. Writes go to a temporary file that is fsynced and renamed into
@@ -98,16 +107,11 @@ export class LocalBackend implements Backend {
         this.stats.bytesDown += data.byteLength;
         return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       }
-      const handle = await fs.open(file, "r");
-      try {
-        // Only the bytes read are returned.
-        const buf = range.into && range.into.byteLength >= range.length ? range.into : Buffer.allocUnsafe(range.length);
-        const { bytesRead } = await handle.read(buf, 0, range.length, range.offset);
-        this.stats.bytesDown += bytesRead;
-        return new Uint8Array(buf.buffer, buf.byteOffset, bytesRead);
-      } finally {
-        await handle.close();
-      }
+      // Only the bytes read are returned.
+      const buf = range.into && range.into.byteLength >= range.length ? range.into : Buffer.allocUnsafe(range.length);
+      const bytesRead = range.length <= SYNC_RANGE_BYTES ? readRangeSync(file, buf, range) : await readRange(file, buf, range);
+      this.stats.bytesDown += bytesRead;
+      return new Uint8Array(buf.buffer, buf.byteOffset, bytesRead);
     } catch (err) {
       if (isNotFound(err)) throw new ObjectNotFoundError(key, this.location);
       throw new StorageError(`reading ${key} from ${this.location} failed: ${(err as Error).message}`, { operation: "get", key, location: this.location }, { cause: err });
@@ -170,6 +174,24 @@ export class LocalBackend implements Backend {
   }
 
   async close(): Promise<void> {}
+}
+
+async function readRange(file: string, into: Uint8Array, range: ByteRange): Promise<number> {
+  const handle = await fs.open(file, "r");
+  try {
+    return (await handle.read(into, 0, range.length, range.offset)).bytesRead;
+  } finally {
+    await handle.close();
+  }
+}
+
+function readRangeSync(file: string, into: Uint8Array, range: ByteRange): number {
+  const fd = openSync(file, "r");
+  try {
+    return readSync(fd, into, 0, range.length, range.offset);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function isNotFound(err: unknown): boolean {

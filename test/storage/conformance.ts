@@ -146,6 +146,17 @@ export function describeBackendConformance(name: string, open: OpenForTest, opts
           expect(viaInto.equals(body.subarray(offset, offset + length)), `range ${offset}+${length} into a buffer`).toBe(true);
         }
         expect((await b.get("data/cd/cd02", { offset: 10, length: 0 })).byteLength).toBe(0);
+        // Ranges on both sides of 256 KiB (the local backend reads the small ones on the caller's
+        // thread, the large ones through the thread pool).
+        const large = randomBytes(600_007);
+        await b.put("data/cd/cd03", large);
+        for (const [offset, length] of [[0, 262_144], [1, 262_145], [300_000, 300_007], [400_000, 300_000], [0, 600_007]] as [number, number][]) {
+          const into = Buffer.alloc(length, 0xa5);
+          for (const got of [await b.get("data/cd/cd03", { offset, length }), await b.get("data/cd/cd03", { offset, length, into })]) {
+            expect(Buffer.from(got).equals(large.subarray(offset, offset + length)), `range ${offset}+${length}`).toBe(true);
+          }
+        }
+        await expect(b.get("data/cd/none", { offset: 0, length: 400_000 })).rejects.toBeInstanceOf(ObjectNotFoundError);
       }),
       timeout,
     );
