@@ -5,6 +5,9 @@
 //   const tap = await startWireTap(s3.endpoint, s3.bucket);
 //   const env = { ...s3.env, CLAWBACK_S3_ENDPOINT: tap.url };
 //   const from = tap.records.length; /* run a command */ const seen = tap.records.slice(from);
+//
+// `latencyMs` makes the store as far away as a real one: half of it is waited before a request is
+// forwarded, half before its answer is sent back (a round trip per request, as over the internet).
 
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -41,11 +44,12 @@ function classify(method: string, key: string, query: URLSearchParams): RequestK
   return "other";
 }
 
-export async function startWireTap(target: string, bucket: string): Promise<WireTap> {
+export async function startWireTap(target: string, bucket: string, { latencyMs = 0 }: { latencyMs?: number } = {}): Promise<WireTap> {
   const upstream = new URL(target);
   const agent = new http.Agent({ keepAlive: true });
   const records: TapRecord[] = [];
-  const server = http.createServer((req, res) => {
+  const halfway = <T extends unknown[]>(fn: (...args: T) => void) => (latencyMs > 0 ? (...args: T) => void setTimeout(() => fn(...args), latencyMs / 2) : fn);
+  const server = http.createServer(halfway((req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://tap");
     const parts = url.pathname.split("/").slice(1);
     const key = parts[0] === bucket ? decodeURIComponent(parts.slice(1).join("/")) : decodeURIComponent(url.pathname.slice(1));
@@ -55,7 +59,7 @@ export async function startWireTap(target: string, bucket: string): Promise<Wire
     if (typeof range === "string") record.range = range;
     const headers: http.OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
-    const out = http.request({ host: upstream.hostname, port: upstream.port, method, path: req.url, headers, agent }, (up) => {
+    const out = http.request({ host: upstream.hostname, port: upstream.port, method, path: req.url, headers, agent }, halfway((up: http.IncomingMessage) => {
       record.status = up.statusCode ?? 0;
       const back: http.OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(up.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) back[k] = v;
@@ -63,7 +67,7 @@ export async function startWireTap(target: string, bucket: string): Promise<Wire
       up.on("data", (d: Buffer) => (record.bytesDown += d.byteLength));
       up.pipe(res);
       up.on("end", () => records.push(record));
-    });
+    }));
     out.on("error", (err) => {
       record.status = 502;
       records.push(record);
@@ -72,7 +76,7 @@ export async function startWireTap(target: string, bucket: string): Promise<Wire
     });
     req.on("data", (d: Buffer) => (record.bytesUp += d.byteLength));
     req.pipe(out);
-  });
+  }));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {

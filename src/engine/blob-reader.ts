@@ -14,8 +14,12 @@ import { afterBlobs } from "./codec/young-gc.ts";
  * in an error, not a loop.
  */
 const MAX_DELTA_DEPTH = 4;
-/** Range requests in flight per call (each at most 4 MiB). */
-const READ_CONCURRENCY = 4;
+/**
+ * Range requests in flight per call (each at most 4 MiB). A daily commit's delta bases are a few
+ * hundred scattered ranges: over a remote store each is a round trip, so many are kept on their
+ * way (a local store reads small ranges at once, see LocalBackend).
+ */
+const READ_CONCURRENCY = 16;
 /**
  * Blobs this close are read in one request. The blobs asked for here are often scattered (bases
  * of a commit's deltas): closing a 32 KiB gap costs less than a request, a 256 KiB one does not.

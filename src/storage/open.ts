@@ -39,7 +39,7 @@ export interface BackendOptions {
   access?: B2Access;
 
   // s3 and b2
-  /** Requests in flight at once (default 4). */
+  /** Requests in flight at once (default 16). */
   concurrency?: number;
   /** Abort a request whose connection is silent this long (default 30 s). */
   idleTimeoutMs?: number;

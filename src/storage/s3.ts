@@ -1,6 +1,6 @@
 // The S3 backend: any S3-compatible store (AWS, Backblaze B2's S3 API, MinIO, s3rver, ...), signed
 // with SigV4 (./sigv4.ts), over node:http(s) (./http.ts). Path-style addressing by default,
-// virtual-hosted as an option. Every request goes through a p-limit queue (default 4 at a time) and
+// virtual-hosted as an option. Every request goes through a p-limit queue (default 16 at a time) and
 // is counted. Failures are classified once, here: transient ones (429, 5xx, resets, timeouts,
 // truncated bodies) become TransientStorageError for the retry decorator (./retry.ts); the rest
 // fail for good with a message naming the operation, the key, the bucket and the status.
@@ -14,6 +14,15 @@ import { emptyCounts, type Backend, type ByteRange, type LocalFile, type ObjectI
 import { createAgent, HttpFailure, httpRequest, isStreamed, parseRetryAfter, type HttpResponse, type StreamedBody } from "./http.ts";
 import { EMPTY_SHA256, sha256Hex, sign, toAmzDate, uriEncode, type Credentials } from "./sigv4.ts";
 
+/**
+ * Requests in flight at once unless configured. Each caller bounds its own requests (a commit's
+ * uploads, a checkout's ranges ahead, the delta bases a commit reads, 16 at a time): this only
+ * caps them together. A daily commit of the 500 MB bench state over a 50 ms link made about 350
+ * range GETs for its delta bases: 7.9 s with 4 in flight, 4.2–4.5 s with 16, 3.7 s with 32
+ * (bench/README.md).
+ */
+const DEFAULT_CONCURRENCY = 16;
+
 export interface S3Config {
   /** Service endpoint, e.g. "https://s3.us-west-004.backblazeb2.com" or "http://127.0.0.1:9000". */
   endpoint: string;
@@ -24,7 +33,7 @@ export interface S3Config {
   credentials: Credentials;
   /** Path-style (`endpoint/bucket/key`, the default) or virtual-hosted (`bucket.endpoint/key`). */
   pathStyle?: boolean;
-  /** Requests in flight at once (default 4). */
+  /** Requests in flight at once (default DEFAULT_CONCURRENCY). */
   concurrency?: number;
   /** Abort a request whose connection is silent this long (default 30 s). */
   idleTimeoutMs?: number;
@@ -107,7 +116,7 @@ export class S3Backend implements Backend {
       throw new StorageError("the S3 endpoint URL must not carry credentials", { operation: "open", location: `${config.scheme ?? "s3"}://${config.bucket}` });
     }
     this.location = `${config.scheme ?? "s3"}://${config.bucket}/${this.prefix}`;
-    const concurrency = Math.max(1, config.concurrency ?? 4);
+    const concurrency = Math.max(1, config.concurrency ?? DEFAULT_CONCURRENCY);
     this.limit = pLimit(concurrency);
     this.agent = createAgent(this.endpoint.protocol, concurrency);
     this.batchDelete = config.batchDelete ?? true;
@@ -459,3 +468,4 @@ async function fileMd5(handle: fs.FileHandle, size: number): Promise<string> {
   }
   return hash.digest("base64");
 }
+
