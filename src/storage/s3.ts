@@ -17,9 +17,9 @@ import { EMPTY_SHA256, sha256Hex, sign, toAmzDate, uriEncode, type Credentials }
 /**
  * Requests in flight at once unless configured. Each caller bounds its own requests (a commit's
  * uploads, a checkout's ranges ahead, the delta bases a commit reads, 16 at a time): this only
- * caps them together. A daily commit of the 500 MB bench state over a 50 ms link made about 350
- * range GETs for its delta bases: 7.9 s with 4 in flight, 4.2–4.5 s with 16, 3.7 s with 32
- * (bench/README.md).
+ * caps them together. A daily commit of the 500 MB bench state makes about 400 range GETs for its
+ * delta bases: over a 50 ms round trip it took 8.7 s with 4 in flight and 4.7 s with 16
+ * (`bench/remote-daily.ts`); 32 gained little more.
  */
 const DEFAULT_CONCURRENCY = 16;
 
@@ -468,4 +468,3 @@ async function fileMd5(handle: fs.FileHandle, size: number): Promise<string> {
   }
   return hash.digest("base64");
 }
-
