@@ -140,7 +140,7 @@ export class RepositoryFullError extends StorageError {
   }
 }
 
-/** Credentials were refused or lack a capability the operation needs. */
+/** Credentials were refused or lack a capability the operation needs (for a local folder: its permissions or a read-only mount). */
 export class StorageAuthError extends StorageError {}
 
 /**

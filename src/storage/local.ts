@@ -2,7 +2,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { ObjectNotFoundError, RepositoryFullError, StorageError } from "../errors.ts";
+import { ObjectNotFoundError, RepositoryFullError, StorageAuthError, StorageError } from "../errors.ts";
 import { emptyCounts, type Backend, type ByteRange, type LocalFile, type ObjectInfo, type PartialWrite, type RequestCounts } from "./backend.ts";
 
 /** What a temporary file's name has after its object's key: `data/ab/<id>.tmp-<random>`. */
@@ -91,10 +91,15 @@ export class LocalBackend implements Backend {
     this.stats.bytesUp += bytes;
   }
 
-  /** A failed write as a StorageError naming the repository (a full disk as RepositoryFullError). */
+  /**
+   * A failed write as a StorageError naming the repository: a full disk as RepositoryFullError, a
+   * folder this process may not write (permissions, a read-only mount) as StorageAuthError, as a
+   * store's read-only key is (a checkout from it then runs without a lock, see acquireReadLock).
+   */
   private writeError(key: string, err: unknown): StorageError {
     const code = (err as NodeJS.ErrnoException)?.code;
     if (code === "ENOSPC" || code === "EDQUOT") return new RepositoryFullError(this.location, key, { cause: err });
+    if (code === "EACCES" || code === "EPERM" || code === "EROFS") return new StorageAuthError(`writing ${key} to ${this.location} is not allowed: ${(err as Error).message}`, { operation: "put", key, location: this.location }, { cause: err });
     return new StorageError(`writing ${key} to ${this.location} failed: ${(err as Error).message}`, { operation: "put", key, location: this.location }, { cause: err });
   }
 

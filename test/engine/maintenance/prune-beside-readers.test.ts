@@ -3,7 +3,10 @@
 // reader finishes as if the prune had not been tried; a prune that holds the repository first
 // refuses the reader before it writes anything.
 import { describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import * as fs from "node:fs/promises";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { LockedError, StorageAuthError } from "../../../src/errors.ts";
 import { DATA_PREFIX, LOCKS_PREFIX } from "../../../src/repo/layout.ts";
@@ -134,4 +137,42 @@ describe("a prune beside a checkout or a check", () => {
     expect(await describeTree(out)).toEqual(await describeTree(src));
     expect(warnings.join("\n")).toMatch(/without a lock/);
   });
+
+  // A local repository this process may not write (here: its locks folder made immutable, which
+  // stops root too; a read-only mount or permissions do the same for a user).
+  it.skipIf(!canMakeImmutable())("a checkout and check of a local repository whose locks folder cannot be written run without a lock, and say so", async () => {
+    const t = await scratch.repo();
+    const src = await scratch.dir("src");
+    await fs.writeFile(path.join(src, "a.txt"), "hello");
+    const { snapshot } = await t.repo.commit(src);
+    const locks = path.join(t.url, "locks");
+    await fs.mkdir(locks, { recursive: true });
+    execFileSync("chattr", ["+i", locks]);
+    try {
+      const warnings: string[] = [];
+      const out = path.join(await scratch.dir("out"), "restored");
+      await t.repo.checkout(snapshot.id, out, { progress: { warn: (w) => warnings.push(w.message) } });
+      expect(await describeTree(out)).toEqual(await describeTree(src));
+      expect(warnings.join("\n")).toMatch(/running without a lock: these credentials may not write/);
+      const checked = await t.repo.check({ readData: true });
+      expect(checked.errors).toEqual([]);
+      expect(checked.warnings.join("\n")).toMatch(/running without a lock/);
+    } finally {
+      execFileSync("chattr", ["-i", locks]);
+    }
+  });
 });
+
+/** Whether this machine lets the test make a folder immutable (root on ext4, chattr installed). */
+function canMakeImmutable(): boolean {
+  const dir = mkdtempSync(path.join(tmpdir(), "clawback-immutable-"));
+  try {
+    execFileSync("chattr", ["+i", dir], { stdio: "ignore" });
+    execFileSync("chattr", ["-i", dir], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
