@@ -130,8 +130,12 @@ describe("S3 backend on s3rver", () => {
     const deletesBefore = b.counts().delete;
     const retriesBefore = b.retryStats().retries;
     await deleteMany(b, keys);
-    // Two DeleteObjects requests (plus any that s3rver failed with 500 and were retried).
-    expect(b.counts().delete - deletesBefore - (b.retryStats().retries - retriesBefore)).toBe(2);
+    // Two DeleteObjects requests. A retry (s3rver failing one with 500 on a loaded machine) is of
+    // the whole call, which sends both batches again: up to two more requests per retry.
+    const deletes = b.counts().delete - deletesBefore;
+    const deleteRetries = b.retryStats().retries - retriesBefore;
+    expect(deletes).toBeGreaterThanOrEqual(2 + deleteRetries);
+    expect(deletes).toBeLessThanOrEqual(2 + 2 * deleteRetries);
     expect(await collect(b.list("data/"))).toEqual([]);
     await b.close();
   });
