@@ -28,6 +28,13 @@ export interface SyncReport {
   packsFromHeaders: number;
 }
 
+/** The ids of the objects under `prefix` (other names there are not the repository's). */
+async function objectIds(backend: Backend, prefix: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for await (const obj of backend.list(prefix)) if (isObjectId(idOf(obj.key))) ids.add(idOf(obj.key));
+  return ids;
+}
+
 /** Runs `read`; an IntegrityError is recorded as damage to `object` instead of thrown. */
 export async function tolerate<T>(damaged: DamagedObject[], object: string, read: () => Promise<T>): Promise<T | undefined> {
   try {
@@ -50,16 +57,21 @@ export async function tolerate<T>(damaged: DamagedObject[], object: string, read
  */
 export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoKeys): Promise<SyncReport> {
   const damaged: DamagedObject[] = [];
-  const remote = new Set<string>();
-  for await (const obj of backend.list(INDEX_PREFIX)) if (isObjectId(idOf(obj.key))) remote.add(idOf(obj.key));
-  let known = cache.manifestIds();
-  let fullReload = known.size === 0;
   // Packs this cache indexed from their own headers are in no manifest, so a prune elsewhere that
   // deleted them (leftovers of a commit that died) changed no manifest: only the bucket's listing
   // shows they are gone. Their blobs must leave the index, or the next commit would take them
   // from a pack that no longer exists.
   const fromHeaders = cache.headerPackIds();
-  const inBucket = fromHeaders.length > 0 ? await packsInBucket(backend) : undefined;
+  // The listings go out together: over B2 each is a round trip, and every command syncs first.
+  // (Snapshots listed at the same moment as the manifests, not after loading them, also leave
+  // less time for a snapshot to appear whose manifest was not listed.)
+  const [remote, snapshots, inBucket] = await Promise.all([
+    objectIds(backend, INDEX_PREFIX),
+    objectIds(backend, SNAPSHOTS_PREFIX),
+    fromHeaders.length > 0 ? packsInBucket(backend) : undefined,
+  ]);
+  let known = cache.manifestIds();
+  let fullReload = known.size === 0;
   const headerPackGone = fromHeaders.some((id) => !inBucket!.has(id));
   if (headerPackGone || [...known].some((id) => !remote.has(id))) {
     cache.clearPacks();
@@ -89,8 +101,6 @@ export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoK
     packsFromHeaders = uncovered.length;
   }
 
-  const snapshots = new Set<string>();
-  for await (const obj of backend.list(SNAPSHOTS_PREFIX)) if (isObjectId(idOf(obj.key))) snapshots.add(idOf(obj.key));
   const cached = cache.snapshotIds();
   for (const id of cached) if (!snapshots.has(id)) cache.deleteSnapshot(id);
   for (const id of snapshots) {

@@ -2,7 +2,7 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import { encodeManifest } from "../../repo/manifest.ts";
 import { encodeSnapshot, type SnapshotRecord } from "../../repo/snapshot.ts";
-import { manifestKey, snapshotKey } from "../../repo/layout.ts";
+import { manifestKey, packsInBucket, snapshotKey } from "../../repo/layout.ts";
 import { acquireLock } from "../../repo/lock.ts";
 import type { FileStat } from "../../index/cache.ts";
 import { syncIndexBesidePrune } from "../../index/resync.ts";
@@ -34,8 +34,12 @@ export async function commit(ctx: RepoContext, dir: string, opts: CommitOptions 
   for (const notice of await scan.notices) opts.progress?.warn?.(notice);
   const lock = await acquireLock(ctx.backend, ctx.keys, false, "commit");
   try {
+    // The bucket's packs are listed while the index syncs (a round trip less over B2); which are
+    // orphans is decided after the sync.
+    const inBucket = packsInBucket(ctx.backend);
+    inBucket.catch(() => {}); // met below, unless the sync fails first
     await syncIndexBesidePrune(ctx.cache, ctx.backend, ctx.keys);
-    await adoptOrphanPacks(ctx);
+    await adoptOrphanPacks(ctx, await inBucket);
     const warnings: Warning[] = [];
     const warn = (w: Warning) => {
       warnings.push(w);
