@@ -19,7 +19,7 @@ const MAX_DELTA_DEPTH = 4;
  * hundred scattered ranges: over a remote store each is a round trip, so many are kept on their
  * way (a local store reads small ranges at once, see LocalBackend).
  */
-const READ_CONCURRENCY = 16;
+const READ_CONCURRENCY = 32;
 /**
  * Blobs this close are read in one request. The blobs asked for here are often scattered (bases
  * of a commit's deltas): closing a 32 KiB gap costs less than a request, a 256 KiB one does not.

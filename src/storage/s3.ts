@@ -1,6 +1,6 @@
 // The S3 backend: any S3-compatible store (AWS, Backblaze B2's S3 API, MinIO, s3rver, ...), signed
 // with SigV4 (./sigv4.ts), over node:http(s) (./http.ts). Path-style addressing by default,
-// virtual-hosted as an option. Every request goes through a p-limit queue (default 16 at a time) and
+// virtual-hosted as an option. Every request goes through a p-limit queue (default 32 at a time) and
 // is counted. Failures are classified once, here: transient ones (429, 5xx, resets, timeouts,
 // truncated bodies) become TransientStorageError for the retry decorator (./retry.ts); the rest
 // fail for good with a message naming the operation, the key, the bucket and the status.
@@ -16,12 +16,12 @@ import { EMPTY_SHA256, sha256Hex, sign, toAmzDate, uriEncode, type Credentials }
 
 /**
  * Requests in flight at once unless configured. Each caller bounds its own requests (a commit's
- * uploads, a checkout's ranges ahead, the delta bases a commit reads, 16 at a time): this only
+ * uploads, a checkout's ranges ahead, the delta bases a commit reads, 32 at a time): this only
  * caps them together. A daily commit of the 500 MB bench state makes about 400 range GETs for its
- * delta bases: over a 50 ms round trip it took 8.7 s with 4 in flight and 4.7 s with 16
- * (`bench/remote-daily.ts`); 32 gained little more.
+ * delta bases: over a 100 ms round trip it took 14.9 s with 4 in flight, 6.5 s with 16 and 5.1 s
+ * with 32 (`bench/remote-daily.ts`). A store that is too busy answers 503, which is retried.
  */
-const DEFAULT_CONCURRENCY = 16;
+const DEFAULT_CONCURRENCY = 32;
 
 export interface S3Config {
   /** Service endpoint, e.g. "https://s3.us-west-004.backblazeb2.com" or "http://127.0.0.1:9000". */
