@@ -1,14 +1,14 @@
 import type { Backend } from "../../src/storage/backend.ts";
 
 /**
- * Wraps a real backend and lets a test watch it: `beforePut` runs (and is awaited) before the inner
- * call, to see what is stored or to make uploads slow; `afterPut` and `afterGet` run once the inner
+ * Wraps a real backend and lets a test watch it: `beforePut` and `beforeGet` run (and are awaited)
+ * before the inner call, to see what is stored or to make requests slow; `afterPut` and `afterGet` run once the inner
  * call has succeeded (to count what was read, or to cancel an operation at a given moment). Every
  * call goes through unchanged.
  */
 export function observedBackend(
   inner: Backend,
-  hooks: { beforePut?(key: string, body: Uint8Array): Promise<void> | void; afterPut?(key: string): void; afterGet?(key: string, bytes: Uint8Array): void },
+  hooks: { beforePut?(key: string, body: Uint8Array): Promise<void> | void; afterPut?(key: string): void; beforeGet?(key: string): Promise<void> | void; afterGet?(key: string, bytes: Uint8Array): void },
 ): Backend {
   return {
     location: inner.location,
@@ -18,6 +18,7 @@ export function observedBackend(
       hooks.afterPut?.(key);
     },
     async get(key, range) {
+      await hooks.beforeGet?.(key);
       const bytes = await inner.get(key, range);
       hooks.afterGet?.(key, bytes);
       return bytes;

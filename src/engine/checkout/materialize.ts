@@ -8,6 +8,7 @@ import { DeltaAssembler, type HeldBlob } from "./delta-assembler.ts";
 import { gapWithin, mergeRanges, type Range, type Span } from "../ranges.ts";
 import { verifyRestoredFile, VERIFY_BLOCK, type VerifyItem } from "../codec/verify-file.ts";
 import type { BlobLocation } from "../../index/cache.ts";
+import { LocalBackend } from "../../storage/local.ts";
 import type { RepoContext } from "../context.ts";
 import type { FileEntry, ProgressSink } from "../types.ts";
 
@@ -25,8 +26,14 @@ interface PlannedBlob {
 
 /** How many deltas deep a blob may lie (commits write depth 1); a cycle ends in an error. */
 const MAX_DELTA_DEPTH = 4;
-/** Ranges fetched and opened ahead of the one being written. */
+/**
+ * Ranges fetched and opened ahead of the one being written, from a local folder. From a remote
+ * store more are on their way, each a round trip: a new machine's checkout of the 500 MB bench
+ * state over S3 at 100 ms took 11.2-11.4 s with 2 ahead and 6.6-8.4 s with 8 (peak RSS 308
+ * against 323 MB; `bench/remote-daily.ts`). Each holds a read buffer of its range until written.
+ */
 const FETCH_AHEAD = 2;
+const FETCH_AHEAD_REMOTE = 8;
 /**
  * Most sealed bytes of deltas and bases held at once until their other half comes (DeltaAssembler);
  * past it, deltas are read again apart. On a 300 MB generated state at day 10, a checkout held at
@@ -93,8 +100,9 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     const at = spares.findIndex((b) => b.byteLength >= needed);
     return at >= 0 ? spares.splice(at, 1)[0]! : Buffer.allocUnsafeSlow(Math.max(needed, least));
   };
+  const fetchAhead = ctx.backend instanceof LocalBackend ? FETCH_AHEAD : FETCH_AHEAD_REMOTE;
   const keepRead = (buf: Buffer) => {
-    if (buf.byteLength >= READ_BYTES && spareReads.length <= FETCH_AHEAD) spareReads.push(buf);
+    if (buf.byteLength >= READ_BYTES && spareReads.length <= fetchAhead) spareReads.push(buf);
   };
   const fetchRange = async ({ pack, range }: { pack: string; range: Range<PlannedBlob> }) => {
     const key = packKey(pack);
@@ -140,7 +148,7 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     while (rangesTaken < ranges.length || assembler.readyBytes > 0) {
       if (opts.signal?.aborted) throw new AbortedError();
       if (workerFailure) throw workerFailure.error;
-      while (rangesAhead.length < FETCH_AHEAD && rangesFetched < ranges.length) rangesAhead.push(early(fetchRange(ranges[rangesFetched++]!)));
+      while (rangesAhead.length < fetchAhead && rangesFetched < ranges.length) rangesAhead.push(early(fetchRange(ranges[rangesFetched++]!)));
 
       // Ready deltas go to a worker with room first (they hold memory until written), then
       // ranges; what the workers have no room for is done here, deltas first.
@@ -172,7 +180,7 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
       writePlaced(places, plains);
       wrote(writes);
       const arena = plains[0] && Buffer.from(plains[0].buffer);
-      if (arena && spareArenas.length <= FETCH_AHEAD) spareArenas.push(arena);
+      if (arena && spareArenas.length <= FETCH_AHEAD) spareArenas.push(arena); // decoded one at a time here
     }
   } finally {
     // Whatever failed, no worker may still be writing when the caller removes the staging folder.

@@ -7,6 +7,7 @@ import type { CodecThreads } from "../../../src/engine/codec/codec-pool.ts";
 import { describeTree, makeRandomTree } from "../../helpers/tree.ts";
 import { flipByte, objectKeys } from "../../helpers/repo.ts";
 import { useScratch } from "../../helpers/scratch.ts";
+import { observedBackend } from "../../helpers/observed-backend.ts";
 import { mountTmpfs } from "../../helpers/tmpfs.ts";
 
 // A checkout hands fetched ranges to the codec's worker thread, which decodes them and writes
@@ -38,6 +39,34 @@ describe("checkout writes ranges on the worker and on the main thread", () => {
       await repo.checkout(snapshot.id, dst);
       expect(await describeTree(dst, { dirTimes: true }), label).toEqual(await describeTree(src, { dirTimes: true }));
     }
+  });
+
+  it("from a remote store eight ranges are on their way at once, and the tree restores", async () => {
+    const t = await scratch.repo({ packSize: 128 * 1024 });
+    const src = await scratch.dir("src");
+    await makeRandomTree(src, 5, { files: 30, maxSize: 1_000_000 });
+    const { snapshot } = await t.repo.commit(src);
+    expect((await objectKeys(t.raw, "data/")).length).toBeGreaterThan(20);
+    // Any backend but a local folder counts as remote; this one holds each range read 20 ms, as a
+    // distant store would, and counts how many are in flight.
+    let inFlight = 0;
+    let most = 0;
+    const remote = await t.reopen({
+      cacheDir: await scratch.dir("cache"),
+      wrapBackend: (b) =>
+        observedBackend(b, {
+          beforeGet: async (key) => {
+            if (!key.startsWith("data/")) return;
+            most = Math.max(most, ++inFlight);
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          },
+          afterGet: (key) => void (key.startsWith("data/") && inFlight--),
+        }),
+    });
+    const dst = path.join(await scratch.dir("dst"), "out");
+    await remote.checkout(snapshot.id, dst);
+    expect(most).toBe(8);
+    expect(await describeTree(dst, { dirTimes: true })).toEqual(await describeTree(src, { dirTimes: true }));
   });
 
   it("a damaged range decoded on the worker fails the checkout naming the pack; nothing is left beside the target", async () => {
