@@ -10,13 +10,19 @@ import { useScratch } from "../helpers/scratch.ts";
 /**
  * The real backend, with `race` run (and awaited) before the reads of manifests it picks: what a
  * prune on another machine does between the listing that named a manifest and the read of it.
+ * A sync reads several manifests at once; the races run one after another, as prunes do.
  */
 function racingBackend(inner: Backend, race: (key: string) => Promise<void> | void): Backend {
+  let turn: Promise<void> = Promise.resolve();
   return {
     location: inner.location,
     put: (key, body) => inner.put(key, body),
     async get(key, range) {
-      if (key.startsWith("index/")) await race(key);
+      if (key.startsWith("index/")) {
+        const mine = turn.then(() => race(key));
+        turn = mine.catch(() => {});
+        await mine;
+      }
       return inner.get(key, range);
     },
     head: (key) => inner.head(key),
