@@ -3,15 +3,16 @@
 // bases in a few hundred range requests. The local timings of speed.ts cannot show that. Then the
 // restore a new machine makes of that day (an empty index cache, as the plugin's auto-restore).
 //
-//   node bench/remote-daily.ts [--size 500MB] [--latency-ms 0,25,50,100] [--work /tmp/clawback-remote-daily]
+//   node bench/remote-daily.ts [--size 500MB] [--latency-ms 0,25,50,100] [--history 1] [--work /tmp/clawback-remote-daily]
 //
 // For each latency: a fresh copy of one generated state, committed into a fresh repository on the
-// project's S3 test server (s3rver, loopback) directly; then `gen day` on the copy, and the daily
-// commit timed through the recording proxy holding every request for the latency (half each
-// way), then a checkout of it by a machine with an empty cache through the same proxy. Prints
-// both wall times, their requests and the checkout's peak memory. The loopback has no bandwidth limit: a real link adds the
-// transfer time (a checkout's is most of it). clawback only: restic 0.14 cannot open a
-// repository on s3rver (bench/README.md), and borg has no S3 backend.
+// project's S3 test server (s3rver, loopback) directly, `--history` days of it; then `gen day` on
+// the copy, and the daily commit timed through the recording proxy holding every request for the
+// latency (half each way), then a checkout of it by a machine with an empty cache through the
+// same proxy. Prints both wall times, their requests and the checkout's peak memory. The loopback
+// has no bandwidth limit: a real link adds the transfer time (a checkout's is most of it).
+// clawback only: restic 0.14 cannot open a repository on s3rver (bench/README.md), and borg has
+// no S3 backend.
 import { cpSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { startS3Server } from "../test/helpers/s3-server.ts";
@@ -25,6 +26,8 @@ import { startWireTap, summarize } from "./lib/wiretap.ts";
 const sizeBytes = parseSize(arg("size", "500MB"));
 const latencies = arg("latency-ms", "0,25,50,100").split(",").map(Number);
 const work = arg("work", "/tmp/clawback-remote-daily");
+/** Commits before the day timed (the first included): a new machine loads one manifest and record for each. */
+const history = Number(arg("history", "1"));
 
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
@@ -47,6 +50,10 @@ try {
       const near = new Clawback(dir, { url, env: { ...server.env, CLAWBACK_S3_ENDPOINT: direct.url } });
       await near.init();
       await near.backup(state);
+      for (let day = 1; day < history; day++) {
+        await simulateDay(state);
+        await near.backup(state);
+      }
       await simulateDay(state);
       const from = far.records.length;
       const farEnv = { ...server.env, CLAWBACK_S3_ENDPOINT: far.url };
@@ -69,7 +76,7 @@ try {
 } finally {
   await server.stop();
 }
-console.log(`\n## Daily commit, and a new machine's checkout, over S3 at a distance: ${fmtBytes(sizeBytes)} state, ${version}\n`);
+console.log(`\n## Daily commit, and a new machine's checkout, over S3 at a distance: ${fmtBytes(sizeBytes)} state, ${history} commit(s) before, ${version}\n`);
 console.log("| round trip per request | daily commit | GET | PUT | other requests | down | B2 class B (CLI) | checkout, empty cache | its peak RSS | GET | down |");
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const r of rows) console.log(r);
