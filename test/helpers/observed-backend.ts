@@ -1,4 +1,4 @@
-import type { Backend } from "../../src/storage/backend.ts";
+import type { Backend, ByteRange } from "../../src/storage/backend.ts";
 
 /**
  * Wraps a real backend and lets a test watch it: `beforePut` and `beforeGet` run (and are awaited)
@@ -8,7 +8,7 @@ import type { Backend } from "../../src/storage/backend.ts";
  */
 export function observedBackend(
   inner: Backend,
-  hooks: { beforePut?(key: string, body: Uint8Array): Promise<void> | void; afterPut?(key: string): void; beforeGet?(key: string): Promise<void> | void; afterGet?(key: string, bytes: Uint8Array): void },
+  hooks: { beforePut?(key: string, body: Uint8Array): Promise<void> | void; afterPut?(key: string): void; beforeGet?(key: string, range?: ByteRange): Promise<void> | void; afterGet?(key: string, bytes: Uint8Array): void },
 ): Backend {
   return {
     location: inner.location,
@@ -18,7 +18,7 @@ export function observedBackend(
       hooks.afterPut?.(key);
     },
     async get(key, range) {
-      await hooks.beforeGet?.(key);
+      await hooks.beforeGet?.(key, range);
       const bytes = await inner.get(key, range);
       hooks.afterGet?.(key, bytes);
       return bytes;

@@ -28,12 +28,16 @@ interface PlannedBlob {
 const MAX_DELTA_DEPTH = 4;
 /**
  * Ranges fetched and opened ahead of the one being written, from a local folder. From a remote
- * store more are on their way, each a round trip: a new machine's checkout of the 500 MB bench
- * state over S3 at 100 ms took 11.2-11.4 s with 2 ahead and 6.6-8.4 s with 8 (peak RSS 308
- * against 323 MB; `bench/remote-daily.ts`). Each holds a read buffer of its range until written.
+ * store more are on their way, each a round trip, as long as together they hold at most
+ * AHEAD_BYTES_REMOTE (8 ranges merged to 4 MiB; a late snapshot's deltas come in many small
+ * ones). A new machine's checkout of the 500 MB bench state over S3 at 100 ms took 11.2-11.4 s
+ * with 2 ahead and 6.6-8.4 s with 8 (peak RSS 308 against 323 MB; `bench/remote-daily.ts`).
  */
 const FETCH_AHEAD = 2;
-const FETCH_AHEAD_REMOTE = 8;
+const FETCH_AHEAD_REMOTE = 32;
+const AHEAD_BYTES_REMOTE = 32 * 1024 * 1024;
+/** A range shorter than this is read into a buffer of its own size, not a reused READ_BYTES one. */
+const SMALL_RANGE = 1024 * 1024;
 /**
  * Most sealed bytes of deltas and bases held at once until their other half comes (DeltaAssembler);
  * past it, deltas are read again apart. On a 300 MB generated state at day 10, a checkout held at
@@ -100,14 +104,18 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     const at = spares.findIndex((b) => b.byteLength >= needed);
     return at >= 0 ? spares.splice(at, 1)[0]! : Buffer.allocUnsafeSlow(Math.max(needed, least));
   };
-  const fetchAhead = ctx.backend instanceof LocalBackend ? FETCH_AHEAD : FETCH_AHEAD_REMOTE;
+  const local = ctx.backend instanceof LocalBackend;
+  const fetchAhead = local ? FETCH_AHEAD : FETCH_AHEAD_REMOTE;
+  const aheadBytes = local ? Infinity : AHEAD_BYTES_REMOTE;
+  // As many spare read buffers as large ranges can be on their way at once.
+  const spareReadsKept = local ? FETCH_AHEAD : AHEAD_BYTES_REMOTE / (4 * 1024 * 1024);
   const keepRead = (buf: Buffer) => {
-    if (buf.byteLength >= READ_BYTES && spareReads.length <= fetchAhead) spareReads.push(buf);
+    if (buf.byteLength >= READ_BYTES && spareReads.length <= spareReadsKept) spareReads.push(buf);
   };
   const fetchRange = async ({ pack, range }: { pack: string; range: Range<PlannedBlob> }) => {
     const key = packKey(pack);
     const length = range.end - range.start;
-    const into = spareOf(spareReads, length, READ_BYTES);
+    const into = length < SMALL_RANGE && !local ? Buffer.allocUnsafeSlow(length) : spareOf(spareReads, length, READ_BYTES);
     const bytes = await ctx.backend.get(key, { offset: range.start, length, into });
     if (bytes.byteLength !== length) throw new IntegrityError(key, "short range read");
     // Held blobs are copied out before the buffer may move to a worker thread.
@@ -127,7 +135,8 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   let workerFailure: { error: unknown } | undefined;
   const workerHasRoom = () => codec.writeRange !== undefined && workerJobs.size < WORKER_RANGES_EACH * codec.threads;
   // Reads run ahead of the decoding (bounded memory): a few ranges.
-  const rangesAhead: ReturnType<typeof fetchRange>[] = [];
+  const rangesAhead: { fetched: ReturnType<typeof fetchRange>; length: number }[] = [];
+  let bytesAhead = 0;
   let rangesFetched = 0;
   let rangesTaken = 0;
   /** Counts a job sent to a worker until it settles; `blobs` are written once it has. */
@@ -148,7 +157,14 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
     while (rangesTaken < ranges.length || assembler.readyBytes > 0) {
       if (opts.signal?.aborted) throw new AbortedError();
       if (workerFailure) throw workerFailure.error;
-      while (rangesAhead.length < fetchAhead && rangesFetched < ranges.length) rangesAhead.push(early(fetchRange(ranges[rangesFetched++]!)));
+      while (rangesFetched < ranges.length) {
+        const next = ranges[rangesFetched]!;
+        const length = next.range.end - next.range.start;
+        if (rangesAhead.length > 0 && (rangesAhead.length >= fetchAhead || bytesAhead + length > aheadBytes)) break;
+        rangesAhead.push({ fetched: early(fetchRange(next)), length });
+        bytesAhead += length;
+        rangesFetched++;
+      }
 
       // Ready deltas go to a worker with room first (they hold memory until written), then
       // ranges; what the workers have no room for is done here, deltas first.
@@ -165,7 +181,9 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
         continue;
       }
       rangesTaken++;
-      const { key, into, bytes, slices, writes } = await rangesAhead.shift()!;
+      const ahead = rangesAhead.shift()!;
+      bytesAhead -= ahead.length;
+      const { key, into, bytes, slices, writes } = await ahead.fetched;
       if (slices.length === 0) {
         if (into.byteLength > 0) keepRead(into); // deltas and bases only: all taken by the assembler
         continue;

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { AbortedError, IntegrityError, PathError } from "../../../src/errors.ts";
 import type { CodecThreads } from "../../../src/engine/codec/codec-pool.ts";
 import { describeTree, makeRandomTree } from "../../helpers/tree.ts";
-import { flipByte, objectKeys } from "../../helpers/repo.ts";
+import { flipByte, objectKeys, type TestRepo } from "../../helpers/repo.ts";
 import { useScratch } from "../../helpers/scratch.ts";
 import { observedBackend } from "../../helpers/observed-backend.ts";
 import { mountTmpfs } from "../../helpers/tmpfs.ts";
@@ -41,32 +41,58 @@ describe("checkout writes ranges on the worker and on the main thread", () => {
     }
   });
 
-  it("from a remote store eight ranges are on their way at once, and the tree restores", async () => {
-    const t = await scratch.repo({ packSize: 128 * 1024 });
-    const src = await scratch.dir("src");
-    await makeRandomTree(src, 5, { files: 30, maxSize: 1_000_000 });
-    const { snapshot } = await t.repo.commit(src);
-    expect((await objectKeys(t.raw, "data/")).length).toBeGreaterThan(20);
-    // Any backend but a local folder counts as remote; this one holds each range read 20 ms, as a
-    // distant store would, and counts how many are in flight.
-    let inFlight = 0;
-    let most = 0;
-    const remote = await t.reopen({
+  /**
+   * A reopened `t` whose range reads are held `ms` each, as a distant store would (any backend but
+   * a local folder counts as remote), and the most of them, and of their bytes, seen in flight.
+   */
+  async function distant(t: TestRepo, ms: number) {
+    const seen = { inFlight: 0, most: 0, bytes: 0, mostBytes: 0 };
+    const repo = await t.reopen({
       cacheDir: await scratch.dir("cache"),
       wrapBackend: (b) =>
         observedBackend(b, {
-          beforeGet: async (key) => {
+          beforeGet: async (key, range) => {
             if (!key.startsWith("data/")) return;
-            most = Math.max(most, ++inFlight);
-            await new Promise((resolve) => setTimeout(resolve, 20));
+            seen.most = Math.max(seen.most, ++seen.inFlight);
+            seen.mostBytes = Math.max(seen.mostBytes, (seen.bytes += range?.length ?? 0));
+            await new Promise((resolve) => setTimeout(resolve, ms));
           },
-          afterGet: (key) => void (key.startsWith("data/") && inFlight--),
+          afterGet: (key, bytes) => {
+            if (!key.startsWith("data/")) return;
+            seen.inFlight--;
+            seen.bytes -= bytes.byteLength;
+          },
         }),
     });
+    return { repo, seen };
+  }
+
+  it("from a remote store 32 small ranges are on their way at once, and the tree restores", async () => {
+    const t = await scratch.repo({ packSize: 32 * 1024 });
+    const src = await scratch.dir("src");
+    await makeRandomTree(src, 5, { files: 40, maxSize: 600_000 });
+    const { snapshot } = await t.repo.commit(src);
+    expect((await objectKeys(t.raw, "data/")).length).toBeGreaterThan(32);
+    const { repo, seen } = await distant(t, 20);
     const dst = path.join(await scratch.dir("dst"), "out");
-    await remote.checkout(snapshot.id, dst);
-    expect(most).toBe(8);
+    await repo.checkout(snapshot.id, dst);
+    expect(seen.most).toBe(32);
     expect(await describeTree(dst, { dirTimes: true })).toEqual(await describeTree(src, { dirTimes: true }));
+  });
+
+  it("from a remote store large ranges on their way hold at most 32 MiB together", async () => {
+    const t = await scratch.repo();
+    const src = await scratch.dir("src");
+    for (let i = 0; i < 12; i++) await fs.writeFile(path.join(src, `big-${i}`), randomBytes(4 * 1024 * 1024));
+    const { snapshot } = await t.repo.commit(src);
+    const { repo, seen } = await distant(t, 20);
+    const dst = path.join(await scratch.dir("dst"), "out");
+    await repo.checkout(snapshot.id, dst);
+    // Ranges are merged up to 4 MiB: 8 or so of them fit (more than the 2 a local folder gets).
+    expect(seen.most).toBeGreaterThan(2);
+    expect(seen.mostBytes).toBeGreaterThan(16 * 1024 * 1024);
+    expect(seen.mostBytes).toBeLessThanOrEqual(32 * 1024 * 1024);
+    expect(await describeTree(dst)).toEqual(await describeTree(src));
   });
 
   it("a damaged range decoded on the worker fails the checkout naming the pack; nothing is left beside the target", async () => {
