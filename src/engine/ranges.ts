@@ -16,7 +16,7 @@ export interface Span {
  * and no request exceeds MAX_RANGE.
  */
 const MERGE_GAP = 256 * 1024;
-const MAX_RANGE = 4 * 1024 * 1024;
+export const MAX_RANGE: number = 4 * 1024 * 1024;
 
 /**
  * Groups blobs of one pack, sorted by offset, into runs worth one range request each: few

@@ -5,7 +5,7 @@ import { packKey } from "../../repo/layout.ts";
 import { arenaBytes } from "../codec/codec-protocol.ts";
 import { writePlaced, type Placement } from "../codec/placed-writes.ts";
 import { DeltaAssembler, type HeldBlob } from "./delta-assembler.ts";
-import { gapWithin, mergeRanges, type Range, type Span } from "../ranges.ts";
+import { gapWithin, MAX_RANGE, mergeRanges, type Range, type Span } from "../ranges.ts";
 import { verifyRestoredFile, VERIFY_BLOCK, type VerifyItem } from "../codec/verify-file.ts";
 import type { BlobLocation } from "../../index/cache.ts";
 import { LocalBackend } from "../../storage/local.ts";
@@ -29,9 +29,10 @@ const MAX_DELTA_DEPTH = 4;
 /**
  * Ranges fetched and opened ahead of the one being written, from a local folder. From a remote
  * store more are on their way, each a round trip, as long as together they hold at most
- * AHEAD_BYTES_REMOTE (8 ranges merged to 4 MiB; a late snapshot's deltas come in many small
- * ones). A new machine's checkout of the 500 MB bench state over S3 at 100 ms took 11.2-11.4 s
- * with 2 ahead and 6.6-8.4 s with 8 (peak RSS 308 against 323 MB; `bench/remote-daily.ts`).
+ * AHEAD_BYTES_REMOTE (8 ranges merged to MAX_RANGE; a late snapshot's deltas come in many small
+ * ones). A new machine's checkout of the 500 MB bench state over S3 at 100 ms: after one day
+ * 11.2-11.4 s with 2 ahead, 7.6 s now (peak RSS 308 against 320-342 MB); after 30 days 20.1 s
+ * with 8 ahead, 11.1 s now (`bench/remote-daily.ts`).
  */
 const FETCH_AHEAD = 2;
 const FETCH_AHEAD_REMOTE = 32;
@@ -108,7 +109,7 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
   const fetchAhead = local ? FETCH_AHEAD : FETCH_AHEAD_REMOTE;
   const aheadBytes = local ? Infinity : AHEAD_BYTES_REMOTE;
   // As many spare read buffers as large ranges can be on their way at once.
-  const spareReadsKept = local ? FETCH_AHEAD : AHEAD_BYTES_REMOTE / (4 * 1024 * 1024);
+  const spareReadsKept = local ? FETCH_AHEAD : AHEAD_BYTES_REMOTE / MAX_RANGE;
   const keepRead = (buf: Buffer) => {
     if (buf.byteLength >= READ_BYTES && spareReads.length <= spareReadsKept) spareReads.push(buf);
   };
