@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { observedBackend } from "../helpers/observed-backend.ts";
+import { heldReads, observedBackend } from "../helpers/observed-backend.ts";
 import { useScratch } from "../helpers/scratch.ts";
 
 describe("syncing the index from the bucket", () => {
@@ -16,26 +16,9 @@ describe("syncing the index from the bucket", () => {
       ids.push((await t.repo.commit(src)).snapshot.id);
     }
     // Each read of a manifest or a record held 20 ms, as a distant store would; counted in flight.
-    const inFlight = { index: 0, snapshots: 0 };
-    const most = { index: 0, snapshots: 0 };
-    const kindOf = (key: string) => (key.startsWith("index/") ? "index" : key.startsWith("snapshots/") ? "snapshots" : undefined);
-    const fresh = await t.reopen({
-      cacheDir: await scratch.dir("cache"),
-      wrapBackend: (b) =>
-        observedBackend(b, {
-          beforeGet: async (key) => {
-            const kind = kindOf(key);
-            if (!kind) return;
-            most[kind] = Math.max(most[kind], ++inFlight[kind]);
-            await new Promise((resolve) => setTimeout(resolve, 20));
-          },
-          afterGet: (key) => {
-            const kind = kindOf(key);
-            if (kind) inFlight[kind]--;
-          },
-        }),
-    });
-    expect(most).toEqual({ index: 16, snapshots: 16 });
+    const held = heldReads(20, (key) => ["index", "snapshots"].find((kind) => key.startsWith(`${kind}/`)));
+    const fresh = await t.reopen({ cacheDir: await scratch.dir("cache"), wrapBackend: (b) => observedBackend(b, held.hooks) });
+    expect([held.seen.get("index")?.most, held.seen.get("snapshots")?.most]).toEqual([16, 16]);
     expect(new Set((await fresh.log()).map((s) => s.id))).toEqual(new Set(ids));
     expect((await fresh.check({ readData: true })).errors).toEqual([]);
   });

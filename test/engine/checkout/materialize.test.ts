@@ -7,7 +7,7 @@ import type { CodecThreads } from "../../../src/engine/codec/codec-pool.ts";
 import { describeTree, makeRandomTree } from "../../helpers/tree.ts";
 import { flipByte, objectKeys, type TestRepo } from "../../helpers/repo.ts";
 import { useScratch } from "../../helpers/scratch.ts";
-import { observedBackend } from "../../helpers/observed-backend.ts";
+import { heldReads, observedBackend } from "../../helpers/observed-backend.ts";
 import { mountTmpfs } from "../../helpers/tmpfs.ts";
 
 // A checkout hands fetched ranges to the codec's worker thread, which decodes them and writes
@@ -41,30 +41,11 @@ describe("checkout writes ranges on the worker and on the main thread", () => {
     }
   });
 
-  /**
-   * A reopened `t` whose range reads are held `ms` each, as a distant store would (any backend but
-   * a local folder counts as remote), and the most of them, and of their bytes, seen in flight.
-   */
-  async function distant(t: TestRepo, ms: number) {
-    const seen = { inFlight: 0, most: 0, bytes: 0, mostBytes: 0 };
-    const repo = await t.reopen({
-      cacheDir: await scratch.dir("cache"),
-      wrapBackend: (b) =>
-        observedBackend(b, {
-          beforeGet: async (key, range) => {
-            if (!key.startsWith("data/")) return;
-            seen.most = Math.max(seen.most, ++seen.inFlight);
-            seen.mostBytes = Math.max(seen.mostBytes, (seen.bytes += range?.length ?? 0));
-            await new Promise((resolve) => setTimeout(resolve, ms));
-          },
-          afterGet: (key, bytes) => {
-            if (!key.startsWith("data/")) return;
-            seen.inFlight--;
-            seen.bytes -= bytes.byteLength;
-          },
-        }),
-    });
-    return { repo, seen };
+  /** A reopened `t` whose range reads are held 20 ms each (any backend but a local folder counts as remote), and their count in flight. */
+  async function distant(t: TestRepo) {
+    const held = heldReads(20, (key) => (key.startsWith("data/") ? "data" : undefined));
+    const repo = await t.reopen({ cacheDir: await scratch.dir("cache"), wrapBackend: (b) => observedBackend(b, held.hooks) });
+    return { repo, seen: () => held.seen.get("data")! };
   }
 
   it("from a remote store 32 small ranges are on their way at once, and the tree restores", async () => {
@@ -73,10 +54,10 @@ describe("checkout writes ranges on the worker and on the main thread", () => {
     await makeRandomTree(src, 5, { files: 40, maxSize: 600_000 });
     const { snapshot } = await t.repo.commit(src);
     expect((await objectKeys(t.raw, "data/")).length).toBeGreaterThan(32);
-    const { repo, seen } = await distant(t, 20);
+    const { repo, seen } = await distant(t);
     const dst = path.join(await scratch.dir("dst"), "out");
     await repo.checkout(snapshot.id, dst);
-    expect(seen.most).toBe(32);
+    expect(seen().most).toBe(32);
     expect(await describeTree(dst, { dirTimes: true })).toEqual(await describeTree(src, { dirTimes: true }));
   });
 
@@ -85,13 +66,13 @@ describe("checkout writes ranges on the worker and on the main thread", () => {
     const src = await scratch.dir("src");
     for (let i = 0; i < 12; i++) await fs.writeFile(path.join(src, `big-${i}`), randomBytes(4 * 1024 * 1024));
     const { snapshot } = await t.repo.commit(src);
-    const { repo, seen } = await distant(t, 20);
+    const { repo, seen } = await distant(t);
     const dst = path.join(await scratch.dir("dst"), "out");
     await repo.checkout(snapshot.id, dst);
     // Ranges are merged up to 4 MiB: 8 or so of them fit (more than the 2 a local folder gets).
-    expect(seen.most).toBeGreaterThan(2);
-    expect(seen.mostBytes).toBeGreaterThan(16 * 1024 * 1024);
-    expect(seen.mostBytes).toBeLessThanOrEqual(32 * 1024 * 1024);
+    expect(seen().most).toBeGreaterThan(2);
+    expect(seen().mostBytes).toBeGreaterThan(16 * 1024 * 1024);
+    expect(seen().mostBytes).toBeLessThanOrEqual(32 * 1024 * 1024);
     expect(await describeTree(dst)).toEqual(await describeTree(src));
   });
 
