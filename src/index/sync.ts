@@ -3,7 +3,7 @@ import pLimit from "p-limit";
 import { IntegrityError, ObjectNotFoundError } from "../errors.ts";
 import type { Backend } from "../storage/backend.ts";
 import type { RepoKeys } from "../crypto/keys.ts";
-import { INDEX_PREFIX, SNAPSHOTS_PREFIX, idOf, manifestKey, packKey, packsInBucket, snapshotKey, isObjectId } from "../repo/layout.ts";
+import { INDEX_PREFIX, SNAPSHOTS_PREFIX, idOf, manifestKey, objectsInBucket, packKey, packsInBucket, snapshotKey } from "../repo/layout.ts";
 import { decodeManifest, type ManifestPack } from "../repo/manifest.ts";
 import { PACK_TRAILER_BYTES, packHeaderFromBytes, packHeaderLength } from "../repo/pack.ts";
 import { decodeSnapshot } from "../repo/snapshot.ts";
@@ -40,7 +40,7 @@ const FETCH_CONCURRENCY = 16;
  * `read(item)` for each item, FETCH_CONCURRENCY at a time, each result handed to `use` in the
  * items' order. The first failure (in that order) is thrown, and reads not yet started are dropped.
  */
-async function fetchInOrder<T, R>(items: readonly T[], read: (item: T) => Promise<R>, use: (item: T, result: R) => unknown): Promise<void> {
+async function fetchInOrder<T, R>(items: readonly T[], read: (item: T) => Promise<R>, use: (item: T, result: R) => void): Promise<void> {
   const limit = pLimit(FETCH_CONCURRENCY);
   const reads = items.map((item) => {
     const result = limit(() => read(item));
@@ -52,13 +52,6 @@ async function fetchInOrder<T, R>(items: readonly T[], read: (item: T) => Promis
   } finally {
     limit.clearQueue();
   }
-}
-
-/** The ids of the objects under `prefix` (other names there are not the repository's). */
-async function objectIds(backend: Backend, prefix: string): Promise<Set<string>> {
-  const ids = new Set<string>();
-  for await (const obj of backend.list(prefix)) if (isObjectId(idOf(obj.key))) ids.add(idOf(obj.key));
-  return ids;
 }
 
 /** Runs `read`; an IntegrityError is recorded as damage to `object` instead of thrown. */
@@ -92,8 +85,8 @@ export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoK
   // (Snapshots listed at the same moment as the manifests, not after loading them, also leave
   // less time for a snapshot to appear whose manifest was not listed.)
   const [remote, snapshots, inBucket] = await Promise.all([
-    objectIds(backend, INDEX_PREFIX),
-    objectIds(backend, SNAPSHOTS_PREFIX),
+    objectsInBucket(backend, INDEX_PREFIX),
+    objectsInBucket(backend, SNAPSHOTS_PREFIX),
     fromHeaders.length > 0 ? packsInBucket(backend) : undefined,
   ]);
   let known = cache.manifestIds();
@@ -106,9 +99,11 @@ export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoK
   }
   // Added in the listing's order (a blob in two packs keeps the first location added).
   await fetchInOrder(
-    [...remote].filter((id) => !known.has(id)),
-    (id) => tolerate(damaged, manifestKey(id), async () => decodeManifest(keys, await getVerified(backend, manifestKey(id)), manifestKey(id))),
-    (id, manifest) => manifest && cache.addManifest(id, manifest.packs),
+    [...remote.keys()].filter((id) => !known.has(id)).map((id) => ({ id, key: manifestKey(id) })),
+    ({ key }) => tolerate(damaged, key, async () => decodeManifest(keys, await getVerified(backend, key), key)),
+    ({ id }, manifest) => {
+      if (manifest) cache.addManifest(id, manifest.packs);
+    },
   );
   let packsFromHeaders = 0;
   if (fullReload || damaged.length > 0) {
@@ -121,7 +116,9 @@ export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoK
           if (err instanceof ObjectNotFoundError) return undefined; // deleted meanwhile (a prune elsewhere)
           throw err;
         }),
-      ([id, size], blobs) => blobs && uncovered.push({ id, size, blobs }),
+      ([id, size], blobs) => {
+        if (blobs) uncovered.push({ id, size, blobs });
+      },
     );
     if (uncovered.length) cache.addHeaderPacks(uncovered);
     packsFromHeaders = uncovered.length;
@@ -130,14 +127,16 @@ export async function syncIndex(cache: IndexCache, backend: Backend, keys: RepoK
   const cached = cache.snapshotIds();
   for (const id of cached) if (!snapshots.has(id)) cache.deleteSnapshot(id);
   await fetchInOrder(
-    [...snapshots].filter((id) => !cached.has(id)),
-    (id) =>
-      tolerate(damaged, snapshotKey(id), async () => decodeSnapshot(keys, await getVerified(backend, snapshotKey(id)), snapshotKey(id))).catch((err: unknown) => {
+    [...snapshots.keys()].filter((id) => !cached.has(id)).map((id) => ({ id, key: snapshotKey(id) })),
+    ({ key }) =>
+      tolerate(damaged, key, async () => decodeSnapshot(keys, await getVerified(backend, key), key)).catch((err: unknown) => {
         // Listed, then gone: forgotten meanwhile by another process.
         if (err instanceof ObjectNotFoundError) return undefined;
         throw err;
       }),
-    (id, record) => record && cache.putSnapshot(id, record),
+    ({ id }, record) => {
+      if (record) cache.putSnapshot(id, record);
+    },
   );
   cache.setDamaged(damaged);
   return { damaged, packsFromHeaders };

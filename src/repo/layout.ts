@@ -23,9 +23,14 @@ export function idOf(key: string): string {
 const HEX64 = /^[0-9a-f]{64}$/;
 export const isObjectId = (s: string) => HEX64.test(s);
 
-/** The packs in the bucket, by id, with their sizes (objects under data/ whose names are ids). */
-export async function packsInBucket(backend: Pick<Backend, "list">): Promise<Map<string, number>> {
-  const packs = new Map<string, number>();
-  for await (const obj of backend.list(DATA_PREFIX)) if (isObjectId(idOf(obj.key))) packs.set(idOf(obj.key), obj.size);
-  return packs;
+/** The objects under `prefix` whose names are ids, by id, with their sizes (other names there are not the repository's). */
+export async function objectsInBucket(backend: Pick<Backend, "list">, prefix: string): Promise<Map<string, number>> {
+  const objects = new Map<string, number>();
+  for await (const obj of backend.list(prefix)) if (isObjectId(idOf(obj.key))) objects.set(idOf(obj.key), obj.size);
+  return objects;
+}
+
+/** The packs in the bucket, by id, with their sizes. */
+export function packsInBucket(backend: Pick<Backend, "list">): Promise<Map<string, number>> {
+  return objectsInBucket(backend, DATA_PREFIX);
 }

@@ -39,7 +39,7 @@ export interface BackendOptions {
   access?: B2Access;
 
   // s3 and b2
-  /** Requests in flight at once (default 16). */
+  /** Requests in flight at once (default 32, see S3Backend). */
   concurrency?: number;
   /** Abort a request whose connection is silent this long (default 30 s). */
   idleTimeoutMs?: number;

@@ -199,7 +199,8 @@ export async function materialize(ctx: RepoContext, entries: readonly FileEntry[
       writePlaced(places, plains);
       wrote(writes);
       const arena = plains[0] && Buffer.from(plains[0].buffer);
-      if (arena && spareArenas.length <= FETCH_AHEAD) spareArenas.push(arena); // decoded one at a time here
+      // This thread decodes one range at a time: a few spare arenas serve, whatever the ranges ahead.
+      if (arena && spareArenas.length <= FETCH_AHEAD) spareArenas.push(arena);
     }
   } finally {
     // Whatever failed, no worker may still be writing when the caller removes the staging folder.
